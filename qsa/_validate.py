@@ -1,0 +1,137 @@
+"""Checks on caller input, run before anything expensive. Messages read "X must be ...; got ...".
+
+Every check raises ``TypeError`` (wrong kind of object) or ``ValueError`` (right kind, bad value);
+nothing here fixes input silently.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+
+KERNELS = ("mono", "poly")
+
+# Unit-norm and unitarity tolerances by precision: inputs are checked, never renormalised.
+_TOL = {torch.complex128: 1e-6, torch.complex64: 1e-4}
+
+
+def integer(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` (a bool is not an integer here)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def power_of_two(value: int, name: str) -> int:
+    """``log2(value)`` for ``value`` a power of two >= 2."""
+    value = integer(value, name)
+    if value < 2 or value & (value - 1):
+        raise ValueError(f"{name} must be a power of two >= 2; got {value}")
+    return value.bit_length() - 1
+
+
+def _to_tensor(a: Any, name: str) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        t = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except Exception as exc:  # pragma: no cover - exotic objects
+            raise TypeError(f"{name} must be an array or tensor; got {type(a).__name__}") from exc
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)):
+            raise TypeError(f"{name} must be a numeric array or tensor; got {type(a).__name__} of {arr.dtype}")
+        t = torch.as_tensor(arr)
+    if t.is_complex():
+        return t
+    if t.dtype == torch.float32:
+        return t.to(torch.complex64)
+    if t.dtype.is_floating_point or not t.dtype.is_complex:
+        return t.to(torch.complex128)
+    return t  # pragma: no cover
+
+
+def tokens(X: Any, name: str = "X") -> torch.Tensor:
+    """``X`` as a complex tensor of shape ``(T, d)`` or ``(S, T, d)`` with finite unit rows."""
+    t = _to_tensor(X, name)
+    if t.ndim not in (2, 3):
+        raise ValueError(f"{name} must have shape (T, d) or (S, T, d); got shape {tuple(t.shape)}")
+    if t.shape[-2] < 1:
+        raise ValueError(f"{name} must have at least one step (T >= 1); got shape {tuple(t.shape)}")
+    power_of_two(t.shape[-1], f"the token width d of {name}")
+    with torch.no_grad():
+        finite = torch.isfinite(t.real) & torch.isfinite(t.imag)
+        if not bool(finite.all()):
+            where = tuple(int(i) for i in torch.nonzero(~finite)[0][:-1])
+            raise ValueError(f"{name} must be finite; got NaN or inf at index {where}")
+        err = (torch.linalg.vector_norm(t, dim=-1) - 1).abs()
+        worst = float(err.max())
+        if worst > _TOL[t.dtype]:
+            where = tuple(int(i) for i in torch.nonzero(err == err.max())[0])
+            raise ValueError(
+                f"{name} must have unit-norm rows (tokens are quantum states); got norm off by {worst:.3g} "
+                f"at index {where}"
+            )
+    return t
+
+
+def unitary(U: Any, d: int, name: str, dtype: torch.dtype) -> torch.Tensor:
+    """``U`` as a ``(d, d)`` unitary tensor of ``dtype``."""
+    t = _to_tensor(U, name)
+    if tuple(t.shape) != (d, d):
+        raise ValueError(f"{name} must have shape ({d}, {d}) to act on tokens of width {d}; got {tuple(t.shape)}")
+    t = t.to(dtype)
+    with torch.no_grad():
+        if not bool((torch.isfinite(t.real) & torch.isfinite(t.imag)).all()):
+            raise ValueError(f"{name} must be finite; got NaN or inf")
+        err = float((t.conj().T @ t - torch.eye(d, dtype=dtype)).abs().max())
+        if err > _TOL[dtype]:
+            raise ValueError(f"{name} must be unitary; got max |{name}^dagger {name} - I| = {err:.3g}")
+    return t
+
+
+def tokens_and_unitaries(X, Y, W, V) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Validated ``X``, ``Y`` (same shape) and ``W``, ``V`` (unitary), all of one complex dtype."""
+    X = tokens(X, "X")
+    Y = tokens(Y, "Y")
+    if X.shape != Y.shape:
+        raise ValueError(f"Y must have the shape of X {tuple(X.shape)}; got {tuple(Y.shape)}")
+    dtype = torch.complex64 if torch.complex64 in (X.dtype, Y.dtype) else torch.complex128
+    X, Y = X.to(dtype), Y.to(dtype)
+    d = X.shape[-1]
+    return X, Y, unitary(W, d, "W", dtype), unitary(V, d, "V", dtype)
+
+
+def kernel_options(k: Any, kernel: Any, beta: Any) -> None:
+    """``k >= 1`` integer, known kernel name, ``beta`` ``None`` or a positive finite number."""
+    integer(k, "k", minimum=1)
+    if not isinstance(kernel, str) or kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    if beta is not None:
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+            raise TypeError(f"beta must be a real number or None; got {beta!r}")
+        if not np.isfinite(beta) or beta <= 0:
+            raise ValueError(f"beta must be positive and finite; got {beta!r}")
+
+
+def phases(value: Any, batch_shape: tuple[int, ...]) -> torch.Tensor | str | None:
+    """``None``, ``"aligned"``, or real phases broadcastable from ``(T,)`` to ``batch_shape`` ``(..., T)``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != "aligned":
+            raise ValueError(f"phases must be None, 'aligned' or an array of shape (T,) or (S, T); got {value!r}")
+        return value
+    t = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    if t.is_complex() or not (t.dtype.is_floating_point or t.dtype in (torch.int32, torch.int64)):
+        raise TypeError(f"phases must be real; got dtype {t.dtype}")
+    T = batch_shape[-1]
+    if tuple(t.shape) not in ((T,), tuple(batch_shape)):
+        raise ValueError(f"phases must have shape ({T},) or {tuple(batch_shape)}; got {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("phases must be finite; got NaN or inf")
+    return t.to(torch.float64) if not t.dtype.is_floating_point else t

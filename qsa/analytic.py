@@ -1,0 +1,292 @@
+r"""Closed forms of the QSA observables (METHOD.md sections 2-5) as batched torch operations.
+
+Everything here is exact and differentiable; it is the fast training path and the oracle every
+circuit backend is tested against. Shapes: a sequence has ``T`` steps of width ``d``; a leading
+batch axis ``S`` (sequences) is optional everywhere. Complex128 is the default dtype; a complex64
+input stays complex64.
+
+Notation (query ``j``, key ``i``, causal ``i <= j``):
+
+.. math::
+
+    s_{ji} = \langle x_j|W|x_i\rangle,\quad a_{ji} = \langle y_j|V|x_i\rangle,\quad
+    A_j = \sum_{i\le j} a_{ji}\, g(s_{ji}),\quad z_j = \sum_{i\le j} g(s_{ji})\, V|x_i\rangle,
+
+with ``g(s) = s^k`` (mono) or ``g(s) = sum_{p<=k} beta^p s^p / p!`` (poly, the LCU kernel).
+In this module ``g`` is divided by ``lambda = sum_p c_p`` (``lambda = 1`` for mono), as the
+circuits produce it; ``F``, ``L_*`` and ``p`` do not depend on that factor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+from scipy.special import digamma, gammaln
+
+from qsa import _validate
+
+Kernel = Literal["mono", "poly"]
+
+__all__ = [
+    "Observables",
+    "ChanceLevels",
+    "lcu_coefficients",
+    "resolve_beta",
+    "scores",
+    "value_amplitudes",
+    "kernel_weights",
+    "branch_amplitudes",
+    "predictions",
+    "aligned_phases",
+    "step_probabilities",
+    "loss_L1",
+    "loss_L_half",
+    "renyi_half_divergence",
+    "observables",
+    "observables_from_amplitudes",
+    "superposition_norms",
+    "superposition_P0",
+    "chance_levels",
+]
+
+
+@dataclass(frozen=True)
+class Observables:
+    r"""The QSA observables of one sequence, or of a batch (every scalar field then has shape ``(S,)``).
+
+    ``mu``, ``zeta``, ``nu`` are the all-zeros probabilities of circuit A and its two
+    normalisation variants; ``F = (T+1)/(2T) mu/zeta``; ``L_B = -log F``; ``L_A = -log(nu/zeta)``;
+    ``p`` (shape ``(..., T)``) are the per-step model probabilities ``|A_j|^2/||z_j||^2`` and
+    ``L_half``, ``L_1`` their Renyi-1/2 and Shannon cross-entropies. ``P0`` and
+    ``L_half_circuit = -log P0`` belong to circuit B (superposition loading) and are ``None``
+    where it was not evaluated (circuit B then leaves ``mu``, ``zeta``, ``nu`` ``None``).
+
+    The analytic tier returns torch tensors (differentiable); the circuit tier returns numpy arrays.
+    """
+
+    mu: torch.Tensor | np.ndarray | None
+    zeta: torch.Tensor | np.ndarray | None
+    nu: torch.Tensor | np.ndarray | None
+    F: torch.Tensor | np.ndarray | None
+    L_B: torch.Tensor | np.ndarray | None
+    L_A: torch.Tensor | np.ndarray | None
+    L_half: torch.Tensor | np.ndarray | None
+    L_1: torch.Tensor | np.ndarray | None
+    p: torch.Tensor | np.ndarray | None
+    P0: torch.Tensor | np.ndarray | None = None
+    L_half_circuit: torch.Tensor | np.ndarray | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The fields that were computed (``None`` fields left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+class ChanceLevels(NamedTuple):
+    """Expected losses of a uniformly random unit prediction in ``C^d`` (or ``R^d``)."""
+
+    L_1: float
+    L_half: float
+
+
+def lcu_coefficients(k: int, beta: float) -> np.ndarray:
+    r"""Poly-kernel coefficients ``c_p = beta^p / p!`` for ``p = 0..k`` (truncated ``exp(beta s)``)."""
+    return np.array([beta**p / math.factorial(p) for p in range(k + 1)], dtype=np.float64)
+
+
+def resolve_beta(beta: float | None, d: int) -> float:
+    """``beta``, defaulting to ``sqrt(d)``."""
+    return math.sqrt(d) if beta is None else float(beta)
+
+
+def scores(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    r"""``s[..., j, i] = <x_j|W|x_i>`` for all pairs (no causal mask). ``X``: (..., T, d)."""
+    return X.conj() @ W @ X.transpose(-1, -2)  # (..., T, T)
+
+
+def value_amplitudes(X: torch.Tensor, Y: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    r"""``a[..., j, i] = <y_j|V|x_i>`` for all pairs (no causal mask)."""
+    return Y.conj() @ V @ X.transpose(-1, -2)  # (..., T, T)
+
+
+def kernel_weights(s: torch.Tensor, *, k: int, kernel: Kernel = "mono", beta: float = 1.0) -> torch.Tensor:
+    r"""Causal weights ``G[..., j, i] = g(s_ji) / lambda`` for ``i <= j``, zero above the diagonal.
+
+    ``beta`` is used by the poly kernel only (callers resolve its ``sqrt(d)`` default).
+    """
+    T = s.shape[-1]
+    if kernel == "mono":
+        g = s**k
+    else:
+        c = lcu_coefficients(k, beta)
+        c = c / c.sum()
+        g = torch.zeros_like(s)
+        for p in range(k, -1, -1):  # Horner: g = c_0 + s (c_1 + s (c_2 + ...))
+            g = g * s + float(c[p])
+    causal = torch.ones(T, T, dtype=torch.bool, device=s.device).tril()
+    return torch.where(causal, g, torch.zeros((), dtype=s.dtype, device=s.device))  # (..., T, T)
+
+
+def branch_amplitudes(X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0) -> torch.Tensor:
+    r"""``A[..., j] = sum_{i<=j} a_ji g(s_ji) / lambda``."""
+    G = kernel_weights(scores(X, W), k=k, kernel=kernel, beta=beta)  # (..., T, T)
+    return (value_amplitudes(X, Y, V) * G).sum(-1)  # (..., T)
+
+
+def predictions(X, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0) -> torch.Tensor:
+    r"""``z[..., j, :] = sum_{i<=j} g(s_ji) V x_i / lambda`` (unnormalised prediction of step ``j``)."""
+    G = kernel_weights(scores(X, W), k=k, kernel=kernel, beta=beta)  # (..., T, T)
+    return G @ (X @ V.transpose(-1, -2))  # (..., T, d)
+
+
+def aligned_phases(A: torch.Tensor) -> torch.Tensor:
+    r"""``phi*_j = -arg A_j``, the phases that maximise ``mu`` (and ``P0``)."""
+    return -torch.angle(A)
+
+
+def step_probabilities(Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    r"""``p[..., j] = |<y_j|z_j>|^2 / ||z_j||^2`` for predictions ``Z`` and unit targets ``Y``, (..., T, d)."""
+    A = (Y.conj() * Z).sum(-1)
+    return _abs2(A) / _abs2(Z).sum(-1)
+
+
+def loss_L1(p: torch.Tensor) -> torch.Tensor:
+    r"""Shannon cross-entropy ``-(1/T) sum_j log p_j`` over the last axis."""
+    return -torch.log(p).mean(-1)
+
+
+def loss_L_half(p: torch.Tensor) -> torch.Tensor:
+    r"""Renyi-1/2 cross-entropy ``-2 log((1/T) sum_j sqrt(p_j))`` over the last axis."""
+    return -2.0 * torch.log(torch.sqrt(p).mean(-1))
+
+
+def renyi_half_divergence(P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
+    r"""``D_1/2(P || Q) = -2 log sum_j sqrt(P_j Q_j)`` over the last axis (distributions, summing to 1)."""
+    return -2.0 * torch.log(torch.sqrt(P * Q).sum(-1))
+
+
+def _abs2(z: torch.Tensor) -> torch.Tensor:
+    return z.real**2 + z.imag**2
+
+
+def observables(
+    X,
+    Y,
+    W,
+    V,
+    *,
+    k: int = 1,
+    kernel: Kernel = "mono",
+    beta: float | None = None,
+    phases=None,
+) -> Observables:
+    r"""Every QSA observable of circuit A in closed form (METHOD.md section 4).
+
+    Args:
+        X: query/key tokens, ``(T, d)`` or ``(S, T, d)``, unit rows, numpy or torch.
+        Y: targets, same shape as ``X``.
+        W: key/query unitary ``(d, d)``; V: value unitary ``(d, d)``.
+        k: number of key copies (mono: power of the overlap; poly: degree of the polynomial), ``>= 1``.
+        kernel: ``"mono"`` (``g = s^k``) or ``"poly"`` (``g = sum_p beta^p s^p / p!``).
+        beta: poly-kernel scale; defaults to ``sqrt(d)``.
+        phases: ``None`` (no phases), ``"aligned"`` (``phi_j = -arg A_j``, maximising ``mu``), or
+            real phases of shape ``(T,)`` or ``(S, T)``.
+
+    Returns:
+        :class:`Observables` with torch tensors; scalars for one sequence, shape ``(S,)`` for a batch.
+
+    Raises:
+        ValueError, TypeError: for malformed input, before any computation.
+    """
+    X, Y, W, V = _validate.tokens_and_unitaries(X, Y, W, V)
+    _validate.kernel_options(k, kernel, beta)
+    phases = _validate.phases(phases, X.shape[:-1])
+    beta = resolve_beta(beta, X.shape[-1])
+    G = kernel_weights(scores(X, W), k=k, kernel=kernel, beta=beta)  # (..., T, T)
+    A = (value_amplitudes(X, Y, V) * G).sum(-1)  # (..., T)
+    z_norm2 = _abs2(G @ (X @ V.transpose(-1, -2))).sum(-1)  # (..., T)
+    return observables_from_amplitudes(A, z_norm2, phases=phases)
+
+
+def observables_from_amplitudes(A: torch.Tensor, z_norm2: torch.Tensor, *, phases=None) -> Observables:
+    r"""The observables from branch amplitudes ``A`` (..., T) and ``||z_j||^2`` (..., T).
+
+    ``phases`` as in :func:`observables`, already a tensor (or ``None``/``"aligned"``).
+    """
+    T = A.shape[-1]
+    N = T * (T + 1) / 2
+    if isinstance(phases, str):  # "aligned": |sum_j e^{i phi_j} A_j| = sum_j |A_j|
+        coherent2 = torch.abs(A).sum(-1) ** 2
+    elif phases is None:
+        coherent2 = _abs2(A.sum(-1))
+    else:
+        coherent2 = _abs2((torch.exp(1j * phases.to(A.real.dtype)) * A).sum(-1))
+    sum_z2 = z_norm2.sum(-1)
+    A2 = _abs2(A)
+    mu = coherent2 / N**2
+    zeta = sum_z2 / (T * N)
+    nu = A2.sum(-1) / (T * N)
+    F = coherent2 / (T * sum_z2)
+    p = A2 / z_norm2
+    return Observables(
+        mu=mu,
+        zeta=zeta,
+        nu=nu,
+        F=F,
+        L_B=-torch.log(F),
+        L_A=-torch.log(nu / zeta),
+        L_half=loss_L_half(p),
+        L_1=loss_L1(p),
+        p=p,
+    )
+
+
+def superposition_norms(X, *, k: int = 1) -> torch.Tensor:
+    r"""``n_j = || sum_{i<=j} x_i (x) x_i^{(x)k} ||`` from the Gram matrix (circuit B, METHOD.md section 5).
+
+    ``n_j^2 = sum_{i,i'<=j} <x_i|x_i'>^{k+1}``; shape ``(..., T)``.
+    """
+    K = (X.conj() @ X.transpose(-1, -2)) ** (k + 1)  # (..., T, T)
+    n2 = K.cumsum(-1).cumsum(-2).diagonal(dim1=-2, dim2=-1).real  # (..., T)
+    return torch.sqrt(n2)
+
+
+def superposition_P0(X, Y, W, V, *, k: int = 1, phases=None) -> torch.Tensor:
+    r"""All-zeros probability of circuit B: ``P0 = |(1/T) sum_j e^{i phi_j} A_j / n_j|^2`` (mono kernel).
+
+    With aligned phases, ``-log P0 = -2 log((1/T) sum_j sqrt(p_j))`` for ``sqrt(p_j) = |A_j| / n_j``.
+    """
+    X, Y, W, V = _validate.tokens_and_unitaries(X, Y, W, V)
+    _validate.kernel_options(k, "mono", None)
+    phases = _validate.phases(phases, X.shape[:-1])
+    A = branch_amplitudes(X, Y, W, V, k=k)  # (..., T)
+    ratio = A / superposition_norms(X, k=k)
+    if isinstance(phases, str):
+        return torch.abs(ratio).mean(-1) ** 2
+    if phases is not None:
+        ratio = torch.exp(1j * phases.to(ratio.real.dtype)) * ratio
+    return _abs2(ratio.mean(-1))
+
+
+def chance_levels(d: int, *, field: Literal["complex", "real"] = "complex") -> ChanceLevels:
+    r"""Expected losses of a uniformly random unit prediction, per step.
+
+    For complex tokens ``p = |<y|z>|^2 ~ Beta(1, d-1)``: ``E[-log p] = psi(d) - psi(1)`` (2.593 at
+    ``d = 8``) and ``-2 log E[sqrt p] = -2 log(Gamma(3/2) Gamma(d) / Gamma(d + 1/2))``. For real
+    tokens ``p ~ Beta(1/2, (d-1)/2)``: ``psi(d/2) - psi(1/2)`` and
+    ``-2 log(Gamma(d/2) / (Gamma(1/2) Gamma((d+1)/2)))``.
+    """
+    if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
+        raise ValueError(f"d must be a positive integer; got {d!r}")
+    if field == "complex":
+        L_1 = digamma(d) - digamma(1)
+        log_e_sqrt = gammaln(1.5) + gammaln(d) - gammaln(d + 0.5)
+    elif field == "real":
+        L_1 = digamma(d / 2) - digamma(0.5)
+        log_e_sqrt = gammaln(d / 2) - gammaln(0.5) - gammaln((d + 1) / 2)
+    else:
+        raise ValueError(f"field must be 'complex' or 'real'; got {field!r}")
+    return ChanceLevels(L_1=float(L_1), L_half=float(-2.0 * log_e_sqrt))
