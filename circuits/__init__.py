@@ -1,1 +1,70 @@
-"""What a QSA circuit is: a small frozen IR, pure builders and exporters (imported as ``qsa.circuits``)."""
+"""What a QSA circuit is: a small frozen IR, pure builders and exporters (imported as ``qsa.circuits``).
+
+No torch here. Exporters: :mod:`qsa.circuits.to_pennylane` and :mod:`qsa.circuits.to_qiskit`
+(imported on demand, so that building and counting circuits needs neither PennyLane nor Qiskit).
+"""
+
+from qsa.circuits.builders import (
+    VARIANTS,
+    QSACircuit,
+    ansatz,
+    ansatz_shape,
+    circuit_a,
+    circuit_b,
+    indexed_load,
+    lcu_angles,
+    lcu_register,
+    n_index_qubits,
+    query_phases,
+    token_load,
+    triangular_amplitudes,
+    triangular_state,
+    uniform_amplitudes,
+    uniform_state,
+)
+from qsa.circuits.ir import (
+    GATES,
+    Circuit,
+    Derivation,
+    Gate,
+    Param,
+    ParamSpec,
+    Register,
+    Select,
+    StatePrep,
+    Unitary,
+    bits,
+)
+from qsa.circuits.lowering import derive, lower
+
+__all__ = [
+    "GATES",
+    "VARIANTS",
+    "Circuit",
+    "Derivation",
+    "Gate",
+    "Param",
+    "ParamSpec",
+    "QSACircuit",
+    "Register",
+    "Select",
+    "StatePrep",
+    "Unitary",
+    "ansatz",
+    "ansatz_shape",
+    "bits",
+    "circuit_a",
+    "circuit_b",
+    "derive",
+    "indexed_load",
+    "lcu_angles",
+    "lcu_register",
+    "lower",
+    "n_index_qubits",
+    "query_phases",
+    "token_load",
+    "triangular_amplitudes",
+    "triangular_state",
+    "uniform_amplitudes",
+    "uniform_state",
+]

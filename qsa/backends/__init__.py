@@ -1,0 +1,76 @@
+"""Where a built QSA circuit runs: PennyLane devices and Qiskit Aer.
+
+Every runner takes a :class:`~qsa.circuits.QSACircuit` and a list of per-sequence parameter
+mappings and returns, per sequence, the probabilities ``P(index = j, zero_wires = 0)`` over the
+values ``j`` of the circuit's index register (one value when there is none): exact when
+``shots is None``, else frequencies of ``shots`` samples.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from qsa.circuits import QSACircuit
+
+__all__ = ["BACKENDS", "MAX_QUBITS", "check_backend", "check_shots", "run"]
+
+#: Backend names and the widest circuit each takes here (statevector memory on a 24 GiB machine,
+#: with room for the copies a simulator makes): 2^24 amplitudes for PennyLane's python device,
+#: 2^26 for lightning, 2^28 for Aer.
+MAX_QUBITS: dict[str, int] = {"default.qubit": 24, "lightning.qubit": 26, "aer": 28}
+BACKENDS: tuple[str, ...] = tuple(MAX_QUBITS)
+
+
+def check_backend(backend: Any, n_qubits: int | None = None) -> str:
+    """``backend`` if it is a known name and (given ``n_qubits``) the circuit fits; else a clear error."""
+    if not isinstance(backend, str) or backend not in MAX_QUBITS:
+        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    if n_qubits is not None and n_qubits > MAX_QUBITS[backend]:
+        raise ValueError(
+            f"the circuit must fit the backend: {backend} takes at most {MAX_QUBITS[backend]} qubits here; "
+            f"got a circuit of {n_qubits} qubits"
+        )
+    return backend
+
+
+def check_shots(shots: Any, seed: Any) -> None:
+    """``shots``: ``None`` (exact) or a positive integer; ``seed``: ``None`` or a non-negative integer."""
+    if shots is not None:
+        if isinstance(shots, bool) or not isinstance(shots, numbers.Integral):
+            raise TypeError(f"shots must be None or a positive integer; got {shots!r}")
+        if shots < 1:
+            raise ValueError(f"shots must be None or a positive integer; got {shots}")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be None or a non-negative integer; got {seed!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be None or a non-negative integer; got {seed}")
+
+
+def marginal_zero(probs: np.ndarray, n_index: int, n_zero: int) -> np.ndarray:
+    """From probabilities over ``index + zero`` wires (wire order), ``P(index = j, zero = 0)`` per ``j``."""
+    probs = np.asarray(probs)
+    return probs.reshape(probs.shape[:-1] + (2**n_index, 2**n_zero))[..., 0]
+
+
+def run(
+    qsa_circuit: QSACircuit,
+    instances: Sequence[Mapping[str, Any]],
+    *,
+    backend: str = "default.qubit",
+    shots: int | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
+    """Probabilities ``(len(instances), 2^len(index_wires))`` of ``qsa_circuit`` on ``backend``."""
+    check_backend(backend, qsa_circuit.n_qubits)
+    check_shots(shots, seed)
+    if backend == "aer":
+        from qsa.backends import aer
+
+        return aer.run(qsa_circuit, instances, shots=shots, seed=seed)
+    from qsa.backends import pennylane
+
+    return pennylane.run(qsa_circuit, instances, device=backend, shots=shots, seed=seed)

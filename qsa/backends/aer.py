@@ -1,0 +1,72 @@
+"""Run QSA circuits on Qiskit Aer: exact statevector probabilities, or SamplerV2 counts.
+
+One parameterised template per circuit shape (:func:`qsa.circuits.to_qiskit.to_qiskit`),
+transpiled once; all sequences go into one job (exact) or one PUB with a parameter array (shots).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from qiskit.transpiler import generate_preset_pass_manager
+from qiskit_aer import AerSimulator
+from qiskit_aer.primitives import SamplerV2
+
+from qsa.backends import marginal_zero
+from qsa.circuits import QSACircuit
+from qsa.circuits.to_qiskit import measured_qubits, to_qiskit
+
+__all__ = ["run", "MATRIX_NAMES"]
+
+#: Parameter arrays that enter Aer templates as fixed matrices (the W, V of ``circuit_observables``).
+MATRIX_NAMES = ("W", "V")
+
+
+def _matrices(instances: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """The fixed matrices, which must be the same for every instance of one template."""
+    out: dict[str, np.ndarray] = {}
+    for name in MATRIX_NAMES:
+        if instances and name in instances[0]:
+            first = np.asarray(instances[0][name])
+            if any(not np.array_equal(np.asarray(p[name]), first) for p in instances[1:]):
+                raise ValueError(f"{name} must be the same matrix for every sequence of one Aer run")
+            out[name] = first
+    return out
+
+
+def run(
+    qsa_circuit: QSACircuit,
+    instances: Sequence[Mapping[str, Any]],
+    *,
+    shots: int | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
+    """``P(index = j, zero = 0)`` per instance, shape ``(len(instances), 2^len(index_wires))``."""
+    n_index, n_zero = len(qsa_circuit.index_wires), len(qsa_circuit.zero_wires)
+    if not instances:
+        return np.zeros((0, 2**n_index))
+    measure = qsa_circuit.measured_wires if shots is not None else None
+    template = to_qiskit(qsa_circuit.circuit, matrices=_matrices(instances), measure=measure)
+    sim = AerSimulator(method="statevector", seed_simulator=seed)
+    values = template.batch_values(instances)  # (S, n_parameters)
+    if shots is None:
+        qc = template.circuit.copy()
+        qc.save_probabilities(measured_qubits(qsa_circuit.measured_wires, qc.num_qubits))
+        pm = generate_preset_pass_manager(optimization_level=0, backend=sim, seed_transpiler=0)
+        tqc = pm.run(qc)
+        bound = [tqc.assign_parameters(v) for v in values] if len(values[0]) else [tqc] * len(values)
+        result = sim.run(bound).result()
+        probs = np.stack([np.asarray(result.data(i)["probabilities"]) for i in range(len(bound))])
+        return marginal_zero(probs, n_index, n_zero)
+    pm = generate_preset_pass_manager(optimization_level=0, backend=sim, seed_transpiler=0)
+    tqc = pm.run(template.circuit)
+    sampler = SamplerV2(seed=seed)
+    pub = (tqc, values) if values.shape[1] else (tqc,)
+    bits = sampler.run([pub], shots=shots).result()[0].data.meas
+    m = len(qsa_circuit.measured_wires)
+    counts = np.zeros((len(instances), 2**m))
+    for s in range(len(instances)):
+        for value, count in bits.get_int_counts(loc=s if values.shape[1] else None).items():
+            counts[s, value] += count
+    return marginal_zero(counts / shots, n_index, n_zero)

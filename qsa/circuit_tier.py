@@ -1,0 +1,152 @@
+"""The circuit tier: the QSA observables obtained by building the circuits and running them.
+
+Same fields as :func:`qsa.analytic.observables`, from circuit A's three circuits (``mu``,
+``zeta``, ``nu``, the last two read out per query index ``j`` so that the per-step
+probabilities ``p_j = nu_j / zeta_j`` and hence ``L_half`` and ``L_1`` are measured too) or
+from circuit B (``P0``). ``W`` and ``V`` enter as unitary gates, so any matrix can be checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from qsa import _validate, analytic, backends
+from qsa.circuits import QSACircuit, circuit_a, circuit_b
+
+__all__ = ["CIRCUITS", "circuit_observables", "superposition_states", "build_circuits"]
+
+CIRCUITS = ("two_register", "superposition")
+
+
+def superposition_states(X: np.ndarray, *, k: int = 1) -> np.ndarray:
+    r"""``psi_j = sum_{i<=j} x_i (x) x_i^{(x)k} / n_j`` for one sequence ``X`` ``(T, d)``: shape ``(T, d^{k+1})``."""
+    X = np.asarray(X)
+    T = X.shape[0]
+    power = X
+    for _ in range(k):
+        power = np.einsum("ta,tb->tab", power, X).reshape(T, -1)  # (T, d^{c+1})
+    cumulative = np.cumsum(power, axis=0)
+    return cumulative / np.linalg.norm(cumulative, axis=1, keepdims=True)
+
+
+def build_circuits(
+    T: int, d: int, *, k: int, kernel: str, beta: float | None, circuit: str, phases: bool
+) -> dict[str, QSACircuit]:
+    """The circuits ``circuit_observables`` runs, by variant name."""
+    if circuit == "superposition":
+        return {"P0": circuit_b(T, d, k, phases=phases)}
+    return {
+        "mu": circuit_a(T, d, k, kernel=kernel, beta=beta, variant="mu", phases=phases),
+        "zeta": circuit_a(T, d, k, kernel=kernel, beta=beta, variant="zeta"),
+        "nu": circuit_a(T, d, k, kernel=kernel, beta=beta, variant="nu"),
+    }
+
+
+def circuit_observables(
+    X,
+    Y,
+    W,
+    V,
+    *,
+    k: int = 1,
+    kernel: Literal["mono", "poly"] = "mono",
+    beta: float | None = None,
+    phases: Any = None,
+    circuit: Literal["two_register", "superposition"] = "two_register",
+    backend: str = "default.qubit",
+    shots: int | None = None,
+    seed: int | None = None,
+) -> analytic.Observables:
+    """The QSA observables from circuit simulation (exact, or sampled with ``shots``).
+
+    Args:
+        X, Y, W, V, k, kernel, beta, phases: as in :func:`qsa.observables`. ``phases="aligned"``
+            uses ``phi_j = -arg A_j`` computed classically.
+        circuit: ``"two_register"`` (circuit A: ``mu``, ``zeta``, ``nu`` and all derived fields)
+            or ``"superposition"`` (circuit B, mono kernel: ``P0`` and ``L_half_circuit = -log P0``;
+            the circuit-A fields are ``None``).
+        backend: ``"default.qubit"``, ``"lightning.qubit"`` or ``"aer"``.
+        shots: ``None`` for exact probabilities, else the number of samples per circuit.
+        seed: seed of the sampler (shots only).
+
+    Returns:
+        :class:`qsa.analytic.Observables` with numpy arrays (scalars for one sequence, ``(S,)`` for a batch).
+
+    Raises:
+        ValueError, TypeError: for malformed input or a circuit wider than the backend takes,
+            before anything is built or run.
+    """
+    X, Y, W, V = _validate.tokens_and_unitaries(X, Y, W, V)
+    _validate.kernel_options(k, kernel, beta)
+    phases = _validate.phases(phases, X.shape[:-1])
+    if not isinstance(circuit, str) or circuit not in CIRCUITS:
+        raise ValueError(f"circuit must be one of {CIRCUITS}; got {circuit!r}")
+    if circuit == "superposition" and kernel != "mono":
+        raise ValueError(f"kernel must be 'mono' for the superposition circuit; got {kernel!r}")
+    backends.check_backend(backend)
+    backends.check_shots(shots, seed)
+    single = X.ndim == 2
+    X, Y = (X[None], Y[None]) if single else (X, Y)  # (S, T, d)
+    S, T, d = X.shape
+    circuits = build_circuits(T, d, k=k, kernel=kernel, beta=beta, circuit=circuit, phases=phases is not None)
+    for qc in circuits.values():
+        backends.check_backend(backend, qc.n_qubits)
+
+    if isinstance(phases, str):
+        A = analytic.branch_amplitudes(
+            X, Y, W, V, k=k, kernel=kernel, beta=analytic.resolve_beta(beta, d)
+        )
+        phases = analytic.aligned_phases(A)
+    phi = None if phases is None else torch.broadcast_to(phases, (S, T)).detach().cpu().numpy()
+    Xn, Yn = X.detach().cpu().numpy(), Y.detach().cpu().numpy()
+    Wn, Vn = W.detach().cpu().numpy(), V.detach().cpu().numpy()
+    instances = []
+    for s in range(S):
+        params = {"x": Xn[s], "y": Yn[s], "W": Wn, "V": Vn}
+        if phi is not None:
+            params["phi"] = phi[s]
+        if circuit == "superposition":
+            params["psi"] = superposition_states(Xn[s], k=k)
+        instances.append(params)
+
+    probs = {name: backends.run(qc, instances, backend=backend, shots=shots, seed=seed) for name, qc in circuits.items()}
+    result = _assemble(probs, T) if circuit == "two_register" else _assemble_b(probs["P0"])
+    if single:
+        result = analytic.Observables(**{name: _squeeze(v) for name, v in vars(result).items()})
+    return result
+
+
+def _squeeze(v: Any) -> Any:
+    return None if v is None else v[0]
+
+
+def _assemble(probs: dict[str, np.ndarray], T: int) -> analytic.Observables:
+    mu = probs["mu"][:, 0]
+    zeta_j, nu_j = probs["zeta"], probs["nu"]  # (S, 2^c): C1 = j, the rest projected on 0
+    zeta, nu = zeta_j.sum(-1), nu_j.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # sampled zeros give inf/nan, honestly
+        F = (T + 1) / (2 * T) * mu / zeta
+        p = nu_j[:, :T] / zeta_j[:, :T]
+        return analytic.Observables(
+            mu=mu,
+            zeta=zeta,
+            nu=nu,
+            F=F,
+            L_B=-np.log(F),
+            L_A=-np.log(nu / zeta),
+            L_half=-2 * np.log(np.sqrt(p).mean(-1)),
+            L_1=-np.log(p).mean(-1),
+            p=p,
+        )
+
+
+def _assemble_b(P0: np.ndarray) -> analytic.Observables:
+    P0 = P0[:, 0]
+    with np.errstate(divide="ignore"):
+        L = -np.log(P0)
+    return analytic.Observables(
+        mu=None, zeta=None, nu=None, F=None, L_B=None, L_A=None, L_half=None, L_1=None, p=None, P0=P0, L_half_circuit=L
+    )
