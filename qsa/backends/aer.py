@@ -2,6 +2,12 @@
 
 One parameterised template per circuit shape (:func:`qsa.circuits.to_qiskit.to_qiskit`),
 transpiled once; all sequences go into one job (exact) or one PUB with a parameter array (shots).
+
+The sampled template is transpiled to :data:`SAFE_BASIS` first: Aer's primitives drop the bound
+values of parameterised *controlled* gates (``cp``, ``cry``, ...; qiskit-aer issues #2323, #2391,
+#2403, open for Aer 0.18), which silently turns the query phases and the controlled poly-kernel
+ansatz into identities. With only single-qubit rotations parameterised, binding is correct
+(``tests/qsa/test_agreement.py`` checks the sampled values against the exact ones).
 """
 
 from __future__ import annotations
@@ -9,7 +15,8 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from qiskit.transpiler import generate_preset_pass_manager
+from qiskit.circuit.library import UnitaryGate
+from qiskit.transpiler import Target, generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 from qiskit_aer.primitives import SamplerV2
 
@@ -17,10 +24,21 @@ from qsa.backends import marginal_zero
 from qsa.circuits import QSACircuit
 from qsa.circuits.to_qiskit import measured_qubits, to_qiskit
 
-__all__ = ["run", "MATRIX_NAMES"]
+__all__ = ["run", "MATRIX_NAMES", "SAFE_BASIS", "pass_manager"]
 
 #: Parameter arrays that enter Aer templates as fixed matrices (the W, V of ``circuit_observables``).
 MATRIX_NAMES = ("W", "V")
+
+#: Gates the templates are transpiled to (plus fixed ``unitary`` matrices): no parameterised
+#: controlled gates (see above).
+SAFE_BASIS = ("rx", "ry", "rz", "p", "h", "x", "y", "z", "sx", "cx", "cz", "swap")
+
+
+def pass_manager(seed_transpiler: int = 0):
+    """Optimisation level 0 onto :data:`SAFE_BASIS` and ``unitary``, fixed transpiler seed."""
+    target = Target.from_configuration(basis_gates=[*SAFE_BASIS, "measure"])
+    target.add_instruction(UnitaryGate, name="unitary")
+    return generate_preset_pass_manager(optimization_level=0, target=target, seed_transpiler=seed_transpiler)
 
 
 def _matrices(instances: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -52,15 +70,13 @@ def run(
     values = template.batch_values(instances)  # (S, n_parameters)
     if shots is None:
         qc = template.circuit.copy()
-        qc.save_probabilities(measured_qubits(qsa_circuit.measured_wires, qc.num_qubits))
-        pm = generate_preset_pass_manager(optimization_level=0, backend=sim, seed_transpiler=0)
-        tqc = pm.run(qc)
+        tqc = pass_manager().run(qc)
+        tqc.save_probabilities(measured_qubits(qsa_circuit.measured_wires, qc.num_qubits))
         bound = [tqc.assign_parameters(v) for v in values] if len(values[0]) else [tqc] * len(values)
         result = sim.run(bound).result()
         probs = np.stack([np.asarray(result.data(i)["probabilities"]) for i in range(len(bound))])
         return marginal_zero(probs, n_index, n_zero)
-    pm = generate_preset_pass_manager(optimization_level=0, backend=sim, seed_transpiler=0)
-    tqc = pm.run(template.circuit)
+    tqc = pass_manager().run(template.circuit)
     sampler = SamplerV2(seed=seed)
     pub = (tqc, values) if values.shape[1] else (tqc,)
     bits = sampler.run([pub], shots=shots).result()[0].data.meas
