@@ -122,6 +122,8 @@ def derive(circuit: Circuit, params: Mapping[str, Any]) -> dict[str, np.ndarray]
     """
     out: dict[str, np.ndarray] = {}
     for der in circuit.derivations:
+        if der.ref not in params:
+            raise KeyError(f"parameter {der.ref!r} must be given; got only {sorted(params)}")
         data = params[der.ref]
         data = np.asarray(data.detach().cpu().numpy() if hasattr(data, "detach") else data, dtype=np.complex128)
         d = 2**der.n_data

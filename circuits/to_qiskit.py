@@ -161,14 +161,14 @@ def to_qiskit(
                     qc.x(qubit_of(target, n))
                 gate = PhaseGate(phi)
                 if len(op.controls) > 1:
-                    gate = gate.control(len(op.controls) - 1, ctrl_state=ctrl_state(op.control_values[:-1]))
+                    gate = gate.control(len(op.controls) - 1, ctrl_state=ctrl_state(op.control_values[:-1]), annotated=False)
                 qc.append(gate, qubits(op.controls[:-1] + (target,)))
                 if value == 0:
                     qc.x(qubit_of(target, n))
                 continue
             gate = GATE_MAP[op.name](*params)
             if op.controls:
-                gate = gate.control(len(op.controls), ctrl_state=ctrl_state(op.control_values))
+                gate = gate.control(len(op.controls), ctrl_state=ctrl_state(op.control_values), annotated=False)
             qc.append(gate, qubits(op.controls + op.wires))
         elif isinstance(op, Unitary):
             if matrices is None or op.ref not in matrices:
@@ -176,7 +176,7 @@ def to_qiskit(
             M = np.asarray(_numpy(matrices[op.ref]), dtype=np.complex128)
             gate = UnitaryGate(M.conj().T if op.dagger else M, check_input=True)
             if op.controls:
-                gate = gate.control(len(op.controls), ctrl_state=ctrl_state(op.control_values))
+                gate = gate.control(len(op.controls), ctrl_state=ctrl_state(op.control_values), annotated=False)
             qc.append(gate, qubits(op.controls) + qubits(tuple(reversed(op.wires))))
         else:  # pragma: no cover - lower() leaves only Gate and Unitary
             raise TypeError(f"op must be lowered to Gate or Unitary; got {type(op).__name__}")
