@@ -1,0 +1,41 @@
+"""Seeded, offline data sources; every one returns or feeds a :class:`~qsa.data.sequences.Sequences`.
+
+- :mod:`qsa.data.sequences`: the shared container ``Sequences(X, Y, field, meta)``, ``(S, T, d)`` unit tokens.
+- :mod:`qsa.data.tfim`: transverse-field Ising trajectories (exact ``exp(-i H dt)``; Trotter reference).
+
+Randomness comes only from a ``seed`` argument (an int or a ``numpy.random.Generator``).
+"""
+
+from qsa.data.sequences import Sequences
+from qsa.data.tfim import (
+    TFIM,
+    TFIMConfig,
+    TFIMData,
+    TFIMParts,
+    exact_unitary,
+    initial_states,
+    random_tfim,
+    reference_tfim_config,
+    transverse_ising,
+    tfim_data,
+    tfim_sequences,
+    trajectories,
+    trotter_unitary,
+)
+
+__all__ = [
+    "Sequences",
+    "TFIM",
+    "TFIMConfig",
+    "TFIMData",
+    "TFIMParts",
+    "transverse_ising",
+    "random_tfim",
+    "exact_unitary",
+    "trotter_unitary",
+    "initial_states",
+    "trajectories",
+    "tfim_sequences",
+    "tfim_data",
+    "reference_tfim_config",
+]
