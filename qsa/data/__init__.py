@@ -2,10 +2,12 @@
 
 - :mod:`qsa.data.sequences`: the shared container ``Sequences(X, Y, field, meta)``, ``(S, T, d)`` unit tokens.
 - :mod:`qsa.data.tfim`: transverse-field Ising trajectories (exact ``exp(-i H dt)``; Trotter reference).
+- :mod:`qsa.data.markov`: Markov tokens on the unit sphere with correlation ``rho``.
 
 Randomness comes only from a ``seed`` argument (an int or a ``numpy.random.Generator``).
 """
 
+from qsa.data.markov import markov_sequences
 from qsa.data.sequences import Sequences
 from qsa.data.tfim import (
     TFIM,
@@ -25,6 +27,7 @@ from qsa.data.tfim import (
 
 __all__ = [
     "Sequences",
+    "markov_sequences",
     "TFIM",
     "TFIMConfig",
     "TFIMData",
