@@ -3,12 +3,25 @@
 - :mod:`qsa.data.sequences`: the shared container ``Sequences(X, Y, field, meta)``, ``(S, T, d)`` unit tokens.
 - :mod:`qsa.data.tfim`: transverse-field Ising trajectories (exact ``exp(-i H dt)``; Trotter reference).
 - :mod:`qsa.data.markov`: Markov tokens on the unit sphere with correlation ``rho``.
+- :mod:`qsa.data.text`: tokenizer, vocabulary, text loader, id windows, offline demo corpora
+  (turned into tokens by :class:`qsa.embeddings.IsometricEmbedding`).
 
 Randomness comes only from a ``seed`` argument (an int or a ``numpy.random.Generator``).
 """
 
 from qsa.data.markov import markov_sequences
 from qsa.data.sequences import Sequences
+from qsa.data.text import (
+    TextData,
+    Vocabulary,
+    demo_corpus,
+    grammar_corpus,
+    load_text,
+    stdlib_corpus,
+    text_dataset,
+    tokenize,
+    windows,
+)
 from qsa.data.tfim import (
     TFIM,
     TFIMConfig,
@@ -41,4 +54,13 @@ __all__ = [
     "tfim_sequences",
     "tfim_data",
     "reference_tfim_config",
+    "tokenize",
+    "Vocabulary",
+    "load_text",
+    "windows",
+    "TextData",
+    "text_dataset",
+    "grammar_corpus",
+    "stdlib_corpus",
+    "demo_corpus",
 ]
