@@ -189,7 +189,10 @@ class Vocabulary:
 
     def decode(self, ids: Iterable[int] | np.ndarray | torch.Tensor) -> list[str]:
         """Tokens of ``ids`` (a 1-d sequence of ints in ``[0, len(self))``)."""
-        arr = ids.detach().cpu().numpy() if isinstance(ids, torch.Tensor) else np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids)
+        if isinstance(ids, torch.Tensor):
+            arr = ids.detach().cpu().numpy()
+        else:
+            arr = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids))
         if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
             raise ValueError(f"ids must be a 1-d sequence of integers; got shape {arr.shape}, dtype {arr.dtype}")
         if arr.size and (arr.min() < 0 or arr.max() >= len(self)):
