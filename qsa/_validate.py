@@ -135,3 +135,89 @@ def phases(value: Any, batch_shape: tuple[int, ...]) -> torch.Tensor | str | Non
     if not bool(torch.isfinite(t).all()):
         raise ValueError("phases must be finite; got NaN or inf")
     return t.to(torch.float64) if not t.dtype.is_floating_point else t
+
+
+# --- Checks shared by the data sources and embeddings (qsa.data, qsa.embeddings) -------------------
+
+_REAL_TOL = {torch.float64: 1e-6, torch.float32: 1e-4}
+
+
+def real_number(
+    value: Any,
+    name: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    positive: bool = False,
+) -> float:
+    """``value`` as a finite ``float`` (a bool is not a number here), optionally bounded."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive; got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {value!r}")
+    return value
+
+
+def one_of(value: Any, name: str, options: tuple[str, ...]) -> str:
+    """``value``, which must be one of the strings ``options``."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {options}; got {value!r}")
+    return value
+
+
+def generator(seed: Any, name: str = "seed") -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a non-negative ``int`` seed or an existing generator.
+
+    ``None`` is refused: an unseeded generator makes a run impossible to repeat. A generator passed
+    in is used as is (and advanced), so callers can chain draws from one stream.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative int or a numpy.random.Generator; got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative int or a numpy.random.Generator; got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def complex_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
+    """``dtype``, which must be ``torch.complex128`` or ``torch.complex64``."""
+    if dtype not in (torch.complex128, torch.complex64):
+        raise ValueError(f"{name} must be torch.complex128 or torch.complex64; got {dtype!r}")
+    return dtype
+
+
+def real_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
+    """``dtype``, which must be ``torch.float64`` or ``torch.float32``."""
+    if dtype not in (torch.float64, torch.float32):
+        raise ValueError(f"{name} must be torch.float64 or torch.float32; got {dtype!r}")
+    return dtype
+
+
+def unit_rows(t: torch.Tensor, name: str) -> None:
+    """Raise unless every row (last axis) of the float or complex tensor ``t`` is finite with unit norm."""
+    tol = _TOL.get(t.dtype, _REAL_TOL.get(t.dtype))
+    if tol is None:
+        raise TypeError(f"{name} must have a float or complex dtype of 32 or 64 bits per part; got {t.dtype}")
+    with torch.no_grad():
+        finite = torch.isfinite(torch.view_as_real(t)).all(-1) if t.is_complex() else torch.isfinite(t)
+        if not bool(finite.all()):
+            where = tuple(int(i) for i in torch.nonzero(~finite)[0][:-1])
+            raise ValueError(f"{name} must be finite; got NaN or inf at index {where}")
+        if t.numel() == 0:
+            return
+        err = (torch.linalg.vector_norm(t, dim=-1) - 1).abs()
+        worst = float(err.max())
+        if worst > tol:
+            where = tuple(int(i) for i in torch.nonzero(err == err.max())[0])
+            raise ValueError(
+                f"{name} must have unit-norm rows (tokens are quantum states); got norm off by {worst:.3g} "
+                f"at index {where}"
+            )
