@@ -14,8 +14,10 @@ whose first column is ``x`` is the Householder completion
     U(x) = e^{i\alpha}\,\Bigl(I - \frac{2\,w w^\dagger}{\|w\|^2}\Bigr),\quad
     e^{i\alpha} = \frac{x_0}{|x_0|},\quad w = e_0 - e^{-i\alpha} x ,
 
-and a multiplexed load is the block-diagonal matrix of these completions (identity on idle
-index values). With ``lowered=True`` the circuit is first lowered to CNOT + RY/RZ
+and a multiplexed load is either the block-diagonal matrix of these completions on index and
+data wires (identity on idle index values; ``select="matrix"``, fastest on ``default.qubit``) or
+one completion per index value controlled on that value (``select="controlled"``, fastest on
+``lightning.qubit``, and without the ``(2^c d)^2`` matrix). With ``lowered=True`` the circuit is first lowered to CNOT + RY/RZ
 (:func:`qsa.circuits.lowering.lower`) and applied gate by gate, exactly as the Qiskit exporter does.
 """
 
@@ -29,7 +31,7 @@ import pennylane as qml
 from qsa.circuits.ir import Circuit, Gate, Select, StatePrep, Unitary, resolve
 from qsa.circuits.lowering import derive, lower
 
-__all__ = ["apply", "householder", "select_matrix", "matrix", "GATE_MAP"]
+__all__ = ["apply", "householder", "select_matrix", "matrix", "GATE_MAP", "SELECT_MODES"]
 
 #: IR gate name -> PennyLane operation (GlobalPhase is handled separately: sign conventions differ).
 GATE_MAP: dict[str, Callable[..., qml.operation.Operator]] = {
@@ -86,6 +88,15 @@ def select_matrix(op: Select, params: Mapping[str, Any]) -> Any:
     return _dag(M) if op.dagger else M
 
 
+def _apply_select_controlled(op: Select, params: Mapping[str, Any]) -> None:
+    blocks = householder(params[op.ref][list(op.rows)])  # (len(rows), d, d)
+    c = len(op.index_wires)
+    for v in range(len(op.rows)):
+        U = _dag(blocks[v]) if op.dagger else blocks[v]
+        values = op.control_values + tuple((v >> (c - 1 - r)) & 1 for r in range(c))
+        _controlled(lambda: qml.QubitUnitary(U, wires=list(op.wires)), op.controls + op.index_wires, values)
+
+
 def _dag(M: Any) -> Any:
     return qml.math.conj(qml.math.transpose(M))
 
@@ -116,7 +127,10 @@ def _apply_gate(op: Gate, params: Mapping[str, Any]) -> None:
     _controlled(lambda: gate(*angles, wires=list(op.wires)), op.controls, op.control_values)
 
 
-def apply(circuit: Circuit, params: Mapping[str, Any], *, lowered: bool = False) -> None:
+SELECT_MODES = ("matrix", "controlled")
+
+
+def apply(circuit: Circuit, params: Mapping[str, Any], *, lowered: bool = False, select: str = "matrix") -> None:
     """Queue ``circuit``'s operations in the active QNode (or tape), resolving ``params`` by name.
 
     Args:
@@ -124,7 +138,10 @@ def apply(circuit: Circuit, params: Mapping[str, Any], *, lowered: bool = False)
         params: named arrays: data (``x``, ``y``, matrices ``W``, ``V``), trainable angles, phases.
         lowered: apply the CNOT + RY/RZ lowering (derived angles computed here, in numpy: no
             gradient reaches the data through them) instead of load matrices.
+        select: how a multiplexed load is applied, ``"matrix"`` or ``"controlled"`` (same unitary).
     """
+    if select not in SELECT_MODES:
+        raise ValueError(f"select must be one of {SELECT_MODES}; got {select!r}")
     if lowered:
         circuit = lower(circuit)
         params = {**params, **derive(circuit, params)}
@@ -135,6 +152,8 @@ def apply(circuit: Circuit, params: Mapping[str, Any], *, lowered: bool = False)
             M = params[op.ref]
             M = _dag(M) if op.dagger else M
             _controlled(lambda: qml.QubitUnitary(M, wires=list(op.wires)), op.controls, op.control_values)
+        elif isinstance(op, Select) and select == "controlled":
+            _apply_select_controlled(op, params)
         elif isinstance(op, Select):
             M = select_matrix(op, params)
             wires = list(op.index_wires + op.wires)
@@ -147,10 +166,10 @@ def apply(circuit: Circuit, params: Mapping[str, Any], *, lowered: bool = False)
             raise TypeError(f"op must be an IR operation; got {type(op).__name__}")
 
 
-def matrix(circuit: Circuit, params: Mapping[str, Any], *, lowered: bool = False) -> Any:
+def matrix(circuit: Circuit, params: Mapping[str, Any], *, lowered: bool = False, select: str = "matrix") -> Any:
     """The full ``(2^n, 2^n)`` unitary of ``circuit`` (wire 0 most significant), via ``qml.matrix``."""
 
     def body() -> None:
-        apply(circuit, params, lowered=lowered)
+        apply(circuit, params, lowered=lowered, select=select)
 
     return qml.matrix(body, wire_order=list(range(circuit.n_wires)))()

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from qsa.random import random_states as _random_states
+from qsa.random import random_unitary as _random_unitary
+
 # Named tolerances: complex128 states/observables, gradients, float32 paths.
 TOL_STATE = 1e-10
 TOL_GRAD = 1e-8
@@ -15,11 +18,9 @@ N_SIGMA = 4.0  # sampled results must lie within this many standard errors at a 
 
 def random_states(rng: np.random.Generator, *shape: int, real: bool = False) -> np.ndarray:
     """Unit rows of shape ``shape`` (last axis normalised), complex unless ``real``."""
-    a = rng.normal(size=shape) if real else rng.normal(size=shape) + 1j * rng.normal(size=shape)
-    return a / np.linalg.norm(a, axis=-1, keepdims=True)
+    return _random_states(*shape, seed=rng, real=real)
 
 
 def random_unitary(rng: np.random.Generator, d: int) -> np.ndarray:
-    """A Haar-random ``(d, d)`` unitary (QR with the phase fix)."""
-    q, r = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))
-    return q * (np.diag(r) / np.abs(np.diag(r)))
+    """A Haar-random ``(d, d)`` unitary."""
+    return _random_unitary(d, seed=rng)

@@ -11,7 +11,10 @@ from qsa.backends import marginal_zero
 from qsa.circuits import QSACircuit
 from qsa.circuits.to_pennylane import apply
 
-__all__ = ["probabilities_qnode", "run"]
+__all__ = ["probabilities_qnode", "run", "SELECT_MODE"]
+
+#: How each device applies multiplexed loads (see :func:`qsa.circuits.to_pennylane.apply`).
+SELECT_MODE = {"default.qubit": "matrix", "lightning.qubit": "controlled"}
 
 
 def probabilities_qnode(
@@ -24,13 +27,18 @@ def probabilities_qnode(
     diff_method: str = "best",
     lowered: bool = False,
 ) -> qml.QNode:
-    """A QNode ``params -> probs(index_wires + zero_wires)`` applying ``qsa_circuit`` (wire 0 first)."""
+    """A QNode ``params -> probs(index_wires + zero_wires)`` applying ``qsa_circuit`` (wire 0 first).
+
+    Multiplexed loads are block-diagonal matrices on ``default.qubit`` and controlled unitaries on
+    lightning (:data:`SELECT_MODE`), the fast form for each.
+    """
     dev = qml.device(device, wires=qsa_circuit.n_qubits, seed=seed)
     wires = list(qsa_circuit.measured_wires)
+    select = SELECT_MODE.get(device, "matrix")
 
     @qml.qnode(dev, interface=interface, diff_method=diff_method)
     def circuit(params: Mapping[str, Any]):
-        apply(qsa_circuit.circuit, params, lowered=lowered)
+        apply(qsa_circuit.circuit, params, lowered=lowered, select=select)
         return qml.probs(wires=wires)
 
     return qml.set_shots(circuit, shots=shots) if shots is not None else circuit

@@ -156,3 +156,19 @@ def test_gradients_flow_to_angles_phases_and_tokens_through_pennylane():
     p0(X, theta, phi)[0].backward()
     for t in (X, theta, phi):
         assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+
+
+def test_both_select_modes_give_the_same_unitary(rng):
+    X = random_states(rng, 3, 4)
+    c = Circuit(
+        5,
+        (
+            Select("x", (0, 1), (2, 3), (0, 2, 1)),
+            Select("x", (1,), (3, 4), (2, 0), controls=(0,), control_values=(0,), dagger=True),
+        ),
+    )
+    np.testing.assert_allclose(
+        tp.matrix(c, {"x": X}, select="controlled"), tp.matrix(c, {"x": X}), rtol=0, atol=TOL_STATE
+    )
+    with pytest.raises(ValueError, match="select must be one of"):
+        tp.matrix(c, {"x": X}, select="fast")
