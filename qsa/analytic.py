@@ -48,6 +48,7 @@ __all__ = [
     "renyi_half_divergence",
     "observables",
     "observables_from_amplitudes",
+    "observables_from_probabilities",
     "superposition_norms",
     "superposition_P0",
     "chance_levels",
@@ -224,13 +225,20 @@ def observables_from_amplitudes(A: torch.Tensor, z_norm2: torch.Tensor, *, phase
         coherent2 = _abs2(A.sum(-1))
     else:
         coherent2 = _abs2((torch.exp(1j * phases.to(A.real.dtype)) * A).sum(-1))
-    sum_z2 = z_norm2.sum(-1)
-    A2 = _abs2(A)
-    mu = coherent2 / N**2
-    zeta = sum_z2 / (T * N)
-    nu = A2.sum(-1) / (T * N)
-    F = coherent2 / (T * sum_z2)
-    p = A2 / z_norm2
+    return observables_from_probabilities(coherent2 / N**2, z_norm2 / (T * N), _abs2(A) / (T * N))
+
+
+def observables_from_probabilities(mu: torch.Tensor, zeta_j: torch.Tensor, nu_j: torch.Tensor) -> Observables:
+    r"""The observables from what circuit A measures: ``mu`` (...,) and, per query index ``j``,
+    ``zeta_j = ||z_j||^2 / (lambda^2 T N)`` and ``nu_j = |A_j|^2 / (lambda^2 T N)`` (..., T).
+
+    ``F = (T+1)/(2T) mu/zeta``, ``p_j = nu_j / zeta_j``. Shared by the analytic tier, the circuit
+    tier and the shot estimators, so that every tier derives the losses the same way.
+    """
+    T = zeta_j.shape[-1]
+    zeta, nu = zeta_j.sum(-1), nu_j.sum(-1)
+    F = (T + 1) / (2 * T) * mu / zeta
+    p = nu_j / zeta_j
     return Observables(
         mu=mu,
         zeta=zeta,

@@ -124,23 +124,15 @@ def _squeeze(v: Any) -> Any:
 
 
 def _assemble(probs: dict[str, np.ndarray], T: int) -> analytic.Observables:
-    mu = probs["mu"][:, 0]
-    zeta_j, nu_j = probs["zeta"], probs["nu"]  # (S, 2^c): C1 = j, the rest projected on 0
-    zeta, nu = zeta_j.sum(-1), nu_j.sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):  # sampled zeros give inf/nan, honestly
-        F = (T + 1) / (2 * T) * mu / zeta
-        p = nu_j[:, :T] / zeta_j[:, :T]
-        return analytic.Observables(
-            mu=mu,
-            zeta=zeta,
-            nu=nu,
-            F=F,
-            L_B=-np.log(F),
-            L_A=-np.log(nu / zeta),
-            L_half=-2 * np.log(np.sqrt(p).mean(-1)),
-            L_1=-np.log(p).mean(-1),
-            p=p,
-        )
+    """Circuit A's measured probabilities -> observables (sampled zeros give inf/nan, honestly).
+
+    Only query values ``j < T`` enter: the triangular state gives the idle values ``j >= T`` no
+    amplitude, so their (exactly zero) probabilities are left out rather than summed in.
+    """
+    mu = torch.as_tensor(probs["mu"][:, 0])
+    zeta_j, nu_j = (torch.as_tensor(probs[v][:, :T]) for v in ("zeta", "nu"))  # C1 = j, rest projected on 0
+    result = analytic.observables_from_probabilities(mu, zeta_j, nu_j)
+    return analytic.Observables(**{name: value.numpy() for name, value in result.as_dict().items()})
 
 
 def _assemble_b(P0: np.ndarray) -> analytic.Observables:
