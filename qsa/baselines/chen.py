@@ -137,9 +137,7 @@ class ChenLayer:
         if self.ffn is not None and not callable(self.ffn):
             table = np.asarray(self.ffn)
             if table.ndim != 1 or not (np.issubdtype(table.dtype, np.integer) or table.size == 0):
-                raise TypeError(
-                    f"ffn must be None, a callable or a 1-D sequence of token indices; got {self.ffn!r}"
-                )
+                raise TypeError(f"ffn must be None, a callable or a 1-D sequence of token indices; got {self.ffn!r}")
             object.__setattr__(self, "ffn", tuple(int(a) for a in table))
         object.__setattr__(self, "W_Q", W_Q)
         object.__setattr__(self, "W_K", W_K)
@@ -442,7 +440,10 @@ def choi_from_map(channel: Callable[[np.ndarray], np.ndarray], d_in: int) -> np.
 
 
 def check_choi(choi: np.ndarray, d_in: int, *, atol: float = 1e-12) -> ChannelCheck:
-    r"""Check a Choi matrix (input factor first): CP iff :math:`J\succeq 0`; TP iff :math:`\operatorname{Tr}_{out}J=I`."""
+    r"""Check a Choi matrix (input factor first).
+
+    CP iff :math:`J\succeq 0`; TP iff :math:`\operatorname{Tr}_{out}J=I_{in}`.
+    """
     choi = np.asarray(choi)
     d_in = _integer(d_in, "d_in", minimum=1)
     atol = _tolerance(atol)
@@ -512,7 +513,8 @@ def sequential_measurement(
     scale: float | None = None,
     cutoff: int | None = None,
 ) -> list[Branch]:
-    r"""Run the physical model: quantum operation, measurement :math:`(X_\ell,\mathcal D)`, Lüders reduction, per block.
+    r"""Run the physical model: per block a quantum operation, the measurement :math:`(X_\ell,\mathcal D)`
+    and the Lüders reduction.
 
     Args:
         text: input token indices ``x_1..x_n``.
@@ -637,8 +639,10 @@ def _resolve(layer: ChenLayer, T: np.ndarray) -> _Block:
         emit = value_idx
     elif callable(layer.ffn):
         emit = np.array(
-            [_match_token(np.asarray(layer.ffn(T[v].copy()), dtype=float), T, f"ffn(W_V t_{b})")
-             for b, v in enumerate(value_idx)]
+            [
+                _match_token(np.asarray(layer.ffn(T[v].copy()), dtype=float), T, f"ffn(W_V t_{b})")
+                for b, v in enumerate(value_idx)
+            ]
         )
     else:
         table = np.asarray(layer.ffn, dtype=np.int64)
@@ -752,6 +756,4 @@ def _kraus(kraus) -> np.ndarray:
 
 def _choi_size(d_in: int, d_out: int) -> None:
     if d_in * d_out > MAX_CHOI_SIDE:
-        raise ValueError(
-            f"d_in * d_out must be <= {MAX_CHOI_SIDE} for a dense Choi matrix; got {d_in} * {d_out}"
-        )
+        raise ValueError(f"d_in * d_out must be <= {MAX_CHOI_SIDE} for a dense Choi matrix; got {d_in} * {d_out}")

@@ -131,6 +131,7 @@ def _random_model(rng: np.random.Generator, *, N: int = 3, d_prime: int = 2, L: 
         W_V = tokens[perm].T @ np.linalg.inv(tokens.T)  # W_V t_a = t_perm[a]
         table = rng.integers(0, N, size=N)
         if callable_ffn:
+
             def ffn(v, table=table, tokens=tokens):
                 a = int(np.argmin(np.linalg.norm(tokens - v, axis=1)))
                 return tokens[table[a]]
