@@ -76,9 +76,17 @@ def cell_covariance(cells: np.ndarray, shots: int) -> np.ndarray:
 
 
 def _a_outputs(q: torch.Tensor, T: int) -> torch.Tensor:
-    """Circuit-A cells ``[mu, zeta_0..zeta_{T-1}, nu_0..nu_{T-1}]`` -> ``[fields..., p_0..p_{T-1}]``."""
-    obs = analytic.observables_from_probabilities(q[0], q[1 : T + 1], q[T + 1 :])
-    return torch.cat([torch.stack([getattr(obs, f) for f in FIELDS_A]), obs.p])
+    """Circuit-A cells ``(S, [mu, zeta_0..zeta_{T-1}, nu_0..nu_{T-1}])`` -> ``(S, [fields..., p_0..p_{T-1}])``."""
+    obs = analytic.observables_from_probabilities(q[:, 0], q[:, 1 : T + 1], q[:, T + 1 :])
+    return torch.cat([torch.stack([getattr(obs, f) for f in FIELDS_A], dim=-1), obs.p], dim=-1)
+
+
+def _jacobian(q: torch.Tensor, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs ``(S, 8 + T)`` and their Jacobian ``(S, 8 + T, 1 + 2T)`` (sequences are independent)."""
+    q = q.clone().requires_grad_(True)
+    out = _a_outputs(q, T)
+    rows = [torch.autograd.grad(out[:, o].sum(), q, retain_graph=True)[0] for o in range(out.shape[1])]
+    return out.detach().numpy(), torch.stack(rows, dim=1).numpy()
 
 
 def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> Estimate:
@@ -101,16 +109,17 @@ def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> E
     zeta = np.asarray(cells["zeta"], dtype=np.float64)[:, :T]
     nu = np.asarray(cells["nu"], dtype=np.float64)[:, :T]
     q = torch.as_tensor(np.concatenate([mu, zeta, nu], axis=1))  # (S, 1 + 2T)
-    out = torch.vmap(lambda v: _a_outputs(v, T))(q).numpy()  # (S, 8 + T)
     if shots is None:
+        with torch.no_grad():
+            out = _a_outputs(q, T).numpy()  # (S, 8 + T)
         var = np.zeros_like(out)
     else:
+        out, jac = _jacobian(q, T)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
         S = q.shape[0]
         cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
         cov[:, 0, 0] = mu[:, 0] * (1 - mu[:, 0]) / shots
         cov[:, 1 : T + 1, 1 : T + 1] = cell_covariance(zeta, shots)
         cov[:, T + 1 :, T + 1 :] = cell_covariance(nu, shots)
-        jac = torch.vmap(torch.func.jacrev(lambda v: _a_outputs(v, T)))(q).numpy()  # (S, 8 + T, 1 + 2T)
         var = np.einsum("soi,sij,soj->so", jac, cov, jac)
     n = len(FIELDS_A)
     value = analytic.Observables(**{f: out[:, i] for i, f in enumerate(FIELDS_A)}, p=out[:, n:])

@@ -42,6 +42,7 @@ __all__ = [
     "NoisyAerRunner",
     "aer_sampler_runner",
     "decode_sampler_result",
+    "isa_compile",
 ]
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,12 @@ def _columns(template: QuantumCircuit, compiled: QuantumCircuit) -> np.ndarray:
         return np.array([position[p.name] for p in compiled.parameters], dtype=np.int64)
     except KeyError as exc:  # pragma: no cover - transpilers do not invent parameters
         raise RuntimeError(f"compiled circuit has a parameter the template lacks: {exc}") from None
+
+
+def isa_compile(template: QuantumCircuit, pass_manager: Any, *, n_index: int, n_zero: int) -> Compiled:
+    """``template`` transpiled by ``pass_manager`` (to a device ISA), with its parameter columns."""
+    isa = pass_manager.run(template)
+    return Compiled(isa, _columns(template, isa), n_index, n_zero, template.num_qubits, isa=isa)
 
 
 @dataclass
@@ -165,8 +172,7 @@ class SamplerRunner(Runner):
         self.pass_manager = pass_manager
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
-        isa = self.pass_manager.run(template)
-        return Compiled(isa, _columns(template, isa), n_index, n_zero, template.num_qubits, isa=isa)
+        return isa_compile(template, self.pass_manager, n_index=n_index, n_zero=n_zero)
 
     def _pubs(self, pubs: Sequence[Pub]) -> list[tuple]:
         out = []
