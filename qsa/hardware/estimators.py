@@ -83,9 +83,10 @@ def _a_outputs(q: torch.Tensor, T: int) -> torch.Tensor:
 
 def _jacobian(q: torch.Tensor, T: int) -> tuple[np.ndarray, np.ndarray]:
     """Outputs ``(S, 8 + T)`` and their Jacobian ``(S, 8 + T, 1 + 2T)`` (sequences are independent)."""
-    q = q.clone().requires_grad_(True)
-    out = _a_outputs(q, T)
-    rows = [torch.autograd.grad(out[:, o].sum(), q, retain_graph=True)[0] for o in range(out.shape[1])]
+    with torch.enable_grad():  # also when called inside an autograd Function's forward
+        q = q.clone().requires_grad_(True)
+        out = _a_outputs(q, T)
+        rows = [torch.autograd.grad(out[:, o].sum(), q, retain_graph=True)[0] for o in range(out.shape[1])]
     return out.detach().numpy(), torch.stack(rows, dim=1).numpy()
 
 
