@@ -159,9 +159,19 @@ class SamplerRunner(Runner):
         shots: shots per parameter set.
         pass_manager: transpiles a template to the sampler's ISA (e.g.
             :func:`qsa.hardware.noise.isa_pass_manager` of the backend).
+        backend: the device, if any (its width bounds the circuits, checked before any job).
+
+    On an IBM device, for instance (the account saved with the runtime's own ``save_account``)::
+
+        service = QiskitRuntimeService()
+        backend = service.backend("ibm_torino")
+        with Batch(backend=backend) as batch:
+            runner = SamplerRunner(executor_sampler.Sampler(mode=batch), shots=4000,
+                                   pass_manager=isa_pass_manager(backend), backend=backend)
+            evaluator = HardwareEvaluator(runner, on_job=lambda job_id, info: journal.append("submitted", job_id=job_id))
     """
 
-    def __init__(self, sampler: Any, *, shots: int, pass_manager: Any):
+    def __init__(self, sampler: Any, *, shots: int, pass_manager: Any, backend: Any = None):
         _backends.check_shots(shots, None)
         if shots is None:
             raise ValueError("shots must be a positive integer for a sampler; got None")
@@ -170,6 +180,7 @@ class SamplerRunner(Runner):
         self.sampler = sampler
         self.shots = int(shots)
         self.pass_manager = pass_manager
+        self.backend = backend
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
         return isa_compile(template, self.pass_manager, n_index=n_index, n_zero=n_zero)
@@ -297,10 +308,10 @@ class NoisyAerRunner(SamplerRunner):
         method: str = "automatic",
     ):
         _backends.check_shots(shots, seed)
-        self.backend = noise.fake_backend(backend) if isinstance(backend, str) else backend
+        device = noise.fake_backend(backend) if isinstance(backend, str) else backend
         super().__init__(
-            sampler=_NoSampler(), shots=shots,
-            pass_manager=noise.isa_pass_manager(self.backend, optimization_level=optimization_level, seed_transpiler=seed_transpiler),
+            sampler=_NoSampler(), shots=shots, backend=device,
+            pass_manager=noise.isa_pass_manager(device, optimization_level=optimization_level, seed_transpiler=seed_transpiler),
         )
         self.seed = seed
         self.method = method

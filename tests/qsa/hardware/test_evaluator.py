@@ -206,3 +206,41 @@ def test_runtime_primitives_plug_in_in_local_testing_mode():
         for f, z in est.z_scores(want, ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1")).items():
             assert np.all(np.abs(z) < N_SIGMA), (type(sampler).__module__, f, z)
         assert est.shots == shots and np.all(est.stderr.L_B > 0)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda p: p.update(theta_w=p.pop("theta_W")), ValueError, r"params must hold only .*; got also \['theta_w'\]"),
+        (lambda p: p.pop("theta_V"), ValueError, "params must hold 'theta_V'"),
+        (lambda p: p.update(theta_W=p["theta_W"][None]), ValueError, r"params\['theta_W'\] must have shape \(L, 1, 3\)"),
+        (lambda p: p.update(theta_V=p["theta_V"].numpy()), TypeError, r"params\['theta_V'\] must be a torch tensor"),
+        (lambda p: p.update(phi=torch.zeros(5, dtype=torch.float64)), ValueError, r"params\['phi'\] must have shape \(3,\) or \(2, 3\)"),
+        (lambda p: p.update(phi=torch.full((3,), float("nan"), dtype=torch.float64)), ValueError, "must be finite"),
+    ],
+)
+def test_bad_params_are_refused_before_any_job(exact, change, error, message):
+    X, Y, params = _instance(1, 2, 3, 2, 1, "shared")
+    params = {k: v.detach() for k, v in params.items()}
+    change(params)
+    before = len(exact.job_ids)
+    with pytest.raises(error, match=message):
+        exact(params, X, Y, k=1)
+    assert len(exact.job_ids) == before
+
+
+def test_bad_data_and_options_are_refused(exact):
+    X, Y, params = _instance(1, 2, 3, 2, 1, None)
+    with pytest.raises(ValueError, match="X must have unit-norm rows"):
+        exact(params, 2 * X, Y, k=1)
+    with pytest.raises(ValueError, match="Y must have the shape of X"):
+        exact(params, X, Y[:, :2], k=1)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        exact(params, X, Y, k=1, kernel="exp")
+    with pytest.raises(ValueError, match="kernel must be 'mono' for circuit B"):
+        HardwareEvaluator(exact.runner, family="B")(params, X, Y, k=1, kernel="poly")
+    with pytest.raises(TypeError, match="runner must be a qsa.hardware.runners.Runner"):
+        HardwareEvaluator("aer")
