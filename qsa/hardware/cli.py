@@ -167,5 +167,8 @@ def _fetch(args: argparse.Namespace) -> int:
         results = submission.fetch(args.run, timeout=args.timeout)
     except (ValueError, FileNotFoundError) as exc:
         return _refuse("jobs fetch", exc)
+    except (RuntimeError, TimeoutError) as exc:  # a failed or unfinished job: fetch again later
+        print(f"qsa jobs fetch: {exc}", file=sys.stderr)
+        return 1
     _print_results(results, Path(args.run))
     return 0

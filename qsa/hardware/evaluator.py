@@ -112,7 +112,8 @@ class HardwareEvaluator:
             result is awaited (e.g. to append the id to a journal).
         max_qubits: refuse circuits wider than this (default: the runner's backend width, if known).
 
-    Templates are built and transpiled once per circuit shape and reused. After each call,
+    ``X`` and ``Y`` are data: no gradient flows to them. Templates are built and transpiled once
+    per circuit shape and reused. After each call,
     :attr:`last_estimate` holds the observables with their standard errors and :attr:`job_ids`
     every job id submitted so far.
     """

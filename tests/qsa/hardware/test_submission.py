@@ -144,13 +144,14 @@ def test_missing_account_is_a_clear_error_before_any_job(tmp_path, capsys, no_ib
         IBMProvider(filename=str(account_file))
 
 
-def test_several_jobs_in_one_batch_and_a_gradient(tmp_path):
+def test_several_jobs_in_one_session_and_a_gradient(tmp_path):
+    """Three jobs (parameter arrays split at 10 rows) in a Session (the end-to-end test uses Batch)."""
     config = submission.SubmitConfig.from_toml(SMOKE).replace(gradient=True, max_parameter_sets_per_job=10, sequences=1, shots=200)
     provider = LocalProvider(tmp_path / "store", simulator="ideal")
     backend = provider.backend("fake_torino")
     plan = submission.make_plan(config, backend)
     assert len(plan.chunks) == 3 and plan.parameter_sets == 41  # mu 21 rows (3 jobs), zeta 7 (1), nu 13 (2)
-    ids = submission.submit(plan, provider, tmp_path / "run", backend=backend)
+    ids = submission.submit(plan, provider, tmp_path / "run", backend=backend, execution="session")
     assert len(set(ids)) == 3
     results = submission.fetch(tmp_path / "run", provider=provider)
     assert results["job_ids"] == ids
