@@ -18,6 +18,9 @@ __all__ = ["main", "build_parser", "REGISTRARS"]
 #: Functions ``register(subparsers)`` adding subcommands; each sets ``func(args) -> int`` as default.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
 
+from qsa.hardware.cli import register as _register_hardware  # noqa: E402  (qsa submit, qsa jobs)
+REGISTRARS.append(_register_hardware)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qsa", description="Quantum self-attention: train, run on Aer/IBM, count gates.")

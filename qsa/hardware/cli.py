@@ -1,0 +1,174 @@
+"""``qsa submit`` and ``qsa jobs status|fetch``: the command-line face of :mod:`qsa.hardware.submission`.
+
+    qsa submit CONFIG.toml --backend ibm_torino                 # dry run: transpile, print, send nothing
+    qsa submit CONFIG.toml --backend ibm_torino --submit        # Batch mode; --session for a Session
+    qsa submit CONFIG.toml --backend fake_torino --channel local --submit   # local testing mode
+    qsa jobs status RUN_DIR
+    qsa jobs fetch RUN_DIR                                       # resume by job id after a crash
+
+The IBM channels use the account saved with the runtime's own ``QiskitRuntimeService.save_account``
+(``--account NAME`` picks a named one, ``--account-file`` another file); nothing here writes
+credentials. Exit status: 0 on success, 2 when the input is refused (before anything is sent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["register", "DEFAULT_MAX_SHOTS", "DEFAULT_MAX_QPU_SECONDS"]
+
+logger = logging.getLogger(__name__)
+
+#: Default cost guard: refuse a run over this many shots or estimated QPU seconds.
+DEFAULT_MAX_SHOTS = 1_000_000
+DEFAULT_MAX_QPU_SECONDS = 300.0
+
+
+def _provider_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--channel", default=None, help="runtime channel: ibm_quantum_platform (default of the saved account), ibm_cloud, or local")
+    p.add_argument("--account", default=None, help="name of a saved runtime account (default: the saved default)")
+    p.add_argument("--account-file", default=None, help="the runtime's account file (default: ~/.qiskit/qiskit-ibm.json)")
+    p.add_argument("--instance", default=None, help="runtime instance (CRN) to use")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``submit`` and ``jobs`` to the ``qsa`` command."""
+    p = subparsers.add_parser("submit", help="run QSA circuits on an IBM backend (dry run by default)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("config", help="TOML file: [circuit] [data] [params] [run] (see qsa.hardware.submission.SubmitConfig)")
+    p.add_argument("--backend", required=True, help="backend name, e.g. ibm_torino (or fake_torino with --channel local)")
+    _provider_args(p)
+    p.add_argument("--shots", type=int, default=None, help="shots per parameter set (overrides run.shots)")
+    p.add_argument("--gradient", action="store_true", help="also send every parameter-shift point (overrides run.gradient)")
+    p.add_argument("--submit", action="store_true", help="send the jobs (without it: a dry run that sends nothing)")
+    p.add_argument("--session", action="store_true", help="run in a Session instead of a Batch")
+    p.add_argument("--primitive", choices=("executor", "sampler"), default="executor",
+                   help="runtime sampler: client-side executor Sampler (default) or the server-side SamplerV2 (deprecated in 0.50)")
+    p.add_argument("--max-shots", type=int, default=DEFAULT_MAX_SHOTS, help=f"refuse runs over this many shots (default {DEFAULT_MAX_SHOTS:,})")
+    p.add_argument("--max-qpu-seconds", type=float, default=DEFAULT_MAX_QPU_SECONDS,
+                   help=f"refuse runs over this estimated QPU time (default {DEFAULT_MAX_QPU_SECONDS:g} s)")
+    p.add_argument("--out", default="runs", help="root of the run directories (default: runs)")
+    p.add_argument("--no-wait", action="store_true", help="return after submitting; collect later with `qsa jobs fetch`")
+    p.add_argument("--local-simulator", choices=("noisy", "device", "ideal"), default="noisy",
+                   help="local mode: device noise on the qubits used (default), the fake backend itself, or noiseless")
+    p.add_argument("--local-latency", type=float, default=0.0, help="local mode: seconds a job stays queued (simulated)")
+    p.set_defaults(func=_submit)
+
+    j = subparsers.add_parser("jobs", help="status of, or results from, the jobs of a submitted run")
+    jsub = j.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    s = jsub.add_parser("status", help="job ids and their status")
+    s.add_argument("run", help="run directory written by `qsa submit --submit`")
+    s.set_defaults(func=_status)
+    f = jsub.add_parser("fetch", help="fetch every journaled job by id and write results.json (resumes after a crash)")
+    f.add_argument("run", help="run directory written by `qsa submit --submit`")
+    f.add_argument("--timeout", type=float, default=None, help="seconds to wait for each job (default: no limit)")
+    f.set_defaults(func=_fetch)
+
+
+def _make_provider(args: argparse.Namespace, run_dir: Path | None):
+    from qsa.hardware.providers import IBMProvider, LocalProvider
+
+    if args.channel == "local":
+        store = (run_dir / "local-service") if run_dir is not None else Path(args.out) / "local-service"
+        return LocalProvider(store, simulator=args.local_simulator, latency=args.local_latency)
+    return IBMProvider(channel=args.channel, name=args.account, filename=args.account_file, instance=args.instance)
+
+
+def _print_plan(plan, args) -> None:
+    s = plan.summary()
+    print(f"backend {s['backend']} ({s['backend_qubits']} qubits); optimization level {plan.config.optimization_level}, "
+          f"seed_transpiler {plan.config.seed_transpiler}")
+    head = f"{'circuit':8} {'qubits':>6} {'physical':>8} {'2q gates':>8} {'depth':>6} {'2q depth':>8} {'param sets':>10} {'shots/set':>9} {'QPU s':>8}"
+    print(head)
+    for v, c in s["circuits"].items():
+        print(f"{v:8} {c['logical_qubits']:>6} {len(c['physical_qubits']):>8} {c['two_qubit_gates']:>8} {c['depth']:>6} "
+              f"{c['two_qubit_depth']:>8} {c['parameter_sets']:>10} {s['shots_per_parameter_set']:>9} {c['qpu_seconds']:>8.2f}")
+    print(f"total: {len(s['circuits'])} PUBs in {s['jobs']} job(s), {s['parameter_sets']:,} parameter sets, "
+          f"{s['total_shots']:,} shots, about {s['qpu_seconds']:.1f} s of QPU time "
+          f"(rep_delay {s['rep_delay'] * 1e6:.0f} us, {s['job_overhead_seconds']:g} s per job assumed)")
+    print(f"budget: at most {args.max_shots:,} shots and {args.max_qpu_seconds:g} s")
+
+
+def _refuse(command: str, exc: Exception) -> int:
+    print(f"qsa {command}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from qsa import runs
+    from qsa.hardware import submission
+
+    try:
+        config = submission.SubmitConfig.from_toml(args.config)
+        changes = {}
+        if args.shots is not None:
+            changes["shots"] = args.shots
+        if args.gradient:
+            changes["gradient"] = True
+        config = config.replace(**changes) if changes else config
+        provider = _make_provider(args, None)
+        backend = provider.backend(args.backend)
+        plan = submission.make_plan(config, backend)
+        _print_plan(plan, args)
+        submission.check_budget(plan, max_shots=args.max_shots, max_qpu_seconds=args.max_qpu_seconds)
+    except ValueError as exc:  # includes MissingAccountError: refused before anything is sent
+        return _refuse("submit", exc)
+    execution = "session" if args.session else "batch"
+    if not args.submit:
+        print(f"dry run: nothing was submitted. Add --submit to send {len(plan.chunks)} job(s) in {execution.capitalize()} mode.")
+        return 0
+    run_dir = runs.new_run_dir(args.out, f"submit-{plan.backend_name}")
+    if args.channel == "local":
+        provider = _make_provider(args, run_dir)
+    (run_dir / "config.toml").write_text(Path(args.config).read_text())
+    ids = submission.submit(plan, provider, run_dir, backend=backend, execution=execution, primitive=args.primitive)
+    print(f"run directory: {run_dir}")
+    for i in ids:
+        print(f"submitted job {i}")
+    if args.no_wait:
+        print(f"collect the results with: qsa jobs fetch {run_dir}")
+        return 0
+    results = submission.fetch(run_dir, provider=provider)
+    _print_results(results, run_dir)
+    return 0
+
+
+def _print_results(results: dict, run_dir: Path) -> None:
+    obs, err = results["observables"], results["stderr"]
+    for name in obs:
+        if name in ("p",):
+            continue
+        values = ", ".join(f"{v:.4f} ± {e:.4f}" for v, e in zip(obs[name], err[name]))
+        print(f"{name:>14}: {values}")
+    if "gradient" in results:
+        print(f"gradient of the {results['gradient']['loss']} saved in {run_dir / 'results.json'}")
+    print(f"results: {run_dir / 'results.json'}")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from qsa.hardware import submission
+
+    try:
+        rows = submission.status(args.run)
+    except (ValueError, FileNotFoundError) as exc:
+        return _refuse("jobs status", exc)
+    for row in rows:
+        print(f"chunk {row['chunk']}: {row['job_id'] or '-':40} {row['status']:14} {'saved' if row['saved'] else ''}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from qsa.hardware import submission
+
+    try:
+        results = submission.fetch(args.run, timeout=args.timeout)
+    except (ValueError, FileNotFoundError) as exc:
+        return _refuse("jobs fetch", exc)
+    except (RuntimeError, TimeoutError) as exc:  # a failed or unfinished job: fetch again later
+        print(f"qsa jobs fetch: {exc}", file=sys.stderr)
+        return 1
+    _print_results(results, Path(args.run))
+    return 0

@@ -1,0 +1,350 @@
+r"""What goes into a primitive job: circuit templates, parameter-shift points and their bindings.
+
+A :class:`Shape` fixes the circuits (family A or B, ``T``, ``d``, ``k``, kernel, ansatz depths,
+query phases); :func:`program` builds, once per shape, one parameterised Qiskit template per
+circuit variant (``mu``, ``zeta``, ``nu`` for circuit A; ``P0`` for circuit B) and the
+parameter-shift plan of each. :meth:`Program.bindings` turns the trainable angles and the data of
+``S`` sequences into one parameter array per template: a PUB ``(template, array)`` per circuit
+shape, holding the unshifted point of every sequence and, when a gradient is wanted, every
+shifted point of every sequence.
+
+**Occurrences.** A trainable angle can enter a circuit several times: ``theta_W`` drives the
+``k`` copies of ``W`` in circuit A (and ``W`` on every key copy of circuit B). The product rule
+makes the derivative the sum over occurrences, each shifted on its own, so the templates give
+every occurrence its own Qiskit parameter: the ``c``-th occurrence of ``theta_W[l, q, a]`` is
+``theta_W@c[l, q, a]``. Every occurrence is bound to the same value except at a shifted point.
+
+**Shift rules** (exact for the gate's spectrum; ``theta`` the gate angle):
+
+* ``RX``/``RY``/``RZ``/``PhaseShift`` and a *controlled* ``GlobalPhase`` (the query phase
+  ``e^{i phi_j}`` on ``C1 = |j>``; its generator is a projector): eigenvalue gaps ``{1}``,
+
+  .. math:: \partial_\theta f = \tfrac12\,[f(\theta + \tfrac\pi2) - f(\theta - \tfrac\pi2)].
+
+* a *controlled* ``RX``/``RY``/``RZ`` (the poly-kernel copies of ``W`` are controlled on the LCU
+  register): gaps ``{1/2, 1}``, the four-term rule
+
+  .. math:: \partial_\theta f = c_+\,[f(\theta + \tfrac\pi2) - f(\theta - \tfrac\pi2)]
+            - c_-\,[f(\theta + \tfrac{3\pi}2) - f(\theta - \tfrac{3\pi}2)],\quad
+            c_\pm = \frac{\sqrt2 \pm 1}{4\sqrt2}.
+
+An occurrence outside the backward light cone of the measured wires (``V`` in the ``zeta``
+circuit, whose value register is traced out and never touched again) has derivative exactly
+zero and gets no shifted points.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Mapping
+
+import numpy as np
+
+from qsa import _validate
+from qsa.circuit_tier import superposition_states
+from qsa.circuits import QSACircuit, circuit_a, circuit_b
+from qsa.circuits.ir import Circuit, Gate, Param, ParamSpec
+from qsa.circuits.to_qiskit import QiskitTemplate, to_qiskit
+
+__all__ = [
+    "TRAINABLE",
+    "Shape",
+    "ShiftRule",
+    "TWO_TERM",
+    "FOUR_TERM",
+    "Occurrence",
+    "Template",
+    "Program",
+    "program",
+    "split_occurrences",
+    "light_cone",
+]
+
+#: Trainable parameter arrays of the QSA circuits, in the order of the flat gradient vector.
+TRAINABLE = ("theta_W", "theta_V", "phi")
+
+
+@dataclass(frozen=True)
+class ShiftRule:
+    """``df/dtheta = sum_i coefficients[i] * f(theta + shifts[i])``."""
+
+    name: str
+    shifts: tuple[float, ...]
+    coefficients: tuple[float, ...]
+
+
+TWO_TERM = ShiftRule("two-term", (math.pi / 2, -math.pi / 2), (0.5, -0.5))
+_CP, _CM = (math.sqrt(2) + 1) / (4 * math.sqrt(2)), (math.sqrt(2) - 1) / (4 * math.sqrt(2))
+FOUR_TERM = ShiftRule(
+    "four-term", (math.pi / 2, -math.pi / 2, 3 * math.pi / 2, -3 * math.pi / 2), (_CP, -_CP, -_CM, _CM)
+)
+
+
+def _rule(op: Gate) -> ShiftRule | None:
+    """The shift rule of a parameterised gate (``None``: the angle has no effect, a global phase)."""
+    if op.name in ("RX", "RY", "RZ"):
+        return FOUR_TERM if op.controls else TWO_TERM
+    if op.name == "PhaseShift":
+        return TWO_TERM
+    if op.name == "GlobalPhase":
+        return TWO_TERM if op.controls else None
+    raise NotImplementedError(f"no parameter-shift rule for a trainable {op.name} gate")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Everything that fixes the circuit templates (not the data or the angles).
+
+    Attributes:
+        family: ``"A"`` (two control registers: ``mu``, ``zeta``, ``nu``) or ``"B"`` (superposition
+            loading: ``P0``; mono kernel only).
+        T, d, k: steps, token width, key copies.
+        kernel, beta: ``"mono"`` or ``"poly"`` and the poly scale (``None``: ``sqrt(d)``).
+        w_layers, v_layers: ansatz depths of ``W`` and ``V``.
+        phases: whether the query phases ``phi`` enter (the ``mu`` / ``P0`` circuit).
+    """
+
+    family: Literal["A", "B"]
+    T: int
+    d: int
+    k: int
+    kernel: Literal["mono", "poly"]
+    beta: float | None
+    w_layers: int
+    v_layers: int
+    phases: bool
+
+    def __post_init__(self) -> None:
+        if self.family not in ("A", "B"):
+            raise ValueError(f"family must be 'A' or 'B'; got {self.family!r}")
+        _validate.integer(self.T, "T", minimum=1)
+        _validate.power_of_two(self.d, "d")
+        _validate.kernel_options(self.k, self.kernel, self.beta)
+        _validate.integer(self.w_layers, "w_layers", minimum=1)
+        _validate.integer(self.v_layers, "v_layers", minimum=1)
+        if self.family == "B" and self.kernel != "mono":
+            raise ValueError(f"kernel must be 'mono' for circuit B; got {self.kernel!r}")
+        if not isinstance(self.phases, bool):
+            raise TypeError(f"phases must be a bool; got {self.phases!r}")
+
+    @property
+    def n_qubits(self) -> int:
+        """Token qubits ``n = log2 d``."""
+        return self.d.bit_length() - 1
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return ("mu", "zeta", "nu") if self.family == "A" else ("P0",)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the trainable arrays (``phi`` only with phases)."""
+        n = self.n_qubits
+        shapes = {"theta_W": (self.w_layers, n, 3), "theta_V": (self.v_layers, n, 3)}
+        if self.phases:
+            shapes["phi"] = (self.T,)
+        return shapes
+
+    def build(self, variant: str) -> QSACircuit:
+        """The IR circuit of ``variant``."""
+        if variant not in self.variants:
+            raise ValueError(f"variant must be one of {self.variants}; got {variant!r}")
+        if self.family == "B":
+            return circuit_b(self.T, self.d, self.k, w_layers=self.w_layers, v_layers=self.v_layers, phases=self.phases)
+        return circuit_a(
+            self.T, self.d, self.k, kernel=self.kernel, beta=self.beta, variant=variant,
+            w_layers=self.w_layers, v_layers=self.v_layers, phases=self.phases and variant == "mu",
+        )
+
+
+def light_cone(circuit: Circuit, measured: tuple[int, ...]) -> frozenset[int]:
+    """Indices of the ops that can change the distribution of the ``measured`` wires.
+
+    Walking backwards, an op matters if it touches a wire that (later) reaches a measured wire;
+    every other op acts on a part of the state that is traced out, and cannot matter.
+    """
+    live = set(measured)
+    relevant = set()
+    for i in range(len(circuit.ops) - 1, -1, -1):
+        wires = set(circuit.ops[i].all_wires)
+        if wires & live:
+            live |= wires
+            relevant.add(i)
+    return frozenset(relevant)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One gate angle driven by a trainable element: ``split[index]`` in the template, ``base[index]`` in the model."""
+
+    split: str
+    base: str
+    index: tuple[int, ...]
+    scale: float
+    rule: ShiftRule | None
+    relevant: bool
+
+
+def split_occurrences(circuit: Circuit, measured: tuple[int, ...], names: tuple[str, ...] = TRAINABLE) -> tuple[Circuit, tuple[Occurrence, ...]]:
+    """``circuit`` with the ``c``-th use of ``name[index]`` renamed ``name@c[index]``, and the occurrences."""
+    cone = light_cone(circuit, measured)
+    counter: Counter = Counter()
+    ops, occurrences = [], []
+    for i, op in enumerate(circuit.ops):
+        if isinstance(op, Gate) and any(isinstance(a, Param) and a.name in names for a in op.params):
+            rule = _rule(op)
+            params = []
+            for a in op.params:
+                if isinstance(a, Param) and a.name in names:
+                    c = counter[(a.name, a.index)]
+                    counter[(a.name, a.index)] += 1
+                    split = f"{a.name}@{c}"
+                    params.append(replace(a, name=split))
+                    occurrences.append(Occurrence(split, a.name, a.index, a.scale, rule, rule is not None and i in cone))
+                else:
+                    params.append(a)
+            op = replace(op, params=tuple(params))
+        ops.append(op)
+    specs = []
+    for spec in circuit.params:
+        if spec.name in names:
+            copies = max((c for (name, _), c in counter.items() if name == spec.name), default=0)
+            specs += [ParamSpec(f"{spec.name}@{c}", spec.shape, "trainable") for c in range(copies)]
+        else:
+            specs.append(spec)
+    return replace(circuit, ops=tuple(ops), params=tuple(specs)), tuple(occurrences)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One circuit variant: its IR, its measured Qiskit template and its parameter-shift plan.
+
+    ``shift_rows[r] = (column, delta)`` is row ``r + 1`` of a sequence's block (row 0 is the
+    unshifted point): the template parameter ``column`` moved by ``delta``. ``coefficients`` is
+    ``(1 + n_shift_rows, n_trainable)``: the derivative of any probability with respect to the flat
+    trainable vector is ``coefficients.T @ f(rows)``.
+    """
+
+    variant: str
+    qsa_circuit: QSACircuit
+    qiskit: QiskitTemplate
+    occurrences: tuple[Occurrence, ...]
+    shift_rows: tuple[tuple[int, float], ...]
+    coefficients: np.ndarray
+
+    @property
+    def n_index(self) -> int:
+        return len(self.qsa_circuit.index_wires)
+
+    @property
+    def n_zero(self) -> int:
+        return len(self.qsa_circuit.zero_wires)
+
+    @property
+    def rows_per_sequence(self) -> int:
+        return 1 + len(self.shift_rows)
+
+
+@dataclass(frozen=True)
+class Program:
+    """The templates of one :class:`Shape` and the layout of its flat trainable vector."""
+
+    shape: Shape
+    templates: dict[str, Template]
+    layout: dict[str, tuple[int, tuple[int, ...]]]  # name -> (offset, shape) in the flat vector
+    n_trainable: int
+
+    def flatten(self, params: Mapping[str, Any]) -> np.ndarray:
+        """The flat trainable vector (``phi`` of one sequence) from named arrays."""
+        out = np.zeros(self.n_trainable)
+        for name, (offset, shape) in self.layout.items():
+            out[offset : offset + math.prod(shape)] = np.asarray(params[name], dtype=np.float64).reshape(-1)
+        return out
+
+    def bindings(
+        self,
+        params: Mapping[str, Any],
+        X: np.ndarray,
+        Y: np.ndarray,
+        *,
+        gradient: bool,
+    ) -> dict[str, np.ndarray]:
+        """One parameter array per variant, ``(S * rows, n_parameters)``, sequence-major.
+
+        Args:
+            params: ``theta_W``, ``theta_V`` (shapes of :meth:`Shape.param_shapes`) and, with phases,
+                ``phi`` of shape ``(T,)`` or ``(S, T)``; numpy arrays (float64).
+            X, Y: tokens and targets, ``(S, T, d)`` complex.
+            gradient: include every shifted point (else only the unshifted one per sequence).
+        """
+        S = X.shape[0]
+        phi = None
+        if self.shape.phases:
+            phi = np.broadcast_to(np.asarray(params["phi"], dtype=np.float64), (S, self.shape.T))
+        out = {}
+        for variant, tpl in self.templates.items():
+            blocks = []
+            for s in range(S):
+                arrays: dict[str, Any] = {"x": X[s], "y": Y[s]}
+                if self.shape.family == "B":
+                    arrays["psi"] = _superposition(X[s], self.shape.k)
+                for occ in tpl.occurrences:
+                    base = phi[s] if occ.base == "phi" else params[occ.base]
+                    arrays[occ.split] = np.asarray(base, dtype=np.float64)
+                row = tpl.qiskit.values(arrays)
+                if gradient and tpl.shift_rows:
+                    block = np.repeat(row[None], tpl.rows_per_sequence, axis=0)
+                    cols, deltas = zip(*tpl.shift_rows)
+                    block[np.arange(1, tpl.rows_per_sequence), list(cols)] += deltas
+                else:
+                    block = row[None]
+                blocks.append(block)
+            out[variant] = np.concatenate(blocks)
+        return out
+
+    def rows_per_sequence(self, variant: str, *, gradient: bool) -> int:
+        return self.templates[variant].rows_per_sequence if gradient else 1
+
+
+def _superposition(x: np.ndarray, k: int) -> np.ndarray:
+    return superposition_states(x, k=k)
+
+
+def _template(shape: Shape, variant: str, layout: dict[str, tuple[int, tuple[int, ...]]], n_trainable: int) -> Template:
+    qsa_circuit = shape.build(variant)
+    split, occurrences = split_occurrences(qsa_circuit.circuit, qsa_circuit.measured_wires)
+    qsa_circuit = replace(qsa_circuit, circuit=split)
+    qiskit = to_qiskit(split, measure=qsa_circuit.measured_wires, name=f"qsa_{shape.family}_{variant}")
+    column = {source: c for c, source in enumerate(qiskit.sources)}
+    rows: list[tuple[int, float]] = []
+    coefficient_rows: list[tuple[int, float]] = []  # (flat trainable slot, coefficient) per shift row
+    for occ in occurrences:
+        if not occ.relevant:
+            continue
+        offset, base_shape = layout[occ.base]
+        flat = int(np.ravel_multi_index(occ.index, base_shape)) if occ.index else 0
+        col = column.get((occ.split, flat))
+        if col is None:  # pragma: no cover - every Param of the split circuit becomes a parameter
+            raise RuntimeError(f"{occ.split}[{flat}] is missing from the template")
+        for delta, coefficient in zip(occ.rule.shifts, occ.rule.coefficients):
+            rows.append((col, delta / occ.scale))
+            coefficient_rows.append((offset + flat, coefficient * occ.scale))
+    coefficients = np.zeros((1 + len(rows), n_trainable))
+    for r, (slot, coefficient) in enumerate(coefficient_rows, start=1):
+        coefficients[r, slot] += coefficient
+    return Template(variant, qsa_circuit, qiskit, occurrences, tuple(rows), coefficients)
+
+
+@functools.lru_cache(maxsize=64)
+def program(shape: Shape) -> Program:
+    """The templates and shift plans of ``shape`` (built once per shape and cached)."""
+    if not isinstance(shape, Shape):
+        raise TypeError(f"shape must be a Shape; got {type(shape).__name__}")
+    layout, offset = {}, 0
+    for name, s in shape.param_shapes().items():
+        layout[name] = (offset, s)
+        offset += math.prod(s)
+    templates = {v: _template(shape, v, layout, offset) for v in shape.variants}
+    return Program(shape, templates, layout, offset)

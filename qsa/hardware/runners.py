@@ -1,0 +1,361 @@
+r"""Runners: where the PUBs of a :class:`~qsa.hardware.programs.Program` are executed.
+
+A runner compiles a measured template once (:meth:`Runner.compile`: transpile to its ISA) and runs
+a list of PUBs ``(compiled, parameter array)`` as **one job** (:meth:`Runner.submit`), returning
+per PUB the *cell* probabilities ``P(index = j, zero wires = 0)``, shape ``(B, 2^n_index)``.
+
+* :class:`SamplerRunner` -- any Qiskit V2 sampler (``BaseSamplerV2``): ``qiskit_aer``'s
+  ``SamplerV2``, ``qiskit_ibm_runtime``'s server-side ``SamplerV2`` (deprecated in 0.50) or the
+  client-side ``qiskit_ibm_runtime.executor_sampler.Sampler``, in local testing mode or on a device.
+  Real multinomial samples; cells are frequencies of ``shots`` shots.
+* :class:`ExactRunner` -- Aer statevector probabilities of the same templates (no sampling): the
+  exact mode the gradients are checked in against the analytic tier.
+* :class:`NoisyAerRunner` -- a V2 ``SamplerV2`` of Aer with the noise of an IBM (fake) backend on
+  the physical qubits the transpiled circuits use (see :mod:`qsa.hardware.noise`).
+
+The Aer runners compile to :data:`qsa.backends.aer.SAFE_BASIS` or to a device ISA, where only
+single-qubit rotations carry parameters: Aer 0.18 drops the bound values of parameterised
+*controlled* gates (qiskit-aer #2323/#2391/#2403).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+from qsa import backends as _backends
+from qsa.hardware import noise
+from qsa.hardware.estimators import zero_cells
+
+__all__ = [
+    "Compiled",
+    "Pub",
+    "Runner",
+    "RunJob",
+    "SamplerRunner",
+    "ExactRunner",
+    "NoisyAerRunner",
+    "aer_sampler_runner",
+    "decode_sampler_result",
+    "isa_compile",
+]
+
+logger = logging.getLogger(__name__)
+
+CREG = "meas"  # the classical register the Qiskit exporter measures into
+
+
+@dataclass(frozen=True, eq=False)
+class Compiled:
+    """A template compiled for a runner.
+
+    Attributes:
+        circuit: the circuit the runner executes (ISA; for exact mode without measurements).
+        columns: for each parameter of ``circuit``, its column in the template's parameter array
+            (a transpiler may drop a parameter whose gate it removed).
+        n_index, n_zero: the readout (see :class:`qsa.circuits.QSACircuit`).
+        logical_qubits: width of the template before transpiling.
+        isa: the full-device ISA circuit (what is submitted to hardware), if different from ``circuit``.
+        physical_qubits: device qubits ``circuit``'s qubits stand for (restricted simulation), if any.
+    """
+
+    circuit: QuantumCircuit
+    columns: np.ndarray
+    n_index: int
+    n_zero: int
+    logical_qubits: int
+    isa: QuantumCircuit | None = None
+    physical_qubits: tuple[int, ...] | None = None
+
+    def values(self, template_values: np.ndarray) -> np.ndarray:
+        """The compiled circuit's parameter array from the template's ``(B, P)`` array."""
+        return np.ascontiguousarray(np.asarray(template_values)[:, self.columns])
+
+
+@dataclass(frozen=True)
+class Pub:
+    compiled: Compiled
+    values: np.ndarray  # template columns, (B, P)
+
+
+def _columns(template: QuantumCircuit, compiled: QuantumCircuit) -> np.ndarray:
+    position = {p.name: i for i, p in enumerate(template.parameters)}
+    try:
+        return np.array([position[p.name] for p in compiled.parameters], dtype=np.int64)
+    except KeyError as exc:  # pragma: no cover - transpilers do not invent parameters
+        raise RuntimeError(f"compiled circuit has a parameter the template lacks: {exc}") from None
+
+
+def isa_compile(template: QuantumCircuit, pass_manager: Any, *, n_index: int, n_zero: int) -> Compiled:
+    """``template`` transpiled by ``pass_manager`` (to a device ISA), with its parameter columns."""
+    isa = pass_manager.run(template)
+    return Compiled(isa, _columns(template, isa), n_index, n_zero, template.num_qubits, isa=isa)
+
+
+@dataclass
+class RunJob:
+    """A submitted job: its id, and its cell probabilities once done."""
+
+    job: Any
+    pubs: tuple[Pub, ...]
+    decode: Any
+    shots: int | None
+    _cells: list[np.ndarray] | None = field(default=None, repr=False)
+
+    def job_id(self) -> str:
+        return str(self.job.job_id())
+
+    def cells(self) -> list[np.ndarray]:
+        """Per PUB, ``(B, 2^n_index)`` cell probabilities (waits for the job)."""
+        if self._cells is None:
+            self._cells = self.decode(self.job.result(), self.pubs)
+        return self._cells
+
+
+class Runner(ABC):
+    """Compiles measured templates once and runs lists of PUBs as one job."""
+
+    #: shots per parameter set, ``None`` for exact probabilities
+    shots: int | None
+
+    @abstractmethod
+    def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
+        """Transpile a measured template (measurements in wire order into ``meas``) for this runner."""
+
+    @abstractmethod
+    def submit(self, pubs: Sequence[Pub]) -> RunJob:
+        """Run ``pubs`` as one job."""
+
+    def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
+        """Cell probabilities per PUB (submit and wait)."""
+        return self.submit(pubs).cells()
+
+    def describe(self) -> dict[str, Any]:
+        return {"runner": type(self).__name__, "shots": self.shots}
+
+
+def decode_sampler_result(result: Any, pubs: Sequence[Pub], shots: int) -> list[np.ndarray]:
+    """Cell frequencies per PUB from a V2 sampler's ``PrimitiveResult`` (register ``meas``)."""
+    out = []
+    for pub_result, pub in zip(result, pubs):
+        bits = getattr(pub_result.data, CREG)
+        if bits.num_shots != shots:
+            raise RuntimeError(f"the sampler must return {shots} shots per parameter set; got {bits.num_shots}")
+        out.append(zero_cells(bits, pub.compiled.n_index, pub.compiled.n_zero) / shots)
+    return out
+
+
+class SamplerRunner(Runner):
+    """Any V2 sampler with a pass manager onto its ISA.
+
+    Args:
+        sampler: a ``BaseSamplerV2`` (Aer, runtime server-side ``SamplerV2``, runtime
+            ``executor_sampler.Sampler``; in local testing mode or not).
+        shots: shots per parameter set.
+        pass_manager: transpiles a template to the sampler's ISA (e.g.
+            :func:`qsa.hardware.noise.isa_pass_manager` of the backend).
+        backend: the device, if any (its width bounds the circuits, checked before any job).
+
+    On an IBM device, for instance (the account saved with the runtime's own ``save_account``)::
+
+        service = QiskitRuntimeService()
+        backend = service.backend("ibm_torino")
+        with Batch(backend=backend) as batch:
+            runner = SamplerRunner(executor_sampler.Sampler(mode=batch), shots=4000,
+                                   pass_manager=isa_pass_manager(backend), backend=backend)
+            evaluator = HardwareEvaluator(runner, on_job=lambda job_id, info: journal.append("submitted", job_id=job_id))
+    """
+
+    def __init__(self, sampler: Any, *, shots: int, pass_manager: Any, backend: Any = None):
+        _backends.check_shots(shots, None)
+        if shots is None:
+            raise ValueError("shots must be a positive integer for a sampler; got None")
+        if not hasattr(sampler, "run"):
+            raise TypeError(f"sampler must be a V2 sampler primitive; got {type(sampler).__name__}")
+        self.sampler = sampler
+        self.shots = int(shots)
+        self.pass_manager = pass_manager
+        self.backend = backend
+
+    def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
+        return isa_compile(template, self.pass_manager, n_index=n_index, n_zero=n_zero)
+
+    def _pubs(self, pubs: Sequence[Pub]) -> list[tuple]:
+        out = []
+        for pub in pubs:
+            values = pub.compiled.values(pub.values)
+            out.append((pub.compiled.circuit, values) if values.shape[1] else (pub.compiled.circuit,))
+        return out
+
+    def submit(self, pubs: Sequence[Pub]) -> RunJob:
+        job = self.sampler.run(self._pubs(pubs), shots=self.shots)
+        logger.info("submitted job %s: %d PUBs, %d parameter sets", job.job_id(), len(pubs), sum(len(p.values) for p in pubs))
+        shots = self.shots
+        return RunJob(job, tuple(pubs), lambda result, p: decode_sampler_result(result, p, shots), shots)
+
+    def describe(self) -> dict[str, Any]:
+        return {"runner": type(self).__name__, "sampler": type(self.sampler).__module__ + "." + type(self.sampler).__name__, "shots": self.shots}
+
+
+def aer_sampler_runner(*, shots: int, seed: int | None = None, seed_transpiler: int = 0) -> SamplerRunner:
+    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis."""
+    from qiskit_aer.primitives import SamplerV2
+
+    from qsa.backends.aer import pass_manager
+
+    _backends.check_shots(shots, seed)
+    return SamplerRunner(SamplerV2(seed=seed), shots=shots, pass_manager=pass_manager(seed_transpiler))
+
+
+class _DoneJob:
+    """The job of a runner that computes in process (exact mode)."""
+
+    def __init__(self, job_id: str, result: Any):
+        self._id, self._result = job_id, result
+
+    def job_id(self) -> str:
+        return self._id
+
+    def result(self) -> Any:
+        return self._result
+
+
+class ExactRunner(Runner):
+    """Exact cell probabilities from Aer statevector simulation (one Aer job per PUB list).
+
+    Templates are compiled to :data:`qsa.backends.aer.SAFE_BASIS`; final measurements become
+    ``save_probabilities`` on the measured qubits (least significant first, as the bits read).
+    """
+
+    shots = None
+
+    def __init__(self, *, seed_transpiler: int = 0):
+        from qsa.backends.aer import pass_manager
+
+        self.pass_manager = pass_manager(seed_transpiler)
+        self._sim = None
+
+    def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
+        measured = {}  # clbit index -> qubit index
+        for inst in template.data:
+            if inst.operation.name == "measure":
+                measured[template.find_bit(inst.clbits[0]).index] = template.find_bit(inst.qubits[0]).index
+        qubits = [measured[c] for c in range(len(measured))]  # least significant bit first
+        bare = template.remove_final_measurements(inplace=False)
+        compiled = self.pass_manager.run(bare)
+        compiled.save_probabilities(qubits)
+        return Compiled(compiled, _columns(template, compiled), n_index, n_zero, template.num_qubits)
+
+    def submit(self, pubs: Sequence[Pub]) -> RunJob:
+        from qiskit_aer import AerSimulator
+
+        if self._sim is None:
+            self._sim = AerSimulator(method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16)
+        circuits, binds = [], []
+        for pub in pubs:
+            values = pub.compiled.values(pub.values)
+            circuits.append(pub.compiled.circuit)
+            binds.append({p: values[:, i] for i, p in enumerate(pub.compiled.circuit.parameters)} if values.shape[1] else {})
+        if all(binds):
+            job = self._sim.run(circuits, parameter_binds=binds)
+            result = job.result()
+            out, e = [], 0
+            for pub in pubs:
+                n = len(pub.values)
+                probs = np.stack([np.asarray(result.data(e + b)["probabilities"]) for b in range(n)])
+                e += n
+                out.append(_backends.marginal_zero(probs, pub.compiled.n_index, pub.compiled.n_zero))
+        else:  # pragma: no cover - every QSA template reads derived data angles
+            out = []
+            for pub in pubs:
+                bound = [pub.compiled.circuit] * len(pub.values)
+                result = self._sim.run(bound).result()
+                probs = np.stack([np.asarray(result.data(b)["probabilities"]) for b in range(len(bound))])
+                out.append(_backends.marginal_zero(probs, pub.compiled.n_index, pub.compiled.n_zero))
+            job = None
+        job_id = job.job_id() if job is not None else "exact"
+        return RunJob(_DoneJob(job_id, out), tuple(pubs), lambda result, p: result, None)
+
+
+class NoisyAerRunner(SamplerRunner):
+    """Aer ``SamplerV2`` with the noise of an IBM (fake) backend.
+
+    Templates are transpiled to the full device's ISA (layout and routing on the real coupling
+    map, fixed ``seed_transpiler``), then restricted to the physical qubits they use; each job runs
+    on ``AerSimulator.from_backend`` of the device restricted to the union of those qubits.
+
+    Args:
+        backend: a fake backend instance or name (``"fake_torino"``, ``"fake_sherbrooke"``, ...).
+        shots: shots per parameter set.
+        seed: seed of the simulator (``None``: unseeded).
+        optimization_level, seed_transpiler: of the ISA pass manager.
+        method: Aer simulation method (``"automatic"`` picks density matrix for small noisy circuits).
+    """
+
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        shots: int,
+        seed: int | None = None,
+        optimization_level: int = 1,
+        seed_transpiler: int = 0,
+        method: str = "automatic",
+    ):
+        _backends.check_shots(shots, seed)
+        device = noise.fake_backend(backend) if isinstance(backend, str) else backend
+        super().__init__(
+            sampler=_NoSampler(), shots=shots, backend=device,
+            pass_manager=noise.isa_pass_manager(device, optimization_level=optimization_level, seed_transpiler=seed_transpiler),
+        )
+        self.seed = seed
+        self.method = method
+        self._samplers: dict[tuple[int, ...], Any] = {}
+
+    def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
+        isa = self.pass_manager.run(template)
+        qubits = noise.active_qubits(isa)
+        small = noise.restrict_circuit(isa, qubits)
+        return Compiled(small, _columns(template, small), n_index, n_zero, template.num_qubits, isa=isa, physical_qubits=qubits)
+
+    def _sampler(self, union: tuple[int, ...]):
+        if union not in self._samplers:
+            from qiskit_aer.primitives import SamplerV2
+
+            sim = noise.noisy_simulator(self.backend, union, method=self.method)
+            self._samplers[union] = SamplerV2.from_backend(sim, seed=self.seed)
+        return self._samplers[union]
+
+    def submit(self, pubs: Sequence[Pub]) -> RunJob:
+        union = tuple(sorted(set().union(*(p.compiled.physical_qubits for p in pubs))))
+        position = {q: i for i, q in enumerate(union)}
+        prepared = []
+        for pub in pubs:
+            circuit = pub.compiled.circuit
+            if pub.compiled.physical_qubits != union:
+                wide = QuantumCircuit(len(union), global_phase=circuit.global_phase)
+                for creg in circuit.cregs:
+                    wide.add_register(creg)
+                mapping = [position[q] for q in pub.compiled.physical_qubits]
+                wide.compose(circuit, qubits=mapping, clbits=list(range(circuit.num_clbits)), inplace=True)
+                circuit = wide
+            values = pub.compiled.values(pub.values)
+            prepared.append((circuit, values) if values.shape[1] else (circuit,))
+        job = self._sampler(union).run(prepared, shots=self.shots)
+        shots = self.shots
+        return RunJob(job, tuple(pubs), lambda result, p: decode_sampler_result(result, p, shots), shots)
+
+    def describe(self) -> dict[str, Any]:
+        return {"runner": type(self).__name__, "backend": self.backend.name, "shots": self.shots, "seed": self.seed}
+
+
+class _NoSampler:
+    """Placeholder: :class:`NoisyAerRunner` builds its samplers per set of physical qubits."""
+
+    def run(self, *args: Any, **kwargs: Any):  # pragma: no cover
+        raise RuntimeError("NoisyAerRunner runs its own samplers")

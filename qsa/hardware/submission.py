@@ -1,0 +1,536 @@
+r"""``qsa submit`` and ``qsa jobs``: plan, guard, submit, journal, resume by job id, results.
+
+The flow (ARCHITECTURE.md, hardware path):
+
+1. :class:`SubmitConfig` (a TOML file) names the circuit shape, the data, the parameters and the
+   shots; :func:`make_plan` builds the templates, transpiles each **once** to the backend's ISA
+   with a fixed ``seed_transpiler``, binds the parameter arrays (one PUB per circuit shape), and
+   estimates shots and QPU time. Every check -- backend width, budget -- runs here, before
+   anything is sent.
+2. :func:`check_budget` refuses a plan over a shot or QPU-second budget.
+3. :func:`submit` writes the plan and inputs to the run directory, then submits the PUBs (Batch
+   by default) and appends each job id to ``journal.jsonl`` the moment the runtime returns it,
+   before waiting.
+4. :func:`fetch` finds every journaled job by id (in this process or after a crash), decodes the
+   counts into cells (``jobs/<id>.npz``) and, once all are in, writes ``results.json``:
+   observables with standard errors and, if asked, the parameter-shift gradient of ``L_B``.
+
+QPU time is estimated as ``sum over parameter sets of shots * (circuit duration + rep_delay)``
+plus :data:`JOB_OVERHEAD_SECONDS` per job (durations from the backend target along the critical
+path; ``rep_delay`` the backend default, 250 us on current IBM devices). It is a planning figure;
+the service reports the real usage per job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from qsa import _validate, analytic, runs
+from qsa.hardware import noise, programs
+from qsa.hardware.estimators import FIELDS_A, FIELDS_B, estimate, zero_cells
+from qsa.hardware.journal import Journal
+from qsa.hardware.providers import Provider, provider_from_record
+from qsa.hardware.runners import CREG, Compiled, isa_compile
+
+__all__ = [
+    "SubmitConfig",
+    "Plan",
+    "make_plan",
+    "check_budget",
+    "submit",
+    "fetch",
+    "status",
+    "JOB_OVERHEAD_SECONDS",
+    "DEFAULT_REP_DELAY",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Assumed fixed QPU time per job (loading, compilation on the control system) for the estimate.
+JOB_OVERHEAD_SECONDS = 2.0
+#: Repetition delay assumed when a backend does not state one (IBM's current default).
+DEFAULT_REP_DELAY = 250e-6
+
+DATA_SOURCES = ("random", "tfim")
+
+
+@dataclass(frozen=True)
+class SubmitConfig:
+    """What to run: circuit shape, data, parameters, shots. Read from TOML by :meth:`from_toml`.
+
+    TOML layout (every key optional except ``circuit.T`` and ``circuit.d``)::
+
+        [circuit]   family = "A"  T = 4  d = 2  k = 1  kernel = "mono"  beta = 1.4  layers = 1  phases = true
+        [data]      source = "random"  sequences = 2  seed = 0        # or source = "tfim" (h = J = 1, dt = 0.35)
+        [params]    seed = 1  scale = 1.0                              # or file = "params.npz" (theta_W, theta_V[, phi])
+        [run]       shots = 1000  gradient = false  optimization_level = 1  seed_transpiler = 0
+                    seed_simulator = 0  max_parameter_sets_per_job = 0  # 0: one job for everything
+    """
+
+    T: int
+    d: int
+    family: str = "A"
+    k: int = 1
+    kernel: str = "mono"
+    beta: float | None = None
+    layers: int = 1
+    phases: bool = True
+    data_source: str = "random"
+    sequences: int = 2
+    data_seed: int = 0
+    params_seed: int = 1
+    params_scale: float = 1.0
+    params_file: str | None = None
+    shots: int = 1000
+    gradient: bool = False
+    optimization_level: int = 1
+    seed_transpiler: int = 0
+    seed_simulator: int = 0
+    max_parameter_sets_per_job: int = 0
+
+    def __post_init__(self) -> None:
+        _validate.integer(self.sequences, "data.sequences", minimum=1)
+        _validate.integer(self.data_seed, "data.seed", minimum=0)
+        _validate.integer(self.params_seed, "params.seed", minimum=0)
+        _validate.real_number(self.params_scale, "params.scale", minimum=0)
+        _validate.integer(self.shots, "run.shots", minimum=1)
+        _validate.integer(self.seed_transpiler, "run.seed_transpiler", minimum=0)
+        _validate.integer(self.seed_simulator, "run.seed_simulator", minimum=0)
+        _validate.integer(self.max_parameter_sets_per_job, "run.max_parameter_sets_per_job", minimum=0)
+        _validate.one_of(self.data_source, "data.source", DATA_SOURCES)
+        if self.optimization_level not in (0, 1, 2, 3) or isinstance(self.optimization_level, bool):
+            raise ValueError(f"run.optimization_level must be 0, 1, 2 or 3; got {self.optimization_level!r}")
+        for name in ("gradient", "phases"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be true or false; got {getattr(self, name)!r}")
+        self.shape  # validates the circuit keys  # noqa: B018
+
+    @property
+    def shape(self) -> programs.Shape:
+        return programs.Shape(
+            family=self.family, T=self.T, d=self.d, k=self.k, kernel=self.kernel, beta=self.beta,
+            w_layers=self.layers, v_layers=self.layers, phases=self.phases,
+        )
+
+    _SECTIONS = {
+        "circuit": {"family": "family", "T": "T", "d": "d", "k": "k", "kernel": "kernel", "beta": "beta", "layers": "layers", "phases": "phases"},
+        "data": {"source": "data_source", "sequences": "sequences", "seed": "data_seed"},
+        "params": {"seed": "params_seed", "scale": "params_scale", "file": "params_file"},
+        "run": {"shots": "shots", "gradient": "gradient", "optimization_level": "optimization_level", "seed_transpiler": "seed_transpiler",
+                "seed_simulator": "seed_simulator", "max_parameter_sets_per_job": "max_parameter_sets_per_job"},
+    }
+
+    @classmethod
+    def from_dict(cls, table: Mapping[str, Any], *, base: str | os.PathLike | None = None) -> SubmitConfig:
+        """From the nested TOML table (unknown sections or keys are errors)."""
+        kwargs: dict[str, Any] = {}
+        for section, value in table.items():
+            if section not in cls._SECTIONS:
+                raise ValueError(f"config sections must be among {sorted(cls._SECTIONS)}; got [{section}]")
+            for key, item in value.items():
+                if key not in cls._SECTIONS[section]:
+                    raise ValueError(f"[{section}] keys must be among {sorted(cls._SECTIONS[section])}; got {key!r}")
+                kwargs[cls._SECTIONS[section][key]] = item
+        for required in ("T", "d"):
+            if required not in kwargs:
+                raise ValueError(f"config must set circuit.{required}; got none")
+        if kwargs.get("params_file") and base is not None and not os.path.isabs(kwargs["params_file"]):
+            kwargs["params_file"] = str(Path(base) / kwargs["params_file"])
+        return cls(**kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> SubmitConfig:
+        path = Path(path)
+        try:
+            table = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"config must be an existing TOML file; got {str(path)!r}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config must be valid TOML; got {exc} in {path}") from None
+        return cls.from_dict(table, base=path.parent)
+
+    def replace(self, **changes: Any) -> SubmitConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def load_inputs(config: SubmitConfig) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The data ``X``, ``Y`` ``(S, T, d)`` and the parameters of ``config`` (numpy)."""
+    shape = config.shape
+    S, T, d = config.sequences, config.T, config.d
+    if config.data_source == "random":
+        from qsa.random import random_states
+
+        rng = np.random.default_rng(config.data_seed)
+        X, Y = random_states(S, T, d, seed=rng), random_states(S, T, d, seed=rng)
+    else:
+        from qsa.data import tfim_sequences, transverse_ising
+
+        seqs = tfim_sequences(transverse_ising(shape.n_qubits, h=1.0, J=1.0), dt=0.35, T=T, n_sequences=S, seed=config.data_seed)
+        X, Y = seqs.X.numpy(), seqs.Y.numpy()
+    shapes = shape.param_shapes()
+    if config.params_file:
+        try:
+            with np.load(config.params_file) as f:
+                params = {name: np.asarray(f[name], dtype=np.float64) for name in shapes}
+        except FileNotFoundError:
+            raise ValueError(f"params.file must exist; got {config.params_file!r}") from None
+        except KeyError as exc:
+            raise ValueError(f"params.file must hold arrays {sorted(shapes)}; got no {exc}") from None
+        for name, want in shapes.items():
+            got = params[name].shape
+            if got != want and not (name == "phi" and got == (S, T)):
+                raise ValueError(f"params.file {name} must have shape {want}; got {got}")
+    else:
+        rng = np.random.default_rng(config.params_seed)
+        params = {name: config.params_scale * rng.normal(size=shapes[name]) for name in ("theta_W", "theta_V")}
+        if "phi" in shapes:
+            params["phi"] = rng.uniform(-math.pi, math.pi, size=shapes["phi"])
+    return X.astype(np.complex128), Y.astype(np.complex128), params
+
+
+@dataclass
+class Plan:
+    """Everything about a run that is known before submitting it."""
+
+    config: SubmitConfig
+    backend_name: str
+    backend_qubits: int
+    X: np.ndarray
+    Y: np.ndarray
+    params: dict[str, np.ndarray]
+    bindings: dict[str, np.ndarray]
+    compiled: dict[str, Compiled]
+    reports: dict[str, noise.TranspileReport]
+    chunks: list[list[tuple[str, int, int]]]
+    rep_delay: float
+
+    @property
+    def shape(self) -> programs.Shape:
+        return self.config.shape
+
+    @property
+    def parameter_sets(self) -> int:
+        return sum(len(b) for b in self.bindings.values())
+
+    @property
+    def total_shots(self) -> int:
+        return self.parameter_sets * self.config.shots
+
+    def qpu_seconds(self, variant: str | None = None) -> float:
+        """Estimated QPU seconds (see the module docstring), of one variant or of the whole run."""
+        variants = [variant] if variant else list(self.bindings)
+        t = 0.0
+        for v in variants:
+            duration = self.reports[v].duration_seconds or 0.0
+            t += len(self.bindings[v]) * self.config.shots * (duration + self.rep_delay)
+        return t + (JOB_OVERHEAD_SECONDS * len(self.chunks) if variant is None else 0.0)
+
+    def pubs(self, chunk: int) -> list[tuple]:
+        """The PUBs of job ``chunk``: ``(isa circuit, parameter array)`` per variant slice."""
+        out = []
+        for variant, start, stop in self.chunks[chunk]:
+            compiled = self.compiled[variant]
+            values = compiled.values(self.bindings[variant][start:stop])
+            out.append((compiled.isa, values) if values.shape[1] else (compiled.isa,))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The plan as JSON-able data (also what a dry run prints)."""
+        return {
+            "backend": self.backend_name,
+            "backend_qubits": self.backend_qubits,
+            "config": dataclasses.asdict(self.config),
+            "shape": dataclasses.asdict(self.shape),
+            "circuits": {
+                v: {**self.reports[v].as_dict(), "parameter_sets": len(self.bindings[v]),
+                    "n_index": self.compiled[v].n_index, "n_zero": self.compiled[v].n_zero,
+                    "rows_per_sequence": len(self.bindings[v]) // self.config.sequences,
+                    "qpu_seconds": self.qpu_seconds(v)}
+                for v in self.bindings
+            },
+            "chunks": [[list(c) for c in chunk] for chunk in self.chunks],
+            "jobs": len(self.chunks),
+            "parameter_sets": self.parameter_sets,
+            "shots_per_parameter_set": self.config.shots,
+            "total_shots": self.total_shots,
+            "rep_delay": self.rep_delay,
+            "job_overhead_seconds": JOB_OVERHEAD_SECONDS,
+            "qpu_seconds": self.qpu_seconds(),
+        }
+
+
+def _rep_delay(backend: Any) -> float:
+    value = getattr(backend, "default_rep_delay", None)
+    if value is None and hasattr(backend, "configuration"):
+        try:
+            value = getattr(backend.configuration(), "default_rep_delay", None)
+        except Exception:  # noqa: BLE001 - backends without a configuration
+            value = None
+    return float(value) if value else DEFAULT_REP_DELAY
+
+
+def _chunks(bindings: dict[str, np.ndarray], limit: int) -> list[list[tuple[str, int, int]]]:
+    if not limit:
+        return [[(v, 0, len(b)) for v, b in bindings.items()]]
+    pieces = {v: [(v, a, min(a + limit, len(b))) for a in range(0, len(b), limit)] for v, b in bindings.items()}
+    n = max(len(p) for p in pieces.values())
+    return [[p[i] for p in pieces.values() if i < len(p)] for i in range(n)]
+
+
+def make_plan(config: SubmitConfig, backend: Any) -> Plan:
+    """Build, check and transpile (once per circuit shape) everything ``config`` asks for on ``backend``.
+
+    Raises:
+        ValueError: if a circuit is wider than the backend (before transpiling), or for bad config.
+    """
+    if not isinstance(config, SubmitConfig):
+        raise TypeError(f"config must be a SubmitConfig; got {type(config).__name__}")
+    shape = config.shape
+    for variant in shape.variants:
+        width = shape.build(variant).n_qubits
+        if width > backend.num_qubits:
+            raise ValueError(
+                f"the circuit must fit the backend: {variant} of (T, d, k) = ({shape.T}, {shape.d}, {shape.k}) "
+                f"has {width} qubits; {backend.name} has {backend.num_qubits}"
+            )
+    X, Y, params = load_inputs(config)
+    prog = programs.program(shape)
+    bindings = prog.bindings(params, X, Y, gradient=config.gradient)
+    pm = noise.isa_pass_manager(backend, optimization_level=config.optimization_level, seed_transpiler=config.seed_transpiler)
+    compiled, reports = {}, {}
+    for variant, tpl in prog.templates.items():
+        compiled[variant] = isa_compile(tpl.qiskit.circuit, pm, n_index=tpl.n_index, n_zero=tpl.n_zero)
+        reports[variant] = noise.transpile_report(compiled[variant].isa, backend, logical_qubits=tpl.qsa_circuit.n_qubits)
+    return Plan(
+        config=config, backend_name=backend.name, backend_qubits=backend.num_qubits, X=X, Y=Y, params=params,
+        bindings=bindings, compiled=compiled, reports=reports,
+        chunks=_chunks(bindings, config.max_parameter_sets_per_job), rep_delay=_rep_delay(backend),
+    )
+
+
+def check_budget(plan: Plan, *, max_shots: int | None, max_qpu_seconds: float | None) -> None:
+    """Refuse a plan over budget (``ValueError``, before anything is sent)."""
+    if max_shots is not None and plan.total_shots > max_shots:
+        raise ValueError(
+            f"the run must fit the shot budget of {max_shots:,}; got {plan.total_shots:,} shots "
+            f"({plan.parameter_sets:,} parameter sets x {plan.config.shots:,}). Raise --max-shots or lower run.shots."
+        )
+    if max_qpu_seconds is not None and plan.qpu_seconds() > max_qpu_seconds:
+        raise ValueError(
+            f"the run must fit the QPU-time budget of {max_qpu_seconds:g} s; got an estimated {plan.qpu_seconds():.1f} s. "
+            "Raise --max-qpu-seconds or lower run.shots."
+        )
+
+
+# --- submission ------------------------------------------------------------------------------------
+
+JOURNAL = "journal.jsonl"
+
+
+def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    runs.write_bytes(path, buffer.getvalue())
+
+
+def submit(
+    plan: Plan,
+    provider: Provider,
+    run_dir: str | os.PathLike,
+    *,
+    backend: Any,
+    execution: str = "batch",
+    primitive: str = "executor",
+) -> list[str]:
+    """Write the plan into ``run_dir``, submit its jobs, journal every id before waiting; the job ids."""
+    from qiskit import qpy
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    summary = plan.summary()
+    runs.write_json(run_dir / "plan.json", {**summary, "environment": runs.environment()})
+    arrays = {"X": plan.X, "Y": plan.Y, **{f"param_{k}": v for k, v in plan.params.items()},
+              **{f"bindings_{k}": v for k, v in plan.bindings.items()}}
+    _save_npz(run_dir / "inputs.npz", arrays)
+    buffer = io.BytesIO()
+    qpy.dump([plan.compiled[v].isa for v in plan.bindings], buffer)
+    runs.write_bytes(run_dir / "isa_circuits.qpy", buffer.getvalue())
+    record = provider.record()
+    if record.get("kind") == "local":
+        try:
+            record["store"] = os.path.relpath(record["store"], run_dir)
+        except ValueError:  # pragma: no cover - another drive
+            pass
+    journal = Journal(run_dir / JOURNAL)
+    journal.append("run", provider=record, backend=plan.backend_name, execution=execution, primitive=primitive,
+                   shots=plan.config.shots, jobs=len(plan.chunks))
+    tags = ["qsa", run_dir.name]
+    return provider.submit(
+        backend, [plan.pubs(c) for c in range(len(plan.chunks))], shots=plan.config.shots, execution=execution,
+        primitive=primitive, seed_simulator=plan.config.seed_simulator, tags=tags,
+        on_submitted=lambda chunk, job_id: journal.append("submitted", chunk=chunk, job_id=job_id),
+    )
+
+
+def _submitted(journal: Journal) -> dict[int, str]:
+    return {r["chunk"]: r["job_id"] for r in journal.events("submitted")}
+
+
+def status(run_dir: str | os.PathLike, *, provider: Provider | None = None) -> list[dict[str, Any]]:
+    """One row per job of the run: chunk, job id, status, whether its result is saved."""
+    run_dir = Path(run_dir)
+    journal = Journal(run_dir / JOURNAL)
+    header = _header(journal, run_dir)
+    plan = json.loads((run_dir / "plan.json").read_text())
+    provider = provider or provider_from_record(header["provider"], base=run_dir)
+    done = {r["job_id"] for r in journal.events("result")}
+    submitted = _submitted(journal)
+    rows = []
+    for chunk in range(plan["jobs"]):
+        job_id = submitted.get(chunk)
+        if job_id is None:
+            rows.append({"chunk": chunk, "job_id": None, "status": "NOT SUBMITTED", "saved": False})
+            continue
+        state = "DONE" if job_id in done else str(_job_status(provider.job(job_id)))
+        rows.append({"chunk": chunk, "job_id": job_id, "status": state, "saved": job_id in done})
+    return rows
+
+
+def _job_status(job: Any) -> str:
+    s = job.status()
+    return getattr(s, "name", str(s))
+
+
+def _header(journal: Journal, run_dir: Path) -> dict[str, Any]:
+    headers = journal.events("run")
+    if not headers:
+        raise ValueError(f"run directory must hold a journal with a run record; got none in {run_dir}")
+    return headers[-1]
+
+
+def fetch(run_dir: str | os.PathLike, *, provider: Provider | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Collect every journaled job of ``run_dir`` by id, save its cells, and write ``results.json``.
+
+    Safe to repeat: jobs whose cells are saved are not fetched again.
+
+    Raises:
+        ValueError: if a job of the plan was never submitted (nothing in the journal for it).
+    """
+    run_dir = Path(run_dir)
+    journal = Journal(run_dir / JOURNAL)
+    header = _header(journal, run_dir)
+    plan = json.loads((run_dir / "plan.json").read_text())
+    submitted = _submitted(journal)
+    missing = [c for c in range(plan["jobs"]) if c not in submitted]
+    if missing:
+        raise ValueError(f"every job of the run must have been submitted; got none journaled for chunk(s) {missing} of {run_dir}")
+    provider = provider or provider_from_record(header["provider"], base=run_dir)
+    saved = {r["job_id"] for r in journal.events("result")}
+    (run_dir / "jobs").mkdir(exist_ok=True)
+    shots = plan["shots_per_parameter_set"]
+    for chunk, job_id in sorted(submitted.items()):
+        if job_id in saved and (run_dir / "jobs" / f"{job_id}.npz").exists():
+            continue
+        logger.info("fetching job %s (chunk %d)", job_id, chunk)
+        job = provider.job(job_id)
+        result = job.result(timeout=timeout) if _takes_timeout(job) else job.result()
+        cells = {}
+        for (variant, start, stop), pub_result in zip(plan["chunks"][chunk], result):
+            info = plan["circuits"][variant]
+            bits = getattr(pub_result.data, CREG)
+            if bits.num_shots != shots:
+                raise RuntimeError(f"job {job_id} must return {shots} shots per parameter set; got {bits.num_shots}")
+            cells[f"{variant}_{start}_{stop}"] = zero_cells(bits, info["n_index"], info["n_zero"]) / shots
+        _save_npz(run_dir / "jobs" / f"{job_id}.npz", cells)
+        journal.append("result", chunk=chunk, job_id=job_id, file=f"jobs/{job_id}.npz")
+    results = _results(run_dir, plan, submitted)
+    runs.write_json(run_dir / "results.json", results)
+    journal.append("complete", file="results.json")
+    return results
+
+
+def _takes_timeout(job: Any) -> bool:
+    import inspect
+
+    try:
+        return "timeout" in inspect.signature(job.result).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+def _results(run_dir: Path, plan: dict[str, Any], submitted: dict[int, str]) -> dict[str, Any]:
+    shape = programs.Shape(**plan["shape"])
+    S, T = plan["config"]["sequences"], shape.T
+    pieces: dict[str, list[tuple[int, np.ndarray]]] = {v: [] for v in shape.variants}
+    for chunk, job_id in sorted(submitted.items()):
+        with np.load(run_dir / "jobs" / f"{job_id}.npz") as f:
+            for variant, start, stop in plan["chunks"][chunk]:
+                pieces[variant].append((start, f[f"{variant}_{start}_{stop}"]))
+    cells = {v: np.concatenate([a for _, a in sorted(p, key=lambda t: t[0])]) for v, p in pieces.items()}
+    shots = plan["shots_per_parameter_set"]
+    gradient = plan["config"]["gradient"]
+    prog = programs.program(shape)
+    base, jac = {}, {}
+    for v, c in cells.items():
+        rows = prog.rows_per_sequence(v, gradient=gradient)
+        c = c.reshape(S, rows, -1)
+        base[v] = c[:, 0]
+        if gradient:
+            jac[v] = np.einsum("rp,src->scp", prog.templates[v].coefficients, c)
+    est = estimate(base, T=T, shots=shots)
+    fields = FIELDS_A + ("p",) if shape.family == "A" else FIELDS_B
+    out: dict[str, Any] = {
+        "backend": plan["backend"],
+        "shape": plan["shape"],
+        "shots": shots,
+        "job_ids": [submitted[c] for c in sorted(submitted)],
+        "observables": {f: np.asarray(getattr(est.value, f)).tolist() for f in fields},
+        "stderr": {f: np.asarray(getattr(est.stderr, f)).tolist() for f in fields},
+        "cells": {v: c.tolist() for v, c in base.items()},
+        "transpiled": {v: {k: plan["circuits"][v][k] for k in ("two_qubit_gates", "depth", "two_qubit_depth", "physical_qubits")} for v in shape.variants},
+    }
+    if gradient:
+        out["gradient"] = _loss_gradient(prog, base, jac, shape, S, per_sequence_phi=_phi_per_sequence(run_dir))
+    return out
+
+
+def _phi_per_sequence(run_dir: Path) -> bool:
+    with np.load(run_dir / "inputs.npz") as f:
+        return "param_phi" in f and f["param_phi"].ndim == 2
+
+
+def _loss_gradient(prog, base, jac, shape, S, *, per_sequence_phi: bool) -> dict[str, Any]:
+    """Gradient of the mean over sequences of ``L_B`` (circuit A) or ``-log P0`` (circuit B)."""
+    T = shape.T
+    g = np.zeros((S, prog.n_trainable))
+    for s in range(S):
+        if shape.family == "A":
+            q = torch.tensor(np.concatenate([base["mu"][s, :1], base["zeta"][s, :T], base["nu"][s, :T]]), requires_grad=True)
+            loss = analytic.observables_from_probabilities(q[0], q[1 : T + 1], q[T + 1 :]).L_B / S
+            (a,) = torch.autograd.grad(loss, q)
+            a = a.numpy()
+            J = np.concatenate([jac["mu"][s, :1], jac["zeta"][s, :T], jac["nu"][s, :T]])
+        else:
+            a = np.array([-1.0 / base["P0"][s, 0] / S])
+            J = jac["P0"][s, :1]
+        g[s] = a @ J
+    out = {"loss": "mean L_B" if shape.family == "A" else "mean -log P0"}
+    for name, (offset, shp) in prog.layout.items():
+        block = g[:, offset : offset + math.prod(shp)]
+        if name == "phi" and per_sequence_phi:
+            out[name] = block.tolist()
+        else:
+            out[name] = block.sum(0).reshape(shp).tolist()
+    return out

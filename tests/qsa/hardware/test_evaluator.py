@@ -1,0 +1,246 @@
+"""Batched parameter-shift gradients: exact mode equals the analytic gradient; shots agree within errors.
+
+The evaluator contract (``evaluator(params, X, Y, *, k, kernel, beta) -> Observables``) is checked
+against the analytic tier with ``W = ansatz_unitary(theta_W)``, ``V = ansatz_unitary(theta_V)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from support import N_SIGMA, TOL_GRAD, TOL_STATE, random_states
+
+from qsa import analytic
+from qsa.ansatz import ansatz_unitary
+from qsa.hardware import ExactRunner, HardwareEvaluator, SamplerRunner, aer_sampler_runner, programs
+from qsa.hardware.runners import Pub
+
+FIELDS = ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p")
+
+
+def _instance(seed, S, T, d, L, phi_mode):
+    rng = np.random.default_rng(seed)
+    n = d.bit_length() - 1
+    X = torch.as_tensor(random_states(rng, S, T, d))
+    Y = torch.as_tensor(random_states(rng, S, T, d))
+    params = {
+        "theta_W": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
+        "theta_V": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
+    }
+    if phi_mode == "shared":
+        params["phi"] = torch.tensor(rng.uniform(-np.pi, np.pi, size=T), requires_grad=True)
+    elif phi_mode == "per-sequence":
+        params["phi"] = torch.tensor(rng.uniform(-np.pi, np.pi, size=(S, T)), requires_grad=True)
+    return X, Y, params
+
+
+def _analytic(params, X, Y, k, kernel):
+    W, V = ansatz_unitary(params["theta_W"]), ansatz_unitary(params["theta_V"])
+    return analytic.observables(X, Y, W, V, k=k, kernel=kernel, phases=params.get("phi"))
+
+
+def _weighted(obs, weights):
+    """A random linear functional of every field (so one gradient checks every Jacobian)."""
+    return sum((w * getattr(obs, f)).sum() for f, w in weights.items())
+
+
+@pytest.fixture(scope="module")
+def exact():
+    return HardwareEvaluator(ExactRunner())
+
+
+@pytest.mark.parametrize(
+    "T, d, k, kernel, L, phi_mode",
+    [
+        (3, 2, 2, "mono", 1, "shared"),
+        (3, 2, 2, "poly", 1, "per-sequence"),
+        (4, 4, 1, "mono", 2, None),
+        (2, 2, 3, "poly", 1, "shared"),
+        (5, 2, 1, "mono", 1, "per-sequence"),
+        (1, 2, 1, "mono", 1, "shared"),
+    ],
+)
+def test_exact_mode_values_and_gradients_equal_the_analytic_ones(exact, T, d, k, kernel, L, phi_mode):
+    S = 2
+    X, Y, params = _instance(100 * T + 10 * d + k, S, T, d, L, phi_mode)
+    got = exact(params, X, Y, k=k, kernel=kernel, beta=None)
+    want = _analytic(params, X, Y, k, kernel)
+    for f in FIELDS:
+        np.testing.assert_allclose(getattr(got, f).detach().numpy(), getattr(want, f).detach().numpy(), rtol=0, atol=TOL_STATE, err_msg=f)
+    rng = np.random.default_rng(0)
+    weights = {f: torch.as_tensor(rng.normal(size=getattr(want, f).shape)) for f in FIELDS if f not in ("mu", "zeta", "nu")}
+    leaves = list(params.values())
+    g_got = torch.autograd.grad(_weighted(got, weights), leaves)
+    g_want = torch.autograd.grad(_weighted(want, weights), leaves)
+    for name, a, b in zip(params, g_got, g_want):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=TOL_GRAD, err_msg=name)
+    assert len(exact.job_ids) >= 1
+
+
+def test_exact_mode_circuit_b_gradient(exact):
+    X, Y, params = _instance(5, 2, 3, 2, 1, "shared")
+    ev = HardwareEvaluator(exact.runner, family="B")
+    got = ev(params, X, Y, k=2)
+    W, V = ansatz_unitary(params["theta_W"]), ansatz_unitary(params["theta_V"])
+    want = analytic.superposition_P0(X, Y, W, V, k=2, phases=params["phi"])
+    np.testing.assert_allclose(got.P0.detach().numpy(), want.detach().numpy(), rtol=0, atol=TOL_STATE)
+    leaves = list(params.values())
+    for a, b in zip(torch.autograd.grad(got.L_half_circuit.sum(), leaves), torch.autograd.grad(-torch.log(want).sum(), leaves)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=TOL_GRAD)
+
+
+def test_one_job_per_call_holds_every_shift_of_every_sequence(exact):
+    X, Y, params = _instance(3, 3, 3, 2, 1, "shared")
+    seen = []
+    ev = HardwareEvaluator(exact.runner, on_job=lambda job_id, info: seen.append(info))
+    obs = ev(params, X, Y, k=2)
+    obs.L_B.sum().backward()
+    prog = programs.program(programs.Shape("A", 3, 2, 2, "mono", None, 1, 1, True))
+    assert seen[-1]["parameter_sets"] == [3 * prog.templates[v].rows_per_sequence for v in ("mu", "zeta", "nu")]
+    with torch.no_grad():
+        ev(params, X, Y, k=2)
+    assert seen[-1]["parameter_sets"] == [3, 3, 3] and not seen[-1]["gradient"]
+
+
+# --- shots --------------------------------------------------------------------------------------
+
+
+def _rows(runner, ev, shape, params_np, X, Y):
+    """Cell probabilities of every row (unshifted and shifted) per variant: (S, rows, cells)."""
+    prog = programs.program(shape)
+    bindings = prog.bindings(params_np, X, Y, gradient=True)
+    cells = runner.run([Pub(ev.compiled(shape, v), bindings[v]) for v in shape.variants])
+    return {v: c.reshape(X.shape[0], prog.templates[v].rows_per_sequence, -1) for v, c in zip(shape.variants, cells)}
+
+
+def _cells_vector(rows, T):
+    return np.concatenate([rows["mu"][..., :1], rows["zeta"][..., :T], rows["nu"][..., :T]], axis=-1)
+
+
+def _multinomial_cov(pi, shots):
+    return (np.einsum("...i,ij->...ij", pi, np.eye(pi.shape[-1])) - pi[..., :, None] * pi[..., None, :]) / shots
+
+
+def test_shot_gradients_lie_within_their_standard_errors():
+    """Cell Jacobians and the L_B gradient from SamplerV2 counts, against exact mode, in units of
+    their standard errors (computed from the exact probabilities of every row)."""
+    shots, S, T, d, k = 4000, 2, 3, 2, 2
+    X, Y, params = _instance(11, S, T, d, 1, "shared")
+    sampled = HardwareEvaluator(aer_sampler_runner(shots=shots, seed=2024))
+    exact_ev = HardwareEvaluator(ExactRunner())
+    obs = sampled(params, X, Y, k=k)
+    leaves = list(params.values())
+    g_shots = torch.cat([g.reshape(-1) for g in torch.autograd.grad(obs.L_B.sum(), leaves)]).numpy()
+
+    shape = programs.Shape("A", T, d, k, "mono", None, 1, 1, True)
+    prog = programs.program(shape)
+    p_np = {n: v.detach().numpy() for n, v in params.items()}
+    Xn, Yn = X.numpy(), Y.numpy()
+    exact_rows = _rows(exact_ev.runner, exact_ev, shape, p_np, Xn, Yn)
+    sampled_rows = _rows(sampled.runner, sampled, shape, p_np, Xn, Yn)
+    coef = {v: prog.templates[v].coefficients for v in shape.variants}
+
+    # 1. every component of every cell Jacobian
+    for v in shape.variants:
+        J_hat = np.einsum("rp,src->scp", coef[v], sampled_rows[v])
+        J = np.einsum("rp,src->scp", coef[v], exact_rows[v])
+        pi = exact_rows[v]
+        var = np.einsum("rp,src->scp", coef[v] ** 2, pi * (1 - pi) / shots)
+        nonzero = var > 0
+        z = (J_hat - J)[nonzero] / np.sqrt(var[nonzero])
+        assert np.all(np.abs(z) < N_SIGMA), (v, np.abs(z).max())
+        assert np.all((J_hat - J)[~nonzero] == 0)
+
+    # 2. the L_B gradient: shifted rows (through dL/dcells) + unshifted rows (through d2L/dcells2)
+    def L_B(q):
+        return analytic.observables_from_probabilities(q[0], q[1 : T + 1], q[T + 1 :]).L_B
+
+    q = torch.as_tensor(_cells_vector({v: exact_rows[v][:, 0] for v in exact_rows}, T))  # (S, 1 + 2T)
+    slices = {"mu": slice(0, 1), "zeta": slice(1, T + 1), "nu": slice(T + 1, 2 * T + 1)}
+    var = np.zeros(prog.n_trainable)
+    g_exact = np.zeros(prog.n_trainable)
+    for s in range(S):
+        a = torch.func.grad(L_B)(q[s]).numpy()
+        H = torch.func.hessian(L_B)(q[s]).numpy()
+        J = np.zeros((1 + 2 * T, prog.n_trainable))
+        for v in shape.variants:
+            J[slices[v]] = np.einsum("rp,rc->cp", coef[v], exact_rows[v][s])[: slices[v].stop - slices[v].start]
+            cells = exact_rows[v][s][:, : slices[v].stop - slices[v].start]  # (rows, cells)
+            cov_rows = _multinomial_cov(cells, shots)  # (rows, c, c)
+            av = a[slices[v]]
+            var += np.einsum("rp,r->p", coef[v] ** 2, np.einsum("c,rcd,d->r", av, cov_rows, av))
+        cov_base = np.zeros((1 + 2 * T, 1 + 2 * T))
+        for v in shape.variants:
+            cov_base[slices[v], slices[v]] = _multinomial_cov(exact_rows[v][s, 0, : slices[v].stop - slices[v].start], shots)
+        u = H @ J  # (cells, params)
+        var += np.einsum("cp,cd,dp->p", u, cov_base, u)
+        g_exact += a @ J
+    # phi is shared: the flat layout sums sequences already; theta entries likewise
+    z = (g_shots - g_exact) / np.sqrt(var)
+    assert np.all(np.abs(z) < N_SIGMA), np.abs(z).max()
+    assert np.abs(z).max() > 0.05  # the estimate is noisy: a sampled, not an exact, gradient
+
+
+def test_runtime_primitives_plug_in_in_local_testing_mode():
+    """qiskit_ibm_runtime's server-side SamplerV2 (deprecated in 0.50) and client-side executor
+    Sampler, in local testing mode on an AerSimulator, give estimates within their error bars."""
+    from qiskit_aer import AerSimulator
+    from qiskit_ibm_runtime import SamplerV2
+    from qiskit_ibm_runtime.executor_sampler import Sampler
+
+    from qsa.backends.aer import pass_manager
+
+    shots, S, T, d, k = 20_000, 2, 3, 2, 1
+    X, Y, params = _instance(21, S, T, d, 1, "shared")
+    want = _analytic(params, X, Y, k, "mono")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy = SamplerV2(mode=AerSimulator())
+    for sampler in (legacy, Sampler(mode=AerSimulator())):
+        sampler.options.simulator.seed_simulator = 99
+        ev = HardwareEvaluator(SamplerRunner(sampler, shots=shots, pass_manager=pass_manager()))
+        est = ev.estimate(params, X, Y, k=k)
+        for f, z in est.z_scores(want, ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1")).items():
+            assert np.all(np.abs(z) < N_SIGMA), (type(sampler).__module__, f, z)
+        assert est.shots == shots and np.all(est.stderr.L_B > 0)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda p: p.update(theta_w=p.pop("theta_W")), ValueError, r"params must hold only .*; got also \['theta_w'\]"),
+        (lambda p: p.pop("theta_V"), ValueError, "params must hold 'theta_V'"),
+        (lambda p: p.update(theta_W=p["theta_W"][None]), ValueError, r"params\['theta_W'\] must have shape \(L, 1, 3\)"),
+        (lambda p: p.update(theta_V=p["theta_V"].numpy()), TypeError, r"params\['theta_V'\] must be a torch tensor"),
+        (lambda p: p.update(phi=torch.zeros(5, dtype=torch.float64)), ValueError, r"params\['phi'\] must have shape \(3,\) or \(2, 3\)"),
+        (lambda p: p.update(phi=torch.full((3,), float("nan"), dtype=torch.float64)), ValueError, "must be finite"),
+    ],
+)
+def test_bad_params_are_refused_before_any_job(exact, change, error, message):
+    X, Y, params = _instance(1, 2, 3, 2, 1, "shared")
+    params = {k: v.detach() for k, v in params.items()}
+    change(params)
+    before = len(exact.job_ids)
+    with pytest.raises(error, match=message):
+        exact(params, X, Y, k=1)
+    assert len(exact.job_ids) == before
+
+
+def test_bad_data_and_options_are_refused(exact):
+    X, Y, params = _instance(1, 2, 3, 2, 1, None)
+    with pytest.raises(ValueError, match="X must have unit-norm rows"):
+        exact(params, 2 * X, Y, k=1)
+    with pytest.raises(ValueError, match="Y must have the shape of X"):
+        exact(params, X, Y[:, :2], k=1)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        exact(params, X, Y, k=1, kernel="exp")
+    with pytest.raises(ValueError, match="kernel must be 'mono' for circuit B"):
+        HardwareEvaluator(exact.runner, family="B")(params, X, Y, k=1, kernel="poly")
+    with pytest.raises(TypeError, match="runner must be a qsa.hardware.runners.Runner"):
+        HardwareEvaluator("aer")
