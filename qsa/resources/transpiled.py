@@ -15,6 +15,7 @@ Backends (from ``qiskit_ibm_runtime.fake_provider``; snapshots of real devices):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -41,12 +42,17 @@ BACKENDS: dict[str, str] = {"heron": "FakeFez", "eagle": "FakeSherbrooke"}
 
 
 def fake_backend(name: str) -> Any:
-    """The fake backend of ``BACKENDS[name]`` (``"heron"`` or ``"eagle"``)."""
+    """The fake backend of ``BACKENDS[name]`` (``"heron"`` or ``"eagle"``), built once per process."""
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {tuple(BACKENDS)}; got {name!r}")
+    return _fake_backend(BACKENDS[name])
+
+
+@functools.lru_cache(maxsize=None)
+def _fake_backend(class_name: str) -> Any:  # loading a snapshot takes ~0.3 s; transpiling never mutates it
     from qiskit_ibm_runtime import fake_provider
 
-    return getattr(fake_provider, BACKENDS[name])()
+    return getattr(fake_provider, class_name)()
 
 
 @dataclass(frozen=True)
