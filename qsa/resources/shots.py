@@ -90,23 +90,28 @@ def reference_probability(
         raise ValueError(f"instance must be one of {INSTANCES}; got {instance!r}")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
-    T, d, k = shape.T, shape.d, shape.k
+    T, d, k, S = shape.T, shape.d, shape.k, n_samples
     n = d.bit_length() - 1
     kernel = "poly" if shape.family == "A-poly" else "mono"
     beta = analytic.resolve_beta(None, d)
-    values = []
-    for s in range(n_samples):
+    draws = []
+    for s in range(S):
         rng = np.random.default_rng([seed, s])
-        X = torch.as_tensor(random_states(T, d, seed=rng))  # (T, d)
-        Y = torch.as_tensor(random_states(T, d, seed=rng))  # (T, d)
-        W, V = (ansatz_unitary(torch.as_tensor(rng.uniform(0, 2 * np.pi, (shape.n_layers, n, 3)))) for _ in range(2))
-        if instance == "ideal":
-            Z = analytic.predictions(X, W, V, k=k, kernel=kernel, beta=beta)  # (T, d): z_j
-            Y = Z / torch.linalg.vector_norm(Z, dim=-1, keepdim=True)
-        if shape.family == "B":
-            p = analytic.superposition_P0(X, Y, W, V, k=k, phases="aligned")
-        else:
-            obs = analytic.observables(X, Y, W, V, k=k, kernel=kernel, beta=beta, phases="aligned")
-            p = getattr(obs, shape.variant)
-        values.append(float(p))
-    return ProbabilityEstimate(instance, float(np.mean(values)), float(min(values)), float(max(values)), n_samples, seed)
+        X, Y = random_states(T, d, seed=rng), random_states(T, d, seed=rng)
+        angles = [rng.uniform(0, 2 * np.pi, (shape.n_layers, n, 3)) for _ in range(2)]
+        draws.append((X, Y, *angles))
+    X, Y = (torch.as_tensor(np.stack([draw[i] for draw in draws])) for i in (0, 1))  # (S, T, d)
+    W, V = (ansatz_unitary(torch.as_tensor(np.stack([draw[i] for draw in draws]))) for i in (2, 3))  # (S, d, d)
+    if instance == "ideal":
+        Z = analytic.predictions(X, W, V, k=k, kernel=kernel, beta=beta)  # (S, T, d): z_j
+        Y = Z / torch.linalg.vector_norm(Z, dim=-1, keepdim=True)
+    if shape.family == "B":  # P0 with aligned phases (analytic.superposition_P0, batched over W and V)
+        A = analytic.branch_amplitudes(X, Y, W, V, k=k)  # (S, T)
+        p = (torch.abs(A) / analytic.superposition_norms(X, k=k)).mean(-1) ** 2
+    else:  # analytic.observables, batched over W and V
+        G = analytic.kernel_weights(analytic.scores(X, W), k=k, kernel=kernel, beta=beta)  # (S, T, T)
+        A = (analytic.value_amplitudes(X, Y, V) * G).sum(-1)  # (S, T)
+        z_norm2 = (torch.abs(G @ (X @ V.transpose(-1, -2))) ** 2).sum(-1)  # (S, T)
+        p = getattr(analytic.observables_from_amplitudes(A, z_norm2, phases="aligned"), shape.variant)
+    values = p.detach().cpu().numpy()
+    return ProbabilityEstimate(instance, float(values.mean()), float(values.min()), float(values.max()), S, seed)
