@@ -88,7 +88,7 @@ def counts_vs(record: dict, along: str, path: Path) -> None:
 def counts_vs_k(record: dict, path: Path) -> None:
     rows, (T, d) = record["rows"], record["plots"]["k_at"]
     families = sorted({r["family"] for r in rows})
-    fig, ax = plt.subplots(figsize=(6.5, 5.2))
+    fig, ax = plt.subplots(figsize=(10, 5.6))
     for family in families:
         line = sorted(_measured(rows, family=family, T=T, d=d), key=lambda r: r["k"])
         for column, _, style in QSA_LINES:
@@ -101,10 +101,11 @@ def counts_vs_k(record: dict, path: Path) -> None:
             ax.axhline(classical[0][column], **style)
     ax.set_yscale("log")
     ax.set_xlabel("k (key copies / polynomial degree)")
+    ax.set_xticks(sorted({r["k"] for r in rows}))
     ax.set_ylabel("two-qubit gates / multiply-adds")
-    ax.set_title(f"Counts vs k at T = {T}, d = {d}")
+    ax.set_title(f"Counts vs k at T = {T}, d = {d}, L = {rows[0]['n_layers']} (classical cost does not depend on k)")
     _legend(fig, families)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     _save(fig, path)
 
 

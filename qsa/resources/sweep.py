@@ -31,7 +31,9 @@ __all__ = ["SweepConfig", "shapes", "measure", "sweep", "summarize", "rows_to_cs
 log = logging.getLogger(__name__)
 
 #: Count columns of a row that are fitted for the QSA families, and the classical ones.
-QSA_METRICS = ("cnot", "cnot_generic", "total", "heron_two_qubit", "eagle_two_qubit")
+QSA_METRICS = (
+    "cnot", "cnot_generic", "total", "heron_two_qubit", "eagle_two_qubit", "cnot_x_shots_ideal", "cnot_x_shots_random",
+)
 CLASSICAL_METRICS = ("classical_attention", "classical_total")
 
 
@@ -248,7 +250,9 @@ def summarize(rows: list[dict[str, Any]], *, confidence: float = 0.95) -> dict[s
     where ``fits`` holds the ``T`` exponents at each fixed ``d`` (on all ``T`` and on powers of two
     only), the ``d`` exponents at each fixed ``T`` and the joint fits; only measured circuits
     (``mu``, ``P0``) are fitted. Each crossover entry gives, for one family, ``k``, ``d``, QSA metric
-    and classical metric, the ``T`` where the two cross and which is lower at the largest ``T``.
+    and classical metric, the ``T`` where the two cross (log-log interpolation), the grid ``T``
+    from which QSA stays below (``below_from_T``, ``None`` if it is not below at the largest
+    ``T``) and the ratio at the largest ``T``.
     """
     measured = [r for r in rows if r["measured"]]
     out: dict[str, Any] = {"confidence": confidence, "qsa": {}, "classical": {}, "crossovers": []}
@@ -265,9 +269,11 @@ def summarize(rows: list[dict[str, Any]], *, confidence: float = 0.95) -> dict[s
                         continue
                     T = [r["T"] for r in pts]
                     q, c = [r[metric] for r in pts], [r[against] for r in pts]
+                    below = [i for i in range(len(T)) if all(q[m] < c[m] for m in range(i, len(T)))]
                     out["crossovers"].append({
                         "family": family, "k": k, "d": d, "metric": metric, "against": against,
                         "T_range": [T[0], T[-1]], "crossings_T": list(crossovers(T, q, c)),
+                        "below_from_T": T[below[0]] if below else None,
                         "qsa_below_at_max_T": q[-1] < c[-1], "ratio_at_max_T": q[-1] / c[-1],
                     })
     seen = {}

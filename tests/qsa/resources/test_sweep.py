@@ -75,6 +75,7 @@ def test_summary_fits_exponents_and_finds_the_crossover():
             expected = [8 * entry["d"]] if 8 * entry["d"] < 64 else []
             assert entry["crossings_T"] == pytest.approx(expected)
             assert entry["qsa_below_at_max_T"] == (8 * entry["d"] < 64)
+            assert entry["below_from_T"] == (16 * entry["d"] if 8 * entry["d"] < 64 else None)
 
 
 def test_summary_separates_powers_of_two():
