@@ -1,7 +1,7 @@
 """Gate counts of the QSA circuits against classical attention: sweep, exponent fits, crossovers, plots.
 
-    python experiments/gate_counts/run.py                                   # full.toml (~10 min, 2 cores)
-    python experiments/gate_counts/run.py --config experiments/gate_counts/quick.toml   # ~1 min
+    python experiments/gate_counts/run.py                                   # full.toml (20 min; 4 min cached)
+    python experiments/gate_counts/run.py --config experiments/gate_counts/quick.toml   # < 2 min
     python experiments/gate_counts/run.py --smoke                           # seconds, run by the tests
 
 Writes ``runs/gate_counts-<stamp>/``: ``results.csv`` (one row per circuit shape),
