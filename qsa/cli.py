@@ -12,14 +12,16 @@ import sys
 from typing import Callable, Sequence
 
 import qsa
+from qsa.hardware.cli import register as register_hardware
+from qsa.resources.cli import register as register_gates
 
 __all__ = ["main", "build_parser", "REGISTRARS"]
 
 #: Functions ``register(subparsers)`` adding subcommands; each sets ``func(args) -> int`` as default.
-REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-from qsa.hardware.cli import register as _register_hardware  # noqa: E402  (qsa submit, qsa jobs)
-REGISTRARS.append(_register_hardware)
+REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    register_hardware,  # qsa submit, qsa jobs
+    register_gates,  # qsa gates
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:  # our own progress details only; Qiskit's transpiler logs stay at WARNING
+        logging.getLogger("qsa").setLevel(logging.INFO)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

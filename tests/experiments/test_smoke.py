@@ -21,3 +21,22 @@ def test_tiers_smoke(tmp_path):
     assert len(results["rows"]) == 6 and results["environment"]["packages"]["qiskit"]
     assert all(row["max_abs_error_vs_analytic"] < 1e-10 for row in results["rows"])
     assert (run / "tiers.png").stat().st_size > 10_000
+
+
+def test_gate_counts_smoke(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "gate_counts" / "run.py"), "--smoke", "--jobs", "1", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    (run,) = tmp_path.glob("gate_counts-*")
+    results = json.loads((run / "results.json").read_text())
+    assert results["environment"]["packages"]["qiskit-ibm-runtime"] and results["config"]["seed_transpiler"] == 0
+    rows = results["rows"]
+    assert len(rows) == len((run / "results.csv").read_text().splitlines()) - 1
+    assert any(r["heron_two_qubit"] for r in rows) and any(r["eagle_two_qubit"] for r in rows)
+    assert results["summary"]["classical"]["classical_attention"]["joint"][0]["alpha"] > 1.99
+    assert "Exponent of T at fixed d" in (run / "fits.md").read_text()
+    for name in ("counts_vs_T.png", "counts_vs_d.png", "counts_vs_k.png", "shots_vs_T.png"):
+        assert (run / name).stat().st_size > 10_000, name
+    assert list((tmp_path / "cache" / "gate_counts").glob("*.json"))

@@ -1,0 +1,167 @@
+"""Figures of a gate_counts run: counts vs T, vs d, vs k, and shots; QSA and classical on one figure.
+
+    python experiments/gate_counts/plot.py runs/gate_counts-<stamp>/results.json   # redraw
+
+Called by run.py after a sweep. Each figure is written next to results.json.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from qsa import runs  # noqa: E402
+
+COLORS = {"A-mono": "tab:blue", "A-poly": "tab:orange", "B": "tab:green"}
+QSA_LINES = [  # column, label, style
+    ("cnot", "logical CNOT (index states pruned)", {"ls": "-", "marker": "o", "ms": 3}),
+    ("cnot_generic", "logical CNOT (generic Möttönen)", {"ls": ":", "marker": None}),
+    ("heron_two_qubit", "CZ on Heron (FakeFez)", {"ls": "none", "marker": "s", "ms": 6, "mfc": "none"}),
+    ("eagle_two_qubit", "ECR on Eagle (FakeSherbrooke)", {"ls": "none", "marker": "^", "ms": 6, "mfc": "none"}),
+]
+CLASSICAL_LINES = [
+    ("classical_attention", "classical 2T²d (scores + values)", {"color": "black", "ls": "-", "lw": 2}),
+    ("classical_total", "classical + 4Td² projections", {"color": "black", "ls": "--", "lw": 1.5}),
+]
+
+
+def _save(fig, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    runs.write_bytes(path, buffer.getvalue())
+
+
+def _legend(fig, families) -> None:
+    handles = [Line2D([], [], color=COLORS[f], lw=3, label=f"QSA {f}") for f in families]
+    handles += [Line2D([], [], color="gray", label=label, **style) for _, label, style in QSA_LINES]
+    handles += [Line2D([], [], label=label, **style) for _, label, style in CLASSICAL_LINES]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+
+
+def _measured(rows, **fixed):
+    return [r for r in rows if r["measured"] and all(r[k] == v for k, v in fixed.items())]
+
+
+def _panel(ax, rows, along: str, families) -> None:
+    for family in families:
+        line = sorted((r for r in rows if r["family"] == family), key=lambda r: r[along])
+        for column, _, style in QSA_LINES:
+            pts = [(r[along], r[column]) for r in line if r.get(column) is not None]
+            if pts:
+                ax.plot(*zip(*pts), color=COLORS[family], **style)
+    classical = {r[along]: r for r in rows}
+    xs = sorted(classical)
+    for column, _, style in CLASSICAL_LINES:
+        ax.plot(xs, [classical[x][column] for x in xs], **style)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def counts_vs(record: dict, along: str, path: Path) -> None:
+    """Counts against ``along`` (``"T"`` or ``"d"``) in one panel per fixed value of the other."""
+    rows, plots = record["rows"], record["plots"]
+    k = plots["k"]
+    other, values = ("d", plots["d_fixed"]) if along == "T" else ("T", plots["T_fixed"])
+    families = sorted({r["family"] for r in rows})
+    fig, axes = plt.subplots(1, len(values), figsize=(5.5 * len(values), 5.2), squeeze=False)
+    for ax, value in zip(axes[0], values):
+        _panel(ax, _measured(rows, k=k, **{other: value}), along, families)
+        ax.set_xlabel(along)
+        ax.set_ylabel("two-qubit gates (QSA) / multiply-adds (classical)")
+        ax.set_title(f"{other} = {value}, k = {k}, L = {rows[0]['n_layers']}")
+    fig.suptitle(f"Cost of one attention evaluation vs {along}: QSA circuits (mu / P0) and a classical head")
+    _legend(fig, families)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.96))
+    _save(fig, path)
+
+
+def counts_vs_k(record: dict, path: Path) -> None:
+    rows, (T, d) = record["rows"], record["plots"]["k_at"]
+    families = sorted({r["family"] for r in rows})
+    fig, ax = plt.subplots(figsize=(10, 5.6))
+    for family in families:
+        line = sorted(_measured(rows, family=family, T=T, d=d), key=lambda r: r["k"])
+        for column, _, style in QSA_LINES:
+            pts = [(r["k"], r[column]) for r in line if r.get(column) is not None]
+            if pts:
+                ax.plot(*zip(*pts), color=COLORS[family], **style)
+    classical = _measured(rows, T=T, d=d)
+    if classical:
+        for column, _, style in CLASSICAL_LINES:
+            ax.axhline(classical[0][column], **style)
+    ax.set_yscale("log")
+    ax.set_xlabel("k (key copies / polynomial degree)")
+    ax.set_xticks(sorted({r["k"] for r in rows}))
+    ax.set_ylabel("two-qubit gates / multiply-adds")
+    ax.set_title(f"Counts vs k at T = {T}, d = {d}, L = {rows[0]['n_layers']} (classical cost does not depend on k)")
+    _legend(fig, families)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    _save(fig, path)
+
+
+def shots(record: dict, path: Path) -> None:
+    """Measured probability vs T against the advantage threshold, and CNOTs x shots against classical."""
+    rows, plots = record["rows"], record["plots"]
+    k, d = plots["k"], plots["d_fixed"][0]
+    families = sorted({r["family"] for r in rows})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 5.2))
+    for family in families:
+        line = sorted(_measured(rows, family=family, k=k, d=d), key=lambda r: r["T"])
+        T = [r["T"] for r in line]
+        for instance, ls in (("ideal", "-"), ("random", ":")):
+            left.plot(T, [r[f"p_{instance}"] for r in line], color=COLORS[family], ls=ls, marker="o", ms=3)
+            right.plot(T, [r[f"cnot_x_shots_{instance}"] for r in line], color=COLORS[family], ls=ls, marker="o", ms=3)
+    line = sorted(_measured(rows, family=families[0], k=k, d=d), key=lambda r: r["T"])
+    T = [r["T"] for r in line]
+    left.plot(T, [r["advantage_threshold"] for r in line], color="black", lw=2)
+    for column, _, style in CLASSICAL_LINES:
+        right.plot(T, [r[column] for r in line], **style)
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("T")
+        ax.grid(True, alpha=0.3)
+    left.set_ylabel("probability measured (mu for A, P0 for B)")
+    left.set_title(f"Measured probability, d = {d}, k = {k}\nblack: advantage needs it >= k / min(T, C(d+k-1, k))")
+    right.set_ylabel(f"logical CNOTs x shots for {record['config']['rel_error']:.0%} relative precision")
+    right.set_title(f"Two-qubit gates per estimate, d = {d}, k = {k}\nagainst classical multiply-adds")
+    handles = [Line2D([], [], color=COLORS[f], lw=3, label=f"QSA {f}") for f in families]
+    handles += [Line2D([], [], color="gray", ls="-", label="ideal targets y = z/|z|"),
+                Line2D([], [], color="gray", ls=":", label="random targets (untrained)")]
+    handles += [Line2D([], [], label=label, **style) for _, label, style in CLASSICAL_LINES]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    _save(fig, path)
+
+
+FIGURES = {
+    "counts_vs_T.png": lambda rec, p: counts_vs(rec, "T", p),
+    "counts_vs_d.png": lambda rec, p: counts_vs(rec, "d", p),
+    "counts_vs_k.png": counts_vs_k,
+    "shots_vs_T.png": shots,
+}
+
+
+def plot_all(record: dict, run_dir: Path) -> list[Path]:
+    """Every figure of :data:`FIGURES` for a run record (``results.json`` content)."""
+    paths = []
+    for name, draw in FIGURES.items():
+        draw(record, run_dir / name)
+        paths.append(run_dir / name)
+    return paths
+
+
+if __name__ == "__main__":
+    results = Path(sys.argv[1])
+    for p in plot_all(json.loads(results.read_text()), results.parent):
+        print(f"wrote {p}")

@@ -1,0 +1,141 @@
+"""Gate counts of the QSA circuits against classical attention: sweep, exponent fits, crossovers, plots.
+
+    python experiments/gate_counts/run.py                                   # full.toml (20 min; 4 min cached)
+    python experiments/gate_counts/run.py --config experiments/gate_counts/quick.toml   # < 2 min
+    python experiments/gate_counts/run.py --smoke                           # seconds, run by the tests
+
+Writes ``runs/gate_counts-<stamp>/``: ``results.csv`` (one row per circuit shape),
+``results.json`` (config, environment with package versions and git commit, seeds, wall time,
+rows, fits), ``fits.md`` (the exponents with confidence intervals, the crossovers) and the
+figures of ``plot.py``. Transpiled counts are cached in ``runs/cache/gate_counts`` (keyed by
+circuit, backend, settings and versions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import sys
+import time
+import tomllib
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import plot  # noqa: E402
+
+from qsa import runs  # noqa: E402
+from qsa.resources import SweepConfig, TranspileCache, rows_to_csv, summarize  # noqa: E402
+from qsa.resources.sweep import measure, shapes  # noqa: E402
+
+DIGEST_METRICS = ("cnot", "cnot_generic", "heron_two_qubit", "eagle_two_qubit")
+
+
+def _measure(job):
+    shape, config, cache = job
+    return measure(shape, config, cache=cache)
+
+
+def _ci(fit: dict, key: str = "exponent") -> str:
+    lo, hi = fit[f"{key}_ci"]
+    return f"{fit[key]:.2f} [{lo:.2f}, {hi:.2f}] (rms {fit['rms_residual']:.2f})"
+
+
+def fits_markdown(summary: dict, config: SweepConfig) -> str:
+    """The fitted exponents (95 % CI; rms of log residuals) and crossovers as Markdown tables."""
+    conf = f"{summary['confidence']:.0%}"
+    out = [f"# Fitted exponents ({conf} confidence intervals; rms = rms residual of ln count)\n"]
+    out.append("Power-of-two T only in the T fits (padded index registers make other T a staircase; the "
+               "'all' subset is in results.json).\n")
+
+    def table(title: str, along: str, fixed: str, values, groups) -> None:
+        out.append(f"\n## {title}\n")
+        out.append(f"| family | k | metric | " + " | ".join(f"{fixed}={v}" for v in values) + " |")
+        out.append("|---" * (3 + len(values)) + "|")
+        for family, k, metric, fits in groups:
+            cells = []
+            for v in values:
+                match = [f for f in fits[f"{along}_at_fixed_{fixed}"] if f[fixed] == v and f["subset"] in ("pow2", "all")]
+                pow2 = [f for f in match if f["subset"] == "pow2"]
+                label = " (all T)" if along == "T" and not pow2 and match else ""
+                cells.append(_ci((pow2 or match)[0]) + label if match else "-")
+            out.append(f"| {family} | {k} | {metric} | " + " | ".join(cells) + " |")
+
+    groups = [(f, k, m, fits) for f, by_k in summary["qsa"].items() for k, by_m in by_k.items() for m, fits in by_m.items()
+              if m != "total"]
+    classical = [("classical", "-", m, fits) for m, fits in summary["classical"].items()]
+    table("Exponent of T at fixed d", "T", "d", config.d, groups + classical)
+    table("Exponent of d at fixed T (powers of two)", "d", "T", [T for T in config.T if T & (T - 1) == 0], groups + classical)
+    out.append("\n## Joint fits count ~ a T^alpha d^beta\n")
+    out.append("| family | k | metric | subset | alpha | beta | n |")
+    out.append("|---|---|---|---|---|---|---|")
+    for family, k, metric, fits in groups + classical:
+        for j in fits["joint"]:
+            out.append(f"| {family} | {k} | {metric} | {j['subset']} | {_ci(j, 'alpha')} | {_ci(j, 'beta')} | {j['n']} |")
+    out.append("\n## Crossovers in T (QSA count = classical count), by d\n")
+    out.append("| family | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for c in summary["crossovers"]:
+        if c["metric"] == "total":
+            continue
+        cross = ", ".join(f"{t:.1f}" for t in c["crossings_T"]) or "none"
+        below = "never" if c["below_from_T"] is None else c["below_from_T"]
+        out.append(f"| {c['family']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
+                   f"{below} | {c['ratio_at_max_T']:.3g} |")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(HERE / "full.toml"), help="TOML config (default: full.toml)")
+    parser.add_argument("--smoke", action="store_true", help="use smoke.toml (seconds)")
+    parser.add_argument("--out", default="runs", help="root of the run directories (default: runs)")
+    parser.add_argument("--cache", default=None, help="transpiled-count cache (default: <out>/cache/gate_counts)")
+    parser.add_argument("--no-cache", action="store_true", help="transpile everything afresh")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default: 2)")
+    args = parser.parse_args()
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("qsa").setLevel(logging.INFO)
+
+    config_path = HERE / "smoke.toml" if args.smoke else Path(args.config)
+    data = tomllib.loads(config_path.read_text())
+    config = SweepConfig.from_dict(data["sweep"])
+    cache = None if args.no_cache else TranspileCache(args.cache or Path(args.out) / "cache" / "gate_counts")
+    run_dir = runs.new_run_dir(args.out, "gate_counts")
+    grid = shapes(config)
+    print(f"{len(grid)} circuit shapes from {config_path.name}; writing {run_dir}", flush=True)
+
+    start = time.perf_counter()
+    jobs = [(shape, config, cache) for shape in grid]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rows = []
+            for i, row in enumerate(pool.map(_measure, jobs, chunksize=1)):
+                rows.append(row)
+                if (i + 1) % 50 == 0 or i + 1 == len(jobs):
+                    print(f"  {i + 1}/{len(jobs)} shapes, {time.perf_counter() - start:.0f} s", flush=True)
+    else:
+        rows = [_measure(job) for job in jobs]
+    wall = time.perf_counter() - start
+    summary = summarize(rows)
+    transpiled = [r for r in rows if any(r.get(f"{b}_two_qubit") is not None for b in config.backends)]
+    record = {
+        "config": config.as_dict(), "config_file": config_path.name, "plots": data.get("plots", {}),
+        "environment": runs.environment(HERE), "jobs": args.jobs, "wall_seconds": wall,
+        "transpile_seconds_uncached": sum(r[f"{b}_seconds"] or 0 for r in transpiled for b in config.backends),
+        "n_transpiled_from_cache": sum(bool(r.get(f"{b}_cached")) for r in transpiled for b in config.backends),
+        "rows": rows, "summary": summary,
+    }
+    runs.write_bytes(run_dir / "results.csv", rows_to_csv(rows).encode())
+    runs.write_json(run_dir / "results.json", record)
+    runs.write_bytes(run_dir / "fits.md", fits_markdown(summary, config).encode())
+    plot.plot_all(record, run_dir)
+    print(f"done in {wall:.0f} s ({record['n_transpiled_from_cache']} transpilations from cache); "
+          f"wrote results.csv, results.json, fits.md and {len(plot.FIGURES)} figures to {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

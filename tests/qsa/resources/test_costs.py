@@ -1,0 +1,96 @@
+"""Classical attention cost, shots for a precision, the advantage criterion, reference probabilities."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from qsa import analytic
+from qsa.ansatz import ansatz_unitary
+from qsa.random import random_states
+from qsa.resources import (
+    Shape,
+    advantage_threshold,
+    classical_attention_cost,
+    meets_advantage,
+    reference_probability,
+    shots_for_precision,
+)
+
+
+@pytest.mark.parametrize("T, d", [(1, 1), (4, 2), (64, 16)])
+def test_classical_cost(T, d):
+    cost = classical_attention_cost(T, d)
+    assert (cost.scores, cost.values, cost.attention) == (T * T * d, T * T * d, 2 * T * T * d)
+    assert cost.projections == 4 * T * d * d and cost.total == 2 * T * T * d + 4 * T * d * d
+    assert cost.causal_scores == sum(j + 1 for j in range(T)) * d
+
+
+def test_shots_for_precision():
+    assert shots_for_precision(0.5, rel_error=0.1) == 100  # (1 - p) / (p eps^2)
+    assert shots_for_precision(1e-3, rel_error=1.0) == 999  # ~ 1/p at eps = 1
+    assert shots_for_precision(1.0) == 1
+    for p in (0.0, 1.5, -0.1, True):
+        with pytest.raises(ValueError, match="must be a probability"):
+            shots_for_precision(p)
+    with pytest.raises(ValueError, match="rel_error must be positive"):
+        shots_for_precision(0.5, rel_error=0)
+
+
+@pytest.mark.parametrize("T, d, k", [(16, 8, 2), (4, 2, 1), (64, 16, 1), (100, 2, 3)])
+def test_advantage_threshold_is_k_over_min_T_and_symmetric_dimension(T, d, k):
+    m_k = math.comb(d + k - 1, k)
+    assert advantage_threshold(T, d, k) == k / min(T, m_k)
+    assert meets_advantage(k / min(T, m_k), T, d, k) and not meets_advantage(0.99 * k / min(T, m_k), T, d, k)
+
+
+def test_advantage_threshold_bad_input():
+    with pytest.raises(ValueError, match="d must be a positive integer"):
+        advantage_threshold(4, 0, 1)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [Shape("A-mono", 5, 4, 2, n_layers=2), Shape("A-poly", 4, 2, 2, n_layers=1, variant="zeta"), Shape("B", 6, 4, 2, n_layers=3)],
+    ids=str,
+)
+@pytest.mark.parametrize("instance", ["random", "ideal"])
+def test_reference_probability_is_the_analytic_observable_of_each_seeded_instance(shape, instance):
+    """The batched evaluation equals qsa.analytic's public functions, sample by sample."""
+    got = reference_probability(shape, instance=instance, n_samples=3, seed=3)
+    expected = []
+    for s in range(3):
+        rng = np.random.default_rng([3, s])
+        X, Y = (torch.as_tensor(random_states(shape.T, shape.d, seed=rng)) for _ in range(2))
+        n = shape.d.bit_length() - 1
+        W, V = (ansatz_unitary(torch.as_tensor(rng.uniform(0, 2 * np.pi, (shape.n_layers, n, 3)))) for _ in range(2))
+        kernel = "poly" if shape.family == "A-poly" else "mono"
+        if instance == "ideal":
+            Z = analytic.predictions(X, W, V, k=shape.k, kernel=kernel, beta=analytic.resolve_beta(None, shape.d))
+            Y = Z / torch.linalg.vector_norm(Z, dim=-1, keepdim=True)
+        if shape.family == "B":
+            expected.append(float(analytic.superposition_P0(X, Y, W, V, k=shape.k, phases="aligned")))
+        else:
+            obs = analytic.observables(X, Y, W, V, k=shape.k, kernel=kernel, phases="aligned")
+            expected.append(float(getattr(obs, shape.variant)))
+    assert (got.mean, got.min, got.max) == pytest.approx((np.mean(expected), min(expected), max(expected)), rel=1e-10)
+
+
+@pytest.mark.parametrize("family", ["A-mono", "A-poly", "B"])
+def test_ideal_targets_never_lower_the_probability(family):
+    """``y_j = z_j / ||z_j||`` maximises every ``|A_j|`` for the same tokens and maps."""
+    for seed in range(3):
+        shape = Shape(family, 6, 4, 2, n_layers=2)
+        random, ideal = (reference_probability(shape, instance=i, n_samples=2, seed=seed) for i in ("random", "ideal"))
+        assert 0 < random.min <= random.mean <= random.max <= 1
+        assert ideal.mean >= random.mean and ideal.max <= 1 + 1e-12
+
+
+def test_reference_probability_bad_input():
+    with pytest.raises(ValueError, match="instance must be one of"):
+        reference_probability(Shape("B", 4, 2), instance="best")
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        reference_probability(Shape("B", 4, 2), n_samples=0)

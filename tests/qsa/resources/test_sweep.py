@@ -1,0 +1,110 @@
+"""Sweeps: one row per shape with every column, fits and crossovers from rows, config checks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import pytest
+
+from qsa.resources import SweepConfig, logical_counts, rows_to_csv, summarize, sweep
+from qsa.resources.counts import Shape
+from qsa.resources.sweep import shapes
+
+
+@pytest.fixture(scope="module")
+def rows():
+    config = SweepConfig(
+        families=("A-mono", "B"), T=(2, 3, 4), d=(2, 4), k=(1,), n_layers=2, mu_samples=2,
+        transpile_T=(2,), transpile_d=(2,), transpile_k=(1,), backends=("heron",),
+    )
+    return sweep(config)
+
+
+def test_one_row_per_shape_with_logical_and_classical_columns(rows):
+    assert len(rows) == 2 * 3 * 3 + 2 * 3  # A: mu, zeta, nu; B: P0
+    for r in rows:
+        shape = Shape(r["family"], r["T"], r["d"], r["k"], r["n_layers"], r["variant"], r["phases"])
+        assert r["cnot"] == logical_counts(shape).cnot and r["cnot_generic"] == logical_counts(shape, prune=False).cnot
+        assert r["classical_attention"] == 2 * r["T"] ** 2 * r["d"]
+        assert r["measured"] == (r["variant"] in ("mu", "P0"))
+        assert (r["depth"] is not None) == r["measured"]
+        assert r["shots_random"] >= r["shots_ideal"] >= 1
+        assert (r["advantage_threshold"] is not None) == r["measured"]
+
+
+def test_transpiled_columns_only_on_the_sub_grid(rows):
+    done = [r for r in rows if r["heron_two_qubit"] is not None]
+    assert {(r["family"], r["T"], r["d"], r["variant"]) for r in done} == {("A-mono", 2, 2, "mu"), ("B", 2, 2, "P0")}
+    assert all("eagle_two_qubit" not in r for r in rows)
+
+
+def test_rows_to_csv_round_trips(rows):
+    back = list(csv.DictReader(io.StringIO(rows_to_csv(rows))))
+    assert len(back) == len(rows) and int(back[0]["cnot"]) == rows[0]["cnot"]
+    assert rows_to_csv([]) == ""
+
+
+def _synthetic(T_values, d_values, law):
+    out = []
+    for T in T_values:
+        for d in d_values:
+            out.append({
+                "family": "A-mono", "variant": "mu", "measured": True, "T": T, "d": d, "k": 1,
+                "cnot": law(T, d), "classical_attention": 2 * T * T * d, "classical_total": 2 * T * T * d + 4 * T * d * d,
+            })
+    return out
+
+
+def test_summary_fits_exponents_and_finds_the_crossover():
+    rows = _synthetic([2, 4, 8, 16, 32, 64], [2, 4, 8], lambda T, d: 16 * T * d * d)
+    summary = summarize(rows)
+    fits = summary["qsa"]["A-mono"][1]["cnot"]
+    for fit in fits["T_at_fixed_d"]:
+        assert fit["exponent"] == pytest.approx(1.0, abs=1e-9)
+    for fit in fits["d_at_fixed_T"]:
+        assert fit["exponent"] == pytest.approx(2.0, abs=1e-9)
+    (joint,) = [j for j in fits["joint"] if j["subset"] == "all"]
+    assert (joint["alpha"], joint["beta"]) == pytest.approx((1.0, 2.0), abs=1e-9)
+    classical = summary["classical"]["classical_attention"]["joint"][0]
+    assert (classical["alpha"], classical["beta"]) == pytest.approx((2.0, 1.0), abs=1e-9)
+    # 16 T d^2 = 2 T^2 d  <=>  T = 8 d
+    for entry in summary["crossovers"]:
+        if entry["metric"] == "cnot" and entry["against"] == "classical_attention":
+            expected = [8 * entry["d"]] if 8 * entry["d"] < 64 else []
+            assert entry["crossings_T"] == pytest.approx(expected)
+            assert entry["qsa_below_at_max_T"] == (8 * entry["d"] < 64)
+            assert entry["below_from_T"] == (16 * entry["d"] if 8 * entry["d"] < 64 else None)
+
+
+def test_summary_separates_powers_of_two():
+    rows = _synthetic([2, 3, 4, 6, 8, 12, 16], [2, 4], lambda T, d: 2 ** (2 * math.ceil(math.log2(T))) * d)
+    fits = summarize(rows)["qsa"]["A-mono"][1]["cnot"]["T_at_fixed_d"]
+    pow2 = [f for f in fits if f["subset"] == "pow2"]
+    every = [f for f in fits if f["subset"] == "all"]
+    assert all(f["exponent"] == pytest.approx(2.0) and f["rms_residual"] < 1e-9 for f in pow2)
+    assert all(f["rms_residual"] > 0.05 for f in every)  # the padding staircase shows in the residuals
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"families": ("A-mono", "C")}, ValueError, "families must be"),
+        ({"d": (2, 6)}, ValueError, "d must be a power of two"),
+        ({"T": ()}, ValueError, "must be non-empty"),
+        ({"backends": ("falcon",)}, ValueError, "backends must be"),
+        ({"k": (1.0,)}, TypeError, "k must be a sequence of integers"),
+    ],
+)
+def test_bad_config(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SweepConfig(**kwargs)
+
+
+def test_config_from_dict_refuses_unknown_keys_and_orders_shapes():
+    with pytest.raises(ValueError, match="unknown"):
+        SweepConfig.from_dict({"T": [2], "Ts": [4]})
+    config = SweepConfig.from_dict({"families": ["B", "A-poly"], "T": [4], "d": [2], "k": [1], "all_variants": False})
+    assert [(s.family, s.variant) for s in shapes(config)] == [("B", "P0"), ("A-poly", "mu")]
+    assert SweepConfig.from_dict(config.as_dict()) == config
