@@ -30,7 +30,7 @@ import numpy as np
 
 from qsa.circuits.ir import Circuit, Derivation, Gate, Param, ParamSpec, Select, StatePrep
 
-__all__ = ["lower", "derive", "gray_code_angles", "uniformly_controlled", "select_table"]
+__all__ = ["lower", "derive", "gray_code_angles", "ry_tree_angles", "uniformly_controlled", "select_table"]
 
 
 def _fwht(a: np.ndarray) -> np.ndarray:
@@ -84,8 +84,8 @@ def select_table(op: Select) -> tuple[int, ...]:
     return tuple(table)
 
 
-def _ry_tree_angles(amplitudes: np.ndarray, n: int) -> list[np.ndarray]:
-    """Per level ``m``: ``alpha[u, p] = 2 atan2(||x[u, p1*]||, ||x[u, p0*]||)``, flattened over (u, p)."""
+def ry_tree_angles(amplitudes: np.ndarray, n: int) -> list[np.ndarray]:
+    """RY angles of the Mottonen tree for rows ``amplitudes`` ``(U, 2^n)``. Per level ``m``: ``alpha[u, p] = 2 atan2(||x[u, p1*]||, ||x[u, p0*]||)``, flattened over (u, p)."""
     mag2 = np.abs(amplitudes) ** 2  # (U, 2^n)
     out = []
     for m in range(n):
@@ -132,7 +132,7 @@ def derive(circuit: Circuit, params: Mapping[str, Any]) -> dict[str, np.ndarray]
         if max(der.table) >= data.shape[0]:
             raise ValueError(f"{der.ref} must have at least {max(der.table) + 1} rows; got {data.shape[0]}")
         amps = _select_amplitudes(der.table, data, d)
-        for m, alpha in enumerate(_ry_tree_angles(amps, der.n_data)):
+        for m, alpha in enumerate(ry_tree_angles(amps, der.n_data)):
             out[f"{der.prefix}_ry{m}"] = gray_code_angles(alpha)
         phases = np.where(np.abs(amps) > 1e-300, np.angle(amps), 0.0)
         rz, gphase = _diagonal_angles(phases)
@@ -172,7 +172,7 @@ def _lower_stateprep(op: StatePrep) -> list[Gate]:
     active = sum(v << (K - 1 - r) for r, v in enumerate(op.control_values))
     amps[active] = op.amplitudes
     ops: list[Gate] = []
-    for m, alpha in enumerate(_ry_tree_angles(amps, n)):
+    for m, alpha in enumerate(ry_tree_angles(amps, n)):
         thetas = [float(t) for t in gray_code_angles(alpha)]
         ops += uniformly_controlled("RY", op.wires[m], ext + op.wires[:m], thetas)
     if op.dagger:

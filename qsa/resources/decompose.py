@@ -56,8 +56,7 @@ import numpy as np
 
 from qsa.circuits.ir import Angle, Circuit, Gate, Param, ParamSpec, Select, StatePrep, Unitary, resolve
 from qsa.circuits.lowering import derive as derive_loads
-from qsa.circuits.lowering import _ry_tree_angles  # the RY tree angles lower() itself uses
-from qsa.circuits.lowering import gray_code_angles, lower, uniformly_controlled
+from qsa.circuits.lowering import gray_code_angles, lower, ry_tree_angles, uniformly_controlled
 
 __all__ = [
     "PRUNE_ATOL",
@@ -126,7 +125,7 @@ def _pruned_stateprep(op: StatePrep) -> list[Gate]:
     active = sum(v << (K - 1 - r) for r, v in enumerate(op.control_values))
     amps[active] = op.amplitudes
     ops: list[Gate] = []
-    for m, alpha in enumerate(_ry_tree_angles(amps, n)):
+    for m, alpha in enumerate(ry_tree_angles(amps, n)):
         ops += _pruned_rotation("RY", op.wires[m], ext + op.wires[:m], gray_code_angles(alpha))
     if op.dagger:
         ops = [g.adjoint() for g in reversed(ops)]
