@@ -18,6 +18,10 @@ __all__ = ["main", "build_parser", "REGISTRARS"]
 #: Functions ``register(subparsers)`` adding subcommands; each sets ``func(args) -> int`` as default.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
 
+from qsa.training.cli import register as _register_train  # noqa: E402
+
+REGISTRARS.append(_register_train)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qsa", description="Quantum self-attention: train, run on Aer/IBM, count gates.")

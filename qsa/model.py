@@ -58,8 +58,9 @@ __all__ = [
 
 PHASES = ("none", "aligned", "trained")
 EMBEDDINGS = ("none", "isometric", "projector")
-#: Training objectives: fields of :class:`~qsa.analytic.Observables`, averaged over sequences.
-LOSSES = ("L_B", "L_half", "L_1")
+#: Training objectives: fields of :class:`~qsa.analytic.Observables` averaged over sequences, and
+#: ``"nll"``, the next-word cross-entropy over a vocabulary (see :func:`objective`).
+LOSSES = ("L_B", "L_half", "L_1", "nll")
 PENNYLANE_DEVICES = ("default.qubit", "lightning.qubit")
 DIFF_METHODS = ("best", "backprop", "adjoint", "parameter-shift")
 
@@ -320,12 +321,31 @@ def make_evaluator(backend: str, diff_method: str = "best") -> Evaluator:
     raise ValueError(f"backend must be 'analytic' or one of {PENNYLANE_DEVICES}; got {backend!r}")
 
 
-def objective(obs: Observables, loss: str) -> torch.Tensor:
-    """The training objective: field ``loss`` (``"L_B"``, ``"L_half"``, ``"L_1"``) averaged over sequences."""
+def objective(obs: Observables, loss: str, *, target_log_norm2: torch.Tensor | None = None) -> torch.Tensor:
+    r"""The training objective: ``L_B``, ``L_half`` or ``L_1`` averaged over sequences, or ``"nll"``.
+
+    ``"nll"`` is the next-word cross-entropy over a vocabulary with output embedding rows
+    ``f_l`` (a Parseval frame, so ``p(l|z) = |<f_l|z>|^2/||z||^2`` sums to 1 over the words):
+
+    .. math::
+
+        \mathrm{NLL} = -\frac{1}{ST}\sum_{s,j} \log p(w_{j+1}|z_j)
+                     = \frac{1}{S}\sum_s L_1 - \frac{1}{ST}\sum_{s,j}\log\|f_{w_{j+1}}\|^2 ,
+
+    since the model's ``p_j`` uses the normalised target ``y_j = f_w/||f_w||``. ``L_1`` alone
+    rewards shrinking ``||f_w||`` of the frequent words (the normalisation hides it), which a
+    trainable embedding exploits; the NLL cannot be lowered that way. ``target_log_norm2``
+    (``(S, T)``: ``log ||f_{w_{j+1}}||^2``) is required for it.
+    """
     _validate.one_of(loss, "loss", LOSSES)
-    value = getattr(obs, loss)
+    field = "L_1" if loss == "nll" else loss
+    value = getattr(obs, field)
     if value is None:
-        raise ValueError(f"the evaluator must return the field {loss!r} to train on it; got None")
+        raise ValueError(f"the evaluator must return the field {field!r} to train on {loss!r}; got None")
+    if loss == "nll":
+        if target_log_norm2 is None:
+            raise ValueError("target_log_norm2 must be given for loss='nll' (it needs a vocabulary); got None")
+        return value.mean() - target_log_norm2.mean()
     return value.mean()
 
 
@@ -413,8 +433,17 @@ class QSAModel(nn.Module):
         params = self.circuit_params(X, Y)
         return self.evaluator(params, X, Y, k=self.config.k, kernel=self.config.kernel, beta=self.config.beta)
 
+    def target_log_norm2(self, batch: torch.Tensor) -> torch.Tensor:
+        """``log ||f_{w_{j+1}}||^2`` ``(S, T)`` of the output-embedding rows of the targets of id windows ``batch``."""
+        if self.config.embedding != "isometric":
+            raise ValueError(f"the model must have a vocabulary (embedding='isometric') for target norms; got {self.config.embedding!r}")
+        F = self.embedding.F  # (M, d)
+        return torch.log((F**2).sum(-1))[batch[:, 1:]]  # (S, T)
+
     def loss(self, batch: Sequences | torch.Tensor, which: str = "L_1") -> torch.Tensor:
-        """``objective(self(batch), which)``: the mean of ``L_B``, ``L_half`` or ``L_1`` over the batch."""
+        """:func:`objective` of ``self(batch)``: the batch mean of ``L_B``, ``L_half``, ``L_1``, or ``"nll"`` (vocabularies)."""
+        if which == "nll":
+            return objective(self(batch), which, target_log_norm2=self.target_log_norm2(batch))
         return objective(self(batch), which)
 
     def predictions(self, batch: Sequences | torch.Tensor) -> torch.Tensor:

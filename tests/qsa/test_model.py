@@ -12,6 +12,15 @@ from qsa.data import Sequences, markov_sequences
 from qsa.model import AnalyticEvaluator, Evaluator, ModelConfig, PennyLaneEvaluator, QSAModel, objective
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny matrices: one thread is several times faster than two (and what the qsa command uses)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _states(rng, S, T, D):
     psi = rng.normal(size=(S, T + 1, D)) + 1j * rng.normal(size=(S, T + 1, D))
     return Sequences.from_trajectories(psi / np.linalg.norm(psi, axis=-1, keepdims=True))
