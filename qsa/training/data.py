@@ -6,6 +6,7 @@ windows ``(S, T+1)`` (text), as :class:`qsa.model.QSAModel` takes them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -143,8 +144,19 @@ def _text(cfg: TextSource, rng: np.random.Generator, d_model: int | None) -> Dat
     return Dataset(train, {"train": train, "test": test}, cfg.T, None, chance_levels(d_model, field="real"), vocab, majority, baselines, info)
 
 
+def fingerprint(splits: dict[str, Batchable]) -> str:
+    """SHA-256 of every split's tensors: a resumed run checks it is training on the same data."""
+    digest = hashlib.sha256()
+    for name, batch in splits.items():
+        digest.update(name.encode())
+        tensors = (batch.X, batch.Y) if isinstance(batch, Sequences) else (batch,)
+        for t in tensors:
+            digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def build_dataset(config: TrainConfig, rng: np.random.Generator) -> Dataset:
-    """The :class:`Dataset` of ``config.data``, drawn from ``rng``."""
+    """The :class:`Dataset` of ``config.data``, drawn from ``rng``; ``info["fingerprint"]`` identifies it."""
     cfg = config.data
     if isinstance(cfg, TFIMSource):
         ds = _tfim(cfg, rng, config.model.d)
@@ -152,6 +164,7 @@ def build_dataset(config: TrainConfig, rng: np.random.Generator) -> Dataset:
         ds = _markov(cfg, rng)
     else:
         ds = _text(cfg, rng, config.model.d)
+    ds.info["fingerprint"] = fingerprint(ds.splits)
     logger.info("dataset %s: %s", cfg.source, ds.info)
     return ds
 

@@ -177,6 +177,12 @@ class _Run:
         state = torch.load(path, weights_only=True)
         if state.get("format") != _FORMAT or state.get("version") != _VERSION:
             raise ValueError(f"checkpoint must be a {_FORMAT} version {_VERSION} file; got {path}")
+        recorded = json.loads((self.run_dir / DATA).read_text(encoding="utf-8")).get("fingerprint")
+        if recorded != self.dataset.info["fingerprint"]:
+            raise ValueError(
+                f"the data rebuilt for resuming must equal the run's (fingerprint {recorded}); got {self.dataset.info['fingerprint']}: "
+                "did the text file or a package that generates the data change?"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.order.load_state_dict(state["order"])

@@ -197,3 +197,12 @@ def test_bad_run_directories(tmp_path):
         train(load_config(MARKOV_SMOKE, ["train.loss=nll"]), out=tmp_path)
     with pytest.raises(ValueError, match="model.d must be given for text data"):
         train(load_config(TEXT_SMOKE, ["model.d=none"]), out=tmp_path)
+
+
+def test_resume_refuses_different_data(tmp_path):
+    result = train(load_config(MARKOV_SMOKE), run_dir=tmp_path / "run", plots=False)
+    config = json.loads((result.run_dir / "config.json").read_text())
+    config["data"]["rho"] = 0.5  # as if the data source had changed under the run
+    (result.run_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="the data rebuilt for resuming must equal the run's"):
+        resume(result.run_dir, plots=False)
