@@ -134,9 +134,9 @@ def _train_steps_written(metrics: Path) -> int:
 
 
 KILL_CASES = {
-    "adam-minibatch": (MARKOV_SMOKE, ["train.steps=400", "train.checkpoint_every=20", "train.eval_every=50"]),
+    "adam-minibatch": (MARKOV_SMOKE, ["train.steps=160", "train.checkpoint_every=40", "train.eval_every=50"]),
     "lbfgs": (TFIM_SMOKE, ["data.n_qubits=2", "data.T=4", "data.n_heldout_hamiltonians=0", "model.w_layers=1",
-                           "model.v_layers=1", "train.steps=300", "train.checkpoint_every=20", "train.eval_every=50"]),
+                           "model.v_layers=1", "train.steps=160", "train.checkpoint_every=40", "train.eval_every=50"]),
 }
 
 
@@ -154,7 +154,7 @@ def test_sigkill_during_training_then_resume_gives_the_uninterrupted_metrics_bit
     try:
         while True:  # wait for a checkpoint and a few steps beyond it, then kill -9
             found = list((tmp_path / "killed").glob("*/checkpoint.pt"))
-            if found and _train_steps_written(found[0].parent / "metrics.jsonl") >= 25:
+            if found and _train_steps_written(found[0].parent / "metrics.jsonl") >= 45:
                 break
             if proc.poll() is not None:
                 pytest.fail(f"training ended (code {proc.returncode}) before it could be killed: {proc.stderr.read().decode()}")
@@ -172,7 +172,7 @@ def test_sigkill_during_training_then_resume_gives_the_uninterrupted_metrics_bit
     assert not (run_dir / "summary.json").exists()
     config = load_config(path, overrides)
     killed_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
-    assert 20 <= killed_at < config.train.steps and _train_steps_written(run_dir / "metrics.jsonl") > killed_at
+    assert 40 <= killed_at < config.train.steps and _train_steps_written(run_dir / "metrics.jsonl") > killed_at
 
     assert torch.get_num_threads() == 1  # as in the killed run (conftest.py)
     reference = train(config, out=tmp_path / "reference", plots=False)
