@@ -144,7 +144,7 @@ def _save(path: Path, obj: dict[str, Any]) -> None:
 
 
 class _Run:
-    def __init__(self, config: TrainConfig, run_dir: Path, evaluator: Evaluator | None) -> None:
+    def __init__(self, config: TrainConfig, run_dir: Path | None, evaluator: Evaluator | None) -> None:
         self.config, self.run_dir = config, run_dir
         data_seed, model_seed, order_seed = np.random.SeedSequence(config.seed).spawn(3)
         self.dataset: Dataset = build_dataset(config, np.random.default_rng(data_seed))
@@ -314,14 +314,16 @@ def train(
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig (see qsa.training.load_config); got {type(config).__name__}")
+    config = config_from_dict(config_to_dict(config))  # the same checks as a file, for configs built in code
+    if run_dir is not None and Path(run_dir).exists() and any(Path(run_dir).iterdir()):
+        raise ValueError(f"run_dir must be a new or empty directory; got {str(run_dir)!r}, which has files")
+    run = _Run(config, None, evaluator)  # data and model are built (and checked) before anything is written
     if run_dir is None:
         path = runs.new_run_dir(out, config.name)
     else:
         path = Path(run_dir)
         path.mkdir(parents=True, exist_ok=True)
-        if any(path.iterdir()):
-            raise ValueError(f"run_dir must be a new or empty directory; got {str(path)!r}, which has files")
-    run = _Run(config, path, evaluator)  # builds data and model before anything is written
+    run.run_dir = path
     runs.write_json(path / CONFIG, config_to_dict(config))
     runs.write_json(path / ENVIRONMENT, {**run_environment(), "evaluator": repr(run.model.evaluator)})
     runs.write_json(path / DATA, {**run.dataset.info, "T": run.dataset.T, "chance": run.dataset.chance._asdict(),

@@ -193,10 +193,15 @@ def test_bad_run_directories(tmp_path):
         resume(tmp_path / "used")
     with pytest.raises(TypeError, match="config must be a TrainConfig"):
         train({"name": "x"}, out=tmp_path)
+    config = load_config(MARKOV_SMOKE)
+    with pytest.raises(ValueError, match="train.steps must be >= 0; got -1"):  # configs built in code are checked too
+        train(replace(config, train=replace(config.train, steps=-1)), out=tmp_path)
+    assert not list(tmp_path.glob("markov*"))
     with pytest.raises(ValueError, match="train.loss must be 'L_B', 'L_half' or 'L_1' for markov data"):
         train(load_config(MARKOV_SMOKE, ["train.loss=nll"]), out=tmp_path)
     with pytest.raises(ValueError, match="model.d must be given for text data"):
         train(load_config(TEXT_SMOKE, ["model.d=none"]), out=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["used"]  # no run directory left behind by a refused config
 
 
 def test_resume_refuses_different_data(tmp_path):
