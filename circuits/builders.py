@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "circuit_a",
     "circuit_b",
     "VARIANTS",
+    "tfim_trotter_step",
 ]
 
 VARIANTS = ("mu", "zeta", "nu")
@@ -410,3 +412,90 @@ def circuit_b(
         circ = circ.compose(query_phases(T, wires=C))
     circ = circ.compose(uniform_state(T, wires=C).adjoint())
     return QSACircuit(circ, "B", "P0", T, d, k, "mono", None, tuple(range(circ.n_wires)), ())
+
+
+def _per_item_floats(value: float | Sequence[float], n: int, name: str) -> tuple[float, ...]:
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        values = (float(value),) * n
+    else:
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"{name} must be a real number or a sequence of {n} real numbers; got {value!r}")
+        try:
+            values = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a real number or a sequence of {n} real numbers; got {value!r}") from None
+        if len(values) != n:
+            raise ValueError(f"{name} must have {n} entries; got {len(values)}")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return values
+
+
+def tfim_trotter_step(
+    n_qubits: int,
+    *,
+    bonds: Sequence[tuple[int, int]],
+    dt: float,
+    h: float | Sequence[float] = 1.0,
+    J: float | Sequence[float] = 1.0,
+    n_steps: int = 1,
+    order: Literal[1, 2] = 1,
+    wires: tuple[int, ...] | None = None,
+) -> Circuit:
+    r"""One time step ``dt`` of the transverse-field Ising model as a Trotter circuit of RX, RZ and CNOT.
+
+    For :math:`H = H_X + H_{ZZ}`, :math:`H_X = -\sum_q h_q X_q`, :math:`H_{ZZ} = -\sum_b J_b Z_q Z_r`
+    (PennyLane's ``qml.spin.transverse_ising`` sign convention) and ``tau = dt / n_steps``, the
+    circuit is the product formula
+
+    .. math::
+
+        U_1 = \bigl(e^{-i H_{ZZ}\tau}\, e^{-i H_X\tau}\bigr)^{n_\mathrm{steps}},\qquad
+        U_2 = \bigl(e^{-i H_X\tau/2}\, e^{-i H_{ZZ}\tau}\, e^{-i H_X\tau/2}\bigr)^{n_\mathrm{steps}}
+
+    (``order`` 1 or 2; the right-most factor acts first), the same splitting as
+    :func:`qsa.data.tfim.trotter_unitary`. Every factor is exact in gates:
+    ``e^{+i h_q X_q t} = RX(-2 h_q t)`` on qubit ``q`` and
+    ``e^{+i J_b Z_q Z_r t} = CNOT(q, r) RZ_r(-2 J_b t) CNOT(q, r)``, with no global phase.
+
+    Gate counts per Trotter step: ``n`` (order 1) or ``2n`` (order 2) RX, and per bond one RZ and
+    two CNOTs. Angles are fixed floats: the circuit has no parameters.
+
+    Args:
+        n_qubits: spins ``n``; wire ``q`` is qubit ``q`` of the model (wire 0 most significant).
+        bonds: coupled pairs ``(q, r)``, ``q != r``, each ``< n_qubits``.
+        dt: evolution time of the whole circuit, ``> 0``.
+        h: transverse field, a number or one value per qubit.
+        J: coupling, a number or one value per bond (in ``bonds`` order).
+        n_steps: Trotter steps, ``>= 1``.
+        order: 1 (Lie-Trotter) or 2 (Strang).
+        wires: the circuit's wires for qubits ``0..n-1`` (default ``0..n-1``).
+    """
+    n = _positive_int(n_qubits, "n_qubits")
+    n_steps = _positive_int(n_steps, "n_steps")
+    if isinstance(order, bool) or order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2; got {order!r}")
+    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) or not math.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt must be a positive finite number; got {dt!r}")
+    pairs = []
+    for pair in bonds:
+        if len(pair) != 2 or any(isinstance(q, bool) or not isinstance(q, (int, np.integer)) for q in pair):
+            raise ValueError(f"each bond must be a pair (q, r) of qubit indices; got {pair!r}")
+        q, r = int(pair[0]), int(pair[1])
+        if not (0 <= q < n and 0 <= r < n) or q == r:
+            raise ValueError(f"each bond must join two different qubits in [0, {n}); got {tuple(pair)}")
+        pairs.append((q, r))
+    fields = _per_item_floats(h, n, "h")
+    couplings = _per_item_floats(J, len(pairs), "J")
+    wires = _wires(wires, n, "wires")
+    tau = float(dt) / n_steps
+
+    def x_layer(t: float) -> list[Gate]:
+        return [Gate("RX", (wires[q],), (-2.0 * fields[q] * t,)) for q in range(n)]
+
+    zz_layer: list[Gate] = []
+    for (q, r), coupling in zip(pairs, couplings):
+        cnot = Gate("CNOT", (wires[q], wires[r]))
+        zz_layer += [cnot, Gate("RZ", (wires[r],), (-2.0 * coupling * tau,)), cnot]
+    step = x_layer(tau) + zz_layer if order == 1 else x_layer(tau / 2) + zz_layer + x_layer(tau / 2)
+    return _circuit(step * n_steps, wires, registers=(Register("Q", wires),))

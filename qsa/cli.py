@@ -14,11 +14,13 @@ from typing import Callable, Sequence
 import qsa
 from qsa.hardware.cli import register as register_hardware
 from qsa.resources.cli import register as register_gates
+from qsa.training.cli import register as register_train
 
 __all__ = ["main", "build_parser", "REGISTRARS"]
 
 #: Functions ``register(subparsers)`` adding subcommands; each sets ``func(args) -> int`` as default.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    register_train,  # qsa train
     register_hardware,  # qsa submit, qsa jobs
     register_gates,  # qsa gates
 ]

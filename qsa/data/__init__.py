@@ -2,6 +2,7 @@
 
 - :mod:`qsa.data.sequences`: the shared container ``Sequences(X, Y, field, meta)``, ``(S, T, d)`` unit tokens.
 - :mod:`qsa.data.tfim`: transverse-field Ising trajectories (exact ``exp(-i H dt)``; Trotter reference).
+- :mod:`qsa.data.trotter`: TFIM trajectories from Trotter circuits run on a simulator.
 - :mod:`qsa.data.markov`: Markov tokens on the unit sphere with correlation ``rho``.
 - :mod:`qsa.data.text`: tokenizer, vocabulary, text loader, id windows, offline demo corpora
   (turned into tokens by :class:`qsa.embeddings.IsometricEmbedding`).
@@ -37,6 +38,7 @@ from qsa.data.tfim import (
     trajectories,
     trotter_unitary,
 )
+from qsa.data.trotter import trotter_circuit, trotter_sequences, trotter_trajectories
 
 __all__ = [
     "Sequences",
@@ -49,6 +51,9 @@ __all__ = [
     "random_tfim",
     "exact_unitary",
     "trotter_unitary",
+    "trotter_circuit",
+    "trotter_trajectories",
+    "trotter_sequences",
     "initial_states",
     "trajectories",
     "tfim_sequences",

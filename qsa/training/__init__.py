@@ -1,0 +1,61 @@
+"""Training QSA models: configuration, data, the loop with checkpoints and resume, plots, the ``qsa train`` command.
+
+    from qsa.training import load_config, train, resume
+    result = train(load_config("experiments/tfim/config.toml", ["train.steps=50"]))
+    print(result.summary["final"]["test"]["L_1"], result.run_dir)
+
+See :mod:`qsa.training.loop` for the run directory's layout and the determinism guarantees.
+"""
+
+from qsa.training.config import (
+    ConfigError,
+    MarkovSource,
+    ModelSection,
+    TextSource,
+    TFIMSource,
+    TrainConfig,
+    TrainSection,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
+from qsa.training.data import Dataset, build_dataset, model_config
+from qsa.training.loop import (
+    BatchOrder,
+    TrainResult,
+    evaluate,
+    make_optimizer,
+    read_metrics,
+    resume,
+    run_environment,
+    train,
+)
+from qsa.training.plots import plot_losses, plot_run
+
+__all__ = [
+    "ConfigError",
+    "TFIMSource",
+    "MarkovSource",
+    "TextSource",
+    "ModelSection",
+    "TrainSection",
+    "TrainConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "Dataset",
+    "build_dataset",
+    "model_config",
+    "BatchOrder",
+    "TrainResult",
+    "evaluate",
+    "make_optimizer",
+    "read_metrics",
+    "run_environment",
+    "train",
+    "resume",
+    "plot_losses",
+    "plot_run",
+]

@@ -1,0 +1,367 @@
+"""Run configuration: dataclasses, TOML files and ``--set key=value`` overrides, all type-checked.
+
+A run is described by a :class:`TrainConfig` with three sections, as in a TOML file::
+
+    name = "tfim"
+    seed = 0
+
+    [data]            # source = "tfim" | "markov" | "text"; the other keys depend on the source
+    source = "tfim"
+    T = 16
+
+    [model]           # QSA model: kernel, ansatz depth, phases, backend
+    k = 2
+    w_layers = 8
+
+    [train]           # loss, optimiser, steps, batches, evaluation and checkpoint cadence
+    optimizer = "lbfgs"
+
+Every key has a default (the dataclass fields below); a key that is not a field is an error that
+names the valid keys, and every value is checked against the field's type. Overrides use dotted
+keys, ``--set model.k=3 --set train.optimizer=adam``; a value is read as a TOML value
+(``3``, ``0.5``, ``true``, ``"text"``), else as a bare string (``train.optimizer=adam``), and
+``none`` clears an optional key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Union
+
+__all__ = [
+    "TFIMSource",
+    "MarkovSource",
+    "TextSource",
+    "DATA_SOURCES",
+    "ModelSection",
+    "TrainSection",
+    "TrainConfig",
+    "ConfigError",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "parse_overrides",
+    "apply_overrides",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration that does not fit the schema (unknown key, wrong type, bad value)."""
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TFIMSource:
+    """Transverse-field Ising trajectories (:func:`qsa.data.tfim_data`): train, test and held-out Hamiltonians.
+
+    ``evolution = "trotter"`` generates every trajectory by running Trotter circuits on ``simulator``
+    (:mod:`qsa.data.trotter`) instead of exact ``exp(-i H dt)``.
+    """
+
+    source: Literal["tfim"] = "tfim"
+    n_qubits: int = 3
+    h: float = 1.0
+    J: float = 1.0
+    topology: Literal["open", "periodic", "all"] = "open"
+    dt: float = 0.35
+    T: int = 16
+    n_train: int = 4
+    n_test: int = 4
+    initial: Literal["haar", "basis", "product"] = "haar"
+    n_heldout_hamiltonians: int = 2
+    evolution: Literal["exact", "trotter"] = "exact"
+    trotter_steps: int = 1
+    trotter_order: int = 2
+    simulator: Literal["default.qubit", "lightning.qubit", "aer"] = "default.qubit"
+
+
+@dataclass(frozen=True)
+class MarkovSource:
+    """Markov tokens on the unit sphere (:func:`qsa.data.markov_sequences`); train and test drawn independently."""
+
+    source: Literal["markov"] = "markov"
+    T: int = 8
+    d: int = 4
+    rho: float = 0.9
+    field: Literal["complex", "real"] = "complex"
+    n_train: int = 16
+    n_test: int = 16
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """Next-word windows of a text (:func:`qsa.data.text_dataset`), embedded by an isometric embedding.
+
+    ``corpus``: ``"grammar"`` or ``"stdlib"`` (:func:`qsa.data.demo_corpus`), or ``"file"`` to read
+    the UTF-8 text at ``path``. ``max_train``/``max_test`` (0: all) cap the windows used.
+    """
+
+    source: Literal["text"] = "text"
+    corpus: Literal["grammar", "stdlib", "file"] = "grammar"
+    path: str = ""
+    n_sentences: int = 2000
+    T: int = 16
+    heldout_fraction: float = 0.1
+    min_count: int = 1
+    max_size: int | None = None
+    max_train: int = 0
+    max_test: int = 0
+
+
+DATA_SOURCES: dict[str, type] = {"tfim": TFIMSource, "markov": MarkovSource, "text": TextSource}
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The model (:class:`qsa.model.ModelConfig`); the token width and steps come from the data.
+
+    ``d``: token width the circuit sees. ``None`` takes the data's width (``2^n_qubits`` for TFIM,
+    ``d`` for Markov tokens); smaller than ``2^n_qubits`` for TFIM adds a trainable projector;
+    required for text (the isometric embedding's width).
+    """
+
+    k: int = 1
+    kernel: Literal["mono", "poly"] = "mono"
+    beta: float | None = None
+    w_layers: int = 2
+    v_layers: int = 2
+    phases: Literal["none", "aligned", "trained"] = "aligned"
+    d: int | None = None
+    positional: bool = False
+    train_rotation: bool = True
+    train_embedding: bool = True
+    backend: Literal["analytic", "default.qubit", "lightning.qubit"] = "analytic"
+    diff_method: Literal["best", "backprop", "adjoint", "parameter-shift"] = "best"
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """Optimisation: objective, optimiser, steps, mini-batches, evaluation and checkpoint cadence.
+
+    ``loss``: ``"L_B"``, ``"L_half"``, ``"L_1"``, or ``"nll"`` (text only: the next-word
+    cross-entropy over the vocabulary, see :func:`qsa.model.objective`).
+
+    ``batch_size = 0`` uses every training sequence at every step. With ``optimizer = "lbfgs"``
+    one step is one L-BFGS iteration (``torch.optim.LBFGS`` with ``max_iter=1``; its strong-Wolfe
+    line search evaluates the loss up to ``lbfgs_max_ls`` more times). ``eval_every``/``checkpoint_every``: in steps.
+    """
+
+    loss: Literal["L_B", "L_half", "L_1", "nll"] = "L_1"
+    optimizer: Literal["adam", "lbfgs"] = "adam"
+    lr: float = 0.05
+    steps: int = 100
+    batch_size: int = 0
+    eval_every: int = 10
+    checkpoint_every: int = 10
+    lbfgs_history: int = 100
+    lbfgs_max_ls: int = 25
+    lbfgs_line_search: Literal["strong_wolfe", "none"] = "strong_wolfe"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole run: ``name`` (of its directory), ``seed`` (every random draw derives from it) and the sections."""
+
+    name: str = "run"
+    seed: int = 0
+    data: TFIMSource | MarkovSource | TextSource = field(default_factory=TFIMSource)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+
+#: Range checks beyond the type: (section, key) -> (predicate, description).
+_RANGES: dict[tuple[str, str], tuple[Any, str]] = {
+    ("", "seed"): (lambda v: v >= 0, ">= 0"),
+    ("data", "n_qubits"): (lambda v: v >= 1, ">= 1"),
+    ("data", "dt"): (lambda v: v > 0, "> 0"),
+    ("data", "T"): (lambda v: v >= 1, ">= 1"),
+    ("data", "n_train"): (lambda v: v >= 1, ">= 1"),
+    ("data", "n_test"): (lambda v: v >= 1, ">= 1"),
+    ("data", "n_heldout_hamiltonians"): (lambda v: v >= 0, ">= 0"),
+    ("data", "trotter_steps"): (lambda v: v >= 1, ">= 1"),
+    ("data", "trotter_order"): (lambda v: v in (1, 2), "1 or 2"),
+    ("data", "d"): (lambda v: v >= 2 and not v & (v - 1), "a power of two >= 2"),
+    ("data", "rho"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("data", "n_sentences"): (lambda v: v >= 1, ">= 1"),
+    ("data", "heldout_fraction"): (lambda v: 0 < v < 1, "in (0, 1)"),
+    ("data", "min_count"): (lambda v: v >= 1, ">= 1"),
+    ("data", "max_size"): (lambda v: v is None or v >= 2, ">= 2"),
+    ("data", "max_train"): (lambda v: v >= 0, ">= 0 (0: all)"),
+    ("data", "max_test"): (lambda v: v >= 0, ">= 0 (0: all)"),
+    ("model", "k"): (lambda v: v >= 1, ">= 1"),
+    ("model", "beta"): (lambda v: v is None or v > 0, "> 0"),
+    ("model", "w_layers"): (lambda v: v >= 1, ">= 1"),
+    ("model", "v_layers"): (lambda v: v >= 1, ">= 1"),
+    ("model", "d"): (lambda v: v is None or (v >= 2 and not v & (v - 1)), "a power of two >= 2"),
+    ("train", "lr"): (lambda v: v > 0, "> 0"),
+    ("train", "steps"): (lambda v: v >= 0, ">= 0"),
+    ("train", "batch_size"): (lambda v: v >= 0, ">= 0 (0: every sequence)"),
+    ("train", "eval_every"): (lambda v: v >= 1, ">= 1"),
+    ("train", "checkpoint_every"): (lambda v: v >= 1, ">= 1"),
+    ("train", "lbfgs_history"): (lambda v: v >= 1, ">= 1"),
+    ("train", "lbfgs_max_ls"): (lambda v: v >= 1, ">= 1"),
+}
+
+
+# --- type checking ---------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return " or ".join("none" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    return {int: "an integer", float: "a number", str: "a string", bool: "a boolean (true/false)"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """``value`` checked against the annotation ``tp`` (ints widen to floats; nothing else converts)."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                pass
+    elif origin is Literal:
+        if isinstance(value, str) and value in typing.get_args(tp):
+            return value
+        if not isinstance(value, (str, bool)) and value in typing.get_args(tp):
+            return value
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - every field uses one of the kinds above
+        raise TypeError(f"unsupported annotation {tp!r} for {key}")
+    raise ConfigError(f"{key} must be {_type_name(tp)}; got {value!r}")
+
+
+def _unknown(key: str, valid: Sequence[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"{key} is not a key of {where}{hint}; valid keys: {', '.join(valid)}")
+
+
+def _section(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix} must be a table of keys; got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    where = f"[{prefix}]" + (f" for source {raw.get('source')!r}" if prefix == "data" else "")
+    values = {}
+    for key, value in raw.items():
+        if key not in names:
+            raise _unknown(f"{prefix}.{key}", names, where)
+        values[key] = _coerce(value, hints[key], f"{prefix}.{key}")
+        check = _RANGES.get((prefix, key))
+        if check is not None and values[key] is not None and not check[0](values[key]):
+            raise ConfigError(f"{prefix}.{key} must be {check[1]}; got {values[key]!r}")
+    return cls(**values)
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
+    """A :class:`TrainConfig` from nested mappings (a parsed TOML or JSON file), checked key by key."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"a configuration must be a table of keys; got {type(raw).__name__}")
+    top = [f.name for f in fields(TrainConfig)]
+    for key in raw:
+        if key not in top:
+            raise _unknown(key, top, "the configuration")
+    name = _coerce(raw.get("name", "run"), str, "name")
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise ConfigError(f"name must be a non-empty directory name (no slashes, not starting with '.'); got {name!r}")
+    seed = _coerce(raw.get("seed", 0), int, "seed")
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0; got {seed}")
+    data_raw = raw.get("data", {})
+    if not isinstance(data_raw, Mapping):
+        raise ConfigError(f"data must be a table of keys; got {data_raw!r}")
+    source = data_raw.get("source", "tfim")
+    if source not in DATA_SOURCES:
+        raise ConfigError(f"data.source must be one of {', '.join(map(repr, DATA_SOURCES))}; got {source!r}")
+    return TrainConfig(
+        name=name,
+        seed=seed,
+        data=_section(DATA_SOURCES[source], {"source": source, **data_raw}, "data"),
+        model=_section(ModelSection, raw.get("model", {}), "model"),
+        train=_section(TrainSection, raw.get("train", {}), "train"),
+    )
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The resolved configuration as nested dicts (every key, defaults included; ``None`` kept)."""
+    return dataclasses.asdict(config)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word; "none" clears an optional key (see _coerce)
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[tuple[tuple[str, ...], Any]]:
+    """``["model.k=3", ...]`` -> ``[(("model", "k"), 3), ...]`` (values read as TOML, else as strings)."""
+    parsed = []
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"an override must read KEY=VALUE (e.g. model.k=3); got {item!r}")
+        key, text = item.split("=", 1)
+        path = tuple(part.strip() for part in key.strip().split("."))
+        if not all(path) or len(path) > 2:
+            raise ConfigError(f"an override key must be 'name', 'seed' or 'section.key'; got {key!r}")
+        parsed.append((path, _parse_value(text.strip())))
+    return parsed
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``raw`` with the ``--set`` overrides applied (checked by :func:`config_from_dict` after)."""
+    out = {key: dict(value) if isinstance(value, Mapping) else value for key, value in raw.items()}
+    sections = {"data", "model", "train"}
+    for path, value in parse_overrides(overrides):
+        if len(path) == 1:
+            if path[0] in sections:
+                raise ConfigError(f"{path[0]} is a section; set one of its keys, e.g. {path[0]}.<key>=VALUE")
+            out[path[0]] = value
+        else:
+            if path[0] not in sections:
+                raise _unknown(path[0], sorted(sections), "the configuration's sections")
+            out.setdefault(path[0], {})[path[1]] = value
+    return out
+
+
+def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read the TOML file ``path``, apply ``overrides`` (``"section.key=value"``) and check everything."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config must name an existing TOML file; got {str(p)!r}")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config must be valid TOML; {p}: {exc}") from exc
+    return config_from_dict(apply_overrides(raw, overrides))
