@@ -15,6 +15,15 @@ Notation (query ``j``, key ``i``, causal ``i <= j``):
 with ``g(s) = s^k`` (mono) or ``g(s) = sum_{p<=k} beta^p s^p / p!`` (poly, the LCU kernel).
 In this module ``g`` is divided by ``lambda = sum_p c_p`` (``lambda = 1`` for mono), as the
 circuits produce it; ``F``, ``L_*`` and ``p`` do not depend on that factor.
+
+**Fast path.** :func:`observables`, :func:`branch_amplitudes` and :func:`predictions` never form
+a ``T x T`` matrix. Since ``V`` is unitary, ``z_j = V tilde z_j`` with the *key mixture*
+``tilde z_j = sum_{i<=j} g(s_ji) x_i`` (:func:`key_mixtures`), so ``A_j = <y_j|V tilde z_j>`` and
+``||z_j|| = ||tilde z_j||``: two ``T^2 d`` products (scores, mixture) instead of three (the value
+amplitudes ``a_ji`` drop out). The causal sum is walked in square tiles of the lower triangle
+(:mod:`qsa._causal`: about half the work, ``O(T d + block^2)`` memory, scores recomputed in the
+backward pass). :func:`scores`, :func:`value_amplitudes` and :func:`kernel_weights` still give
+the dense ``T x T`` quantities; the tests check the two forms against each other.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import torch
 from scipy.special import digamma, gammaln
 
 from qsa import _validate
+from qsa._causal import DEFAULT_BLOCK, causal_kernel_mix
 
 Kernel = Literal["mono", "poly"]
 
@@ -39,6 +49,8 @@ __all__ = [
     "scores",
     "value_amplitudes",
     "kernel_weights",
+    "kernel_coefficients",
+    "key_mixtures",
     "branch_amplitudes",
     "predictions",
     "aligned_phases",
@@ -131,16 +143,34 @@ def kernel_weights(s: torch.Tensor, *, k: int, kernel: Kernel = "mono", beta: fl
     return torch.where(causal, g, torch.zeros((), dtype=s.dtype, device=s.device))  # (..., T, T)
 
 
+def kernel_coefficients(k: int, kernel: Kernel = "mono", beta: float = 1.0) -> tuple[float, ...]:
+    r"""Coefficients of ``g(s) / lambda`` as a polynomial in ``s``, constant term first.
+
+    Mono: ``s^k`` (``(0, ..., 0, 1)``); poly: ``c_p / lambda`` with ``c_p = beta^p / p!``.
+    """
+    if kernel == "mono":
+        return (0.0,) * k + (1.0,)
+    c = lcu_coefficients(k, beta)
+    return tuple(float(v) for v in c / c.sum())
+
+
+def key_mixtures(X, W, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0, block: int = DEFAULT_BLOCK) -> torch.Tensor:
+    r"""``tilde z[..., j, :] = sum_{i<=j} g(s_ji) x_i / lambda``, so that ``z_j = V tilde z_j``: ``(..., T, d)``.
+
+    Computed tile by tile over the causal triangle (``block`` rows and columns per tile) without
+    a ``T x T`` matrix, in the dtype of ``X``; differentiable in ``X`` and ``W`` (twice).
+    """
+    return causal_kernel_mix(X.conj() @ W, X, kernel_coefficients(k, kernel, beta), block=block)  # (..., T, d)
+
+
 def branch_amplitudes(X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0) -> torch.Tensor:
-    r"""``A[..., j] = sum_{i<=j} a_ji g(s_ji) / lambda``."""
-    G = kernel_weights(scores(X, W), k=k, kernel=kernel, beta=beta)  # (..., T, T)
-    return (value_amplitudes(X, Y, V) * G).sum(-1)  # (..., T)
+    r"""``A[..., j] = sum_{i<=j} a_ji g(s_ji) / lambda = <y_j|V tilde z_j>`` (:func:`key_mixtures`)."""
+    return ((Y.conj() @ V) * key_mixtures(X, W, k=k, kernel=kernel, beta=beta)).sum(-1)  # (..., T)
 
 
 def predictions(X, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0) -> torch.Tensor:
     r"""``z[..., j, :] = sum_{i<=j} g(s_ji) V x_i / lambda`` (unnormalised prediction of step ``j``)."""
-    G = kernel_weights(scores(X, W), k=k, kernel=kernel, beta=beta)  # (..., T, T)
-    return G @ (X @ V.transpose(-1, -2))  # (..., T, d)
+    return key_mixtures(X, W, k=k, kernel=kernel, beta=beta) @ V.transpose(-1, -2)  # (..., T, d)
 
 
 def aligned_phases(A: torch.Tensor) -> torch.Tensor:
@@ -206,9 +236,9 @@ def observables(
     _validate.kernel_options(k, kernel, beta)
     phases = _validate.phases(phases, X.shape[:-1])
     beta = resolve_beta(beta, X.shape[-1])
-    G = kernel_weights(scores(X, W), k=k, kernel=kernel, beta=beta)  # (..., T, T)
-    A = (value_amplitudes(X, Y, V) * G).sum(-1)  # (..., T)
-    z_norm2 = _abs2(G @ (X @ V.transpose(-1, -2))).sum(-1)  # (..., T)
+    mix = key_mixtures(X, W, k=k, kernel=kernel, beta=beta)  # (..., T, d): z_j = V mix_j
+    A = ((Y.conj() @ V) * mix).sum(-1)  # (..., T): <y_j|V mix_j>
+    z_norm2 = _abs2(mix).sum(-1)  # (..., T): ||z_j||^2 = ||mix_j||^2, V unitary
     return observables_from_amplitudes(A, z_norm2, phases=phases)
 
 
