@@ -68,7 +68,8 @@ def circuit_observables(
         circuit: ``"two_register"`` (circuit A: ``mu``, ``zeta``, ``nu`` and all derived fields)
             or ``"superposition"`` (circuit B, mono kernel: ``P0`` and ``L_half_circuit = -log P0``;
             the circuit-A fields are ``None``).
-        backend: ``"default.qubit"``, ``"lightning.qubit"`` or ``"aer"``.
+        backend: ``"default.qubit"``, ``"lightning.qubit"``, ``"aer"`` or ``"torch"`` (QSA's
+            batched torch statevector simulator, :mod:`qsa.backends.statevector`).
         shots: ``None`` for exact probabilities, else the number of samples per circuit.
         seed: seed of the sampler (shots only).
 

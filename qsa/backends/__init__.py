@@ -1,4 +1,4 @@
-"""Where a built QSA circuit runs: PennyLane devices and Qiskit Aer.
+"""Where a built QSA circuit runs: PennyLane devices, Qiskit Aer and QSA's own torch simulator.
 
 Every runner takes a :class:`~qsa.circuits.QSACircuit` and a list of per-sequence parameter
 mappings and returns, per sequence, the probabilities ``P(index = j, zero_wires = 0)`` over the
@@ -19,8 +19,8 @@ __all__ = ["BACKENDS", "MAX_QUBITS", "check_backend", "check_shots", "run"]
 
 #: Backend names and the widest circuit each takes here (statevector memory on a 24 GiB machine,
 #: with room for the copies a simulator makes): 2^24 amplitudes for PennyLane's python device,
-#: 2^26 for lightning, 2^28 for Aer.
-MAX_QUBITS: dict[str, int] = {"default.qubit": 24, "lightning.qubit": 26, "aer": 28}
+#: 2^26 for lightning and for the torch simulator (:mod:`qsa.backends.statevector`), 2^28 for Aer.
+MAX_QUBITS: dict[str, int] = {"default.qubit": 24, "lightning.qubit": 26, "aer": 28, "torch": 26}
 BACKENDS: tuple[str, ...] = tuple(MAX_QUBITS)
 
 
@@ -71,6 +71,10 @@ def run(
         from qsa.backends import aer
 
         return aer.run(qsa_circuit, instances, shots=shots, seed=seed)
+    if backend == "torch":
+        from qsa.backends import statevector
+
+        return statevector.run(qsa_circuit, instances, shots=shots, seed=seed)
     from qsa.backends import pennylane
 
     return pennylane.run(qsa_circuit, instances, device=backend, shots=shots, seed=seed)

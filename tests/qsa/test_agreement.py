@@ -1,8 +1,8 @@
 """The three tiers give the same numbers (METHOD.md section 6, ARCHITECTURE.md).
 
 For a grid of (T, d, k, kernel) with random complex tokens, Haar-random W and V and random query
-phases, the analytic closed forms, default.qubit, lightning.qubit and Aer statevector agree to
-1e-10; Aer with shots (SamplerV2 counts) agrees within a few standard errors at a fixed seed.
+phases, the analytic closed forms, default.qubit, lightning.qubit, Aer statevector and QSA's torch
+statevector simulator agree to 1e-10; Aer with shots (SamplerV2 counts) agrees within a few standard errors at a fixed seed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from qsa import analytic
 from qsa.circuit_tier import build_circuits
 
 FIELDS = ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p")
-BACKENDS = ("default.qubit", "lightning.qubit", "aer")
+BACKENDS = ("default.qubit", "lightning.qubit", "aer", "torch")
 MAX_GRID_QUBITS = 20
 
 

@@ -1,0 +1,729 @@
+r"""A batched torch statevector simulator of the circuit IR: the ``"torch"`` backend.
+
+The state of ``B`` circuits on ``n`` wires is one complex tensor of shape ``(B, 2, ..., 2)``, one
+axis per wire, wire 0 first (the most significant bit, as everywhere in QSA). An operation on
+wires ``w`` moves their axes last and multiplies by its matrix (torchquantum / PennyLane
+``apply_operation`` style); a control restricts the update to the slice where the control axes
+hold the control values. Everything is a torch operation, so autograd differentiates the whole
+simulation (backprop): ansatz angles, phases, and through the Householder state loads the tokens.
+
+What makes it fast, next to a gate-by-gate simulator:
+
+* **batching**: one state tensor for every sequence (and every parameter set) of a call; data
+  arrays (tokens, phases) carry a batch axis, shared arrays (ansatz angles) do not;
+* **gate fusion**: a run of consecutive elementary gates on at most ``max_fused_wires`` wires is
+  multiplied into one matrix (itself by simulating the run on the identity), applied to the state
+  once; an ansatz of ``L`` layers on ``n`` qubits costs one ``2^n x 2^n`` product instead of
+  ``(3 + 1) L n`` passes over the state, and identical runs (the ``k`` copies of ``W``) are
+  fused once per call;
+* **multiplexed loads as blocks**: a :class:`~qsa.circuits.ir.Select` is ``2^c`` independent
+  ``d x d`` blocks applied as one batched product over the index axis, never a ``(2^c d)^2``
+  matrix; the Householder blocks of one data array are built once per call;
+* **shared prefixes**: :func:`simulate_many` simulates the common prefix of several circuits (the
+  ``mu``, ``zeta`` and ``nu`` circuits of circuit A share everything up to the un-loads) once.
+
+Gate matrices follow PennyLane (``RX(t) = exp(-i t X / 2)``, ...); the IR's ``GlobalPhase(phi)`` is
+``e^{+i phi}``, controlled: a phase on the control pattern. State loads use the Householder
+completion of :mod:`qsa.circuits.to_pennylane`, so full states equal default.qubit's
+(``tests/qsa/backends/test_statevector.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from qsa.circuits.ir import Circuit, Gate, Param, Select, StatePrep, Unitary
+
+__all__ = [
+    "MAX_FUSED_WIRES",
+    "householder",
+    "gate_matrix",
+    "simulate",
+    "simulate_many",
+    "unitary",
+    "compile_circuits",
+    "cell_probabilities",
+    "run",
+]
+
+#: Default widest run of gates fused into one matrix (a ``64 x 64`` product per fused run).
+MAX_FUSED_WIRES = 6
+
+_SQ2 = 1 / math.sqrt(2)
+_FIXED = {
+    "H": [[_SQ2, _SQ2], [_SQ2, -_SQ2]],
+    "X": [[0, 1], [1, 0]],
+    "Y": [[0, -1j], [1j, 0]],
+    "Z": [[1, 0], [0, -1]],
+    "CNOT": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]],
+    "CZ": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -1]],
+    "SWAP": [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]],
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed(name: str, dtype: torch.dtype) -> torch.Tensor:
+    return torch.tensor(_FIXED[name], dtype=dtype)
+
+
+def householder(x: torch.Tensor) -> torch.Tensor:
+    r"""Unitaries whose first column is ``x``: ``(..., d) -> (..., d, d)`` (torch, differentiable).
+
+    The completion of :func:`qsa.circuits.to_pennylane.householder`:
+    ``U(x) = e^{i alpha} (I - 2 w w^dagger / ||w||^2)``, ``e^{i alpha} = x_0/|x_0|``,
+    ``w = e_0 - e^{-i alpha} x`` with ``w_0 = sum_{b>0} |x_b|^2 / (1 + |x_0|)`` (no cancellation);
+    ``e^{i alpha} I`` where ``x`` is a multiple of ``e_0``.
+    """
+    d = x.shape[-1]
+    x0 = x[..., 0]
+    a = x0.abs()
+    rest2 = (x[..., 1:].abs() ** 2).sum(-1)  # (...,)
+    nonzero = a > 0
+    phase = torch.where(nonzero, x0 / torch.where(nonzero, a, torch.ones_like(a)), torch.ones_like(x0))
+    v = x * phase.conj()[..., None]  # v_0 = |x_0|
+    w0 = rest2 / (1 + a)
+    w = torch.cat([w0.to(x.dtype)[..., None], -v[..., 1:]], -1)  # (..., d)
+    norm2 = w0**2 + rest2
+    degenerate = norm2 <= 0
+    scale = torch.where(degenerate, torch.zeros_like(norm2), 2.0 / torch.where(degenerate, torch.ones_like(norm2), norm2))
+    eye = torch.eye(d, dtype=x.dtype)
+    outer = w[..., :, None] * w.conj()[..., None, :]  # (..., d, d)
+    return phase[..., None, None] * (eye - scale.to(x.dtype)[..., None, None] * outer)
+
+
+def gate_matrix(name: str, angles: Sequence[Any], dtype: torch.dtype = torch.complex128) -> torch.Tensor:
+    """Matrix of an elementary gate (PennyLane conventions): ``(2^m, 2^m)``, or ``(B, 2^m, 2^m)`` for batched angles.
+
+    ``GlobalPhase`` is the ``1 x 1`` matrix ``e^{+i phi}`` (its controlled form is a phase on the
+    control pattern).
+    """
+    if name in _FIXED:
+        return _fixed(name, dtype)
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    (theta,) = angles
+    t = torch.as_tensor(theta, dtype=real)
+    size = 1 if name == "GlobalPhase" else 2
+    return _rotation_rows(name, t[..., None], dtype).reshape(*t.shape, size, size)
+
+
+# --- applying matrices to the state ----------------------------------------------------------------
+
+
+def _apply_matrix(psi: torch.Tensor, M: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
+    """``M`` ``(2^m, 2^m)`` or ``(B, 2^m, 2^m)`` on ``wires`` of ``psi`` ``(B, 2, ..., 2)`` (no controls)."""
+    m = len(wires)
+    n = psi.ndim - 1
+    B = psi.shape[0]
+    src = [1 + w for w in wires]
+    dst = list(range(n + 1 - m, n + 1))
+    x = psi.movedim(src, dst)
+    moved = x.shape
+    x = x.reshape(B, -1, 2**m)  # (B, R, 2^m)
+    y = x @ M.transpose(-1, -2)  # (B, R, 2^m)
+    return y.reshape(moved).movedim(dst, src)
+
+
+def _controlled(psi: torch.Tensor, controls: Sequence[int], values: Sequence[int], update) -> torch.Tensor:
+    """``psi`` with ``update(sub, relabel)`` applied to the slice where ``controls == values``.
+
+    ``sub`` has the control axes removed; ``relabel(w)`` is wire ``w``'s index among the remaining wires.
+    """
+    if not controls:
+        return update(psi, lambda w: w)
+    index: list[Any] = [slice(None)] * psi.ndim
+    for c, v in zip(controls, values):
+        index[1 + c] = v
+    index = tuple(index)
+    removed = sorted(controls)
+
+    def relabel(w: int) -> int:
+        return w - sum(1 for c in removed if c < w)
+
+    new = update(psi[index], relabel)
+    out = psi.clone()
+    out[index] = new
+    return out
+
+
+def _phase(psi: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    """``psi`` times ``phase`` (a scalar or one value per batch entry)."""
+    return psi * phase.reshape(phase.shape[:1] + (1,) * (psi.ndim - 1)) if phase.ndim else psi * phase
+
+
+# --- parameters ------------------------------------------------------------------------------------
+
+
+class _Params:
+    """Named arrays of one call, with their batch axis (if any) detected from the circuit's specs."""
+
+    def __init__(self, circuit: Circuit, params: Mapping[str, Any], dtype: torch.dtype):
+        self.dtype = dtype
+        self.real = torch.float64 if dtype == torch.complex128 else torch.float32
+        self.arrays: dict[str, torch.Tensor] = {}
+        self.batched: dict[str, bool] = {}
+        sizes = set()
+        specs = {s.name: s for s in circuit.params}
+        for name, value in params.items():
+            t = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+            spec = specs.get(name)
+            batched = spec is not None and t.ndim == len(spec.shape) + 1
+            if spec is not None and not batched and t.ndim != len(spec.shape):
+                raise ValueError(f"params[{name!r}] must have shape {spec.shape} or (B, *{spec.shape}); got {tuple(t.shape)}")
+            if batched:
+                sizes.add(t.shape[0])
+            self.arrays[name], self.batched[name] = t, batched
+        if len(sizes) > 1:
+            raise ValueError(f"batched parameter arrays must share one batch size; got sizes {sorted(sizes)}")
+        self.size = sizes.pop() if sizes else None
+        self._cache: dict[tuple, torch.Tensor] = {}
+
+    def array(self, name: str) -> tuple[torch.Tensor, bool]:
+        try:
+            return self.arrays[name], self.batched[name]
+        except KeyError:
+            raise KeyError(f"parameter {name!r} must be given; got only {sorted(self.arrays)}") from None
+
+    def angle(self, a: Any) -> tuple[Any, bool]:
+        """The value of an angle (float, scalar tensor, or ``(B,)`` tensor) and whether it is batched."""
+        if not isinstance(a, Param):
+            return float(a), False
+        array, batched = self.array(a.name)
+        value = array[(slice(None),) * batched + tuple(a.index)] if a.index else array
+        value = value.to(self.real) if value.dtype != self.real else value
+        return (value if a.scale == 1.0 else a.scale * value), batched
+
+    def blocks(self, op: Select) -> tuple[torch.Tensor, bool]:
+        """Householder blocks of ``op``'s rows, ``(R, d, d)`` or ``(B, R, d, d)`` (daggered if ``op.dagger``), cached."""
+        key = ("select", op.ref, op.rows, op.dagger)
+        array, batched = self.array(op.ref)
+        if key not in self._cache:
+            rows = array[..., list(op.rows), :].to(self.dtype)  # (.., R, d)
+            U = householder(rows)
+            self._cache[key] = U.conj().transpose(-1, -2) if op.dagger else U
+        return self._cache[key], batched
+
+    def matrix(self, op: Unitary) -> tuple[torch.Tensor, bool]:
+        array, batched = self.array(op.ref)
+        M = array.to(self.dtype)
+        return (M.conj().transpose(-1, -2) if op.dagger else M), batched
+
+
+@functools.lru_cache(maxsize=256)
+def _stateprep_matrix(amplitudes: tuple[float, ...], dagger: bool, dtype: torch.dtype) -> torch.Tensor:
+    U = householder(torch.tensor(amplitudes, dtype=torch.float64)).to(dtype)
+    return U.T.contiguous() if dagger else U
+
+
+# --- operations ------------------------------------------------------------------------------------
+
+
+def _apply_gate(psi: torch.Tensor, op: Gate, P: _Params) -> torch.Tensor:
+    angles = [P.angle(a) for a in op.params]
+    if op.name == "GlobalPhase":
+        (phi, _), = angles
+        phase = gate_matrix("GlobalPhase", [phi], P.dtype)[..., 0, 0]  # e^{i phi}, scalar or (B,)
+        return _controlled(psi, op.controls, op.control_values, lambda sub, _r: _phase(sub, phase))
+    M = gate_matrix(op.name, [a for a, _ in angles], P.dtype)
+    return _controlled(psi, op.controls, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(w) for w in op.wires]))
+
+
+def _apply_select(psi: torch.Tensor, op: Select, P: _Params) -> torch.Tensor:
+    U, _ = P.blocks(op)  # (R, d, d) or (B, R, d, d)
+    R, c, m = len(op.rows), len(op.index_wires), len(op.wires)
+
+    def update(sub: torch.Tensor, relabel) -> torch.Tensor:
+        B, n = sub.shape[0], sub.ndim - 1
+        idx = [1 + relabel(w) for w in op.index_wires]
+        dat = [1 + relabel(w) for w in op.wires]
+        dst_i, dst_d = list(range(1, 1 + c)), list(range(n + 1 - m, n + 1))
+        x = sub.movedim(idx + dat, dst_i + dst_d)
+        moved = x.shape
+        x = x.reshape(B, 2**c, -1, 2**m)  # (B, 2^c, rest, d)
+        y = x[:, :R] @ U.transpose(-1, -2)  # (B, R, rest, d): block r on index value r
+        if R < 2**c:  # idle index values: identity
+            y = torch.cat([y, x[:, R:]], 1)
+        return y.reshape(moved).movedim(dst_i + dst_d, idx + dat)
+
+    return _controlled(psi, op.controls, op.control_values, update)
+
+
+def _apply_op(psi: torch.Tensor, op: Any, P: _Params) -> torch.Tensor:
+    if isinstance(op, Gate):
+        return _apply_gate(psi, op, P)
+    if isinstance(op, Select):
+        return _apply_select(psi, op, P)
+    if isinstance(op, Unitary):
+        M, _ = P.matrix(op)
+        return _controlled(psi, op.controls, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(w) for w in op.wires]))
+    if isinstance(op, StatePrep):
+        M = _stateprep_matrix(op.amplitudes, op.dagger, P.dtype)
+        return _controlled(psi, op.controls, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(w) for w in op.wires]))
+    raise TypeError(f"op must be an IR operation; got {type(op).__name__}")  # pragma: no cover
+
+
+# --- fusion ----------------------------------------------------------------------------------------
+
+_ZERO, _ONE = -2, -1  # gather codes for constant entries of an embedded gate matrix
+
+
+def _embedding_index(targets: Sequence[int], controls: Sequence[int], values: Sequence[int], m: int) -> np.ndarray:
+    """Where each entry of a gate's ``(2^m, 2^m)`` matrix on ``m`` local wires comes from.
+
+    Entry ``[r, c]`` is ``g[r_t, c_t]`` (index ``r_t 2^t + c_t`` into the flattened target matrix
+    ``g`` of the ``t`` target wires) where ``r`` and ``c`` agree off the targets and the controls
+    hold ``values``; else the identity: ``_ONE`` on the diagonal, ``_ZERO`` elsewhere.
+    """
+    size = 2**m
+    r, c = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    bit = lambda x, w: (x >> (m - 1 - w)) & 1  # noqa: E731 - local wire w, most significant first
+    t = len(targets)
+    rt = sum(bit(r, w) << (t - 1 - i) for i, w in enumerate(targets)) if t else np.zeros_like(r)
+    ct = sum(bit(c, w) << (t - 1 - i) for i, w in enumerate(targets)) if t else np.zeros_like(c)
+    off = [w for w in range(m) if w not in set(targets)]
+    same = np.ones_like(r, dtype=bool)
+    for w in off:
+        same &= bit(r, w) == bit(c, w)
+    active = np.ones_like(r, dtype=bool)
+    for w, v in zip(controls, values):
+        active &= bit(r, w) == v
+    out = np.where(same & active, rt * 2**t + ct, np.where(r == c, _ONE, _ZERO))
+    return out.reshape(-1)
+
+
+class _FusedRun:
+    r"""A run of elementary gates on ``m`` wires, multiplied into one ``(2^m, 2^m)`` matrix.
+
+    Every gate's small matrix is built in one vectorised call per gate kind and scattered into
+    its ``(2^m, 2^m)`` embedding by a precomputed gather; the ordered product of the ``G``
+    embeddings is a tree of ``log2 G`` batched matrix products. The number of torch operations
+    does not grow with the number of gates, which is what makes an ``L``-layer ansatz cheap.
+    """
+
+    def __init__(self, wires: tuple[int, ...], gates: Sequence[Gate]):
+        self.wires = wires
+        m = len(wires)
+        position = {w: i for i, w in enumerate(wires)}
+        self.size = 2**m
+        self.kinds: dict[str, list[int]] = {}  # gate name -> gate positions in the run
+        self.params: list[tuple[int, Any]] = []  # (gate position, angle) of parameterised gates
+        index_rows = {}
+        for i, g in enumerate(gates):
+            self.kinds.setdefault(g.name, []).append(i)
+            if g.params:
+                self.params.append((i, g.params[0]))
+            targets = () if g.name == "GlobalPhase" else tuple(position[w] for w in g.wires)
+            index_rows[i] = _embedding_index(targets, [position[w] for w in g.controls], g.control_values, m)
+        self.n_gates = len(gates)
+        self.param_slot = {i: s for s, (i, _) in enumerate(self.params)}
+        # kinds grouped by target size t, in a fixed order; each gate's gather row into [g_flat, 0, 1]
+        self.groups: list[tuple[int, list[str], torch.Tensor]] = []
+        order: list[int] = []
+        for t in sorted({0 if n == "GlobalPhase" else _N_WIRES[n] for n in self.kinds}):
+            names = [n for n in self.kinds if (0 if n == "GlobalPhase" else _N_WIRES[n]) == t]
+            positions = [i for n in names for i in self.kinds[n]]
+            rows = np.stack([index_rows[i] for i in positions])
+            rows = np.where(rows == _ZERO, 4**t, np.where(rows == _ONE, 4**t + 1, rows))
+            self.groups.append((t, names, torch.as_tensor(rows, dtype=torch.long)))
+            order += positions
+        self.unsort = torch.as_tensor(np.argsort(order), dtype=torch.long)
+        sources: dict[str, list[tuple[int, tuple[int, ...], float]]] = {}
+        constants: list[tuple[int, float]] = []
+        for slot, (_, a) in enumerate(self.params):
+            if isinstance(a, Param):
+                sources.setdefault(a.name, []).append((slot, tuple(a.index), a.scale))
+            else:
+                constants.append((slot, float(a)))
+        # per source array: one advanced index per axis, the scales, and the slots they fill
+        self.sources = []
+        slots: list[int] = []
+        for name, entries in sources.items():
+            rank = len(entries[0][1])
+            if any(len(idx) != rank for _, idx, _ in entries):
+                raise ValueError(f"every angle read from {name!r} must index it with {rank} indices")
+            axes = tuple(torch.as_tensor([idx[a] for _, idx, _ in entries], dtype=torch.long) for a in range(rank))
+            scales = np.array([sc for _, _, sc in entries])
+            self.sources.append((name, axes, len(entries), None if np.all(scales == 1) else torch.as_tensor(scales)))
+            slots += [slot for slot, _, _ in entries]
+        self.constants = torch.as_tensor([v for _, v in constants], dtype=torch.float64) if constants else None
+        slots += [slot for slot, _ in constants]
+        self.slot_order = torch.as_tensor(np.argsort(slots), dtype=torch.long)
+        self.kind_slots = {n: torch.as_tensor([self.param_slot[i] for i in pos], dtype=torch.long)
+                           for n, pos in self.kinds.items() if n not in _FIXED}
+
+    def _angles(self, P: _Params) -> torch.Tensor:
+        """All angles of the run in slot order, ``(n_params,)`` or ``(B, n_params)``."""
+        pieces = []
+        for name, axes, count, scales in self.sources:
+            array, batched = P.array(name)
+            if axes:
+                values = array[(slice(None),) * batched + axes]  # (..., n_entries)
+            else:  # a scalar parameter read once per entry
+                values = array[..., None].expand(*array.shape, count)
+            values = values.to(P.real)
+            pieces.append(values if scales is None else values * scales.to(P.real))
+        if self.constants is not None:
+            pieces.append(self.constants.to(P.real))
+        batch = max((p.shape[:-1] for p in pieces), key=len)
+        values = torch.cat([p.expand(*batch, p.shape[-1]) for p in pieces], -1) if len(pieces) > 1 else pieces[0]
+        return values[..., self.slot_order]
+
+    def matrix(self, P: _Params) -> torch.Tensor:
+        """The run's matrix, ``(2^m, 2^m)`` or ``(B, 2^m, 2^m)`` when an angle is batched."""
+        angles = self._angles(P) if self.params else None
+        batch = tuple(angles.shape[:-1]) if angles is not None else ()
+        embedded = []
+        for t, names, rows in self.groups:
+            mats = []
+            for name in names:
+                positions = self.kinds[name]
+                if name in _FIXED:
+                    mats.append(_fixed(name, P.dtype).reshape(1, -1).expand(*batch, len(positions), 4**t))
+                    continue
+                theta = angles[..., self.kind_slots[name]]  # (..., G_name)
+                mats.append(_rotation_rows(name, theta, P.dtype))  # (..., G_name, 4^t)
+            g = torch.cat(mats, -2)  # (..., G_t, 4^t)
+            const = torch.tensor([0, 1], dtype=P.dtype).expand(*g.shape[:-1], 2)
+            ext = torch.cat([g, const], -1)  # (..., G_t, 4^t + 2)
+            embedded.append(torch.gather(ext, -1, rows.expand(*batch, *rows.shape)))  # (..., G_t, 4^m)
+        E = torch.cat(embedded, -2)[..., self.unsort, :]  # (..., G, 4^m), run order
+        E = E.reshape(*batch, self.n_gates, self.size, self.size).movedim(-3, 0)  # (G, ..., D, D)
+        while E.shape[0] > 1:  # ordered product E_{G-1} ... E_1 E_0 as a tree
+            if E.shape[0] % 2:
+                E = torch.cat([E, torch.eye(self.size, dtype=E.dtype).expand(1, *E.shape[1:])])
+            E = E[1::2] @ E[0::2]
+        return E[0]
+
+
+_N_WIRES = {"H": 1, "X": 1, "Y": 1, "Z": 1, "RX": 1, "RY": 1, "RZ": 1, "PhaseShift": 1, "CNOT": 2, "CZ": 2, "SWAP": 2}
+
+
+def _rotation_rows(name: str, theta: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Flattened ``2 x 2`` matrices (``1 x 1`` for ``GlobalPhase``) of one kind of gate for angles ``(..., G)``: ``(..., G, 4)``.
+
+    ``RX(t) = exp(-i t X/2)``, ``RY(t) = exp(-i t Y/2)``, ``RZ(t) = diag(e^{-it/2}, e^{it/2})``,
+    ``PhaseShift(t) = diag(1, e^{it})``, ``GlobalPhase(t) = e^{+it}``.
+    """
+    if name == "GlobalPhase":
+        return torch.polar(torch.ones_like(theta), theta).to(dtype)[..., None]
+    c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+    z = torch.zeros_like(theta)
+    if name == "RX":
+        re, im = [c, z, z, c], [z, -s, -s, z]
+    elif name == "RY":
+        re, im = [c, -s, s, c], [z, z, z, z]
+    elif name == "RZ":
+        re, im = [c, z, z, c], [-s, z, z, s]
+    elif name == "PhaseShift":
+        one = torch.ones_like(theta)
+        re, im = [one, z, z, torch.cos(theta)], [z, z, z, torch.sin(theta)]
+    else:  # pragma: no cover - Gate validates names
+        raise ValueError(f"gate name must be one of the IR gates; got {name!r}")
+    return torch.complex(torch.stack(re, -1), torch.stack(im, -1)).to(dtype)
+
+
+def _local(op: Gate, position: Mapping[int, int]) -> Gate:
+    return Gate(op.name, tuple(position[w] for w in op.wires), op.params,
+                tuple(position[w] for w in op.controls), op.control_values)
+
+
+class _Program:
+    """Circuits compiled for simulation: shared prefix, fused runs, the steps of each circuit."""
+
+    def __init__(self, circuits: Sequence[Circuit], max_fused_wires: int):
+        n = circuits[0].n_wires
+        if any(c.n_wires != n for c in circuits):
+            raise ValueError(f"circuits must have the same number of wires; got {[c.n_wires for c in circuits]}")
+        self.n_wires = n
+        specs: dict[str, Any] = {}
+        for c in circuits:
+            specs.update({s.name: s for s in c.params})
+        self.specs = Circuit(n, (), params=tuple(specs.values()))
+        self.runs: list[_FusedRun] = []
+        self._run_ids: dict[tuple, int] = {}
+        first = circuits[0].ops
+        self.shared = []
+        for c in circuits[1:]:
+            p = 0
+            while p < min(len(first), len(c.ops)) and c.ops[p] == first[p]:
+                p += 1
+            self.shared.append(p)
+        points = sorted({0, len(first), *self.shared})
+        self.first = [(a, b, self._steps(first[a:b], max_fused_wires)) for a, b in zip(points, points[1:])]
+        self.rest = [self._steps(c.ops[p:], max_fused_wires) for c, p in zip(circuits[1:], self.shared)]
+
+    def _steps(self, ops: Sequence[Any], max_wires: int) -> list[tuple]:
+        steps: list[tuple] = []
+        run: list[Gate] = []
+        wires: set[int] = set()
+
+        def flush() -> None:
+            if len(run) == 1:
+                steps.append(("op", run[0]))
+            elif run:
+                key_wires = tuple(sorted(wires))
+                position = {w: i for i, w in enumerate(key_wires)}
+                key = tuple(_local(g, position) for g in run)
+                if key not in self._run_ids:
+                    self._run_ids[key] = len(self.runs)
+                    self.runs.append(_FusedRun(tuple(range(len(key_wires))), key))
+                steps.append(("fused", key_wires, self._run_ids[key]))
+            run.clear()
+            wires.clear()
+
+        for op in ops:
+            if not (isinstance(op, Gate) and op.all_wires) or max_wires < 2:
+                flush()
+                steps.append(("op", op))
+                continue
+            if len(wires | set(op.all_wires)) > max_wires:
+                flush()
+            run.append(op)
+            wires.update(op.all_wires)
+        flush()
+        return steps
+
+    def _execute(self, psi: torch.Tensor, steps: list[tuple], P: _Params, matrices: dict[int, torch.Tensor]) -> torch.Tensor:
+        for step in steps:
+            if step[0] == "op":
+                psi = _apply_op(psi, step[1], P)
+            else:
+                _, wires, rid = step
+                if rid not in matrices:
+                    matrices[rid] = self.runs[rid].matrix(P)
+                psi = _apply_matrix(psi, matrices[rid], wires)
+        return psi
+
+    def run(self, params: Mapping[str, Any], dtype: torch.dtype, initial: torch.Tensor | None = None) -> list[torch.Tensor]:
+        P = _Params(self.specs, params, dtype)
+        matrices: dict[int, torch.Tensor] = {}
+        psi = _initial(self.n_wires, P.size, dtype, initial)
+        snapshots = {0: psi}
+        for _, b, steps in self.first:
+            psi = self._execute(psi, steps, P, matrices)
+            snapshots[b] = psi
+        return [psi] + [self._execute(snapshots[p], steps, P, matrices) for p, steps in zip(self.shared, self.rest)]
+
+
+@functools.lru_cache(maxsize=32)
+def compile_circuits(circuits: tuple[Circuit, ...], max_fused_wires: int = 6) -> _Program:
+    """The simulation program of ``circuits`` (cached): shared prefix found, gate runs fused."""
+    if not circuits:
+        raise ValueError("circuits must hold at least one circuit; got none")
+    return _Program(circuits, max_fused_wires)
+
+
+# --- public entry points ---------------------------------------------------------------------------
+
+
+def _initial(n_wires: int, batch: int | None, dtype: torch.dtype, initial: Any = None) -> torch.Tensor:
+    """``|0...0>`` per batch entry, or ``initial`` (``(2^n,)`` or ``(B, 2^n)``) as ``(B, 2, ..., 2)``."""
+    if initial is None:
+        psi = torch.zeros((batch or 1,) + (2,) * n_wires, dtype=dtype)
+        psi[(slice(None),) + (0,) * n_wires] = 1
+        return psi
+    t = initial if isinstance(initial, torch.Tensor) else torch.as_tensor(np.asarray(initial))
+    if t.ndim not in (1, 2) or t.shape[-1] != 2**n_wires:
+        raise ValueError(f"initial must have shape ({2**n_wires},) or (B, {2**n_wires}); got {tuple(t.shape)}")
+    t = t.to(dtype).reshape(-1, *(2,) * n_wires)
+    if batch is not None and t.shape[0] not in (1, batch):
+        raise ValueError(f"initial must hold one state or one per batch entry ({batch}); got {t.shape[0]}")
+    return t.expand(batch, *t.shape[1:]) if batch is not None else t
+
+
+def _check_dtype(dtype: Any) -> torch.dtype:
+    if dtype not in (torch.complex128, torch.complex64):
+        raise ValueError(f"dtype must be torch.complex128 or torch.complex64; got {dtype!r}")
+    return dtype
+
+
+def simulate_many(
+    circuits: Sequence[Circuit],
+    params: Mapping[str, Any],
+    *,
+    dtype: torch.dtype = torch.complex128,
+    max_fused_wires: int = MAX_FUSED_WIRES,
+    initial: Any = None,
+) -> list[torch.Tensor]:
+    """Final states ``(B, 2, ..., 2)`` of ``circuits`` (same wires) from ``|0...0>``, sharing common prefixes.
+
+    Args:
+        circuits: IR circuits on the same number of wires.
+        params: named arrays (numpy or torch); an array with one more axis than its spec in the
+            circuit is batched (``B`` instances, leading axis), the others are shared.
+        dtype: ``torch.complex128`` (default) or ``torch.complex64``.
+        max_fused_wires: widest run of consecutive gates fused into one matrix (``< 2``: no fusion).
+        initial: start from these states instead, ``(2^n,)`` or ``(B, 2^n)`` (e.g. the identity's
+            columns: then the final states are the columns of the circuits' unitaries).
+
+    Every op of the longest prefix a circuit shares with the first circuit is applied once.
+    """
+    dtype = _check_dtype(dtype)
+    if isinstance(max_fused_wires, bool) or not isinstance(max_fused_wires, int) or max_fused_wires < 0:
+        raise ValueError(f"max_fused_wires must be a non-negative integer; got {max_fused_wires!r}")
+    if not circuits:
+        return []
+    return compile_circuits(tuple(circuits), max_fused_wires).run(params, dtype, initial)
+
+
+def simulate(circuit: Circuit, params: Mapping[str, Any], *, dtype: torch.dtype = torch.complex128,
+             max_fused_wires: int = MAX_FUSED_WIRES, initial: Any = None) -> torch.Tensor:
+    """Final state ``(B, 2, ..., 2)`` of ``circuit`` (see :func:`simulate_many`)."""
+    return simulate_many([circuit], params, dtype=dtype, max_fused_wires=max_fused_wires, initial=initial)[0]
+
+
+def unitary(circuit: Circuit, params: Mapping[str, Any], *, dtype: torch.dtype = torch.complex128,
+            max_fused_wires: int = MAX_FUSED_WIRES) -> torch.Tensor:
+    """The circuit's ``(2^n, 2^n)`` unitary (wire 0 most significant), from the identity's columns; unbatched params only."""
+    size = 2**circuit.n_wires
+    cols = simulate(circuit, params, dtype=dtype, max_fused_wires=max_fused_wires, initial=torch.eye(size, dtype=dtype))
+    return cols.reshape(size, size).T
+
+
+def cell_probabilities(psi: torch.Tensor, index_wires: Sequence[int], zero_wires: Sequence[int]) -> torch.Tensor:
+    """``P(index = j, zero wires = 0)`` over the values ``j`` of ``index_wires`` (in order): ``(B, 2^c)``."""
+    n = psi.ndim - 1
+    index: list[Any] = [slice(None)] * psi.ndim
+    for w in zero_wires:
+        index[1 + w] = 0
+    sub = psi[tuple(index)]  # axes: batch, then the wires not projected, in wire order
+    rest = [w for w in range(n) if w not in set(zero_wires)]
+    prob = sub.real**2 + sub.imag**2
+    pos = [1 + rest.index(w) for w in index_wires]
+    prob = prob.movedim(pos, list(range(1, 1 + len(pos))))
+    return prob.reshape(prob.shape[0], 2 ** len(pos), -1).sum(-1)
+
+
+def run(qsa_circuit: Any, instances: Sequence[Mapping[str, Any]], *, shots: int | None = None,
+        seed: int | None = None) -> np.ndarray:
+    """``P(index = j, zero = 0)`` per instance, ``(len(instances), 2^len(index_wires))`` (the backend API).
+
+    All instances are simulated as one batch (their arrays stacked); with ``shots``, multinomial
+    counts of the measured wires are drawn from the exact probabilities by ``numpy`` (``seed``).
+    """
+    n_index = len(qsa_circuit.index_wires)
+    if not instances:
+        return np.zeros((0, 2**n_index))
+    names = instances[0].keys()
+    stacked = {name: torch.as_tensor(np.stack([np.asarray(p[name]) for p in instances])) for name in names}
+    with torch.no_grad():
+        psi = simulate(qsa_circuit.circuit, stacked)
+        if shots is None:
+            return cell_probabilities(psi, qsa_circuit.index_wires, qsa_circuit.zero_wires).numpy()
+        full = cell_probabilities(psi, qsa_circuit.measured_wires, ()).numpy()  # (B, 2^m) over index + zero wires
+    rng = np.random.default_rng(seed)
+    counts = np.stack([rng.multinomial(shots, p / p.sum()) for p in full]) / shots
+    return counts.reshape(len(instances), 2**n_index, -1)[..., 0]
+
+
+# --- the evaluator ---------------------------------------------------------------------------------
+
+#: Default bound on ``chunk x 2^n`` amplitudes held per state (2^22: 64 MiB in complex128).
+MAX_AMPLITUDES = 2**22
+
+
+class StatevectorEvaluator:
+    r"""Circuit A's ``mu``, ``zeta`` and ``nu`` circuits simulated in torch, all sequences in one batch.
+
+    The :class:`qsa.model.Evaluator` of backend ``"torch"``: ``evaluator(params, X, Y, *, k,
+    kernel, beta) -> Observables`` with the circuits of :func:`qsa.circuits.circuit_a` (ansatz
+    gates for ``W`` and ``V``, query phases when ``params`` holds ``phi``), read out as
+    :func:`qsa.circuit_observables` reads them (``mu``; ``zeta_j``, ``nu_j`` per query index) and
+    assembled by :func:`qsa.analytic.observables_from_probabilities`. Gradients by backprop through
+    the simulation reach ``theta_W``, ``theta_V``, ``phi`` and the tokens ``X``, ``Y`` (an embedding).
+
+    Args:
+        dtype: ``torch.complex128`` (default; agrees with the analytic tier to 1e-10) or
+            ``torch.complex64`` (about twice as fast on wide circuits; ~1e-6 relative accuracy).
+        max_fused_wires: widest run of gates fused into one matrix (see :func:`simulate_many`).
+        max_amplitudes: sequences are simulated in chunks of at most ``max_amplitudes / 2^n``;
+            with gradients, each chunk is checkpointed (recomputed in the backward pass), so the
+            memory of a step is that of one chunk.
+    """
+
+    def __init__(self, *, dtype: torch.dtype = torch.complex128, max_fused_wires: int = MAX_FUSED_WIRES,
+                 max_amplitudes: int = MAX_AMPLITUDES) -> None:
+        self.dtype = _check_dtype(dtype)
+        for name, value, low in (("max_fused_wires", max_fused_wires, 0), ("max_amplitudes", max_amplitudes, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+        self.max_fused_wires, self.max_amplitudes = max_fused_wires, max_amplitudes
+        self._circuits: dict[tuple, dict[str, Any]] = {}
+
+    def circuits(self, T: int, d: int, k: int, kernel: str, beta: float | None, w_layers: int, v_layers: int,
+                 phases: bool) -> dict[str, Any]:
+        """The ``mu``, ``zeta``, ``nu`` :class:`~qsa.circuits.QSACircuit` of one shape (built once)."""
+        key = (T, d, k, kernel, beta, w_layers, v_layers, phases)
+        if key not in self._circuits:
+            from qsa.circuits import circuit_a
+
+            qcs = {
+                v: circuit_a(T, d, k, kernel=kernel, beta=beta, variant=v, w_layers=w_layers, v_layers=v_layers,
+                             phases=phases and v == "mu")
+                for v in ("mu", "zeta", "nu")
+            }
+            program = _Program([qc.circuit for qc in qcs.values()], self.max_fused_wires)
+            self._circuits[key] = (qcs, program)
+        return self._circuits[key][0]
+
+    def _cells(self, circuits: dict[str, Any], arrays: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        qcs = [circuits[v] for v in ("mu", "zeta", "nu")]
+        program = next(p for c, p in self._circuits.values() if c is circuits)
+        states = program.run(arrays, self.dtype)
+        return tuple(cell_probabilities(psi, qc.index_wires, qc.zero_wires) for psi, qc in zip(states, qcs))
+
+    def __call__(self, params: Mapping[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, *, k: int,
+                 kernel: str = "mono", beta: float | None = None):
+        from qsa import _validate, analytic
+
+        if not isinstance(params, Mapping) or "theta_W" not in params or "theta_V" not in params:
+            raise ValueError(f"params must hold 'theta_W' and 'theta_V' (and optionally 'phi'); got {type(params).__name__}")
+        unknown = sorted(set(params) - {"theta_W", "theta_V", "phi"})
+        if unknown:
+            raise ValueError(f"params must hold only 'theta_W', 'theta_V' and 'phi'; got also {unknown}")
+        X, Y = _validate.tokens(X, "X"), _validate.tokens(Y, "Y")
+        if X.shape != Y.shape:
+            raise ValueError(f"Y must have the shape of X {tuple(X.shape)}; got {tuple(Y.shape)}")
+        _validate.kernel_options(k, kernel, beta)
+        single = X.ndim == 2
+        X, Y = (X[None], Y[None]) if single else (X, Y)  # (S, T, d)
+        S, T, d = X.shape
+        n = d.bit_length() - 1
+        theta_W, theta_V, phi = params["theta_W"], params["theta_V"], params.get("phi")
+        for name, theta in (("theta_W", theta_W), ("theta_V", theta_V)):
+            if not isinstance(theta, torch.Tensor) or not theta.dtype.is_floating_point or theta.ndim != 3 \
+                    or tuple(theta.shape[1:]) != (n, 3):
+                raise ValueError(f"params[{name!r}] must be a real tensor of shape (L, {n}, 3); got {getattr(theta, 'shape', theta)!r}")
+        circuits = self.circuits(T, d, int(k), kernel, beta, theta_W.shape[0], theta_V.shape[0], phi is not None)
+        arrays = {"x": X.to(self.dtype), "y": Y.to(self.dtype), "theta_W": theta_W, "theta_V": theta_V}
+        if phi is not None:
+            phi = _validate.phases(phi, (S, T))
+            arrays["phi"] = torch.broadcast_to(phi, (S, T))  # (S, T)
+        width = circuits["mu"].n_qubits
+        chunk = max(1, self.max_amplitudes // 2**width)
+        if S <= chunk:
+            mu, zeta, nu = self._cells(circuits, arrays)
+        else:
+            parts = []
+            for start in range(0, S, chunk):
+                part = {name: (a[start:start + chunk] if name in ("x", "y", "phi") else a) for name, a in arrays.items()}
+                if torch.is_grad_enabled():
+                    from torch.utils.checkpoint import checkpoint
+
+                    parts.append(checkpoint(lambda p: self._cells(circuits, p), part, use_reentrant=False))
+                else:
+                    parts.append(self._cells(circuits, part))
+            mu, zeta, nu = (torch.cat(c) for c in zip(*parts))
+        real = torch.float64 if self.dtype == torch.complex128 else torch.float32
+        obs = analytic.observables_from_probabilities(mu[:, 0].to(real), zeta[:, :T].to(real), nu[:, :T].to(real))
+        if single:
+            obs = analytic.Observables(**{f: (None if v is None else v[0]) for f, v in vars(obs).items()})
+        return obs
+
+    def __repr__(self) -> str:
+        return f"StatevectorEvaluator(dtype={self.dtype}, max_fused_wires={self.max_fused_wires})"
