@@ -86,8 +86,9 @@ class ModelConfig:
             train_rotation: train the output rotation ``R`` (``F = E R``).
         input_qubits: ``D`` for ``"projector"`` (``2^D >= d``).
         train_embedding: ``False`` freezes the embedding or projector.
-        backend: ``"analytic"`` (closed forms) or a PennyLane device (``"default.qubit"``,
-            ``"lightning.qubit"``: the circuits in the loop). Any other evaluator is passed to
+        backend: ``"analytic"`` (closed forms), ``"torch"`` (the circuits in the loop on QSA's
+            batched torch statevector simulator, backprop) or a PennyLane device
+            (``"default.qubit"``, ``"lightning.qubit"``). Any other evaluator is passed to
             :class:`QSAModel` as an object.
         diff_method: PennyLane's ``"best"``, ``"backprop"``, ``"adjoint"`` or ``"parameter-shift"``
             (ignored by the analytic backend).
@@ -134,9 +135,9 @@ class ModelConfig:
                 raise ValueError(f"input_qubits must be >= log2 d = {self.n_qubits}; got {self.input_qubits}")
         elif self.input_qubits is not None:
             raise ValueError(f"input_qubits must be None unless embedding='projector'; got {self.input_qubits!r}")
-        if not isinstance(self.backend, str) or self.backend not in ("analytic", *PENNYLANE_DEVICES):
+        if not isinstance(self.backend, str) or self.backend not in ("analytic", "torch", *PENNYLANE_DEVICES):
             raise ValueError(
-                f"backend must be 'analytic' or one of {PENNYLANE_DEVICES} (pass other evaluators to QSAModel); "
+                f"backend must be 'analytic', 'torch' or one of {PENNYLANE_DEVICES} (pass other evaluators to QSAModel); "
                 f"got {self.backend!r}"
             )
         _validate.one_of(self.diff_method, "diff_method", DIFF_METHODS)
@@ -188,15 +189,23 @@ class Evaluator(Protocol):
 
 
 class AnalyticEvaluator:
-    """The closed forms of :func:`qsa.observables`: exact, fast, differentiable in everything."""
+    """The closed forms of :func:`qsa.observables`: exact, fast, differentiable in everything.
+
+    ``dtype=torch.complex64`` evaluates in single precision (about twice as fast at large ``T``;
+    the accuracy measured by ``experiments/benchmarks`` is in its README).
+    """
+
+    def __init__(self, *, dtype: torch.dtype = torch.complex128) -> None:
+        self.dtype = _validate.complex_dtype(dtype)
 
     def __call__(self, params, X, Y, *, k, kernel, beta):
-        W = ansatz_unitary(params["theta_W"])  # (d, d)
-        V = ansatz_unitary(params["theta_V"])  # (d, d)
+        W = ansatz_unitary(params["theta_W"]).to(self.dtype)  # (d, d)
+        V = ansatz_unitary(params["theta_V"]).to(self.dtype)  # (d, d)
+        X, Y = X.to(self.dtype), Y.to(self.dtype)
         return analytic.observables(X, Y, W, V, k=k, kernel=kernel, beta=beta, phases=params.get("phi"))
 
     def __repr__(self) -> str:
-        return "AnalyticEvaluator()"
+        return "AnalyticEvaluator()" if self.dtype == torch.complex128 else f"AnalyticEvaluator(dtype={self.dtype})"
 
 
 def _resolved_diff_method(device: str, diff_method: str) -> str:
@@ -313,12 +322,16 @@ class PennyLaneEvaluator:
 
 
 def make_evaluator(backend: str, diff_method: str = "best") -> Evaluator:
-    """The evaluator named by a :class:`ModelConfig`: analytic or a PennyLane device."""
+    """The evaluator named by a :class:`ModelConfig`: analytic, the torch simulator or a PennyLane device."""
     if backend == "analytic":
         return AnalyticEvaluator()
+    if backend == "torch":
+        from qsa.backends.statevector import StatevectorEvaluator
+
+        return StatevectorEvaluator()
     if backend in PENNYLANE_DEVICES:
         return PennyLaneEvaluator(backend, diff_method=diff_method)
-    raise ValueError(f"backend must be 'analytic' or one of {PENNYLANE_DEVICES}; got {backend!r}")
+    raise ValueError(f"backend must be 'analytic', 'torch' or one of {PENNYLANE_DEVICES}; got {backend!r}")
 
 
 def objective(obs: Observables, loss: str, *, target_log_norm2: torch.Tensor | None = None) -> torch.Tensor:

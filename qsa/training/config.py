@@ -141,7 +141,7 @@ class ModelSection:
     positional: bool = False
     train_rotation: bool = True
     train_embedding: bool = True
-    backend: Literal["analytic", "default.qubit", "lightning.qubit"] = "analytic"
+    backend: Literal["analytic", "torch", "default.qubit", "lightning.qubit"] = "analytic"
     diff_method: Literal["best", "backprop", "adjoint", "parameter-shift"] = "best"
 
 
