@@ -130,8 +130,10 @@ def causal_kernel_mix(Q: torch.Tensor, K: torch.Tensor, coefficients: tuple[floa
     """
     if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ValueError(f"block must be a positive integer; got {block!r}")
-    batch = torch.broadcast_shapes(Q.shape[:-2], K.shape[:-2])
-    Q, K = Q.expand(*batch, *Q.shape[-2:]), K.expand(*batch, *K.shape[-2:])
+    batch = Q.shape[:-2]
+    if K.shape[:-2] != batch:
+        batch = torch.broadcast_shapes(batch, K.shape[:-2])
+        Q, K = Q.expand(*batch, *Q.shape[-2:]), K.expand(*batch, *K.shape[-2:])
     coefficients = tuple(float(c) for c in coefficients)
     B = 1
     for n in batch:

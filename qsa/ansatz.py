@@ -31,36 +31,44 @@ def ring_permutation(n_qubits: int) -> np.ndarray:
 
 
 def _single_qubit(theta: torch.Tensor) -> torch.Tensor:
-    """``RZ(c) RY(b) RX(a)`` for ``theta[..., (a, b, c)]``: shape ``(..., 2, 2)``."""
-    a, b, c = (theta[..., i] for i in range(3))
-    ca, sa = torch.cos(a / 2), torch.sin(a / 2)
-    cb, sb = torch.cos(b / 2), torch.sin(b / 2)
-    ez = torch.exp(-0.5j * c.to(torch.complex128 if theta.dtype == torch.float64 else torch.complex64))
-    one = torch.ones_like(ca)
-    rx = torch.stack([torch.stack([ca * one, -1j * sa], -1), torch.stack([-1j * sa, ca * one], -1)], -2)
-    ry = torch.stack([torch.stack([cb, -sb], -1), torch.stack([sb, cb], -1)], -2).to(rx.dtype)
-    rz = torch.diag_embed(torch.stack([ez, ez.conj()], -1))
-    return rz @ ry @ rx
+    """``RZ(c) RY(b) RX(a)`` for ``theta[..., (a, b, c)]``: shape ``(..., 2, 2)``.
+
+    In closed form ``[[alpha, beta], [-conj(beta), conj(alpha)]]`` with
+    ``alpha = e^{-ic/2} (cos(b/2) cos(a/2) + i sin(b/2) sin(a/2))`` and
+    ``beta = -e^{-ic/2} (sin(b/2) cos(a/2) + i cos(b/2) sin(a/2))``.
+    """
+    half = theta / 2
+    c, s = torch.cos(half), torch.sin(half)
+    ca, cb, cc = c[..., 0], c[..., 1], c[..., 2]
+    sa, sb, sc = s[..., 0], s[..., 1], s[..., 2]
+    ez = torch.complex(cc, -sc)  # e^{-ic/2}
+    alpha = ez * torch.complex(cb * ca, sb * sa)
+    beta = -ez * torch.complex(sb * ca, cb * sa)
+    return torch.stack([torch.stack([alpha, beta], -1), torch.stack([-beta.conj(), alpha.conj()], -1)], -2)
 
 
 def ansatz_unitary(theta: torch.Tensor) -> torch.Tensor:
     """Matrix of the ansatz with angles ``theta`` ``(..., L, n, 3)``: shape ``(..., 2^n, 2^n)``.
 
-    Real ``theta`` of float64 gives complex128 (float32 gives complex64); differentiable.
+    Real ``theta`` of float64 gives complex128 (float32 gives complex64); differentiable. Built
+    with a number of torch operations that grows like ``n + log2 L``, not ``L n``: every layer's
+    Kronecker product at once, then the ordered product of the layers as a tree.
     """
     if not isinstance(theta, torch.Tensor) or not theta.dtype.is_floating_point:
         raise TypeError(f"theta must be a real floating torch tensor; got {type(theta).__name__}")
     if theta.ndim < 3 or theta.shape[-1] != 3:
         raise ValueError(f"theta must have shape (..., n_layers, n_qubits, 3); got {tuple(theta.shape)}")
-    L, n = theta.shape[-3], theta.shape[-2]
+    n = theta.shape[-2]
     gates = _single_qubit(theta)  # (..., L, n, 2, 2)
-    ring = torch.as_tensor(ring_permutation(n), dtype=gates.dtype)
-    U = None
-    for layer in range(L):
-        K = gates[..., layer, 0, :, :]
-        for q in range(1, n):  # Kronecker product, qubit 0 most significant
-            G = gates[..., layer, q, :, :]
-            K = (K[..., :, None, :, None] * G[..., None, :, None, :]).reshape(*K.shape[:-2], 2 * K.shape[-2], 2 * K.shape[-1])
-        layer_U = ring @ K
-        U = layer_U if U is None else layer_U @ U
-    return U
+    K = gates[..., 0, :, :]  # (..., L, 2, 2)
+    for q in range(1, n):  # Kronecker product, qubit 0 most significant, all layers at once
+        G = gates[..., q, :, :]
+        K = (K[..., :, None, :, None] * G[..., None, :, None, :]).reshape(*K.shape[:-2], 2 * K.shape[-2], 2 * K.shape[-1])
+    if n > 1:
+        K = torch.as_tensor(ring_permutation(n), dtype=K.dtype) @ K  # (..., L, d, d): one layer each
+    while K.shape[-3] > 1:  # ordered product layer_{L-1} ... layer_0, pairwise
+        if K.shape[-3] % 2:
+            eye = torch.eye(K.shape[-1], dtype=K.dtype).expand(*K.shape[:-3], 1, *K.shape[-2:])
+            K = torch.cat([K, eye], -3)
+        K = K[..., 1::2, :, :] @ K[..., 0::2, :, :]
+    return K[..., 0, :, :]
