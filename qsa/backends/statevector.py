@@ -11,16 +11,22 @@ What makes it fast, next to a gate-by-gate simulator:
 
 * **batching**: one state tensor for every sequence (and every parameter set) of a call; data
   arrays (tokens, phases) carry a batch axis, shared arrays (ansatz angles) do not;
-* **gate fusion**: a run of consecutive elementary gates on at most ``max_fused_wires`` wires is
-  multiplied into one matrix (itself by simulating the run on the identity), applied to the state
-  once; an ansatz of ``L`` layers on ``n`` qubits costs one ``2^n x 2^n`` product instead of
-  ``(3 + 1) L n`` passes over the state, and identical runs (the ``k`` copies of ``W``) are
-  fused once per call;
+* **gate fusion**: consecutive elementary gates are multiplied into one matrix per group of at
+  most ``max_fused_wires`` entangled wires (a vectorised gather of the gate matrices and a tree of
+  batched products, so an ``L``-layer ansatz costs a constant number of torch operations and one
+  ``2^n x 2^n`` product on the state instead of ``4 L n`` passes). Runs on disjoint wires
+  commute and stay separate, so independent registers are never fused into one wide matrix;
+  identical runs (the ``k`` copies of ``W``) are multiplied out once per call;
 * **multiplexed loads as blocks**: a :class:`~qsa.circuits.ir.Select` is ``2^c`` independent
   ``d x d`` blocks applied as one batched product over the index axis, never a ``(2^c d)^2``
   matrix; the Householder blocks of one data array are built once per call;
-* **shared prefixes**: :func:`simulate_many` simulates the common prefix of several circuits (the
-  ``mu``, ``zeta`` and ``nu`` circuits of circuit A share everything up to the un-loads) once.
+* **wires enter late and leave early**: the state only holds the wires touched so far; loading
+  a token or preparing a state on fresh wires is an outer product, not a matrix product. Given
+  a readout (:func:`readout_cells` of :class:`~qsa.circuits.QSACircuit` s, what the evaluator
+  and ``run`` use), a projected wire is cut to its |0> slice right after its last
+  operation, so the state shrinks as registers are un-loaded;
+* **shared prefixes**: the common prefix of several circuits (the ``mu``, ``zeta`` and ``nu``
+  circuits of circuit A share everything up to the un-loads) is simulated once.
 
 Gate matrices follow PennyLane (``RX(t) = exp(-i t X / 2)``, ...); the IR's ``GlobalPhase(phi)`` is
 ``e^{+i phi}``, controlled: a phase on the control pattern. State loads use the Householder
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,6 +46,7 @@ import numpy as np
 import torch
 
 from qsa.circuits.ir import Circuit, Gate, Param, Select, StatePrep, Unitary
+from qsa.circuits.lowering import select_table
 
 __all__ = [
     "MAX_FUSED_WIRES",
@@ -49,6 +57,7 @@ __all__ = [
     "unitary",
     "compile_circuits",
     "cell_probabilities",
+    "readout_cells",
     "run",
 ]
 
@@ -113,37 +122,41 @@ def gate_matrix(name: str, angles: Sequence[Any], dtype: torch.dtype = torch.com
 
 
 # --- applying matrices to the state ----------------------------------------------------------------
+#
+# The state is ``(B, 2, ..., 2)`` with one axis per *live* wire; ``live`` lists the wire of each
+# axis (axis ``1 + i`` holds wire ``live[i]``). A wire enters when an operation first touches it
+# (it is |0> until then) and, with a readout, leaves once it is projected on |0> after its last
+# operation; the full state is only assembled when asked for.
 
 
-def _apply_matrix(psi: torch.Tensor, M: torch.Tensor, wires: Sequence[int]) -> torch.Tensor:
-    """``M`` ``(2^m, 2^m)`` or ``(B, 2^m, 2^m)`` on ``wires`` of ``psi`` ``(B, 2, ..., 2)`` (no controls)."""
-    m = len(wires)
+def _apply_matrix(psi: torch.Tensor, M: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
+    """``M`` ``(2^m, 2^m)`` or ``(B, 2^m, 2^m)`` on tensor ``axes`` of ``psi`` (first axis most significant)."""
+    m = len(axes)
     n = psi.ndim - 1
     B = psi.shape[0]
-    src = [1 + w for w in wires]
     dst = list(range(n + 1 - m, n + 1))
-    x = psi.movedim(src, dst)
+    x = psi.movedim(list(axes), dst)
     moved = x.shape
     x = x.reshape(B, -1, 2**m)  # (B, R, 2^m)
     y = x @ M.transpose(-1, -2)  # (B, R, 2^m)
-    return y.reshape(moved).movedim(dst, src)
+    return y.reshape(moved).movedim(dst, list(axes))
 
 
-def _controlled(psi: torch.Tensor, controls: Sequence[int], values: Sequence[int], update) -> torch.Tensor:
-    """``psi`` with ``update(sub, relabel)`` applied to the slice where ``controls == values``.
+def _controlled(psi: torch.Tensor, control_axes: Sequence[int], values: Sequence[int], update) -> torch.Tensor:
+    """``psi`` with ``update(sub, relabel)`` applied to the slice where the control axes hold ``values``.
 
-    ``sub`` has the control axes removed; ``relabel(w)`` is wire ``w``'s index among the remaining wires.
+    ``sub`` has the control axes removed; ``relabel(a)`` is axis ``a``'s index in ``sub``.
     """
-    if not controls:
-        return update(psi, lambda w: w)
+    if not control_axes:
+        return update(psi, lambda a: a)
     index: list[Any] = [slice(None)] * psi.ndim
-    for c, v in zip(controls, values):
-        index[1 + c] = v
+    for a, v in zip(control_axes, values):
+        index[a] = v
     index = tuple(index)
-    removed = sorted(controls)
+    removed = sorted(control_axes)
 
-    def relabel(w: int) -> int:
-        return w - sum(1 for c in removed if c < w)
+    def relabel(a: int) -> int:
+        return a - sum(1 for r in removed if r < a)
 
     new = update(psi[index], relabel)
     out = psi.clone()
@@ -223,48 +236,106 @@ def _stateprep_matrix(amplitudes: tuple[float, ...], dagger: bool, dtype: torch.
 # --- operations ------------------------------------------------------------------------------------
 
 
-def _apply_gate(psi: torch.Tensor, op: Gate, P: _Params) -> torch.Tensor:
+def _apply_gate(psi: torch.Tensor, op: Gate, P: _Params, axis) -> torch.Tensor:
     angles = [P.angle(a) for a in op.params]
+    ctrl = [axis(w) for w in op.controls]
     if op.name == "GlobalPhase":
         (phi, _), = angles
         phase = gate_matrix("GlobalPhase", [phi], P.dtype)[..., 0, 0]  # e^{i phi}, scalar or (B,)
-        return _controlled(psi, op.controls, op.control_values, lambda sub, _r: _phase(sub, phase))
+        return _controlled(psi, ctrl, op.control_values, lambda sub, _r: _phase(sub, phase))
     M = gate_matrix(op.name, [a for a, _ in angles], P.dtype)
-    return _controlled(psi, op.controls, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(w) for w in op.wires]))
+    return _controlled(psi, ctrl, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(axis(w)) for w in op.wires]))
 
 
-def _apply_select(psi: torch.Tensor, op: Select, P: _Params) -> torch.Tensor:
+def _apply_select(psi: torch.Tensor, op: Select, P: _Params, axis) -> torch.Tensor:
     U, _ = P.blocks(op)  # (R, d, d) or (B, R, d, d)
     R, c, m = len(op.rows), len(op.index_wires), len(op.wires)
 
     def update(sub: torch.Tensor, relabel) -> torch.Tensor:
         B, n = sub.shape[0], sub.ndim - 1
-        idx = [1 + relabel(w) for w in op.index_wires]
-        dat = [1 + relabel(w) for w in op.wires]
+        idx = [relabel(axis(w)) for w in op.index_wires]
+        dat = [relabel(axis(w)) for w in op.wires]
         dst_i, dst_d = list(range(1, 1 + c)), list(range(n + 1 - m, n + 1))
         x = sub.movedim(idx + dat, dst_i + dst_d)
         moved = x.shape
         x = x.reshape(B, 2**c, -1, 2**m)  # (B, 2^c, rest, d)
-        y = x[:, :R] @ U.transpose(-1, -2)  # (B, R, rest, d): block r on index value r
-        if R < 2**c:  # idle index values: identity
-            y = torch.cat([y, x[:, R:]], 1)
+        if R == 2**c:
+            y = x @ U.transpose(-1, -2)  # (B, R, rest, d): block r on index value r
+        else:  # idle index values: identity
+            y = torch.cat([x[:, :R] @ U.transpose(-1, -2), x[:, R:]], 1)
         return y.reshape(moved).movedim(dst_i + dst_d, idx + dat)
 
-    return _controlled(psi, op.controls, op.control_values, update)
+    return _controlled(psi, [axis(w) for w in op.controls], op.control_values, update)
 
 
-def _apply_op(psi: torch.Tensor, op: Any, P: _Params) -> torch.Tensor:
+def _apply_op(psi: torch.Tensor, op: Any, P: _Params, axis) -> torch.Tensor:
     if isinstance(op, Gate):
-        return _apply_gate(psi, op, P)
+        return _apply_gate(psi, op, P, axis)
     if isinstance(op, Select):
-        return _apply_select(psi, op, P)
+        return _apply_select(psi, op, P, axis)
     if isinstance(op, Unitary):
         M, _ = P.matrix(op)
-        return _controlled(psi, op.controls, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(w) for w in op.wires]))
-    if isinstance(op, StatePrep):
+    elif isinstance(op, StatePrep):
         M = _stateprep_matrix(op.amplitudes, op.dagger, P.dtype)
-        return _controlled(psi, op.controls, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(w) for w in op.wires]))
-    raise TypeError(f"op must be an IR operation; got {type(op).__name__}")  # pragma: no cover
+    else:  # pragma: no cover - Circuit validates op kinds
+        raise TypeError(f"op must be an IR operation; got {type(op).__name__}")
+    return _controlled(psi, [axis(w) for w in op.controls], op.control_values,
+                       lambda sub, r: _apply_matrix(sub, M, [r(axis(w)) for w in op.wires]))
+
+
+def _fresh_columns(op: Any, P: _Params) -> torch.Tensor | None:
+    """What ``op`` makes of |0> on its (fresh) target wires, per value of its controls (+ index):
+    ``(2^e, 2^m)`` or ``(B, 2^e, 2^m)`` -- or ``None`` if ``op`` is not a load or state preparation."""
+    if isinstance(op, Select):
+        U, _ = P.blocks(op)  # (.., R, d, d)
+        first = U[..., :, 0]  # (.., R, d): the loaded states
+        table = select_table(op)
+        e0 = torch.zeros(first.shape[-1], dtype=first.dtype)
+        e0[0] = 1
+        rows = [first[..., r, :] if r >= 0 else e0.expand(*first.shape[:-2], -1) for r in table]
+        return torch.stack(rows, -2)  # (.., 2^e, d)
+    if isinstance(op, StatePrep):
+        col = _stateprep_matrix(op.amplitudes, op.dagger, P.dtype)[:, 0]
+        e0 = torch.zeros_like(col)
+        e0[0] = 1
+        active = sum(v << (len(op.controls) - 1 - r) for r, v in enumerate(op.control_values))
+        return torch.stack([col if u == active else e0 for u in range(2 ** len(op.controls))])
+    return None
+
+
+def _load_fresh(psi: torch.Tensor, live: list[int], ext: Sequence[int], targets: Sequence[int], cols: torch.Tensor):
+    """``psi`` (fresh ``targets`` implicitly |0>) after an op preparing ``cols[u]`` on them for ``ext`` value ``u``.
+
+    An outer product: no matrix acts on the full state. Returns the new state and its live wires
+    (the ext wires and then the targets moved last).
+    """
+    B, e, m = psi.shape[0], len(ext), len(targets)
+    src = [1 + live.index(w) for w in ext]
+    n = psi.ndim - 1
+    x = psi.movedim(src, list(range(n + 1 - e, n + 1)))  # (B, rest..., ext...)
+    moved = x.shape
+    x = x.reshape(B, -1, 2**e)  # (B, Rr, 2^e)
+    cols = cols if cols.ndim == 2 else cols[:, None]  # (2^e, d) or (B, 1, 2^e, d)
+    y = x[..., None] * cols  # (B, Rr, 2^e, 2^m)
+    rest = [w for w in live if w not in set(ext)]
+    return y.reshape(*moved, *([2] * m)), rest + list(ext) + list(targets)
+
+
+def _project(psi: torch.Tensor, live: list[int], wires: Sequence[int]):
+    """``psi`` projected on |0> of ``wires`` (each live), those axes removed."""
+    for w in wires:
+        a = live.index(w)
+        psi = psi.select(1 + a, 0)
+        live = live[:a] + live[a + 1:]
+    return psi, live
+
+
+def _insert(psi: torch.Tensor, live: list[int], wires: Sequence[int]):
+    """``psi`` with fresh ``wires`` (in |0>) made live as new last axes."""
+    for w in wires:
+        psi = torch.stack([psi, torch.zeros_like(psi)], -1)
+        live = live + [w]
+    return psi, live
 
 
 # --- fusion ----------------------------------------------------------------------------------------
@@ -433,13 +504,22 @@ def _local(op: Gate, position: Mapping[int, int]) -> Gate:
 
 
 class _Program:
-    """Circuits compiled for simulation: shared prefix, fused runs, the steps of each circuit."""
+    """Circuits compiled for simulation: shared prefixes, fused gate runs and, given readouts, early projections.
 
-    def __init__(self, circuits: Sequence[Circuit], max_fused_wires: int):
+    ``readouts``: per circuit ``(index_wires, zero_wires)`` (a :class:`~qsa.circuits.QSACircuit`'s
+    readout) or ``None`` for full final states. With a readout, a zero wire is projected on |0>
+    right after the last operation that touches it (in every circuit sharing that operation), so
+    the state shrinks as registers are un-loaded; :meth:`run` then returns cell probabilities.
+    """
+
+    def __init__(self, circuits: Sequence[Circuit], max_fused_wires: int, readouts: Sequence[tuple] | None = None):
         n = circuits[0].n_wires
         if any(c.n_wires != n for c in circuits):
             raise ValueError(f"circuits must have the same number of wires; got {[c.n_wires for c in circuits]}")
+        if readouts is not None and len(readouts) != len(circuits):
+            raise ValueError(f"readouts must have one entry per circuit ({len(circuits)}); got {len(readouts)}")
         self.n_wires = n
+        self.readouts = None if readouts is None else [(tuple(i), tuple(z)) for i, z in readouts]
         specs: dict[str, Any] = {}
         for c in circuits:
             specs.update({s.name: s for s in c.params})
@@ -453,69 +533,144 @@ class _Program:
             while p < min(len(first), len(c.ops)) and c.ops[p] == first[p]:
                 p += 1
             self.shared.append(p)
+        last = [self._last_touch(c) for c in circuits]
         points = sorted({0, len(first), *self.shared})
-        self.first = [(a, b, self._steps(first[a:b], max_fused_wires)) for a, b in zip(points, points[1:])]
-        self.rest = [self._steps(c.ops[p:], max_fused_wires) for c, p in zip(circuits[1:], self.shared)]
+        self.first = []
+        for a, b in zip(points, points[1:]):
+            sharing = [0] + [i + 1 for i, p in enumerate(self.shared) if p >= b]
+            self.first.append((b, self._steps(first, a, b, max_fused_wires, [(last[c], c) for c in sharing])))
+        self.rest = [self._steps(c.ops, p, len(c.ops), max_fused_wires, [(last[i + 1], i + 1)])
+                     for i, (c, p) in enumerate(zip(circuits[1:], self.shared))]
 
-    def _steps(self, ops: Sequence[Any], max_wires: int) -> list[tuple]:
+    @staticmethod
+    def _last_touch(circuit: Circuit) -> dict[int, int]:
+        last: dict[int, int] = {}
+        for t, op in enumerate(circuit.ops):
+            for w in op.all_wires:
+                last[w] = t
+        return last
+
+    def _drops(self, positions: Sequence[int], sharing: list[tuple[dict[int, int], int]]) -> tuple[int, ...]:
+        """Zero wires of every sharing circuit whose last operation (in each of them) is one of ``positions``."""
+        if self.readouts is None:
+            return ()
+        positions = set(positions)
+        return tuple(w for w in range(self.n_wires)
+                     if all(w in self.readouts[c][1] and last.get(w, -1) in positions for last, c in sharing))
+
+    def _steps(self, ops: Sequence[Any], start: int, end: int, max_wires: int, sharing) -> list[tuple]:
+        """Steps for ``ops[start:end]``: gates fused into runs of at most ``max_wires`` wires.
+
+        Runs on disjoint wires stay open side by side (they commute), so independent registers
+        are never fused into one wide matrix; a run is emitted when an operation overlapping it
+        cannot join it (or at the end).
+        """
         steps: list[tuple] = []
-        run: list[Gate] = []
-        wires: set[int] = set()
+        open_runs: list[tuple[set[int], list[tuple[int, Gate]]]] = []
 
-        def flush() -> None:
-            if len(run) == 1:
-                steps.append(("op", run[0]))
-            elif run:
-                key_wires = tuple(sorted(wires))
-                position = {w: i for i, w in enumerate(key_wires)}
-                key = tuple(_local(g, position) for g in run)
-                if key not in self._run_ids:
-                    self._run_ids[key] = len(self.runs)
-                    self.runs.append(_FusedRun(tuple(range(len(key_wires))), key))
-                steps.append(("fused", key_wires, self._run_ids[key]))
-            run.clear()
-            wires.clear()
+        def emit(run: tuple[set[int], list[tuple[int, Gate]]]) -> None:
+            wires, members = run
+            positions = [t for t, _ in members]
+            if len(members) == 1:
+                steps.append(("op", members[0][1], self._drops(positions, sharing)))
+                return
+            key_wires = tuple(sorted(wires))
+            local = {w: i for i, w in enumerate(key_wires)}
+            key = tuple(_local(g, local) for _, g in members)
+            if key not in self._run_ids:
+                self._run_ids[key] = len(self.runs)
+                self.runs.append(_FusedRun(tuple(range(len(key_wires))), key))
+            steps.append(("fused", key_wires, self._run_ids[key], self._drops(positions, sharing)))
 
-        for op in ops:
-            if not (isinstance(op, Gate) and op.all_wires) or max_wires < 2:
-                flush()
-                steps.append(("op", op))
+        def flush(touching: set[int] | None) -> None:
+            keep = []
+            for run in open_runs:
+                if touching is None or run[0] & touching:
+                    emit(run)
+                else:
+                    keep.append(run)
+            open_runs[:] = keep
+
+        for t in range(start, end):
+            op = ops[t]
+            wires = set(op.all_wires)
+            if not (isinstance(op, Gate) and wires) or max_wires < 2:
+                flush(wires)  # an uncontrolled global phase touches nothing and commutes with every run
+                steps.append(("op", op, self._drops([t], sharing)))
                 continue
-            if len(wires | set(op.all_wires)) > max_wires:
-                flush()
-            run.append(op)
-            wires.update(op.all_wires)
-        flush()
+            overlapping = [run for run in open_runs if run[0] & wires]
+            merged = wires.union(*(run[0] for run in overlapping))
+            if len(merged) <= max_wires:
+                members = [m for run in overlapping for m in run[1]] + [(t, op)]  # disjoint runs commute
+                open_runs[:] = [run for run in open_runs if not run[0] & wires] + [(merged, members)]
+            else:
+                flush(wires)
+                open_runs.append((wires, [(t, op)]))
+        flush(None)
         return steps
 
-    def _execute(self, psi: torch.Tensor, steps: list[tuple], P: _Params, matrices: dict[int, torch.Tensor]) -> torch.Tensor:
+    def _execute(self, state: tuple[torch.Tensor, list[int]], steps: list[tuple], P: _Params,
+                 matrices: dict[int, torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+        psi, live = state
         for step in steps:
             if step[0] == "op":
-                psi = _apply_op(psi, step[1], P)
+                op, drops = step[1], step[2]
+                targets = op.wires
+                fresh_targets = isinstance(op, (Select, StatePrep)) and all(w not in live for w in op.wires)
+                ext = tuple(op.controls) + (tuple(op.index_wires) if isinstance(op, Select) else ())
+                if fresh_targets:
+                    psi, live = _insert(psi, live, [w for w in ext if w not in live])
+                    psi, live = _load_fresh(psi, live, ext, targets, _fresh_columns(op, P))
+                else:
+                    psi, live = _insert(psi, live, [w for w in op.all_wires if w not in live])
+                    psi = _apply_op(psi, op, P, lambda w, live=live: 1 + live.index(w))
             else:
-                _, wires, rid = step
+                _, wires, rid, drops = step
+                psi, live = _insert(psi, live, [w for w in wires if w not in live])
                 if rid not in matrices:
                     matrices[rid] = self.runs[rid].matrix(P)
-                psi = _apply_matrix(psi, matrices[rid], wires)
-        return psi
+                psi = _apply_matrix(psi, matrices[rid], [1 + live.index(w) for w in wires])
+            if drops:
+                psi, live = _project(psi, live, drops)
+        return psi, live
+
+    def _finish(self, state: tuple[torch.Tensor, list[int]], c: int) -> torch.Tensor:
+        psi, live = state
+        if self.readouts is None:  # the full state, wire order
+            psi, live = _insert(psi, live, [w for w in range(self.n_wires) if w not in live])
+            return psi.permute(0, *(1 + live.index(w) for w in range(self.n_wires)))
+        index, zero = self.readouts[c]
+        psi, live = _project(psi, live, [w for w in zero if w in live])
+        psi, live = _insert(psi, live, [w for w in index if w not in live])
+        prob = psi.real**2 + psi.imag**2
+        prob = prob.permute(0, *(1 + live.index(w) for w in index), *(1 + i for i, w in enumerate(live) if w not in index))
+        return prob.reshape(prob.shape[0], 2 ** len(index), -1).sum(-1)  # (B, 2^c)
 
     def run(self, params: Mapping[str, Any], dtype: torch.dtype, initial: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Final states ``(B, 2, ..., 2)`` or, with readouts, cell probabilities ``(B, 2^c)`` of every circuit."""
         P = _Params(self.specs, params, dtype)
         matrices: dict[int, torch.Tensor] = {}
-        psi = _initial(self.n_wires, P.size, dtype, initial)
-        snapshots = {0: psi}
-        for _, b, steps in self.first:
-            psi = self._execute(psi, steps, P, matrices)
-            snapshots[b] = psi
-        return [psi] + [self._execute(snapshots[p], steps, P, matrices) for p, steps in zip(self.shared, self.rest)]
+        if initial is None:
+            state = (torch.ones((P.size or 1,), dtype=dtype), [])  # no wire touched yet: |0...0>
+        else:
+            state = (_initial(self.n_wires, P.size, dtype, initial), list(range(self.n_wires)))
+        snapshots = {0: state}
+        for b, steps in self.first:
+            state = self._execute(state, steps, P, matrices)
+            snapshots[b] = state
+        out = [self._finish(state, 0)]
+        for i, (p, steps) in enumerate(zip(self.shared, self.rest)):
+            out.append(self._finish(self._execute(snapshots[p], steps, P, matrices), i + 1))
+        return out
 
 
 @functools.lru_cache(maxsize=32)
-def compile_circuits(circuits: tuple[Circuit, ...], max_fused_wires: int = 6) -> _Program:
-    """The simulation program of ``circuits`` (cached): shared prefix found, gate runs fused."""
+def compile_circuits(circuits: tuple[Circuit, ...], max_fused_wires: int = 6, readouts: tuple | None = None) -> _Program:
+    """The simulation program of ``circuits`` (cached): shared prefixes found, gate runs fused,
+    and with ``readouts`` (per circuit ``(index_wires, zero_wires)``) zero wires projected early."""
     if not circuits:
         raise ValueError("circuits must hold at least one circuit; got none")
-    return _Program(circuits, max_fused_wires)
+    return _Program(circuits, max_fused_wires, readouts)
 
 
 # --- public entry points ---------------------------------------------------------------------------
@@ -599,6 +754,19 @@ def cell_probabilities(psi: torch.Tensor, index_wires: Sequence[int], zero_wires
     return prob.reshape(prob.shape[0], 2 ** len(pos), -1).sum(-1)
 
 
+def readout_cells(qsa_circuits: Sequence[Any], params: Mapping[str, Any], *, dtype: torch.dtype = torch.complex128,
+                  max_fused_wires: int = MAX_FUSED_WIRES) -> list[torch.Tensor]:
+    """``P(index = j, zero wires = 0)`` ``(B, 2^c)`` of each :class:`~qsa.circuits.QSACircuit` (same wires).
+
+    Equal to :func:`cell_probabilities` of the final states of :func:`simulate_many`, but common
+    prefixes are simulated once and zero wires are projected right after their last operation.
+    """
+    dtype = _check_dtype(dtype)
+    readouts = tuple((tuple(qc.index_wires), tuple(qc.zero_wires)) for qc in qsa_circuits)
+    program = compile_circuits(tuple(qc.circuit for qc in qsa_circuits), max_fused_wires, readouts)
+    return program.run(params, dtype)
+
+
 def run(qsa_circuit: Any, instances: Sequence[Mapping[str, Any]], *, shots: int | None = None,
         seed: int | None = None) -> np.ndarray:
     """``P(index = j, zero = 0)`` per instance, ``(len(instances), 2^len(index_wires))`` (the backend API).
@@ -611,11 +779,13 @@ def run(qsa_circuit: Any, instances: Sequence[Mapping[str, Any]], *, shots: int 
         return np.zeros((0, 2**n_index))
     names = instances[0].keys()
     stacked = {name: torch.as_tensor(np.stack([np.asarray(p[name]) for p in instances])) for name in names}
+    if shots is not None:  # the distribution over every measured wire, to sample from
+        qsa_circuit = replace(qsa_circuit, index_wires=qsa_circuit.measured_wires, zero_wires=())
     with torch.no_grad():
-        psi = simulate(qsa_circuit.circuit, stacked)
-        if shots is None:
-            return cell_probabilities(psi, qsa_circuit.index_wires, qsa_circuit.zero_wires).numpy()
-        full = cell_probabilities(psi, qsa_circuit.measured_wires, ()).numpy()  # (B, 2^m) over index + zero wires
+        (cells,) = readout_cells([qsa_circuit], stacked)
+    if shots is None:
+        return cells.numpy()
+    full = cells.numpy()  # (B, 2^m) over the index and zero wires
     rng = np.random.default_rng(seed)
     counts = np.stack([rng.multinomial(shots, p / p.sum()) for p in full]) / shots
     return counts.reshape(len(instances), 2**n_index, -1)[..., 0]
@@ -667,15 +837,14 @@ class StatevectorEvaluator:
                              phases=phases and v == "mu")
                 for v in ("mu", "zeta", "nu")
             }
-            program = _Program([qc.circuit for qc in qcs.values()], self.max_fused_wires)
+            program = _Program([qc.circuit for qc in qcs.values()], self.max_fused_wires,
+                               readouts=[(qc.index_wires, qc.zero_wires) for qc in qcs.values()])
             self._circuits[key] = (qcs, program)
         return self._circuits[key][0]
 
     def _cells(self, circuits: dict[str, Any], arrays: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        qcs = [circuits[v] for v in ("mu", "zeta", "nu")]
         program = next(p for c, p in self._circuits.values() if c is circuits)
-        states = program.run(arrays, self.dtype)
-        return tuple(cell_probabilities(psi, qc.index_wires, qc.zero_wires) for psi, qc in zip(states, qcs))
+        return tuple(program.run(arrays, self.dtype))  # mu (B, 1), zeta and nu (B, 2^c) cells
 
     def __call__(self, params: Mapping[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, *, k: int,
                  kernel: str = "mono", beta: float | None = None):

@@ -229,3 +229,18 @@ def test_bad_inputs_are_refused(rng):
         sv.simulate(c, {"x": X[0]})
     with pytest.raises(ValueError, match="initial must have shape"):
         sv.simulate(c, {"x": X[0], "y": Y[0]}, initial=torch.ones(3))
+
+
+@pytest.mark.parametrize("T, d, k, kernel, family", [(3, 4, 2, "mono", "A"), (5, 2, 2, "poly", "A"), (4, 4, 1, "mono", "B")])
+def test_readout_with_early_projection_equals_the_full_states(T, d, k, kernel, family, rng):
+    """Wires cut after their last operation and prefixes shared: the same cells as from full final states."""
+    params = {name: torch.tensor(v) for name, v in _instance(rng, T, d, k, family).items()}
+    params = {name: (torch.stack([v, v.flip(0)]) if name in ("x", "y", "phi", "psi") else v) for name, v in params.items()}
+    if family == "A":
+        qcs = [circuit_a(T, d, k, kernel=kernel, variant=v, w_layers=2, v_layers=1, phases=v == "mu") for v in ("mu", "zeta", "nu")]
+    else:
+        qcs = [circuit_b(T, d, k, w_layers=2, v_layers=1, phases=True)]
+    cells = sv.readout_cells(qcs, params)
+    states = sv.simulate_many([qc.circuit for qc in qcs], params, max_fused_wires=0)
+    for qc, got, psi in zip(qcs, cells, states):
+        torch.testing.assert_close(got, sv.cell_probabilities(psi, qc.index_wires, qc.zero_wires), rtol=0, atol=TOL_STATE)
