@@ -1,4 +1,4 @@
-"""Smoke configurations of the hardware experiments and the batched-gradient benchmark (in process)."""
+"""Smoke configurations of the hardware experiments (in process); the Aer gradient benchmark is in test_benchmarks.py."""
 
 from __future__ import annotations
 
@@ -25,16 +25,6 @@ def test_noise_smoke(tmp_path, monkeypatch):
     assert all(r["two_qubit_gates"] > 0 and r["depth"] > 0 for r in results["transpiled"])
     assert [r["backend"] for r in results["noise"]] == ["ideal (control)", "fake_torino"]
     assert (run / "noise_shift.png").stat().st_size > 10_000
-
-
-def test_batched_gradient_benchmark_smoke(tmp_path, monkeypatch):
-    _run(ROOT / "experiments" / "benchmarks" / "batched_gradients.py", "--smoke", "--out", str(tmp_path), monkeypatch=monkeypatch)
-    (path,) = tmp_path.glob("batched_gradients-*.json")
-    rows = json.loads(path.read_text())["rows"]
-    assert [r["sampler"] for r in rows] == ["aer", "runtime-local"]
-    for r in rows:
-        assert r["jobs"]["batched"] == 1 and r["jobs"]["per_circuit_plugin"] == r["parameter_sets"] > 1
-        assert r["ratio_plugin_over_batched"] > 0 and r["check_cells_finite"]
 
 
 def test_shot_training_smoke(tmp_path, monkeypatch):

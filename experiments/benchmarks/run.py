@@ -1,0 +1,92 @@
+"""Every benchmark of QSA in one command: a table of ratios against baselines measured in the same run.
+
+    python experiments/benchmarks/run.py                 # the full suite (about 15 minutes on 2 cores)
+    python experiments/benchmarks/run.py --smoke         # seconds: tiny sizes, run by the tests
+    python experiments/benchmarks/run.py --only analytic circuit_step
+
+Benchmarks (see each module's docstring):
+
+* ``analytic``      forward + backward of L_B at growing T and d: reference vs fast (and complex64),
+                    peak memory, growth exponents; goal T = 4096, d = 64 under 1 s;
+* ``circuit_step``  a circuit-in-the-loop training step on circuit A (>= 13 qubits): QSA's torch
+                    simulator vs PennyLane default.qubit backprop (goal >= 10x) and lightning adjoint;
+* ``aer_gradient``  one parameter-shift gradient on Aer: one batched job vs one job per circuit
+                    (goal >= 20x);
+* ``tfim``          time to reach training L_1 < 0.1 on the tfim reference task, analytic path.
+
+Every ratio pairs the baseline and the fast path timed in the same repeat (cases interleaved,
+order rotating), so load from other jobs affects both; the table gives the median over repeats
+and the min-max. Writes ``<out>/benchmarks-<stamp>.json`` with the machine, package versions,
+git commit, every timing and every ratio. Not a test: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import torch  # noqa: E402
+
+from common import format_table, machine  # noqa: E402
+from qsa import runs  # noqa: E402
+
+BENCHMARKS = ("analytic", "circuit_step", "aer_gradient", "tfim")
+
+
+def _module(name: str):
+    import importlib
+
+    return importlib.import_module(f"bench_{name}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (for the tests)")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per case (slow cases use at most 3; default 5)")
+    parser.add_argument("--out", default="runs/benchmarks", help="directory of the JSON output (default: runs/benchmarks)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1; got {args.repeats}")
+    repeats = min(args.repeats, 2) if args.smoke else args.repeats
+
+    started = time.perf_counter()
+    record = {"smoke": args.smoke, "repeats": repeats, "machine_before": machine(),
+              "environment": runs.environment(HERE), "torch_threads": torch.get_num_threads(), "benchmarks": {}}
+    rows, notes = [], []
+    for name in args.only:
+        t0 = time.perf_counter()
+        print(f"[{name}] running ...", flush=True)
+        module = _module(name)
+        result = module.run(smoke=args.smoke, repeats=repeats)
+        result["wall_seconds"] = time.perf_counter() - t0
+        record["benchmarks"][name] = result
+        rows += result["rows"]
+        notes.append(f"[{name}] ({result['wall_seconds']:.0f} s)\n" + module.report(result))
+        print(notes[-1], flush=True)
+    record["rows"] = rows
+    record["machine_after"] = machine()
+    record["wall_seconds"] = time.perf_counter() - started
+
+    m0, m1 = record["machine_before"], record["machine_after"]
+    print()
+    print(f"QSA benchmarks{' (smoke)' if args.smoke else ''}: {m0['cpu']}, {m0['cores']} cores, torch {torch.__version__} "
+          f"({record['torch_threads']} threads); load average {m0['load_average'][0]:.2f} before, {m1['load_average'][0]:.2f} after; "
+          f"{repeats} repeats (slow cases fewer)")
+    print(format_table(rows))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"benchmarks-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
+    runs.write_json(path, record)
+    print(f"wrote {path}")
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The benchmark suite's smoke mode completes and writes its JSON (nothing about speed is asserted)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
+    main = runpy.run_path(str(ROOT / "experiments" / "benchmarks" / "run.py"), run_name="benchmarks")["main"]
+    main(["--smoke", "--out", str(tmp_path)])
+    (path,) = tmp_path.glob("benchmarks-*.json")
+    record = json.loads(path.read_text())
+    assert record["smoke"] is True
+    assert set(record["benchmarks"]) == {"analytic", "circuit_step", "aer_gradient", "tfim"}
+    assert record["environment"]["packages"]["torch"] and record["machine_before"]["cores"] >= 1
+    assert {r["benchmark"] for r in record["rows"]} >= {"analytic L_B fwd+bwd", "circuit step (L_B fwd+bwd)",
+                                                         "Aer parameter-shift gradient", "tfim time to target (analytic)"}
+    for r in record["rows"]:
+        q = r["ratio"]
+        assert q["min"] <= q["median"] <= q["max"] and len(q["all"]) >= 1
+        assert (r["goal"] is None) == (r["met"] is None)
+    step = record["benchmarks"]["circuit_step"]["configs"][0]["agreement"]
+    assert all(a["loss_abs"] < 1e-10 for name, a in step.items() if name != "torch complex64")
+    assert record["benchmarks"]["aer_gradient"]["jobs"]["batched exact+sampling"] == 1
+    assert record["benchmarks"]["analytic"]["memory_bytes"][0]["fast"] > 0
