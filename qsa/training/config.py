@@ -141,8 +141,11 @@ class ModelSection:
     positional: bool = False
     train_rotation: bool = True
     train_embedding: bool = True
-    backend: Literal["analytic", "default.qubit", "lightning.qubit"] = "analytic"
+    backend: Literal["analytic", "default.qubit", "lightning.qubit", "aer"] = "analytic"
     diff_method: Literal["best", "backprop", "adjoint", "parameter-shift"] = "best"
+    shots: int | None = None
+    shot_seed: int | None = None
+    noise: str | None = None
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,15 @@ def test_resume_refuses_different_data(tmp_path):
     (result.run_dir / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="the data rebuilt for resuming must equal the run's"):
         resume(result.run_dir, plots=False)
+
+
+def test_aer_backend_trains_like_the_analytic_tier(tmp_path):
+    """model.backend = "aer" with exact probabilities (parameter-shift gradients, one Aer job per
+    step) follows the analytic run: the same losses at every step, to 1e-8."""
+    smoke = ROOT / "experiments" / "shot_training" / "smoke.toml"
+    common = ["train.steps=3", "model.shots=none", "model.shot_seed=none"]
+    aer = train(load_config(smoke, common), run_dir=tmp_path / "aer", plots=False)
+    exact = train(load_config(smoke, [*common, "model.backend=analytic"]), run_dir=tmp_path / "analytic", plots=False)
+    assert "HardwareEvaluator" in json.loads((aer.run_dir / "environment.json").read_text())["evaluator"]
+    got, expected = ([r.get("loss", r.get("L_B")) for r in read_metrics(run.run_dir)] for run in (aer, exact))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-8)
