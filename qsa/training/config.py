@@ -53,6 +53,7 @@ __all__ = [
     "load_config",
     "parse_overrides",
     "apply_overrides",
+    "with_family",
 ]
 
 
