@@ -46,6 +46,7 @@ __all__ = [
     "EMBEDDINGS",
     "LOSSES",
     "PENNYLANE_DEVICES",
+    "HARDWARE_BACKENDS",
     "DIFF_METHODS",
     "ModelConfig",
     "Evaluator",
@@ -62,6 +63,8 @@ EMBEDDINGS = ("none", "isometric", "projector")
 #: ``"nll"``, the next-word cross-entropy over a vocabulary (see :func:`objective`).
 LOSSES = ("L_B", "L_half", "L_1", "nll")
 PENNYLANE_DEVICES = ("default.qubit", "lightning.qubit")
+#: Backends evaluated by :class:`qsa.hardware.HardwareEvaluator`: batched parameter shift on Qiskit Aer.
+HARDWARE_BACKENDS = ("aer",)
 DIFF_METHODS = ("best", "backprop", "adjoint", "parameter-shift")
 
 
@@ -87,11 +90,20 @@ class ModelConfig:
         input_qubits: ``D`` for ``"projector"`` (``2^D >= d``).
         train_embedding: ``False`` freezes the embedding or projector.
         backend: ``"analytic"`` (closed forms), ``"torch"`` (the circuits in the loop on QSA's
-            batched torch statevector simulator, backprop) or a PennyLane device
-            (``"default.qubit"``, ``"lightning.qubit"``). Any other evaluator is passed to
+            batched torch statevector simulator, backprop), a PennyLane device (``"default.qubit"``,
+            ``"lightning.qubit"``: the circuits in the loop) or ``"aer"`` (the hardware path:
+            :class:`qsa.hardware.HardwareEvaluator`, one Aer job per step holding every
+            parameter-shift point of every sequence). Any other evaluator is passed to
             :class:`QSAModel` as an object.
         diff_method: PennyLane's ``"best"``, ``"backprop"``, ``"adjoint"`` or ``"parameter-shift"``
-            (ignored by the analytic backend).
+            (PennyLane devices only).
+        shots: ``"aer"`` only: ``None`` for exact statevector probabilities, else samples per
+            circuit and parameter set (SamplerV2 counts).
+        shot_seed: ``"aer"`` with shots: the sampler's seed. Every evaluation samples with this
+            same seed, so runs repeat and resume exactly; ``None`` draws fresh randomness (a resumed
+            run then differs in its sampling noise).
+        noise: ``"aer"`` with shots: a ``qiskit_ibm_runtime.fake_provider`` backend name (e.g.
+            ``"fake_torino"``) whose noise model and layout Aer simulates; ``None`` is noiseless.
     """
 
     d: int
@@ -110,6 +122,9 @@ class ModelConfig:
     train_embedding: bool = True
     backend: str = "analytic"
     diff_method: str = "best"
+    shots: int | None = None
+    shot_seed: int | None = None
+    noise: str | None = None
 
     def __post_init__(self) -> None:
         _validate.power_of_two(self.d, "d")
@@ -135,12 +150,23 @@ class ModelConfig:
                 raise ValueError(f"input_qubits must be >= log2 d = {self.n_qubits}; got {self.input_qubits}")
         elif self.input_qubits is not None:
             raise ValueError(f"input_qubits must be None unless embedding='projector'; got {self.input_qubits!r}")
-        if not isinstance(self.backend, str) or self.backend not in ("analytic", "torch", *PENNYLANE_DEVICES):
-            raise ValueError(
-                f"backend must be 'analytic', 'torch' or one of {PENNYLANE_DEVICES} (pass other evaluators to QSAModel); "
-                f"got {self.backend!r}"
-            )
+        backends = ("analytic", "torch", *PENNYLANE_DEVICES, *HARDWARE_BACKENDS)
+        if not isinstance(self.backend, str) or self.backend not in backends:
+            raise ValueError(f"backend must be one of {backends} (pass other evaluators to QSAModel); got {self.backend!r}")
         _validate.one_of(self.diff_method, "diff_method", DIFF_METHODS)
+        if self.backend not in HARDWARE_BACKENDS:
+            for name in ("shots", "shot_seed", "noise"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} must be None unless backend is one of {HARDWARE_BACKENDS}; got {getattr(self, name)!r}")
+        else:
+            if self.shots is not None:
+                _validate.integer(self.shots, "shots", minimum=1)
+            if self.shot_seed is not None:
+                _validate.integer(self.shot_seed, "shot_seed", minimum=0)
+            if self.shots is None and (self.shot_seed is not None or self.noise is not None):
+                raise ValueError("shots must be given for shot_seed or noise (exact Aer samples nothing); got None")
+            if self.noise is not None and not isinstance(self.noise, str):
+                raise TypeError(f"noise must be a fake backend name such as 'fake_torino' or None; got {self.noise!r}")
 
     @property
     def n_qubits(self) -> int:
@@ -321,8 +347,20 @@ class PennyLaneEvaluator:
         return f"PennyLaneEvaluator({self.device!r}, diff_method={self.diff_method!r})"
 
 
-def make_evaluator(backend: str, diff_method: str = "best") -> Evaluator:
-    """The evaluator named by a :class:`ModelConfig`: analytic, the torch simulator or a PennyLane device."""
+def make_evaluator(
+    backend: str,
+    diff_method: str = "best",
+    *,
+    shots: int | None = None,
+    shot_seed: int | None = None,
+    noise: str | None = None,
+) -> Evaluator:
+    """The evaluator named by a :class:`ModelConfig`: analytic, the torch simulator, a PennyLane device, or Aer.
+
+    ``"aer"`` builds a :class:`qsa.hardware.HardwareEvaluator` on exact statevector probabilities
+    (``shots=None``), on Aer's ``SamplerV2`` (``shots``, ``shot_seed``), or on a noisy Aer copy of
+    the fake backend ``noise``.
+    """
     if backend == "analytic":
         return AnalyticEvaluator()
     if backend == "torch":
@@ -331,7 +369,17 @@ def make_evaluator(backend: str, diff_method: str = "best") -> Evaluator:
         return StatevectorEvaluator()
     if backend in PENNYLANE_DEVICES:
         return PennyLaneEvaluator(backend, diff_method=diff_method)
-    raise ValueError(f"backend must be 'analytic', 'torch' or one of {PENNYLANE_DEVICES}; got {backend!r}")
+    if backend in HARDWARE_BACKENDS:
+        from qsa import hardware  # Qiskit is imported only when the hardware path is used
+
+        if shots is None:
+            runner = hardware.ExactRunner()
+        elif noise is None:
+            runner = hardware.aer_sampler_runner(shots=shots, seed=shot_seed)
+        else:
+            runner = hardware.NoisyAerRunner(noise, shots=shots, seed=shot_seed)
+        return hardware.HardwareEvaluator(runner)
+    raise ValueError(f"backend must be 'analytic', 'torch' or one of {PENNYLANE_DEVICES + HARDWARE_BACKENDS}; got {backend!r}")
 
 
 def objective(obs: Observables, loss: str, *, target_log_norm2: torch.Tensor | None = None) -> torch.Tensor:
@@ -399,7 +447,11 @@ class QSAModel(nn.Module):
             self.embedding = Projector(config.input_qubits, config.d, seed=rng_E)
         if self.embedding is not None and not config.train_embedding:
             self.embedding.requires_grad_(False)
-        self.evaluator = make_evaluator(config.backend, config.diff_method) if evaluator is None else evaluator
+        if evaluator is None:
+            evaluator = make_evaluator(
+                config.backend, config.diff_method, shots=config.shots, shot_seed=config.shot_seed, noise=config.noise
+            )
+        self.evaluator = evaluator
 
     # --- the pieces of a forward pass ----------------------------------------------------------
 

@@ -82,11 +82,19 @@ def _a_outputs(q: torch.Tensor, T: int) -> torch.Tensor:
 
 
 def _jacobian(q: torch.Tensor, T: int) -> tuple[np.ndarray, np.ndarray]:
-    """Outputs ``(S, 8 + T)`` and their Jacobian ``(S, 8 + T, 1 + 2T)`` (sequences are independent)."""
+    """Outputs ``(S, 8 + T)`` and their Jacobian ``(S, 8 + T, 1 + 2T)`` (sequences are independent).
+
+    Each row is differentiated from its own output, not through the concatenation of all of them:
+    backward through ``torch.cat`` sends zeros into every other output, and a zero times the
+    infinite derivative of ``log p_j`` at an empty cell (routine with few shots) is NaN, which
+    would spoil the error bars of ``mu``, ``F`` and ``L_B`` too.
+    """
     with torch.enable_grad():  # also when called inside an autograd Function's forward
         q = q.clone().requires_grad_(True)
-        out = _a_outputs(q, T)
-        rows = [torch.autograd.grad(out[:, o].sum(), q, retain_graph=True)[0] for o in range(out.shape[1])]
+        obs = analytic.observables_from_probabilities(q[:, 0], q[:, 1 : T + 1], q[:, T + 1 :])
+        outputs = [getattr(obs, f) for f in FIELDS_A] + [obs.p[:, j] for j in range(T)]
+        rows = [torch.autograd.grad(o.sum(), q, retain_graph=True)[0] for o in outputs]
+        out = torch.stack(outputs, dim=-1)
     return out.detach().numpy(), torch.stack(rows, dim=1).numpy()
 
 

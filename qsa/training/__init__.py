@@ -1,4 +1,6 @@
-"""Training QSA models: configuration, data, the loop with checkpoints and resume, plots, the ``qsa train`` command.
+"""Training QSA models and baselines: configuration, data, the loop with checkpoints and resume, plots, ``qsa train``.
+
+``model.family`` selects QSA (default) or a baseline of :mod:`qsa.baselines` (:mod:`qsa.training.families`).
 
     from qsa.training import load_config, train, resume
     result = train(load_config("experiments/tfim/config.toml", ["train.steps=50"]))
@@ -8,6 +10,8 @@ See :mod:`qsa.training.loop` for the run directory's layout and the determinism 
 """
 
 from qsa.training.config import (
+    FAMILIES,
+    FAMILY_KEYS,
     ConfigError,
     MarkovSource,
     ModelSection,
@@ -19,8 +23,10 @@ from qsa.training.config import (
     config_from_dict,
     config_to_dict,
     load_config,
+    with_family,
 )
 from qsa.training.data import Dataset, build_dataset, model_config
+from qsa.training.families import FamilyModel, build_model, count_parameters
 from qsa.training.loop import (
     BatchOrder,
     TrainResult,
@@ -34,6 +40,11 @@ from qsa.training.loop import (
 from qsa.training.plots import plot_losses, plot_run
 
 __all__ = [
+    "FAMILIES",
+    "FAMILY_KEYS",
+    "FamilyModel",
+    "build_model",
+    "count_parameters",
     "ConfigError",
     "TFIMSource",
     "MarkovSource",
@@ -45,6 +56,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "with_family",
     "Dataset",
     "build_dataset",
     "model_config",

@@ -17,8 +17,8 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a QSA model from a TOML config (or resume a run)",
-        description="Train a QSA model as a TOML config says, writing runs/<name>-<stamp>/ "
+        help="train a QSA model (or a baseline: model.family) from a TOML config (or resume a run)",
+        description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing runs/<name>-<stamp>/ "
         "(config, environment, metrics.jsonl, checkpoints, loss.png, summary.json).",
     )
     p.add_argument("config", nargs="?", help="TOML configuration file (see experiments/*/config.toml)")
@@ -65,6 +65,7 @@ def _report(result) -> None:
     chance = s["chance"]
     text = "next_token_accuracy" in s["final"].get("train", {})
     print(f"run: {result.run_dir}  ({s['steps']} steps, {s['wall_seconds']:.1f} s)")
+    print(f"model: family {s['family']}, {s['parameters']} trainable parameters")
     print(f"{'split':>12} {'L_1':>9} {'L_half':>9} {'L_B':>9}" + (f" {'nll':>9} {'accuracy':>9}" if text else ""))
     for split, m in s["final"].items():
         extra = f" {m['nll']:>9.4f} {m['next_token_accuracy']:>9.4f}" if text else ""

@@ -42,6 +42,8 @@ __all__ = [
     "MarkovSource",
     "TextSource",
     "DATA_SOURCES",
+    "FAMILIES",
+    "FAMILY_KEYS",
     "ModelSection",
     "TrainSection",
     "TrainConfig",
@@ -51,6 +53,7 @@ __all__ = [
     "load_config",
     "parse_overrides",
     "apply_overrides",
+    "with_family",
 ]
 
 
@@ -129,6 +132,15 @@ class ModelSection:
     ``d``: token width the circuit sees. ``None`` takes the data's width (``2^n_qubits`` for TFIM,
     ``d`` for Markov tokens); smaller than ``2^n_qubits`` for TFIM adds a trainable projector;
     required for text (the isometric embedding's width).
+
+    ``family``: which model family is trained on those tokens (:mod:`qsa.training.families`):
+    ``"qsa"`` (the default: :class:`qsa.model.QSAModel`), or a baseline of :mod:`qsa.baselines`:
+    ``"kcsa"``, ``"softmax_isometric"``, ``"softmax_general"``, ``"linear"``, ``"koopman"``,
+    ``"koopman_unitary"``. The keys ``d``, ``positional``, ``train_rotation`` and
+    ``train_embedding`` describe the tokens and apply to every family; each other key applies to
+    the families listed in :data:`FAMILY_KEYS` and must stay at its default for the rest (a
+    circuit backend means nothing to softmax attention). ``koopman_layers``: the number of
+    Eq. (60) layers of the Koopman families.
     """
 
     k: int = 1
@@ -141,8 +153,31 @@ class ModelSection:
     positional: bool = False
     train_rotation: bool = True
     train_embedding: bool = True
-    backend: Literal["analytic", "torch", "default.qubit", "lightning.qubit"] = "analytic"
+    backend: Literal["analytic", "torch", "default.qubit", "lightning.qubit", "aer"] = "analytic"
     diff_method: Literal["best", "backprop", "adjoint", "parameter-shift"] = "best"
+    shots: int | None = None
+    shot_seed: int | None = None
+    noise: str | None = None
+    family: Literal["qsa", "kcsa", "softmax_isometric", "softmax_general", "linear", "koopman", "koopman_unitary"] = "qsa"
+    koopman_layers: int = 1
+
+
+#: The model families ``model.family`` can name (see :class:`ModelSection`).
+FAMILIES = typing.get_args(typing.get_type_hints(ModelSection)["family"])
+_QSA_KEYS = ("k", "kernel", "beta", "w_layers", "v_layers", "phases", "backend", "diff_method", "shots", "shot_seed", "noise")
+#: The family-specific keys of ``[model]`` each family uses; the token keys (``d``, ``positional``,
+#: ``train_rotation``, ``train_embedding``) apply to all.
+FAMILY_KEYS: dict[str, tuple[str, ...]] = {
+    "qsa": _QSA_KEYS,
+    "kcsa": ("k", "kernel", "beta", "phases"),
+    "softmax_isometric": (),
+    "softmax_general": (),
+    "linear": (),
+    "koopman": ("koopman_layers",),
+    "koopman_unitary": ("koopman_layers",),
+}
+#: Families whose observables include the circuit fields F and L_B (QSA's kernel), so train.loss = "L_B" applies.
+CIRCUIT_OBSERVABLE_FAMILIES = ("qsa", "kcsa")
 
 
 @dataclass(frozen=True)
@@ -204,6 +239,7 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("model", "w_layers"): (lambda v: v >= 1, ">= 1"),
     ("model", "v_layers"): (lambda v: v >= 1, ">= 1"),
     ("model", "d"): (lambda v: v is None or (v >= 2 and not v & (v - 1)), "a power of two >= 2"),
+    ("model", "koopman_layers"): (lambda v: v >= 1, ">= 1"),
     ("train", "lr"): (lambda v: v > 0, "> 0"),
     ("train", "steps"): (lambda v: v >= 0, ">= 0"),
     ("train", "batch_size"): (lambda v: v >= 0, ">= 0 (0: every sequence)"),
@@ -304,13 +340,33 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
     source = data_raw.get("source", "tfim")
     if source not in DATA_SOURCES:
         raise ConfigError(f"data.source must be one of {', '.join(map(repr, DATA_SOURCES))}; got {source!r}")
-    return TrainConfig(
+    config = TrainConfig(
         name=name,
         seed=seed,
         data=_section(DATA_SOURCES[source], {"source": source, **data_raw}, "data"),
         model=_section(ModelSection, raw.get("model", {}), "model"),
         train=_section(TrainSection, raw.get("train", {}), "train"),
     )
+    _check_family(config.model, config.train)
+    return config
+
+
+def _check_family(model: ModelSection, train: TrainSection) -> None:
+    """Keys of ``[model]`` that do not apply to ``model.family`` must keep their defaults; ``L_B`` needs QSA's kernel."""
+    family = model.family
+    for f in fields(ModelSection):
+        users = [name for name, keys in FAMILY_KEYS.items() if f.name in keys]
+        value = getattr(model, f.name)
+        if users and family not in users and value != f.default:
+            raise ConfigError(
+                f"model.{f.name} must be left at its default {f.default!r} for model.family = {family!r} "
+                f"(it applies to {', '.join(repr(u) for u in users)}); got {value!r}"
+            )
+    if train.loss == "L_B" and family not in CIRCUIT_OBSERVABLE_FAMILIES:
+        raise ConfigError(
+            f"train.loss must be 'L_1' or 'L_half' (or 'nll' for text) for model.family = {family!r}: L_B = -log F is "
+            f"the circuit observable of {' and '.join(CIRCUIT_OBSERVABLE_FAMILIES)}; got 'L_B'"
+        )
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
@@ -365,3 +421,21 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Train
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config must be valid TOML; {p}: {exc}") from exc
     return config_from_dict(apply_overrides(raw, overrides))
+
+
+def with_family(config: TrainConfig, family: str) -> TrainConfig:
+    """``config`` with ``model.family = family`` and every ``[model]`` key that does not apply to it reset to its default.
+
+    The data, the token keys (``d``, ``positional``, ``train_rotation``, ``train_embedding``), the
+    seed and the ``[train]`` section are kept, so every family is trained on the same data with the
+    same optimiser budget; e.g. the TFIM reference config (``k = 2``, ``w_layers = 8``) becomes kCSA
+    with ``k = 2`` or softmax attention with the kernel and ansatz keys cleared.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise ConfigError(f"family must be one of {', '.join(map(repr, FAMILIES))}; got {family!r}")
+    keep = set(FAMILY_KEYS[family])
+    defaults = {f.name: f.default for f in fields(ModelSection) if any(f.name in keys for keys in FAMILY_KEYS.values())}
+    model = dataclasses.replace(config.model, family=family, **{k: v for k, v in defaults.items() if k not in keep})
+    return config_from_dict(config_to_dict(dataclasses.replace(config, model=model)))

@@ -190,4 +190,5 @@ def model_config(config: TrainConfig, dataset: Dataset) -> ModelConfig:
     if embedding != "none":
         extra["train_embedding"] = m.train_embedding
     return ModelConfig(d=d, T=dataset.T, k=m.k, kernel=m.kernel, beta=m.beta, w_layers=m.w_layers, v_layers=m.v_layers,
-                       phases=m.phases, embedding=embedding, backend=m.backend, diff_method=m.diff_method, **extra)
+                       phases=m.phases, embedding=embedding, backend=m.backend, diff_method=m.diff_method,
+                       shots=m.shots, shot_seed=m.shot_seed, noise=m.noise, **extra)

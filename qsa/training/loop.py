@@ -1,5 +1,8 @@
 r"""The training loop: seeded data and model, Adam or L-BFGS steps, evaluation, checkpoints, resume.
 
+The model is QSA or a baseline family (``model.family``, :mod:`qsa.training.families`); everything
+below holds for every family.
+
 A run lives in one directory (``runs/<name>-<stamp>/``)::
 
     config.json       the resolved configuration (every key, after overrides)
@@ -11,7 +14,8 @@ A run lives in one directory (``runs/<name>-<stamp>/``)::
     checkpoint.pt     latest: model, optimiser, batch-order RNG, step, best, length of metrics.jsonl
     best.pt           model with the lowest held-out ("test") loss so far
     loss.png          loss curves with chance levels (accuracy too, for text)
-    summary.json      final metrics on every split, best step, chance levels, wall time, plot paths
+    summary.json      final metrics on every split, best step, chance levels, wall time, plot paths,
+                      model family and its number of trainable parameters
 
 Every random draw comes from ``config.seed`` (split into streams for the data, the model and the
 batch order), so the same configuration gives the same ``metrics.jsonl`` byte for byte (on the same
@@ -39,7 +43,8 @@ import torch
 from qsa import runs
 from qsa.model import Evaluator, QSAModel, objective
 from qsa.training.config import TrainConfig, TrainSection, config_from_dict, config_to_dict
-from qsa.training.data import Dataset, build_dataset, model_config, select, size
+from qsa.training.data import Dataset, build_dataset, select, size
+from qsa.training.families import FamilyModel, build_model, count_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ class TrainResult:
     """A finished run: its directory, the trained model and ``summary.json``'s content."""
 
     run_dir: Path
-    model: QSAModel
+    model: QSAModel | FamilyModel
     summary: dict[str, Any]
 
 
@@ -106,7 +111,7 @@ class BatchOrder:
         self.order, self.pos = state["order"].numpy().copy(), int(state["pos"])
 
 
-def make_optimizer(model: QSAModel, cfg: TrainSection) -> torch.optim.Optimizer:
+def make_optimizer(model: QSAModel | FamilyModel, cfg: TrainSection) -> torch.optim.Optimizer:
     """Adam, or L-BFGS with one iteration per step, over the model's trainable parameters."""
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "adam":
@@ -118,7 +123,7 @@ def make_optimizer(model: QSAModel, cfg: TrainSection) -> torch.optim.Optimizer:
                              history_size=cfg.lbfgs_history, line_search_fn=search)
 
 
-def evaluate(model: QSAModel, batch: Any) -> dict[str, float]:
+def evaluate(model: QSAModel | FamilyModel, batch: Any) -> dict[str, float]:
     """Mean ``L_1``, ``L_half``, ``L_B`` and ``F`` over ``batch``; for id windows also the next-word
     cross-entropy ``nll`` and the next-token accuracy (argmax of ``p(l|z)``, from the closed-form ``z``)."""
     with torch.no_grad():
@@ -148,7 +153,7 @@ class _Run:
         self.config, self.run_dir = config, run_dir
         data_seed, model_seed, order_seed = np.random.SeedSequence(config.seed).spawn(3)
         self.dataset: Dataset = build_dataset(config, np.random.default_rng(data_seed))
-        self.model = QSAModel(model_config(config, self.dataset), seed=np.random.default_rng(model_seed), evaluator=evaluator)
+        self.model = build_model(config, self.dataset, seed=np.random.default_rng(model_seed), evaluator=evaluator)
         self.optimizer = make_optimizer(self.model, config.train)
         self.order = BatchOrder(size(self.dataset.train), config.train.batch_size, np.random.default_rng(order_seed))
         self.step, self.best, self.resumes = 0, None, 0
@@ -267,6 +272,8 @@ class _Run:
         written = plot_run(self.run_dir) if plots else []
         summary = {
             "name": self.config.name,
+            "family": self.config.model.family,
+            "parameters": count_parameters(self.model),
             "steps": self.step,
             "loss": self.config.train.loss,
             "final": final,
@@ -298,14 +305,15 @@ def train(
     progress: bool = False,
     plots: bool = True,
 ) -> TrainResult:
-    """Train a QSA model as ``config`` says, in a new run directory.
+    """Train the model of ``config.model.family`` (QSA by default) as ``config`` says, in a new run directory.
 
     Args:
         config: the :class:`~qsa.training.config.TrainConfig`.
         out: where the run directory ``<name>-<UTC stamp>`` is created.
         run_dir: an explicit, new or empty directory instead.
         evaluator: an :class:`~qsa.model.Evaluator` replacing ``config.model.backend`` (e.g. a
-            hardware-faithful Aer evaluator); ``None`` uses the configured backend.
+            hardware-faithful Aer evaluator); ``None`` uses the configured backend. Family
+            ``"qsa"`` only.
         progress: show a tqdm progress bar (on stderr).
         plots: write ``loss.png`` at the end (:func:`qsa.training.plots.plot_run` can do it later).
 
@@ -325,7 +333,8 @@ def train(
         path.mkdir(parents=True, exist_ok=True)
     run.run_dir = path
     runs.write_json(path / CONFIG, config_to_dict(config))
-    runs.write_json(path / ENVIRONMENT, {**run_environment(), "evaluator": repr(run.model.evaluator)})
+    evaluator_name = repr(run.model.evaluator) if isinstance(run.model, QSAModel) else None  # baselines have no circuit backend
+    runs.write_json(path / ENVIRONMENT, {**run_environment(), "evaluator": evaluator_name})
     runs.write_json(path / DATA, {**run.dataset.info, "T": run.dataset.T, "chance": run.dataset.chance._asdict(),
                                   "majority_accuracy": run.dataset.majority_accuracy,
                                   "nll_baselines": run.dataset.nll_baselines, "loss": config.train.loss})

@@ -111,6 +111,11 @@ def plot_run(run_dir: str | os.PathLike) -> list[Path]:
     info = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     m = config["model"]
-    title = (f"{config['name']}: {info['source']} T={info['T']}, k={m['k']} {m['kernel']}, L_W={m['w_layers']}, "
-             f"L_V={m['v_layers']}, {config['train']['optimizer']}, backend {m['backend']}")
+    family = m.get("family", "qsa")  # runs from before model families were added are QSA runs
+    if family == "qsa":
+        title = (f"{config['name']}: {info['source']} T={info['T']}, k={m['k']} {m['kernel']}, L_W={m['w_layers']}, "
+                 f"L_V={m['v_layers']}, {config['train']['optimizer']}, backend {m['backend']}")
+    else:
+        kernel = f", k={m['k']} {m['kernel']}" if family == "kcsa" else ""
+        title = f"{config['name']}: {info['source']} T={info['T']}, family {family}{kernel}, {config['train']['optimizer']}"
     return [plot_losses(_records(run_dir), info, run_dir / "loss.png", title=title)]

@@ -235,7 +235,11 @@ def test_objective_and_predictions():
     (dict(d=4, T=2, embedding="isometric", vocab_size=2), ValueError, "vocab_size must be >= 4"),
     (dict(d=4, T=2, vocab_size=8), ValueError, "vocab_size must be None"),
     (dict(d=4, T=2, embedding="projector", input_qubits=1), ValueError, "input_qubits must be >= log2 d"),
-    (dict(d=4, T=2, backend="aer"), ValueError, "backend must be 'analytic'"),
+    (dict(d=4, T=2, backend="ibm_torino"), ValueError, "backend must be one of"),
+    (dict(d=4, T=2, shots=100), ValueError, "shots must be None unless backend is one of"),
+    (dict(d=4, T=2, backend="aer", shots=0), ValueError, "shots must be >= 1"),
+    (dict(d=4, T=2, backend="aer", noise="fake_torino"), ValueError, "shots must be given for shot_seed or noise"),
+    (dict(d=4, T=2, backend="aer", shots=10, shot_seed=-1), ValueError, "shot_seed must be >= 0"),
     (dict(d=4, T=2, diff_method="spsa"), ValueError, "diff_method must be one of"),
     (dict(d=4, T=2, positional=1), TypeError, "positional must be a bool"),
 ])

@@ -79,3 +79,18 @@ def test_circuit_b_error_bars():
     assert est.value.P0[0] == 0.25 and est.stderr.P0[0] == pytest.approx(np.sqrt(0.25 * 0.75 / 400))
     assert est.stderr.L_half_circuit[0] == pytest.approx(est.stderr.P0[0] / 0.25)
     assert est.value.mu is None
+
+
+def test_an_empty_cell_leaves_the_other_error_bars_finite():
+    """A zero count in one nu_j (p_j = 0, L_1 infinite) must not turn mu, F or L_B's errors into NaN."""
+    T = 3
+    cells = {
+        "mu": np.array([[0.2, 0.1]]),
+        "zeta": np.array([[0.1, 0.2, 0.1, 0.0]]),
+        "nu": np.array([[0.05, 0.0, 0.1, 0.0]]),
+    }
+    est = estimate(cells, T=T, shots=1000)
+    for field in ("mu", "zeta", "nu", "F", "L_B", "L_A"):
+        assert np.all(np.isfinite(getattr(est.stderr, field))), field
+    np.testing.assert_allclose(est.stderr.mu, np.sqrt(0.2 * 0.8 / 1000), rtol=1e-12)
+    assert np.isinf(est.value.L_1[0])  # the empty cell itself is reported honestly

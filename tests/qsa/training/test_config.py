@@ -30,7 +30,7 @@ def test_defaults_are_the_reference_tfim_task():
 
 
 #: Experiments whose TOML files are training configs (gate_counts and hardware have their own formats).
-TRAINING_EXPERIMENTS = ("tfim", "classical", "kernels", "circuit_in_the_loop")
+TRAINING_EXPERIMENTS = ("tfim", "classical", "kernels", "circuit_in_the_loop", "shot_training")
 
 
 @pytest.mark.parametrize(

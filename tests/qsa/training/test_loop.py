@@ -57,9 +57,20 @@ def test_run_directory_records_config_environment_metrics_checkpoints_and_plot(t
         r["L_1"] for r in records if r["kind"] == "eval" and r["split"] == "test")
 
 
-@pytest.mark.parametrize("path", [MARKOV_SMOKE, TFIM_SMOKE, TEXT_SMOKE], ids=["adam-minibatch", "lbfgs", "text-embedding"])
-def test_same_seed_twice_gives_identical_metrics(tmp_path, path):
-    config = load_config(path)
+SEED_CASES = {
+    "adam-minibatch": (MARKOV_SMOKE, []),
+    "lbfgs": (TFIM_SMOKE, []),
+    "text-embedding": (TEXT_SMOKE, []),
+    "kcsa-lbfgs": (TFIM_SMOKE, ["model.family=kcsa", "model.k=2"]),
+    "softmax-adam-minibatch": (MARKOV_SMOKE, ["model.family=softmax_isometric", "model.w_layers=2", "model.v_layers=2"]),
+    "koopman-lbfgs": (TFIM_SMOKE, ["model.family=koopman", "model.k=1"]),
+}
+
+
+@pytest.mark.parametrize("case", list(SEED_CASES))
+def test_same_seed_twice_gives_identical_metrics(tmp_path, case):
+    path, overrides = SEED_CASES[case]
+    config = load_config(path, overrides)
     a = train(config, run_dir=tmp_path / "a", plots=False)
     b = train(config, run_dir=tmp_path / "b", plots=False)
     assert (a.run_dir / "metrics.jsonl").read_bytes() == (b.run_dir / "metrics.jsonl").read_bytes()
@@ -137,6 +148,9 @@ KILL_CASES = {
     "adam-minibatch": (MARKOV_SMOKE, ["train.steps=160", "train.checkpoint_every=40", "train.eval_every=50"]),
     "lbfgs": (TFIM_SMOKE, ["data.n_qubits=2", "data.T=4", "data.n_heldout_hamiltonians=0", "model.w_layers=1",
                            "model.v_layers=1", "train.steps=160", "train.checkpoint_every=40", "train.eval_every=50"]),
+    # a baseline family through the same loop: L-BFGS history and free-unitary parameters restored bitwise
+    "kcsa-lbfgs": (TFIM_SMOKE, ["model.family=kcsa", "data.n_qubits=2", "data.T=4", "data.n_heldout_hamiltonians=0",
+                                "train.steps=160", "train.checkpoint_every=40", "train.eval_every=50"]),
 }
 
 
@@ -211,3 +225,15 @@ def test_resume_refuses_different_data(tmp_path):
     (result.run_dir / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="the data rebuilt for resuming must equal the run's"):
         resume(result.run_dir, plots=False)
+
+
+def test_aer_backend_trains_like_the_analytic_tier(tmp_path):
+    """model.backend = "aer" with exact probabilities (parameter-shift gradients, one Aer job per
+    step) follows the analytic run: the same losses at every step, to 1e-8."""
+    smoke = ROOT / "experiments" / "shot_training" / "smoke.toml"
+    common = ["train.steps=3", "model.shots=none", "model.shot_seed=none"]
+    aer = train(load_config(smoke, common), run_dir=tmp_path / "aer", plots=False)
+    exact = train(load_config(smoke, [*common, "model.backend=analytic"]), run_dir=tmp_path / "analytic", plots=False)
+    assert "HardwareEvaluator" in json.loads((aer.run_dir / "environment.json").read_text())["evaluator"]
+    got, expected = ([r.get("loss", r.get("L_B")) for r in read_metrics(run.run_dir)] for run in (aer, exact))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-8)

@@ -1,0 +1,120 @@
+"""Figures of a comparison sweep, drawn from its ``results.json`` alone.
+
+    python experiments/comparison/plot.py runs/comparison-<stamp>
+
+``losses.png``: held-out L_1 and L_half per family (bars: median over seeds, whiskers: min to max),
+chance levels dashed, the untrained copy-last-token reference dotted; one panel per held-out split.
+``spectra.png``: eigenvalues of the trained Koopman operators, modulus relative to
+``|det K|^(1/d)`` against phase, coloured decay / neutral / growth (neutral band shaded).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from qsa import runs
+
+SPLITS = {"test": "test (new sequences)", "heldout": "held-out Hamiltonians"}
+CLASSES = (("decay", "tab:blue"), ("neutral", "tab:green"), ("growth", "tab:red"))
+
+
+def _save(fig, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    runs.write_bytes(path, buffer.getvalue())
+    return path
+
+
+def plot_losses(results: dict, path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    tasks = [t["name"] for t in results["plan"]["tasks"]]  # the config's order (the JSON keys are sorted)
+    panels = [(task, split) for task in tasks for split in SPLITS
+              if any(a[f"{split}_L_1"] is not None for a in results["aggregates"] if a["task"] == task)]
+    fig = Figure(figsize=(5.4 * len(panels), 4.8))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (task, split) in zip(axes, panels):
+        rows = [a for a in results["aggregates"] if a["task"] == task]
+        x = np.arange(len(rows))
+        chance, ref = results["chance"][task], results["copy_last"][task]
+        for offset, field, color in ((-0.2, "L_1", "C0"), (0.2, "L_half", "C1")):
+            key = f"{split}_{field}"
+            mid = np.array([a[key] for a in rows])
+            err = np.array([[m - a[f"{key}_min"] for m, a in zip(mid, rows)], [a[f"{key}_max"] - m for m, a in zip(mid, rows)]])
+            ax.bar(x + offset, mid, width=0.4, color=color, yerr=err, capsize=2, error_kw={"lw": 0.8},
+                   label=f"{'L_1' if field == 'L_1' else 'L_½'} (median, min–max)")
+            for xi, m, top in zip(x + offset, mid, mid + err[1]):  # the median, above the whisker
+                ax.text(xi, top, f"{m:.2f}", ha="center", va="bottom", fontsize=6, rotation=90)
+            ax.axhline(chance[field], color=color, ls="--", lw=1, label=f"chance {'L_1' if field == 'L_1' else 'L_½'} {chance[field]:.3f}")
+        ax.axhline(ref[f"{split}_L_1"], color="0.3", ls=":", lw=1.2, label=f"copy last token, L_1 {ref[f'{split}_L_1']:.3f}")
+        ax.set_xticks(x, [f"{a['family']}\n{a['parameters']} par." for a in rows], rotation=40, ha="right", fontsize=7)
+        ax.set_ylim(0, 1.45 * max(chance["L_1"], max(a[f"{split}_L_1_max"] for a in rows)))  # room for the legend
+        ax.set(ylabel="loss (nats)", title=f"{task}: {SPLITS[split]}")
+        ax.legend(fontsize=7, loc="upper center", ncol=2)
+    n = results["rows"] and len(results["seeds"])
+    fig.suptitle(f"Held-out losses per model family, same data and budget ({n} seed{'s' if n > 1 else ''})")
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.26, top=0.88, wspace=0.18)
+    return _save(fig, path)
+
+
+def plot_spectra(results: dict, path: Path) -> Path | None:
+    from matplotlib.figure import Figure
+
+    spectra = results["spectra"]
+    if not spectra:
+        return None
+    tol = results["spectrum_tol"]
+    tasks = [t["name"] for t in results["plan"]["tasks"] if any(s["task"] == t["name"] for s in spectra)]
+    families = list(dict.fromkeys(s["family"] for s in spectra))
+    fig = Figure(figsize=(5.0 * len(families), 3.8 * len(tasks)))
+    axes = np.array(fig.subplots(len(tasks), len(families), squeeze=False, sharey="row"))  # one scale per task
+    markers = "os^Dv<>ph*"
+    for r, task in enumerate(tasks):
+        for c, family in enumerate(families):
+            ax = axes[r, c]
+            group = [s for s in spectra if s["task"] == task and s["family"] == family]
+            counts = {name: 0 for name, _ in CLASSES}
+            ax.axhspan(1 - tol, 1 + tol, color="tab:green", alpha=0.15, lw=0)
+            ax.axhline(1, color="0.4", lw=0.8)
+            for i, s in enumerate(group):
+                for layer in s["layers"]:
+                    z = np.array([complex(a, b) for a, b in layer["relative_eigenvalues"]])
+                    r_ = np.abs(z)
+                    for name, color in CLASSES:
+                        mask = (r_ < 1 - tol) if name == "decay" else (r_ > 1 + tol) if name == "growth" else (abs(r_ - 1) <= tol)
+                        counts[name] += int(mask.sum())
+                        ax.scatter(np.angle(z[mask]), r_[mask], s=22, color=color, marker=markers[i % len(markers)],
+                                   label=name if i == 0 and mask.any() else None, zorder=3)
+            net = round(float(np.median([layer["net_rate"] for s in group for layer in s["layers"]])), 6) + 0.0  # no "-0.000"
+            ax.set(xlim=(-math.pi, math.pi), xlabel="arg λ", ylabel="|λ| / |det K|^(1/d)",
+                   title=f"{task}, {family}: " + ", ".join(f"{counts[n]} {n}" for n, _ in CLASSES) +
+                   f"\nmedian log|det K| = {net:+.3f} ({len(group)} seed{'s' if len(group) > 1 else ''})")
+            ax.title.set_fontsize(9)
+            ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"Trained Koopman spectra (relative moduli; neutral band ±{tol:g}; one marker shape per seed)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_all(sweep: str | Path) -> list[Path]:
+    """Write ``losses.png`` and ``spectra.png`` (if Koopman families ran) into the sweep directory."""
+    sweep = Path(sweep)
+    results = json.loads((sweep / "results.json").read_text(encoding="utf-8"))
+    written = [plot_losses(results, sweep / "losses.png"), plot_spectra(results, sweep / "spectra.png")]
+    return [p for p in written if p is not None]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python experiments/comparison/plot.py RUN_DIR")
+    for written in plot_all(sys.argv[1]):
+        print(f"wrote {written}")

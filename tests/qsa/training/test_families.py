@@ -1,0 +1,152 @@
+"""Model families in the training loop: every baseline trains through train() on the same data and losses,
+QSA's path is unchanged, options that do not apply are refused, with_family resets them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from qsa.baselines.attention import KCSA, LinearAttention, SoftmaxAttention
+from qsa.baselines.koopman import KoopmanAttention
+from qsa.cli import main
+from qsa.model import AnalyticEvaluator, QSAModel
+from qsa.training import (
+    FAMILIES,
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    FamilyModel,
+    build_dataset,
+    build_model,
+    load_config,
+    read_metrics,
+    train,
+    with_family,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+TFIM_SMOKE = ROOT / "experiments" / "tfim" / "smoke.toml"
+MARKOV_SMOKE = ROOT / "experiments" / "classical" / "markov_smoke.toml"
+TEXT_SMOKE = ROOT / "experiments" / "classical" / "text_smoke.toml"
+
+def baseline_config(family: str, overrides: list[str]):
+    """The Markov smoke config moved to ``family`` (its QSA keys reset), then ``overrides`` applied and checked."""
+    raw = config_to_dict(with_family(load_config(MARKOV_SMOKE), family))
+    return config_from_dict(apply_overrides(raw, overrides))
+
+
+CORES = {"kcsa": KCSA, "softmax_isometric": SoftmaxAttention, "softmax_general": SoftmaxAttention,
+         "linear": LinearAttention, "koopman": KoopmanAttention, "koopman_unitary": KoopmanAttention}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_trains_on_the_same_tfim_data_with_the_same_losses(tmp_path, family):
+    config = with_family(load_config(TFIM_SMOKE), family)
+    result = train(config, run_dir=tmp_path / family, plots=False)
+    s = result.summary
+    assert s["family"] == family and s["steps"] == 10 and set(s["final"]) == {"train", "test", "heldout_H1"}
+    assert abs(s["chance"]["L_1"] - 2.5929) < 1e-4
+    evals = [r for r in read_metrics(result.run_dir) if r["kind"] == "eval" and r["split"] == "train"]
+    assert evals[-1]["L_1"] < evals[0]["L_1"]  # it learns
+    assert s["parameters"] == sum(p.numel() for p in result.model.parameters())
+    env = json.loads((result.run_dir / "environment.json").read_text())
+    if family == "qsa":
+        assert isinstance(result.model, QSAModel) and env["evaluator"] == "AnalyticEvaluator()"
+    else:
+        assert isinstance(result.model, FamilyModel) and isinstance(result.model.core, CORES[family])
+        assert env["evaluator"] is None
+    # L_B and F exist exactly for the families with QSA's kernel
+    assert ("L_B" in s["final"]["test"]) == (family in ("qsa", "kcsa"))
+    checkpoint = torch.load(result.run_dir / "checkpoint.pt", weights_only=True)
+    assert set(checkpoint["model"]) == set(result.model.state_dict())
+
+
+def test_the_data_is_the_same_for_every_family():
+    fingerprints = {build_dataset(with_family(load_config(TFIM_SMOKE), f), np.random.default_rng(0)).info["fingerprint"]
+                    for f in FAMILIES}
+    assert len(fingerprints) == 1
+
+
+def test_qsa_family_builds_the_same_model_as_before():
+    config = load_config(TFIM_SMOKE)
+    dataset = build_dataset(config, np.random.default_rng(0))
+    from qsa.training import model_config
+
+    built = build_model(config, dataset, seed=np.random.default_rng(1))
+    direct = QSAModel(model_config(config, dataset), seed=np.random.default_rng(1))
+    assert type(built) is QSAModel and built.config == direct.config
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), direct.state_dict().values()))
+
+
+@pytest.mark.parametrize("family", ["kcsa", "softmax_general"])
+def test_baselines_train_through_a_projector_and_a_text_embedding(tmp_path, family):
+    projected = train(with_family(load_config(TFIM_SMOKE, ["model.d=4", "train.steps=3"]), family),
+                      run_dir=tmp_path / "projector", plots=False)
+    assert projected.model.embedding is not None and projected.summary["final"]["test"]["L_1"] > 0
+    text = train(with_family(load_config(TEXT_SMOKE, ["train.steps=3"]), family), run_dir=tmp_path / "text", plots=False)
+    final = text.summary["final"]["test"]
+    assert {"nll", "next_token_accuracy", "L_1"} <= set(final) and np.isfinite(final["nll"])
+    qsa = train(load_config(TEXT_SMOKE, ["train.steps=0"]), run_dir=tmp_path / "qsa", plots=False)
+    base = train(with_family(load_config(TEXT_SMOKE, ["train.steps=0"]), family), run_dir=tmp_path / "base", plots=False)
+    # the embedding starts from the same seed stream in every family
+    assert torch.equal(qsa.model.embedding.E, base.model.embedding.E)
+
+
+def test_with_family_resets_only_the_keys_that_do_not_apply():
+    config = load_config(ROOT / "experiments" / "tfim" / "config.toml")
+    kcsa = with_family(config, "kcsa")
+    assert (kcsa.model.family, kcsa.model.k, kcsa.model.w_layers, kcsa.model.phases) == ("kcsa", 2, 2, "aligned")
+    soft = with_family(config, "softmax_general")
+    assert (soft.model.k, soft.model.w_layers, soft.model.v_layers) == (1, 2, 2)
+    assert soft.data == config.data and soft.train == config.train and soft.seed == config.seed
+    back = with_family(with_family(config, "koopman"), "qsa")
+    assert back.model.family == "qsa" and back.model.koopman_layers == 1
+    with pytest.raises(ConfigError, match="family must be one of 'qsa', 'kcsa'"):
+        with_family(config, "transformer")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.family=kcsa", "model.w_layers=4"],
+     "model.w_layers must be left at its default 2 for model.family = 'kcsa' (it applies to 'qsa'); got 4"),
+    (["model.family=softmax_isometric", "model.backend=default.qubit"],
+     "model.backend must be left at its default 'analytic' for model.family = 'softmax_isometric' (it applies to 'qsa'); got 'default.qubit'"),
+    (["model.family=linear", "model.k=2"],
+     "model.k must be left at its default 1 for model.family = 'linear' (it applies to 'qsa', 'kcsa'); got 2"),
+    (["model.family=qsa", "model.koopman_layers=2"],
+     "model.koopman_layers must be left at its default 1 for model.family = 'qsa' (it applies to 'koopman', 'koopman_unitary'); got 2"),
+    (["model.family=koopman", "train.loss=L_B"],
+     "train.loss must be 'L_1' or 'L_half' (or 'nll' for text) for model.family = 'koopman'"),
+    (["model.family=gpt"], "model.family must be one of 'qsa', 'kcsa'"),
+    (["model.family=koopman", "model.koopman_layers=0"], "model.koopman_layers must be >= 1; got 0"),
+])
+def test_options_that_do_not_apply_are_refused(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        baseline_config("linear", overrides)
+    assert message in str(info.value)
+
+
+def test_refusals_reach_the_command_line_and_code_built_configs(tmp_path, capsys):
+    assert main(["train", str(MARKOV_SMOKE), "--set", "model.family=kcsa", "--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err  # the smoke config sets w_layers = 1 for QSA
+    assert "model.w_layers must be left at its default 2 for model.family = 'kcsa'" in err and "Traceback" not in err
+    config = with_family(load_config(MARKOV_SMOKE), "linear")
+    with pytest.raises(ConfigError, match="model.phases must be left at its default 'aligned'"):
+        train(replace(config, model=replace(config.model, phases="trained")), out=tmp_path)
+    with pytest.raises(ValueError, match="evaluator must be None for model.family = 'linear'"):
+        train(config, out=tmp_path, evaluator=AnalyticEvaluator())
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_command_line_trains_a_baseline_and_reports_family_and_parameters(tmp_path, capsys):
+    assert main(["train", str(MARKOV_SMOKE), "--set", "model.family=softmax_isometric", "--set", "model.w_layers=2",
+                 "--set", "model.v_layers=2", "--set", "train.steps=3", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "model: family softmax_isometric, 48 trainable parameters" in out  # 3 d^2 at d = 4
+    (run,) = tmp_path.iterdir()
+    assert (run / "loss.png").stat().st_size > 20_000
