@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from qsa import backends
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,7 +20,11 @@ def test_tiers_smoke(tmp_path):
     assert out.returncode == 0, out.stderr
     (run,) = tmp_path.glob("tiers-*")
     results = json.loads((run / "results.json").read_text())
-    assert len(results["rows"]) == 6 and results["environment"]["packages"]["qiskit"]
+    # one row per case (circuit A and circuit B) and backend
+    assert {(r["circuit"], r["backend"]) for r in results["rows"]} == {
+        (c, b) for c in ("two_register", "superposition") for b in backends.BACKENDS
+    }
+    assert results["environment"]["packages"]["qiskit"]
     assert all(row["max_abs_error_vs_analytic"] < 1e-10 for row in results["rows"])
     assert (run / "tiers.png").stat().st_size > 10_000
 
