@@ -26,6 +26,7 @@ of ``mu`` with respect to them vanishes and a detached ``phi`` gives the exact g
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -240,6 +241,26 @@ def _resolved_diff_method(device: str, diff_method: str) -> str:
     return "backprop" if device == "default.qubit" else "adjoint"
 
 
+@contextlib.contextmanager
+def _float64_results():
+    """Torch's default dtype float64 while QNodes run.
+
+    PennyLane's torch interface turns a device result that is a Python float into a tensor with
+    ``torch.as_tensor``, i.e. of the default dtype, float32: lightning.qubit returns Python floats
+    for expectation values of products of projectors, so without this they would lose 8 digits.
+    """
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+#: Widest Projector handed to lightning.qubit in one piece (see PennyLaneEvaluator._qnode).
+_PROJECTOR_GROUP = 6
+
+
 class PennyLaneEvaluator:
     r"""Circuit A's ``mu``, ``zeta`` and ``nu`` circuits (ansatz gates for ``W``, ``V``) run as torch QNodes.
 
@@ -288,10 +309,19 @@ class PennyLaneEvaluator:
         n_values = qc.T if qc.index_wires else 1
         patterns = [list(bits(j, len(qc.index_wires)) + (0,) * len(qc.zero_wires)) for j in range(n_values)]
 
+        def projector(pattern):
+            if self.device != "lightning.qubit" or len(wires) <= _PROJECTOR_GROUP:
+                return qml.Projector(pattern, wires=wires)
+            # lightning turns a Projector into a dense 2^m x 2^m Hermitian matrix (8 GiB of work
+            # per adjoint pass at m = 13); a product of projectors on small wire groups is the
+            # same operator and stays small.
+            groups = range(0, len(wires), _PROJECTOR_GROUP)
+            return qml.prod(*(qml.Projector(pattern[g:g + _PROJECTOR_GROUP], wires=wires[g:g + _PROJECTOR_GROUP]) for g in groups))
+
         @qml.qnode(dev, interface="torch", diff_method=self.diff_method)
         def projectors(values):
             apply(qc.circuit, values, select="matrix")
-            return [qml.expval(qml.Projector(b, wires=wires)) for b in patterns]
+            return [qml.expval(projector(b)) for b in patterns]
 
         return projectors
 
@@ -325,14 +355,15 @@ class PennyLaneEvaluator:
         if phi is not None:
             phi = torch.broadcast_to(phi, (S, T))  # (S, T)
         values: dict[str, torch.Tensor] = {}
-        for variant, (qc, qnode) in circuits.items():
-            rows = []
-            for s in range(S):
-                inputs = {"x": X[s], "y": Y[s], "theta_W": theta_W, "theta_V": theta_V}
-                if phi is not None and variant == "mu":
-                    inputs["phi"] = phi[s]
-                rows.append(torch.stack(list(qnode(inputs))))  # (T,) or (1,): P(C1 = j, zero wires = 0)
-            values[variant] = torch.stack(rows)  # (S, T) or (S, 1)
+        with _float64_results():
+            for variant, (qc, qnode) in circuits.items():
+                rows = []
+                for s in range(S):
+                    inputs = {"x": X[s], "y": Y[s], "theta_W": theta_W, "theta_V": theta_V}
+                    if phi is not None and variant == "mu":
+                        inputs["phi"] = phi[s]
+                    rows.append(torch.stack(list(qnode(inputs))))  # (T,) or (1,): P(C1 = j, zero wires = 0)
+                values[variant] = torch.stack(rows)  # (S, T) or (S, 1)
         mu = values["mu"][:, 0]  # (S,)
         zeta_j, nu_j = values["zeta"], values["nu"]  # (S, T)
         zeta, nu = zeta_j.sum(-1), nu_j.sum(-1)  # (S,)

@@ -8,6 +8,7 @@ import torch
 from support import TOL_GRAD, TOL_STATE
 
 from qsa import analytic
+from qsa import model as model_module
 from qsa.data import Sequences, markov_sequences
 from qsa.model import AnalyticEvaluator, Evaluator, ModelConfig, PennyLaneEvaluator, QSAModel, objective
 
@@ -146,6 +147,25 @@ def test_circuit_backends_match_analytic_values_and_gradients(device, diff_metho
     g_got = torch.autograd.grad(_total_loss(circuit, batch), list(circuit.parameters()))
     for (name, _), a, b in zip(model.named_parameters(), g_got, g_exp):
         np.testing.assert_allclose(a, b, rtol=0, atol=TOL_GRAD, err_msg=name)
+
+
+def test_lightning_measures_wide_projectors_in_pieces_at_full_precision():
+    # T = 3, d = 4, k = 1: mu is read on all 8 wires, more than one lightning Projector piece
+    model, batch = _setup("none", "trained", k=1, d=4, T=3)
+    ev = PennyLaneEvaluator("lightning.qubit", diff_method="adjoint")
+    circuit = QSAModel(model.config, seed=0, evaluator=ev)
+    circuit.load_state_dict(model.state_dict())
+    (qc, qnode), = [c for v, c in ev._circuits(3, 4, 1, "mono", None, 1, 1, True).items() if v == "mu"]
+    assert len(qc.index_wires) + len(qc.zero_wires) > model_module._PROJECTOR_GROUP
+    expected, got = model(batch), circuit(batch)
+    assert got.mu.dtype == torch.float64
+    for field in ("mu", "zeta", "nu", "L_B", "L_1"):
+        np.testing.assert_allclose(getattr(got, field).detach(), getattr(expected, field).detach(), rtol=0, atol=TOL_STATE, err_msg=field)
+    g_exp = torch.autograd.grad(_total_loss(model, batch), [model.theta_W, model.theta_V, model.phi])
+    g_got = torch.autograd.grad(_total_loss(circuit, batch), [circuit.theta_W, circuit.theta_V, circuit.phi])
+    for a, b in zip(g_got, g_exp):
+        np.testing.assert_allclose(a, b, rtol=0, atol=TOL_GRAD)
+    assert torch.get_default_dtype() == torch.float32  # restored after the QNodes ran
 
 
 def test_embedding_gradients_flow_through_the_circuit_with_backprop():
