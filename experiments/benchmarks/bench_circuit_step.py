@@ -51,11 +51,10 @@ def _step(model, batch) -> tuple[float, torch.Tensor]:
 
 def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
     if smoke:
-        configs = [dict(T=2, d=2, k=1, L=1, S=1, lightning=True)]
+        configs = [dict(T=2, d=2, k=1, L=1, S=1)]
         repeats = 1
     else:
-        configs = [dict(T=4, d=8, k=2, L=2, S=2, lightning=True), dict(T=4, d=8, k=2, L=8, S=2, lightning=False),
-                   dict(T=8, d=8, k=2, L=2, S=2, lightning=False)]
+        configs = [dict(T=4, d=8, k=2, L=2, S=2), dict(T=4, d=8, k=2, L=8, S=2), dict(T=8, d=8, k=2, L=2, S=2)]
     results, rows = [], []
     for cfg in configs:
         T, d, k, L, S = (cfg[key] for key in ("T", "d", "k", "L", "S"))
@@ -65,13 +64,12 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
             "torch": StatevectorEvaluator(),
             "torch complex64": StatevectorEvaluator(dtype=torch.complex64),
             "default.qubit backprop": PennyLaneEvaluator("default.qubit", diff_method="backprop"),
+            "lightning.qubit adjoint": PennyLaneEvaluator("lightning.qubit", diff_method="adjoint"),
             "analytic": AnalyticEvaluator(),
         }
-        if cfg["lightning"]:
-            evaluators["lightning.qubit adjoint"] = PennyLaneEvaluator("lightning.qubit", diff_method="adjoint")
         models = _models(T, d, k, L, evaluators)
         times = interleaved({name: (lambda m=m: _step(m, batch)) for name, m in models.items()},
-                            repeats=repeats if not cfg["lightning"] or smoke else max(2, min(repeats, 3)), warmup=1)
+                            repeats=repeats, warmup=1)
         values = {name: _step(m, batch) for name, m in models.items()}
         loss0, grad0 = values["torch"]
         agreement = {name: {"loss_abs": abs(v[0] - loss0), "grad_max_abs": float((v[1].double() - grad0).abs().max())}
@@ -80,8 +78,7 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
         results.append({**cfg, "qubits": qubits, "seconds": {n: stats(t) for n, t in times.items()}, "agreement": agreement})
         rows.append(row("circuit step (L_B fwd+bwd)", case, "default.qubit backprop", "torch", times, goal=GOAL))
         rows.append(row("circuit step (L_B fwd+bwd)", case, "default.qubit backprop", "torch complex64", times))
-        if cfg["lightning"]:
-            rows.append(row("circuit step (L_B fwd+bwd)", case, "lightning.qubit adjoint", "torch", times))
+        rows.append(row("circuit step (L_B fwd+bwd)", case, "lightning.qubit adjoint", "torch", times))
         rows.append(row("circuit step (L_B fwd+bwd)", case, "torch", "analytic", times, note="closed forms, for scale"))
     return {"configs": results, "rows": rows, "setup": {"loss": "L_B", "phases": "trained", "kernel": "mono",
                                                         "torch_threads": torch.get_num_threads()}}

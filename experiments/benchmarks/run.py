@@ -1,6 +1,6 @@
 """Every benchmark of QSA in one command: a table of ratios against baselines measured in the same run.
 
-    python experiments/benchmarks/run.py                 # the full suite (about 9 minutes on 2 cores)
+    python experiments/benchmarks/run.py                 # the full suite (about 6 minutes on 2 cores)
     python experiments/benchmarks/run.py --smoke         # seconds: tiny sizes, run by the tests
     python experiments/benchmarks/run.py --only analytic circuit_step
 
