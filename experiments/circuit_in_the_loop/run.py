@@ -1,7 +1,7 @@
-"""Circuit in the loop: the same training on the analytic tier and through PennyLane circuits.
+"""Circuit in the loop: the same training on the analytic tier and through circuits (QSA's torch simulator, PennyLane).
 
-    python experiments/circuit_in_the_loop/run.py            # config.toml on four backends
-    python experiments/circuit_in_the_loop/run.py --smoke    # seconds: smoke.toml, three backends
+    python experiments/circuit_in_the_loop/run.py            # config.toml on five backends
+    python experiments/circuit_in_the_loop/run.py --smoke    # seconds: smoke.toml, four backends
 
 Every run starts from the same seed (same data, same initial angles) and takes the same Adam
 steps; with exact simulation the per-step training losses must agree with the analytic run to
@@ -26,8 +26,9 @@ from qsa.training.loop import run_environment
 
 HERE = Path(__file__).resolve().parent
 TOLERANCE = 1e-6
-BACKENDS = [("analytic", "best"), ("default.qubit", "backprop"), ("lightning.qubit", "adjoint"), ("default.qubit", "parameter-shift")]
-SMOKE_BACKENDS = BACKENDS[:3]
+BACKENDS = [("analytic", "best"), ("torch", "best"), ("default.qubit", "backprop"), ("lightning.qubit", "adjoint"),
+            ("default.qubit", "parameter-shift")]
+SMOKE_BACKENDS = BACKENDS[:4]
 
 
 def plot(curves: dict[str, list[float]], path: Path, title: str) -> None:
@@ -58,7 +59,7 @@ def plot(curves: dict[str, list[float]], path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="smoke.toml on three backends (for the tests)")
+    parser.add_argument("--smoke", action="store_true", help="smoke.toml on four backends (for the tests)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default="runs", help="root of the run directories (default: runs)")
     args = parser.parse_args(argv)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     curves, rows = {}, []
     print(f"{'backend':>32} {'final loss':>12} {'max |d loss|':>13} {'seconds':>8}", flush=True)
     for backend, diff_method in SMOKE_BACKENDS if args.smoke else BACKENDS:
-        label = backend if backend == "analytic" else f"{backend} ({diff_method})"
+        label = {"analytic": "analytic", "torch": "torch (backprop)"}.get(backend, f"{backend} ({diff_method})")
         cfg = replace(base, name=label.replace(" ", "-").replace("(", "").replace(")", ""),
                       model=replace(base.model, backend=backend, diff_method=diff_method))
         result = train(cfg, run_dir=sweep / cfg.name)

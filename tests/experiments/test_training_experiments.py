@@ -48,7 +48,7 @@ def test_kernels_smoke(tmp_path):
 
 def test_circuit_in_the_loop_smoke_matches_the_analytic_losses(tmp_path):
     results = _runner("circuit_in_the_loop").main(["--smoke", "--out", str(tmp_path)])
-    assert [r["backend"] for r in results["rows"]] == ["analytic", "default.qubit", "lightning.qubit"]
+    assert [r["backend"] for r in results["rows"]] == ["analytic", "torch", "default.qubit", "lightning.qubit"]
     assert results["agree"] and results["max_abs_loss_difference"] < 1e-6
     assert all(len(curve) == 3 for curve in results["curves"].values())
     (sweep,) = tmp_path.iterdir()
@@ -68,6 +68,6 @@ def test_tfim_reference_reaches_training_L1_below_0_1_and_reports_held_out_losse
 
 
 @pytest.mark.slow
-def test_circuit_in_the_loop_full_config_on_four_backends(tmp_path):
+def test_circuit_in_the_loop_full_config_on_five_backends(tmp_path):
     results = _runner("circuit_in_the_loop").main(["--out", str(tmp_path)])
-    assert len(results["rows"]) == 4 and results["max_abs_loss_difference"] < 1e-6
+    assert len(results["rows"]) == 5 and results["max_abs_loss_difference"] < 1e-6
