@@ -30,7 +30,7 @@ import numpy as np
 
 from qsa.circuits.ir import Circuit, Derivation, Gate, Param, ParamSpec, Select, StatePrep
 
-__all__ = ["lower", "derive", "gray_code_angles", "ry_tree_angles", "uniformly_controlled", "select_table"]
+__all__ = ["lower", "derive", "gray_code_angles", "ry_tree_angles", "stateprep_rotations", "uniformly_controlled", "select_table"]
 
 
 def _fwht(a: np.ndarray) -> np.ndarray:
@@ -164,17 +164,26 @@ def _lower_select(op: Select, prefix: str) -> tuple[list[Gate], list[ParamSpec],
     return ops, specs, Derivation(prefix=prefix, ref=op.ref, table=select_table(op), n_data=n)
 
 
-def _lower_stateprep(op: StatePrep) -> list[Gate]:
-    ext, n = op.controls, len(op.wires)
+def stateprep_rotations(op: StatePrep) -> list[tuple[int, tuple[int, ...], np.ndarray]]:
+    """The RY tree of a fixed ``StatePrep`` (its dagger aside): ``(target, controls, thetas)`` per level.
+
+    Level ``m`` is a uniformly controlled RY on ``op.wires[m]`` controlled by the external controls
+    and ``op.wires[:m]``, with Gray-code ordered angles ``thetas``. Inactive control patterns keep
+    ``|0>`` (their amplitude table is ``e_0``).
+    """
+    ext, n = tuple(op.controls), len(op.wires)
     K = len(ext)
     amps = np.zeros((2**K, 2**n))
     amps[:, 0] = 1.0
     active = sum(v << (K - 1 - r) for r, v in enumerate(op.control_values))
     amps[active] = op.amplitudes
+    return [(op.wires[m], ext + tuple(op.wires[:m]), gray_code_angles(alpha)) for m, alpha in enumerate(ry_tree_angles(amps, n))]
+
+
+def _lower_stateprep(op: StatePrep) -> list[Gate]:
     ops: list[Gate] = []
-    for m, alpha in enumerate(ry_tree_angles(amps, n)):
-        thetas = [float(t) for t in gray_code_angles(alpha)]
-        ops += uniformly_controlled("RY", op.wires[m], ext + op.wires[:m], thetas)
+    for target, controls, thetas in stateprep_rotations(op):
+        ops += uniformly_controlled("RY", target, controls, [float(t) for t in thetas])
     if op.dagger:
         ops = [g.adjoint() for g in reversed(ops)]
     return ops

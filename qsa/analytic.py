@@ -52,6 +52,7 @@ __all__ = [
     "kernel_coefficients",
     "key_mixtures",
     "branch_amplitudes",
+    "amplitudes_and_norms",
     "predictions",
     "aligned_phases",
     "step_probabilities",
@@ -168,6 +169,14 @@ def branch_amplitudes(X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: 
     return ((Y.conj() @ V) * key_mixtures(X, W, k=k, kernel=kernel, beta=beta)).sum(-1)  # (..., T)
 
 
+def amplitudes_and_norms(X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""``(A, ||z||^2)``, each ``(..., T)``, from one pass of :func:`key_mixtures` (``V`` unitary)."""
+    mix = key_mixtures(X, W, k=k, kernel=kernel, beta=beta)  # (..., T, d): z_j = V mix_j
+    A = ((Y.conj() @ V) * mix).sum(-1)  # (..., T): <y_j|V mix_j>
+    z_norm2 = _abs2(mix).sum(-1)  # (..., T): ||z_j||^2 = ||mix_j||^2, V unitary
+    return A, z_norm2
+
+
 def predictions(X, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0) -> torch.Tensor:
     r"""``z[..., j, :] = sum_{i<=j} g(s_ji) V x_i / lambda`` (unnormalised prediction of step ``j``)."""
     return key_mixtures(X, W, k=k, kernel=kernel, beta=beta) @ V.transpose(-1, -2)  # (..., T, d)
@@ -236,9 +245,7 @@ def observables(
     _validate.kernel_options(k, kernel, beta)
     phases = _validate.phases(phases, X.shape[:-1])
     beta = resolve_beta(beta, X.shape[-1])
-    mix = key_mixtures(X, W, k=k, kernel=kernel, beta=beta)  # (..., T, d): z_j = V mix_j
-    A = ((Y.conj() @ V) * mix).sum(-1)  # (..., T): <y_j|V mix_j>
-    z_norm2 = _abs2(mix).sum(-1)  # (..., T): ||z_j||^2 = ||mix_j||^2, V unitary
+    A, z_norm2 = amplitudes_and_norms(X, Y, W, V, k=k, kernel=kernel, beta=beta)
     return observables_from_amplitudes(A, z_norm2, phases=phases)
 
 

@@ -444,6 +444,24 @@ def objective(obs: Observables, loss: str, *, target_log_norm2: torch.Tensor | N
 # --- the model -------------------------------------------------------------------------------------
 
 
+def make_embedding(config: ModelConfig, seed: int | np.random.Generator) -> nn.Module | None:
+    """The embedding (``"isometric"``) or projector (``"projector"``) that ``config`` names, or ``None``.
+
+    Frozen (``requires_grad=False``) when ``config.train_embedding`` is false. Shared by
+    :class:`QSAModel` and the baseline families, so both start from the same embedding for a seed.
+    """
+    embedding: nn.Module | None = None
+    if config.embedding == "isometric":
+        embedding = IsometricEmbedding(
+            config.vocab_size, config.d, seed=seed, positional=config.positional, train_rotation=config.train_rotation
+        )
+    elif config.embedding == "projector":
+        embedding = Projector(config.input_qubits, config.d, seed=seed)
+    if embedding is not None and not config.train_embedding:
+        embedding.requires_grad_(False)
+    return embedding
+
+
 class QSAModel(nn.Module):
     r"""Quantum self-attention with hardware-efficient ``W`` and ``V``, phases and an optional embedding.
 
@@ -469,15 +487,7 @@ class QSAModel(nn.Module):
         self.theta_W = nn.Parameter(torch.from_numpy(rng_W.uniform(0, 2 * math.pi, (config.w_layers, n, 3))))  # (L_W, n, 3)
         self.theta_V = nn.Parameter(torch.from_numpy(rng_V.uniform(0, 2 * math.pi, (config.v_layers, n, 3))))  # (L_V, n, 3)
         self.phi = nn.Parameter(torch.zeros(config.T, dtype=torch.float64)) if config.phases == "trained" else None  # (T,)
-        self.embedding: nn.Module | None = None
-        if config.embedding == "isometric":
-            self.embedding = IsometricEmbedding(
-                config.vocab_size, config.d, seed=rng_E, positional=config.positional, train_rotation=config.train_rotation
-            )
-        elif config.embedding == "projector":
-            self.embedding = Projector(config.input_qubits, config.d, seed=rng_E)
-        if self.embedding is not None and not config.train_embedding:
-            self.embedding.requires_grad_(False)
+        self.embedding = make_embedding(config, rng_E)
         if evaluator is None:
             evaluator = make_evaluator(
                 config.backend, config.diff_method, shots=config.shots, shot_seed=config.shot_seed, noise=config.noise

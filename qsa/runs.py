@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import io
 import os
 import platform
 import subprocess
@@ -17,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PACKAGES", "environment", "git_commit", "new_run_dir", "write_json", "write_bytes"]
+__all__ = ["PACKAGES", "environment", "git_commit", "new_run_dir", "write_json", "write_bytes", "write_png"]
 
 #: Distributions whose versions every run records.
 PACKAGES = (
@@ -95,6 +96,13 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_png(path: str | os.PathLike, fig: Any, *, dpi: int = 120) -> None:
+    """Render the matplotlib figure ``fig`` as PNG and write it to ``path`` atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    write_bytes(path, buffer.getvalue())
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

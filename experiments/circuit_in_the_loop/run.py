@@ -13,7 +13,6 @@ Writes ``runs/circuit-in-the-loop-<stamp>/`` with one run per backend, ``results
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -52,9 +51,7 @@ def plot(curves: dict[str, list[float]], path: Path, title: str) -> None:
     right.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    runs.write_bytes(path, buffer.getvalue())
+    runs.write_png(path, fig)
 
 
 def main(argv: list[str] | None = None) -> dict:

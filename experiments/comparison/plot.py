@@ -10,7 +10,6 @@ chance levels dashed, the untrained copy-last-token reference dotted; one panel 
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import sys
@@ -28,9 +27,7 @@ def _save(fig, path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    runs.write_bytes(path, buffer.getvalue())
+    runs.write_png(path, fig)
     return path
 
 

@@ -7,7 +7,6 @@ Called by run.py after a sweep. Each figure is written next to results.json.
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -34,10 +33,8 @@ CLASSICAL_LINES = [
 
 
 def _save(fig, path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    runs.write_png(path, fig, dpi=110)
     plt.close(fig)
-    runs.write_bytes(path, buffer.getvalue())
 
 
 def _legend(fig, families) -> None:

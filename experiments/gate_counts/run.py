@@ -53,7 +53,7 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
 
     def table(title: str, along: str, fixed: str, values, groups) -> None:
         out.append(f"\n## {title}\n")
-        out.append(f"| family | k | metric | " + " | ".join(f"{fixed}={v}" for v in values) + " |")
+        out.append("| family | k | metric | " + " | ".join(f"{fixed}={v}" for v in values) + " |")
         out.append("|---" * (3 + len(values)) + "|")
         for family, k, metric, fits in groups:
             cells = []

@@ -18,7 +18,6 @@ Writes ``<out>/hardware-noise-<stamp>/results.json`` and ``noise_shift.png``.
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import matplotlib
@@ -113,10 +112,8 @@ def plot(rows, path: Path) -> None:
     bx.set_ylabel("L_B from counts")
     bx.set_title("per sequence: noise compresses L_B", fontsize=9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    runs.write_png(path, fig)
     plt.close(fig)
-    runs.write_bytes(path, buffer.getvalue())
 
 
 def main() -> None:

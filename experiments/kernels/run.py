@@ -12,7 +12,6 @@ config, environment) and ``kernels.png`` (loss against k, training and held-out,
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -47,9 +46,7 @@ def plot(rows: list[dict], loss: str, baselines: dict[str, float], path: Path, t
     ax.set_xticks(ks)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    runs.write_bytes(path, buffer.getvalue())
+    runs.write_png(path, fig)
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -17,7 +17,6 @@ step (without gradient; the run itself is unchanged). Writes both run directorie
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
@@ -72,10 +71,8 @@ def plot(exact_losses: list[float], monitor: list[dict], loss: str, path: Path, 
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    runs.write_png(path, fig)
     plt.close(fig)
-    runs.write_bytes(path, buffer.getvalue())
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -9,7 +9,6 @@ Writes ``runs/tiers-<stamp>/results.json`` (config, environment, one row per cas
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import time
 from pathlib import Path
@@ -66,10 +65,8 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_title(f"Exact circuit evaluation on each backend (largest |circuit - analytic| = {worst:.1e})")
     ax.legend()
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    runs.write_png(path, fig)
     plt.close(fig)
-    runs.write_bytes(path, buffer.getvalue())
 
 
 def main() -> None:

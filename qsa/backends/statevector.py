@@ -45,7 +45,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from qsa.circuits.ir import Circuit, Gate, Param, Select, StatePrep, Unitary
+from qsa import _validate
+from qsa.circuits.ir import GATES, Circuit, Gate, Param, Select, StatePrep, Unitary
 from qsa.circuits.lowering import select_table
 
 __all__ = [
@@ -395,8 +396,8 @@ class _FusedRun:
         # kinds grouped by target size t, in a fixed order; each gate's gather row into [g_flat, 0, 1]
         self.groups: list[tuple[int, list[str], torch.Tensor]] = []
         order: list[int] = []
-        for t in sorted({0 if n == "GlobalPhase" else _N_WIRES[n] for n in self.kinds}):
-            names = [n for n in self.kinds if (0 if n == "GlobalPhase" else _N_WIRES[n]) == t]
+        for t in sorted({GATES[n].n_wires for n in self.kinds}):
+            names = [n for n in self.kinds if GATES[n].n_wires == t]
             positions = [i for n in names for i in self.kinds[n]]
             rows = np.stack([index_rows[i] for i in positions])
             rows = np.where(rows == _ZERO, 4**t, np.where(rows == _ONE, 4**t + 1, rows))
@@ -469,9 +470,6 @@ class _FusedRun:
                 E = torch.cat([E, torch.eye(self.size, dtype=E.dtype).expand(1, *E.shape[1:])])
             E = E[1::2] @ E[0::2]
         return E[0]
-
-
-_N_WIRES = {"H": 1, "X": 1, "Y": 1, "Z": 1, "RX": 1, "RY": 1, "RZ": 1, "PhaseShift": 1, "CNOT": 2, "CZ": 2, "SWAP": 2}
 
 
 def _rotation_rows(name: str, theta: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -691,12 +689,6 @@ def _initial(n_wires: int, batch: int | None, dtype: torch.dtype, initial: Any =
     return t.expand(batch, *t.shape[1:]) if batch is not None else t
 
 
-def _check_dtype(dtype: Any) -> torch.dtype:
-    if dtype not in (torch.complex128, torch.complex64):
-        raise ValueError(f"dtype must be torch.complex128 or torch.complex64; got {dtype!r}")
-    return dtype
-
-
 def simulate_many(
     circuits: Sequence[Circuit],
     params: Mapping[str, Any],
@@ -718,7 +710,7 @@ def simulate_many(
 
     Every op of the longest prefix a circuit shares with the first circuit is applied once.
     """
-    dtype = _check_dtype(dtype)
+    dtype = _validate.complex_dtype(dtype)
     if isinstance(max_fused_wires, bool) or not isinstance(max_fused_wires, int) or max_fused_wires < 0:
         raise ValueError(f"max_fused_wires must be a non-negative integer; got {max_fused_wires!r}")
     if not circuits:
@@ -761,7 +753,7 @@ def readout_cells(qsa_circuits: Sequence[Any], params: Mapping[str, Any], *, dty
     Equal to :func:`cell_probabilities` of the final states of :func:`simulate_many`, but common
     prefixes are simulated once and zero wires are projected right after their last operation.
     """
-    dtype = _check_dtype(dtype)
+    dtype = _validate.complex_dtype(dtype)
     readouts = tuple((tuple(qc.index_wires), tuple(qc.zero_wires)) for qc in qsa_circuits)
     program = compile_circuits(tuple(qc.circuit for qc in qsa_circuits), max_fused_wires, readouts)
     return program.run(params, dtype)
@@ -818,7 +810,7 @@ class StatevectorEvaluator:
 
     def __init__(self, *, dtype: torch.dtype = torch.complex128, max_fused_wires: int = MAX_FUSED_WIRES,
                  max_amplitudes: int = MAX_AMPLITUDES) -> None:
-        self.dtype = _check_dtype(dtype)
+        self.dtype = _validate.complex_dtype(dtype)
         for name, value, low in (("max_fused_wires", max_fused_wires, 0), ("max_amplitudes", max_amplitudes, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")

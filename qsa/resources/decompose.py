@@ -56,7 +56,7 @@ import numpy as np
 
 from qsa.circuits.ir import Angle, Circuit, Gate, Param, ParamSpec, Select, StatePrep, Unitary, resolve
 from qsa.circuits.lowering import derive as derive_loads
-from qsa.circuits.lowering import gray_code_angles, lower, ry_tree_angles, uniformly_controlled
+from qsa.circuits.lowering import gray_code_angles, lower, stateprep_rotations, uniformly_controlled
 
 __all__ = [
     "PRUNE_ATOL",
@@ -118,15 +118,9 @@ def _pruned_rotation(axis: str, target: int, controls: tuple[int, ...], thetas: 
 
 def _pruned_stateprep(op: StatePrep) -> list[Gate]:
     """:func:`lower`'s rotation tree of a fixed ``StatePrep`` with vanishing rotations pruned."""
-    ext, n = op.controls, len(op.wires)
-    K = len(ext)
-    amps = np.zeros((2**K, 2**n))
-    amps[:, 0] = 1.0
-    active = sum(v << (K - 1 - r) for r, v in enumerate(op.control_values))
-    amps[active] = op.amplitudes
     ops: list[Gate] = []
-    for m, alpha in enumerate(ry_tree_angles(amps, n)):
-        ops += _pruned_rotation("RY", op.wires[m], ext + op.wires[:m], gray_code_angles(alpha))
+    for target, controls, thetas in stateprep_rotations(op):
+        ops += _pruned_rotation("RY", target, controls, thetas)
     if op.dagger:
         ops = [g.adjoint() for g in reversed(ops)]
     return ops

@@ -109,9 +109,7 @@ def reference_probability(
         A = analytic.branch_amplitudes(X, Y, W, V, k=k)  # (S, T)
         p = (torch.abs(A) / analytic.superposition_norms(X, k=k)).mean(-1) ** 2
     else:  # analytic.observables, batched over W and V
-        G = analytic.kernel_weights(analytic.scores(X, W), k=k, kernel=kernel, beta=beta)  # (S, T, T)
-        A = (analytic.value_amplitudes(X, Y, V) * G).sum(-1)  # (S, T)
-        z_norm2 = (torch.abs(G @ (X @ V.transpose(-1, -2))) ** 2).sum(-1)  # (S, T)
+        A, z_norm2 = analytic.amplitudes_and_norms(X, Y, W, V, k=k, kernel=kernel, beta=beta)  # (S, T) each
         p = getattr(analytic.observables_from_amplitudes(A, z_norm2, phases="aligned"), shape.variant)
     values = p.detach().cpu().numpy()
     return ProbabilityEstimate(instance, float(values.mean()), float(values.min()), float(values.max()), S, seed)

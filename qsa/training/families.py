@@ -35,8 +35,7 @@ from qsa.analytic import Observables
 from qsa.baselines.attention import KCSA, LinearAttention, SoftmaxAttention, count_parameters, prediction_observables
 from qsa.baselines.koopman import KoopmanAttention, KoopmanConfig
 from qsa.data.sequences import Sequences
-from qsa.embeddings import IsometricEmbedding, Projector
-from qsa.model import Evaluator, ModelConfig, QSAModel
+from qsa.model import Evaluator, ModelConfig, QSAModel, make_embedding
 from qsa.training.config import FAMILIES, TrainConfig
 from qsa.training.data import Dataset, model_config
 
@@ -91,15 +90,7 @@ class FamilyModel(nn.Module):
         rng_core, _, rng_E = _validate.generator(seed).spawn(3)
         self.family, self.config = family, config
         self.core = _core(family, config, rng_core, koopman_layers)
-        self.embedding: nn.Module | None = None
-        if config.embedding == "isometric":
-            self.embedding = IsometricEmbedding(
-                config.vocab_size, config.d, seed=rng_E, positional=config.positional, train_rotation=config.train_rotation
-            )
-        elif config.embedding == "projector":
-            self.embedding = Projector(config.input_qubits, config.d, seed=rng_E)
-        if self.embedding is not None and not config.train_embedding:
-            self.embedding.requires_grad_(False)
+        self.embedding = make_embedding(config, rng_E)
 
     def forward(self, batch: Sequences | torch.Tensor) -> Observables:
         """The observables of every sequence of ``batch``: QSA's closed forms for kCSA, else ``p``, ``L_1``, ``L_half``."""

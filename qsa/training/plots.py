@@ -5,7 +5,6 @@ Uses matplotlib's object-oriented API with the Agg canvas: no pyplot, no global 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -24,9 +23,7 @@ def _save(fig, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    runs.write_bytes(path, buffer.getvalue())
+    runs.write_png(path, fig)
 
 
 def _yscale(ax, values: list[float]) -> None:
