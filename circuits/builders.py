@@ -130,7 +130,9 @@ def token_load(
     wires = _wires(wires, n, "wires")
     controls = tuple(controls)
     value = 2 ** len(controls) - 1 if control_value is None else int(control_value)
-    op = Select(ref, (), wires, (int(row),), controls=controls, control_values=bits(value, len(controls)), dagger=dagger)
+    op = Select(
+        ref, (), wires, (int(row),), controls=controls, control_values=bits(value, len(controls)), dagger=dagger
+    )
     return _circuit([op], controls + wires)
 
 
@@ -151,7 +153,9 @@ def indexed_load(
     wires = _wires(wires, n, "wires")
     index_wires = _wires(index_wires, n_index_qubits(T), "index_wires")
     values = (1,) * len(controls) if control_values is None else tuple(control_values)
-    op = Select(ref, index_wires, wires, tuple(range(T)), controls=tuple(controls), control_values=values, dagger=dagger)
+    op = Select(
+        ref, index_wires, wires, tuple(range(T)), controls=tuple(controls), control_values=values, dagger=dagger
+    )
     return _circuit([op], tuple(controls) + index_wires + wires)
 
 
@@ -266,7 +270,9 @@ def _map(name: str, n: int, layers: int | None, wires, controls=(), values=()) -
         op = Unitary(name, tuple(wires), tuple(controls), tuple(values))
         d = 2**n
         return _circuit([op], tuple(controls) + tuple(wires), (ParamSpec(name, (d, d), "data"),))
-    return ansatz(n, layers, wires=tuple(wires), param=f"theta_{name}", controls=tuple(controls), control_values=tuple(values))
+    return ansatz(
+        n, layers, wires=tuple(wires), param=f"theta_{name}", controls=tuple(controls), control_values=tuple(values)
+    )
 
 
 def _check_layers(value: int | None, name: str) -> None:
@@ -475,7 +481,12 @@ def tfim_trotter_step(
     n_steps = _positive_int(n_steps, "n_steps")
     if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"order must be 1 or 2; got {order!r}")
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) or not math.isfinite(dt) or dt <= 0:
+    if (
+        isinstance(dt, bool)
+        or not isinstance(dt, (int, float, np.integer, np.floating))
+        or not math.isfinite(dt)
+        or dt <= 0
+    ):
         raise ValueError(f"dt must be a positive finite number; got {dt!r}")
     pairs = []
     for pair in bonds:

@@ -188,9 +188,7 @@ class Select:
         if not self.wires:
             raise ValueError("a Select must act on at least one wire; got none")
         if not 1 <= len(self.rows) <= 2 ** len(self.index_wires):
-            raise ValueError(
-                f"rows must have between 1 and 2^{len(self.index_wires)} entries; got {len(self.rows)}"
-            )
+            raise ValueError(f"rows must have between 1 and 2^{len(self.index_wires)} entries; got {len(self.rows)}")
         _check_controls(self, self.index_wires + self.wires)
 
     @property
@@ -337,7 +335,9 @@ class Circuit:
         regs = {r.name: r for r in self.registers}
         for r in other.registers:
             if r.name in regs and regs[r.name] != r:
-                raise ValueError(f"register {r.name!r} must mean the same wires in both circuits; got {regs[r.name]} and {r}")
+                raise ValueError(
+                    f"register {r.name!r} must mean the same wires in both circuits; got {regs[r.name]} and {r}"
+                )
             regs[r.name] = r
         return Circuit(
             n_wires=max(self.n_wires, other.n_wires),

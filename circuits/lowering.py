@@ -30,7 +30,15 @@ import numpy as np
 
 from qsa.circuits.ir import Circuit, Derivation, Gate, Param, ParamSpec, Select, StatePrep
 
-__all__ = ["lower", "derive", "gray_code_angles", "ry_tree_angles", "stateprep_rotations", "uniformly_controlled", "select_table"]
+__all__ = [
+    "lower",
+    "derive",
+    "gray_code_angles",
+    "ry_tree_angles",
+    "stateprep_rotations",
+    "uniformly_controlled",
+    "select_table",
+]
 
 
 def _fwht(a: np.ndarray) -> np.ndarray:
@@ -177,7 +185,10 @@ def stateprep_rotations(op: StatePrep) -> list[tuple[int, tuple[int, ...], np.nd
     amps[:, 0] = 1.0
     active = sum(v << (K - 1 - r) for r, v in enumerate(op.control_values))
     amps[active] = op.amplitudes
-    return [(op.wires[m], ext + tuple(op.wires[:m]), gray_code_angles(alpha)) for m, alpha in enumerate(ry_tree_angles(amps, n))]
+    return [
+        (op.wires[m], ext + tuple(op.wires[:m]), gray_code_angles(alpha))
+        for m, alpha in enumerate(ry_tree_angles(amps, n))
+    ]
 
 
 def _lower_stateprep(op: StatePrep) -> list[Gate]:
@@ -214,4 +225,3 @@ def lower(circuit: Circuit) -> Circuit:
         else:
             ops.append(op)
     return replace(circuit, ops=tuple(ops), params=tuple(specs), derivations=tuple(derivations.values()))
-

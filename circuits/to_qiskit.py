@@ -161,7 +161,9 @@ def to_qiskit(
                     qc.x(qubit_of(target, n))
                 gate = PhaseGate(phi)
                 if len(op.controls) > 1:
-                    gate = gate.control(len(op.controls) - 1, ctrl_state=ctrl_state(op.control_values[:-1]), annotated=False)
+                    gate = gate.control(
+                        len(op.controls) - 1, ctrl_state=ctrl_state(op.control_values[:-1]), annotated=False
+                    )
                 qc.append(gate, qubits(op.controls[:-1] + (target,)))
                 if value == 0:
                     qc.x(qubit_of(target, n))
@@ -195,4 +197,3 @@ def to_qiskit(
             raise TypeError(f"unexpected free parameter {p}")
         sources.append((p.vector.name, p.index))
     return QiskitTemplate(circuit=qc, lowered=lowered, sources=tuple(sources), measure=measure)
-

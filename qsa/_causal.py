@@ -113,11 +113,15 @@ class _CausalKernelMix(torch.autograd.Function):
                 G = g(S)
                 if diagonal:
                     G = G.tril()
-                grad_K[..., I0:I1, :] += G.conj().transpose(-1, -2) @ gz + grad_S.transpose(-1, -2) @ Q[..., J0:J1, :].conj()
+                grad_K[..., I0:I1, :] += (
+                    G.conj().transpose(-1, -2) @ gz + grad_S.transpose(-1, -2) @ Q[..., J0:J1, :].conj()
+                )
         return grad_Q, grad_K, None, None
 
 
-def causal_kernel_mix(Q: torch.Tensor, K: torch.Tensor, coefficients: tuple[float, ...], *, block: int = DEFAULT_BLOCK) -> torch.Tensor:
+def causal_kernel_mix(
+    Q: torch.Tensor, K: torch.Tensor, coefficients: tuple[float, ...], *, block: int = DEFAULT_BLOCK
+) -> torch.Tensor:
     r"""``tilde z[..., j, :] = sum_{i<=j} g(q_j . k_i) K[..., i, :]`` for ``g(s) = sum_p coefficients[p] s^p``.
 
     Args:
@@ -142,5 +146,7 @@ def causal_kernel_mix(Q: torch.Tensor, K: torch.Tensor, coefficients: tuple[floa
     if B <= chunk:
         return _CausalKernelMix.apply(Q, K, coefficients, block)
     Qf, Kf = Q.reshape(B, *Q.shape[-2:]), K.reshape(B, *K.shape[-2:])
-    parts = [_CausalKernelMix.apply(Qf[s : s + chunk], Kf[s : s + chunk], coefficients, block) for s in range(0, B, chunk)]
+    parts = [
+        _CausalKernelMix.apply(Qf[s : s + chunk], Kf[s : s + chunk], coefficients, block) for s in range(0, B, chunk)
+    ]
     return torch.cat(parts).reshape(*batch, *Q.shape[-2:])

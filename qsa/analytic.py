@@ -155,7 +155,9 @@ def kernel_coefficients(k: int, kernel: Kernel = "mono", beta: float = 1.0) -> t
     return tuple(float(v) for v in c / c.sum())
 
 
-def key_mixtures(X, W, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0, block: int = DEFAULT_BLOCK) -> torch.Tensor:
+def key_mixtures(
+    X, W, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0, block: int = DEFAULT_BLOCK
+) -> torch.Tensor:
     r"""``tilde z[..., j, :] = sum_{i<=j} g(s_ji) x_i / lambda``, so that ``z_j = V tilde z_j``: ``(..., T, d)``.
 
     Computed tile by tile over the causal triangle (``block`` rows and columns per tile) without
@@ -169,7 +171,9 @@ def branch_amplitudes(X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: 
     return ((Y.conj() @ V) * key_mixtures(X, W, k=k, kernel=kernel, beta=beta)).sum(-1)  # (..., T)
 
 
-def amplitudes_and_norms(X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def amplitudes_and_norms(
+    X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""``(A, ||z||^2)``, each ``(..., T)``, from one pass of :func:`key_mixtures` (``V`` unitary)."""
     mix = key_mixtures(X, W, k=k, kernel=kernel, beta=beta)  # (..., T, d): z_j = V mix_j
     A = ((Y.conj() @ V) * mix).sum(-1)  # (..., T): <y_j|V mix_j>

@@ -63,7 +63,9 @@ def ansatz_unitary(theta: torch.Tensor) -> torch.Tensor:
     K = gates[..., 0, :, :]  # (..., L, 2, 2)
     for q in range(1, n):  # Kronecker product, qubit 0 most significant, all layers at once
         G = gates[..., q, :, :]
-        K = (K[..., :, None, :, None] * G[..., None, :, None, :]).reshape(*K.shape[:-2], 2 * K.shape[-2], 2 * K.shape[-1])
+        K = (K[..., :, None, :, None] * G[..., None, :, None, :]).reshape(
+            *K.shape[:-2], 2 * K.shape[-2], 2 * K.shape[-1]
+        )
     if n > 1:
         K = torch.as_tensor(ring_permutation(n), dtype=K.dtype) @ K  # (..., L, d, d): one layer each
     while K.shape[-3] > 1:  # ordered product layer_{L-1} ... layer_0, pairwise

@@ -97,9 +97,7 @@ def circuit_observables(
         backends.check_backend(backend, qc.n_qubits)
 
     if isinstance(phases, str):
-        A = analytic.branch_amplitudes(
-            X, Y, W, V, k=k, kernel=kernel, beta=analytic.resolve_beta(beta, d)
-        )
+        A = analytic.branch_amplitudes(X, Y, W, V, k=k, kernel=kernel, beta=analytic.resolve_beta(beta, d))
         phases = analytic.aligned_phases(A)
     phi = None if phases is None else torch.broadcast_to(phases, (S, T)).detach().cpu().numpy()
     Xn, Yn = X.detach().cpu().numpy(), Y.detach().cpu().numpy()
@@ -113,7 +111,9 @@ def circuit_observables(
             params["psi"] = superposition_states(Xn[s], k=k)
         instances.append(params)
 
-    probs = {name: backends.run(qc, instances, backend=backend, shots=shots, seed=seed) for name, qc in circuits.items()}
+    probs = {
+        name: backends.run(qc, instances, backend=backend, shots=shots, seed=seed) for name, qc in circuits.items()
+    }
     result = _assemble(probs, T) if circuit == "two_register" else _assemble_b(probs["P0"])
     if single:
         result = analytic.Observables(**{name: _squeeze(v) for name, v in vars(result).items()})

@@ -1,7 +1,7 @@
 """The ``qsa`` command. Each feature module contributes its subcommands through ``register``.
 
-    qsa --version
-    qsa <command> --help
+qsa --version
+qsa <command> --help
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qsa", description="Quantum self-attention: train, run on Aer/IBM, count gates.")
+    parser = argparse.ArgumentParser(
+        prog="qsa", description="Quantum self-attention: train, run on Aer/IBM, count gates."
+    )
     parser.add_argument("--version", action="version", version=f"qsa {qsa.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -115,7 +115,9 @@ def _check_ids(ids: Any, M: int, *, window: bool = True) -> torch.Tensor:
     if ids.ndim != 2 or ids.shape[1] < (2 if window else 1):
         raise ValueError(f"ids must have shape {shape}; got shape {tuple(ids.shape)}")
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= M):
-        raise ValueError(f"ids must lie in [0, {M}) (the vocabulary size); got values in [{int(ids.min())}, {int(ids.max())}]")
+        raise ValueError(
+            f"ids must lie in [0, {M}) (the vocabulary size); got values in [{int(ids.min())}, {int(ids.max())}]"
+        )
     return ids.to(torch.long)
 
 
@@ -279,7 +281,9 @@ class Projector(nn.Module):
     easy rather than representative; freeze it (``requires_grad_(False)``) if that matters.
     """
 
-    def __init__(self, n_qubits: int, d: int, *, seed: int | np.random.Generator, dtype: torch.dtype = torch.complex128) -> None:
+    def __init__(
+        self, n_qubits: int, d: int, *, seed: int | np.random.Generator, dtype: torch.dtype = torch.complex128
+    ) -> None:
         super().__init__()
         D = _validate.integer(n_qubits, "n_qubits", minimum=1)
         _validate.power_of_two(d, "d")

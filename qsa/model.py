@@ -153,12 +153,16 @@ class ModelConfig:
             raise ValueError(f"input_qubits must be None unless embedding='projector'; got {self.input_qubits!r}")
         backends = ("analytic", "torch", *PENNYLANE_DEVICES, *HARDWARE_BACKENDS)
         if not isinstance(self.backend, str) or self.backend not in backends:
-            raise ValueError(f"backend must be one of {backends} (pass other evaluators to QSAModel); got {self.backend!r}")
+            raise ValueError(
+                f"backend must be one of {backends} (pass other evaluators to QSAModel); got {self.backend!r}"
+            )
         _validate.one_of(self.diff_method, "diff_method", DIFF_METHODS)
         if self.backend not in HARDWARE_BACKENDS:
             for name in ("shots", "shot_seed", "noise"):
                 if getattr(self, name) is not None:
-                    raise ValueError(f"{name} must be None unless backend is one of {HARDWARE_BACKENDS}; got {getattr(self, name)!r}")
+                    raise ValueError(
+                        f"{name} must be None unless backend is one of {HARDWARE_BACKENDS}; got {getattr(self, name)!r}"
+                    )
         else:
             if self.shots is not None:
                 _validate.integer(self.shots, "shots", minimum=1)
@@ -289,7 +293,9 @@ class PennyLaneEvaluator:
         _validate.one_of(diff_method, "diff_method", DIFF_METHODS)
         method = _resolved_diff_method(device, diff_method)
         if method == "backprop" and device != "default.qubit":
-            raise ValueError(f"diff_method must not be 'backprop' on {device} (it supports adjoint and parameter-shift); got 'backprop'")
+            raise ValueError(
+                f"diff_method must not be 'backprop' on {device} (it supports adjoint and parameter-shift); got 'backprop'"
+            )
         self.device, self.diff_method = device, method
         self._qnodes: dict[tuple, dict[str, tuple[Any, Any]]] = {}
 
@@ -316,7 +322,12 @@ class PennyLaneEvaluator:
             # per adjoint pass at m = 13); a product of projectors on small wire groups is the
             # same operator and stays small.
             groups = range(0, len(wires), _PROJECTOR_GROUP)
-            return qml.prod(*(qml.Projector(pattern[g:g + _PROJECTOR_GROUP], wires=wires[g:g + _PROJECTOR_GROUP]) for g in groups))
+            return qml.prod(
+                *(
+                    qml.Projector(pattern[g : g + _PROJECTOR_GROUP], wires=wires[g : g + _PROJECTOR_GROUP])
+                    for g in groups
+                )
+            )
 
         @qml.qnode(dev, interface="torch", diff_method=self.diff_method)
         def projectors(values):
@@ -332,8 +343,17 @@ class PennyLaneEvaluator:
 
             built = {}
             for variant in ("mu", "zeta", "nu"):
-                qc = circuit_a(T, d, k, kernel=kernel, beta=beta, variant=variant, w_layers=L_W, v_layers=L_V,
-                               phases=phases and variant == "mu")
+                qc = circuit_a(
+                    T,
+                    d,
+                    k,
+                    kernel=kernel,
+                    beta=beta,
+                    variant=variant,
+                    w_layers=L_W,
+                    v_layers=L_V,
+                    phases=phases and variant == "mu",
+                )
                 built[variant] = (qc, self._qnode(qc))
             self._qnodes[key] = built
         return self._qnodes[key]
@@ -370,8 +390,15 @@ class PennyLaneEvaluator:
         F = (T + 1) / (2 * T) * mu / zeta
         p = nu_j / zeta_j  # (S, T)
         return Observables(
-            mu=mu, zeta=zeta, nu=nu, F=F, L_B=-torch.log(F), L_A=-torch.log(nu / zeta),
-            L_half=analytic.loss_L_half(p), L_1=analytic.loss_L1(p), p=p,
+            mu=mu,
+            zeta=zeta,
+            nu=nu,
+            F=F,
+            L_B=-torch.log(F),
+            L_A=-torch.log(nu / zeta),
+            L_half=analytic.loss_L_half(p),
+            L_1=analytic.loss_L1(p),
+            p=p,
         )
 
     def __repr__(self) -> str:
@@ -410,7 +437,9 @@ def make_evaluator(
         else:
             runner = hardware.NoisyAerRunner(noise, shots=shots, seed=shot_seed)
         return hardware.HardwareEvaluator(runner)
-    raise ValueError(f"backend must be 'analytic', 'torch' or one of {PENNYLANE_DEVICES + HARDWARE_BACKENDS}; got {backend!r}")
+    raise ValueError(
+        f"backend must be 'analytic', 'torch' or one of {PENNYLANE_DEVICES + HARDWARE_BACKENDS}; got {backend!r}"
+    )
 
 
 def objective(obs: Observables, loss: str, *, target_log_norm2: torch.Tensor | None = None) -> torch.Tensor:
@@ -475,18 +504,28 @@ class QSAModel(nn.Module):
     (``"projector"``), or an int64 tensor of id windows ``(S, T+1)`` (``"isometric"``).
     """
 
-    def __init__(self, config: ModelConfig, *, seed: int | np.random.Generator, evaluator: Evaluator | None = None) -> None:
+    def __init__(
+        self, config: ModelConfig, *, seed: int | np.random.Generator, evaluator: Evaluator | None = None
+    ) -> None:
         super().__init__()
         if not isinstance(config, ModelConfig):
             raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}")
         if evaluator is not None and not callable(evaluator):
-            raise TypeError(f"evaluator must be callable as evaluator(params, X, Y, *, k, kernel, beta); got {type(evaluator).__name__}")
+            raise TypeError(
+                f"evaluator must be callable as evaluator(params, X, Y, *, k, kernel, beta); got {type(evaluator).__name__}"
+            )
         rng_W, rng_V, rng_E = _validate.generator(seed).spawn(3)
         self.config = config
         n = config.n_qubits
-        self.theta_W = nn.Parameter(torch.from_numpy(rng_W.uniform(0, 2 * math.pi, (config.w_layers, n, 3))))  # (L_W, n, 3)
-        self.theta_V = nn.Parameter(torch.from_numpy(rng_V.uniform(0, 2 * math.pi, (config.v_layers, n, 3))))  # (L_V, n, 3)
-        self.phi = nn.Parameter(torch.zeros(config.T, dtype=torch.float64)) if config.phases == "trained" else None  # (T,)
+        self.theta_W = nn.Parameter(
+            torch.from_numpy(rng_W.uniform(0, 2 * math.pi, (config.w_layers, n, 3)))
+        )  # (L_W, n, 3)
+        self.theta_V = nn.Parameter(
+            torch.from_numpy(rng_V.uniform(0, 2 * math.pi, (config.v_layers, n, 3)))
+        )  # (L_V, n, 3)
+        self.phi = (
+            nn.Parameter(torch.zeros(config.T, dtype=torch.float64)) if config.phases == "trained" else None
+        )  # (T,)
         self.embedding = make_embedding(config, rng_E)
         if evaluator is None:
             evaluator = make_evaluator(
@@ -505,11 +544,15 @@ class QSAModel(nn.Module):
         cfg = self.config
         if cfg.embedding == "isometric":
             if not isinstance(batch, torch.Tensor):
-                raise TypeError(f"batch must be an id tensor (S, T+1) for embedding='isometric'; got {type(batch).__name__}")
+                raise TypeError(
+                    f"batch must be an id tensor (S, T+1) for embedding='isometric'; got {type(batch).__name__}"
+                )
             X, Y = self.embedding(batch)  # (S, T, d) each
         else:
             if not isinstance(batch, Sequences):
-                raise TypeError(f"batch must be a Sequences for embedding={cfg.embedding!r}; got {type(batch).__name__}")
+                raise TypeError(
+                    f"batch must be a Sequences for embedding={cfg.embedding!r}; got {type(batch).__name__}"
+                )
             want = 2**cfg.input_qubits if cfg.embedding == "projector" else cfg.d
             if batch.d != want:
                 raise ValueError(f"batch must have token width {want}; got {batch.d}")
@@ -517,7 +560,9 @@ class QSAModel(nn.Module):
             if cfg.embedding == "projector":
                 X, Y = self.embedding(X), self.embedding(Y)  # (S, T, d) each
         if cfg.phases == "trained" and X.shape[1] != cfg.T:
-            raise ValueError(f"batch must have T = {cfg.T} steps (the trained phases have one per step); got {X.shape[1]}")
+            raise ValueError(
+                f"batch must have T = {cfg.T} steps (the trained phases have one per step); got {X.shape[1]}"
+            )
         return X, Y
 
     def circuit_params(self, X: torch.Tensor, Y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -528,8 +573,15 @@ class QSAModel(nn.Module):
         elif self.config.phases == "aligned":
             with torch.no_grad():  # stationary point of mu: no gradient needed through phi (module docstring)
                 W, V = self.unitaries()
-                A = analytic.branch_amplitudes(X, Y, W, V, k=self.config.k, kernel=self.config.kernel,
-                                               beta=analytic.resolve_beta(self.config.beta, self.config.d))  # (S, T)
+                A = analytic.branch_amplitudes(
+                    X,
+                    Y,
+                    W,
+                    V,
+                    k=self.config.k,
+                    kernel=self.config.kernel,
+                    beta=analytic.resolve_beta(self.config.beta, self.config.d),
+                )  # (S, T)
                 params["phi"] = analytic.aligned_phases(A)  # (S, T)
         return params
 
@@ -542,7 +594,9 @@ class QSAModel(nn.Module):
     def target_log_norm2(self, batch: torch.Tensor) -> torch.Tensor:
         """``log ||f_{w_{j+1}}||^2`` ``(S, T)`` of the output-embedding rows of the targets of id windows ``batch``."""
         if self.config.embedding != "isometric":
-            raise ValueError(f"the model must have a vocabulary (embedding='isometric') for target norms; got {self.config.embedding!r}")
+            raise ValueError(
+                f"the model must have a vocabulary (embedding='isometric') for target norms; got {self.config.embedding!r}"
+            )
         F = self.embedding.F  # (M, d)
         return torch.log((F**2).sum(-1))[batch[:, 1:]]  # (S, T)
 
@@ -565,5 +619,7 @@ class QSAModel(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return (f"d={c.d}, T={c.T}, k={c.k}, kernel={c.kernel!r}, w_layers={c.w_layers}, v_layers={c.v_layers}, "
-                f"phases={c.phases!r}, evaluator={self.evaluator!r}")
+        return (
+            f"d={c.d}, T={c.T}, k={c.k}, kernel={c.kernel!r}, w_layers={c.w_layers}, v_layers={c.v_layers}, "
+            f"phases={c.phases!r}, evaluator={self.evaluator!r}"
+        )

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _readme_commands() -> list[str]:
-    return [m.group(1).strip() for m in re.finditer(r"^    (python3 -m venv .*)$", (ROOT / "README.md").read_text(), re.M)]
+    return [
+        m.group(1).strip() for m in re.finditer(r"^    (python3 -m venv .*)$", (ROOT / "README.md").read_text(), re.M)
+    ]
 
 
 def test_readme_opens_with_two_setup_commands_and_ci_runs_the_test_one():
@@ -82,12 +84,16 @@ def test_regular_install_includes_every_package(tmp_path):
     """A built wheel (not only the editable install) carries qsa.circuits and every subpackage."""
     out = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if out.returncode != 0 and "No module named" in out.stderr:
         out = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     assert out.returncode == 0, out.stderr
     import zipfile

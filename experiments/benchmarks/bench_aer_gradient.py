@@ -53,9 +53,11 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     n = d.bit_length() - 1
     X, Y = (torch.as_tensor(random_states(S, T, d, seed=rng)) for _ in range(2))
-    params = {"theta_W": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
-              "theta_V": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
-              "phi": torch.tensor(rng.uniform(-np.pi, np.pi, T), requires_grad=True)}
+    params = {
+        "theta_W": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
+        "theta_V": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
+        "phi": torch.tensor(rng.uniform(-np.pi, np.pi, T), requires_grad=True),
+    }
     shape = programs.Shape("A", T, d, k, "mono", None, L, L, True)
     prog = programs.program(shape)
     arrays = {name: v.detach().numpy() for name, v in params.items()}
@@ -72,6 +74,7 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
                 p.grad = None
             obs.L_B.sum().backward()
             jobs[name] = len(ev.job_ids)
+
         return go
 
     def per_circuit_plugin():
@@ -87,7 +90,10 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
                 count += 1
         jobs["per circuit (plugin)"] = count
 
-    compiled = {v: isa_compile(t.qiskit.circuit, pass_manager(), n_index=t.n_index, n_zero=t.n_zero) for v, t in prog.templates.items()}
+    compiled = {
+        v: isa_compile(t.qiskit.circuit, pass_manager(), n_index=t.n_index, n_zero=t.n_zero)
+        for v, t in prog.templates.items()
+    }
 
     def per_circuit_pretranspiled():
         sampler = SamplerV2(seed=1)
@@ -100,8 +106,9 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
         jobs["per circuit (pre-transpiled)"] = count
 
     cases = {
-        "batched SamplerV2": batched(lambda: SamplerRunner(SamplerV2(seed=1), shots=shots, pass_manager=pass_manager()),
-                                     "batched SamplerV2"),
+        "batched SamplerV2": batched(
+            lambda: SamplerRunner(SamplerV2(seed=1), shots=shots, pass_manager=pass_manager()), "batched SamplerV2"
+        ),
         "batched exact+sampling": batched(lambda: ExactRunner(shots=shots, seed=1), "batched exact+sampling"),
         "per circuit (plugin)": per_circuit_plugin,
         "per circuit (pre-transpiled)": per_circuit_pretranspiled,
@@ -112,19 +119,32 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
         row("Aer parameter-shift gradient", case, "per circuit (plugin)", "batched exact+sampling", times, goal=GOAL),
         row("Aer parameter-shift gradient", case, "per circuit (plugin)", "batched SamplerV2", times),
         row("Aer parameter-shift gradient", case, "per circuit (pre-transpiled)", "batched exact+sampling", times),
-        row("Aer parameter-shift gradient", case, "per circuit (pre-transpiled)", "batched SamplerV2", times,
-            note="isolates the cost of the jobs"),
+        row(
+            "Aer parameter-shift gradient",
+            case,
+            "per circuit (pre-transpiled)",
+            "batched SamplerV2",
+            times,
+            note="isolates the cost of the jobs",
+        ),
     ]
     qubits = max(t.qsa_circuit.n_qubits for t in prog.templates.values())
-    return {"size": {**size, "qubits": qubits}, "circuits": n_circuits, "jobs": jobs, "per_circuit_subset": subset,
-            "parameter_sets_per_circuit": {v: len(b) for v, b in bindings.items()},
-            "seconds": {name: stats(t) for name, t in times.items()}, "rows": rows}
+    return {
+        "size": {**size, "qubits": qubits},
+        "circuits": n_circuits,
+        "jobs": jobs,
+        "per_circuit_subset": subset,
+        "parameter_sets_per_circuit": {v: len(b) for v, b in bindings.items()},
+        "seconds": {name: stats(t) for name, t in times.items()},
+        "rows": rows,
+    }
 
 
 def report(result: dict[str, Any]) -> str:
     s = result["seconds"]
-    out = (f"  {result['circuits']} circuits on {result['size']['qubits']} qubits; jobs: " +
-           ", ".join(f"{name} {count}" for name, count in result["jobs"].items()))
+    out = f"  {result['circuits']} circuits on {result['size']['qubits']} qubits; jobs: " + ", ".join(
+        f"{name} {count}" for name, count in result["jobs"].items()
+    )
     if result["per_circuit_subset"] is None:
         per = {name: s[name]["median"] / result["circuits"] for name in s}
         out += "\n  per circuit: " + ", ".join(f"{name} {1e3 * v:.1f} ms" for name, v in per.items())

@@ -70,15 +70,22 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
     if smoke:
         T_sweep, d_fixed, d_sweep, T_fixed, L, memory_T = [32, 64], 4, [2, 4], 64, 1, [64]
     else:
-        T_sweep, d_fixed, d_sweep, T_fixed, memory_T = [512, 1024, 2048, 4096], 64, [8, 16, 32, 64], 2048, [512, 1024, 2048, 4096]
+        T_sweep, d_fixed, d_sweep, T_fixed, memory_T = (
+            [512, 1024, 2048, 4096],
+            64,
+            [8, 16, 32, 64],
+            2048,
+            [512, 1024, 2048, 4096],
+        )
     kinds = ("reference", "fast", "fast complex64")
     points = [(T, d_fixed) for T in T_sweep]
     points += [(T_fixed, d) for d in d_sweep if (T_fixed, d) not in points]
     results, rows = [], []
     for T, d in points:
         X, Y, thetas = _problem(T, d, L=L)
-        times = interleaved({kind: (lambda kind=kind: _step(kind, X, Y, thetas, k=k)) for kind in kinds},
-                            repeats=repeats, warmup=1)
+        times = interleaved(
+            {kind: (lambda kind=kind: _step(kind, X, Y, thetas, k=k)) for kind in kinds}, repeats=repeats, warmup=1
+        )
         value = {kind: _step(kind, X, Y, thetas, k=k) for kind in kinds}
         exact, exact_grad = value["fast"]
         single, single_grad = value["fast complex64"]
@@ -88,21 +95,40 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
             "fast_vs_reference_L_B_abs": abs(exact - ref),
             "fast_vs_reference_grad_max_abs": float(max((a - b).abs().max() for a, b in zip(exact_grad, ref_grad))),
             "complex64_L_B_rel": abs(single - exact) / abs(exact),
-            "complex64_grad_rel": float(torch.linalg.norm(torch.cat([g.reshape(-1) for g in single_grad]).double() - g_exact)
-                                        / torch.linalg.norm(g_exact)),
+            "complex64_grad_rel": float(
+                torch.linalg.norm(torch.cat([g.reshape(-1) for g in single_grad]).double() - g_exact)
+                / torch.linalg.norm(g_exact)
+            ),
         }
-        results.append({"T": T, "d": d, "k": k, "layers": L, "seconds": {kind: stats(times[kind]) for kind in kinds},
-                        "L_B": exact, "accuracy": accuracy})
+        results.append(
+            {
+                "T": T,
+                "d": d,
+                "k": k,
+                "layers": L,
+                "seconds": {kind: stats(times[kind]) for kind in kinds},
+                "L_B": exact,
+                "accuracy": accuracy,
+            }
+        )
         case = f"T={T} d={d}"
         goal = GOAL_POINT == (T, d)
-        rows.append(row("analytic L_B fwd+bwd", case, "reference", "fast", times,
-                        note=f"goal: fast < {GOAL_SECONDS:g} s" if goal else ""))
+        rows.append(
+            row(
+                "analytic L_B fwd+bwd",
+                case,
+                "reference",
+                "fast",
+                times,
+                note=f"goal: fast < {GOAL_SECONDS:g} s" if goal else "",
+            )
+        )
         rows.append(row("analytic L_B fwd+bwd", case + " c64", "reference", "fast complex64", times))
 
     memory = []
     for T in memory_T:  # smoke: one probe of the fast path only (a fresh interpreter each)
         entry = {"T": T, "d": d_fixed}
-        for kind in (("fast",) if smoke else kinds):
+        for kind in ("fast",) if smoke else kinds:
             entry[kind] = peak_memory(_PROBE.format(T=T, d=d_fixed, L=L, k=k, kind=kind))
         memory.append(entry)
 
@@ -111,8 +137,12 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
     exponents = {
         kind: {
             "time_vs_T": fit_exponent([r["T"] for r in by_T], [r["seconds"][kind]["median"] for r in by_T]),
-            "time_vs_d": fit_exponent([r["d"] for r in by_d], [r["seconds"][kind]["median"] for r in by_d]) if len(by_d) > 1 else None,
-            "memory_vs_T": fit_exponent([m["T"] for m in memory], [max(m[kind], 1) for m in memory]) if len(memory) > 1 and kind in memory[0] else None,
+            "time_vs_d": fit_exponent([r["d"] for r in by_d], [r["seconds"][kind]["median"] for r in by_d])
+            if len(by_d) > 1
+            else None,
+            "memory_vs_T": fit_exponent([m["T"] for m in memory], [max(m[kind], 1) for m in memory])
+            if len(memory) > 1 and kind in memory[0]
+            else None,
         }
         for kind in kinds
     }
@@ -120,12 +150,30 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
     goal = None
     if goal_entry is not None:
         s = goal_entry["seconds"]["fast"]
-        goal = {"point": {"T": GOAL_POINT[0], "d": GOAL_POINT[1]}, "limit_seconds": GOAL_SECONDS, "median_seconds": s["median"],
-                "max_seconds": s["max"], "met": s["median"] < GOAL_SECONDS,
-                "complex64_median_seconds": goal_entry["seconds"]["fast complex64"]["median"]}
-    return {"points": results, "memory_bytes": memory, "exponents": exponents, "goal": goal, "rows": rows,
-            "setup": {"k": k, "kernel": "mono", "layers": L, "phases": "aligned", "loss": "L_B", "sequences": 1,
-                      "torch_threads": torch.get_num_threads()}}
+        goal = {
+            "point": {"T": GOAL_POINT[0], "d": GOAL_POINT[1]},
+            "limit_seconds": GOAL_SECONDS,
+            "median_seconds": s["median"],
+            "max_seconds": s["max"],
+            "met": s["median"] < GOAL_SECONDS,
+            "complex64_median_seconds": goal_entry["seconds"]["fast complex64"]["median"],
+        }
+    return {
+        "points": results,
+        "memory_bytes": memory,
+        "exponents": exponents,
+        "goal": goal,
+        "rows": rows,
+        "setup": {
+            "k": k,
+            "kernel": "mono",
+            "layers": L,
+            "phases": "aligned",
+            "loss": "L_B",
+            "sequences": 1,
+            "torch_threads": torch.get_num_threads(),
+        },
+    }
 
 
 def report(result: dict[str, Any]) -> str:
@@ -135,18 +183,24 @@ def report(result: dict[str, Any]) -> str:
             lines.append(f"  peak memory T={m['T']} d={m['d']}: fast {m['fast'] / 2**20:.0f} MiB")
             continue
         ref, fast, single = (m[k] / 2**20 for k in ("reference", "fast", "fast complex64"))
-        lines.append(f"  peak memory T={m['T']} d={m['d']}: reference {ref:.0f} MiB, fast {fast:.0f} MiB "
-                     f"({ref / max(fast, 1e-9):.1f}x less), complex64 {single:.0f} MiB")
+        lines.append(
+            f"  peak memory T={m['T']} d={m['d']}: reference {ref:.0f} MiB, fast {fast:.0f} MiB "
+            f"({ref / max(fast, 1e-9):.1f}x less), complex64 {single:.0f} MiB"
+        )
     for kind, e in result["exponents"].items():
         parts = [f"{name} {v:.2f}" for name, v in e.items() if v is not None]
         lines.append(f"  growth exponents, {kind}: " + ", ".join(parts))
     g = result["goal"]
     if g is not None:
-        lines.append(f"  goal T={g['point']['T']} d={g['point']['d']} fast fwd+bwd < {g['limit_seconds']:g} s: median "
-                     f"{g['median_seconds']:.3f} s (max {g['max_seconds']:.3f} s) -> {'met' if g['met'] else 'NOT met'}; "
-                     f"complex64 {g['complex64_median_seconds']:.3f} s")
+        lines.append(
+            f"  goal T={g['point']['T']} d={g['point']['d']} fast fwd+bwd < {g['limit_seconds']:g} s: median "
+            f"{g['median_seconds']:.3f} s (max {g['max_seconds']:.3f} s) -> {'met' if g['met'] else 'NOT met'}; "
+            f"complex64 {g['complex64_median_seconds']:.3f} s"
+        )
     last = max(result["points"], key=lambda p: (p["T"] * p["d"], p["T"]))
     a = last["accuracy"]
-    lines.append(f"  complex64 accuracy at T={last['T']} d={last['d']}: L_B rel {a['complex64_L_B_rel']:.1e}, "
-                 f"gradient rel {a['complex64_grad_rel']:.1e}; fast vs reference |dL_B| {a['fast_vs_reference_L_B_abs']:.1e}")
+    lines.append(
+        f"  complex64 accuracy at T={last['T']} d={last['d']}: L_B rel {a['complex64_L_B_rel']:.1e}, "
+        f"gradient rel {a['complex64_grad_rel']:.1e}; fast vs reference |dL_B| {a['fast_vs_reference_L_B_abs']:.1e}"
+    )
     return "\n".join(lines)

@@ -59,7 +59,9 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
     for cfg in configs:
         T, d, k, L, S = (cfg[key] for key in ("T", "d", "k", "L", "S"))
         qubits = circuit_a(T, d, k).n_qubits
-        batch = Sequences(torch.as_tensor(random_states(S, T, d, seed=1)), torch.as_tensor(random_states(S, T, d, seed=2)))
+        batch = Sequences(
+            torch.as_tensor(random_states(S, T, d, seed=1)), torch.as_tensor(random_states(S, T, d, seed=2))
+        )
         evaluators = {
             "torch": StatevectorEvaluator(),
             "torch complex64": StatevectorEvaluator(dtype=torch.complex64),
@@ -68,20 +70,28 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
             "analytic": AnalyticEvaluator(),
         }
         models = _models(T, d, k, L, evaluators)
-        times = interleaved({name: (lambda m=m: _step(m, batch)) for name, m in models.items()},
-                            repeats=repeats, warmup=1)
+        times = interleaved(
+            {name: (lambda m=m: _step(m, batch)) for name, m in models.items()}, repeats=repeats, warmup=1
+        )
         values = {name: _step(m, batch) for name, m in models.items()}
         loss0, grad0 = values["torch"]
-        agreement = {name: {"loss_abs": abs(v[0] - loss0), "grad_max_abs": float((v[1].double() - grad0).abs().max())}
-                     for name, v in values.items()}
+        agreement = {
+            name: {"loss_abs": abs(v[0] - loss0), "grad_max_abs": float((v[1].double() - grad0).abs().max())}
+            for name, v in values.items()
+        }
         case = f"{qubits}q T={T} d={d} k={k} L={L} S={S}"
-        results.append({**cfg, "qubits": qubits, "seconds": {n: stats(t) for n, t in times.items()}, "agreement": agreement})
+        results.append(
+            {**cfg, "qubits": qubits, "seconds": {n: stats(t) for n, t in times.items()}, "agreement": agreement}
+        )
         rows.append(row("circuit step (L_B fwd+bwd)", case, "default.qubit backprop", "torch", times, goal=GOAL))
         rows.append(row("circuit step (L_B fwd+bwd)", case, "default.qubit backprop", "torch complex64", times))
         rows.append(row("circuit step (L_B fwd+bwd)", case, "lightning.qubit adjoint", "torch", times))
         rows.append(row("circuit step (L_B fwd+bwd)", case, "torch", "analytic", times, note="closed forms, for scale"))
-    return {"configs": results, "rows": rows, "setup": {"loss": "L_B", "phases": "trained", "kernel": "mono",
-                                                        "torch_threads": torch.get_num_threads()}}
+    return {
+        "configs": results,
+        "rows": rows,
+        "setup": {"loss": "L_B", "phases": "trained", "kernel": "mono", "torch_threads": torch.get_num_threads()},
+    }
 
 
 def report(result: dict[str, Any]) -> str:
@@ -90,6 +100,8 @@ def report(result: dict[str, Any]) -> str:
         worst = max((a["loss_abs"] for n, a in c["agreement"].items() if n != "torch complex64"), default=0.0)
         worst_g = max((a["grad_max_abs"] for n, a in c["agreement"].items() if n != "torch complex64"), default=0.0)
         c64 = c["agreement"]["torch complex64"]
-        lines.append(f"  {c['qubits']}q T={c['T']} d={c['d']} k={c['k']} L={c['L']}: every complex128 path agrees with torch to "
-                     f"|dloss| {worst:.1e}, |dgrad| {worst_g:.1e}; complex64 |dloss| {c64['loss_abs']:.1e}, |dgrad| {c64['grad_max_abs']:.1e}")
+        lines.append(
+            f"  {c['qubits']}q T={c['T']} d={c['d']} k={c['k']} L={c['L']}: every complex128 path agrees with torch to "
+            f"|dloss| {worst:.1e}, |dgrad| {worst_g:.1e}; complex64 |dloss| {c64['loss_abs']:.1e}, |dgrad| {c64['grad_max_abs']:.1e}"
+        )
     return "\n".join(lines)

@@ -54,8 +54,20 @@ def _train(config, model_class, *, target: float, max_steps: int) -> dict[str, A
     for step in range(1, max_steps + 1):
         loss = float(optimizer.step(closure).detach())
         if loss < target:
-            return {"steps": step, "loss": loss, "evaluations": evaluations, "seconds": time.perf_counter() - start, "reached": True}
-    return {"steps": max_steps, "loss": loss, "evaluations": evaluations, "seconds": time.perf_counter() - start, "reached": False}
+            return {
+                "steps": step,
+                "loss": loss,
+                "evaluations": evaluations,
+                "seconds": time.perf_counter() - start,
+                "reached": True,
+            }
+    return {
+        "steps": max_steps,
+        "loss": loss,
+        "evaluations": evaluations,
+        "seconds": time.perf_counter() - start,
+        "reached": False,
+    }
 
 
 def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
@@ -71,6 +83,7 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
         def case(name):
             def go():
                 runs[name].append(_train(config, models[name], target=target, max_steps=max_steps))
+
             return go
 
         interleaved({name: case(name) for name in models}, repeats=min(repeats, 3), warmup=0)
@@ -79,16 +92,33 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
     times = {name: [r["seconds"] for r in rs] for name, rs in runs.items()}  # training steps only
     first = {name: r[0] for name, r in runs.items()}
     name = f"{path.relative_to(ROOT)}: L_1 < {target:g}"
-    rows = [row("tfim time to target (analytic)", name, "reference", "fast", times,
-                note=f"{first['fast']['steps']} steps, {first['fast']['evaluations']} loss evaluations")]
-    return {"config": str(path.relative_to(ROOT)), "target": target, "max_steps": max_steps, "torch_threads": 1,
-            "runs": runs, "seconds": {n: stats(t) for n, t in times.items()}, "rows": rows}
+    rows = [
+        row(
+            "tfim time to target (analytic)",
+            name,
+            "reference",
+            "fast",
+            times,
+            note=f"{first['fast']['steps']} steps, {first['fast']['evaluations']} loss evaluations",
+        )
+    ]
+    return {
+        "config": str(path.relative_to(ROOT)),
+        "target": target,
+        "max_steps": max_steps,
+        "torch_threads": 1,
+        "runs": runs,
+        "seconds": {n: stats(t) for n, t in times.items()},
+        "rows": rows,
+    }
 
 
 def report(result: dict[str, Any]) -> str:
     lines = []
     for name, rs in result["runs"].items():
         r = rs[0]
-        lines.append(f"  {name}: {'reached' if r['reached'] else 'did NOT reach'} L_1 < {result['target']:g} at step {r['steps']} "
-                     f"(loss {r['loss']:.4f}, {r['evaluations']} evaluations); median {result['seconds'][name]['median']:.2f} s")
+        lines.append(
+            f"  {name}: {'reached' if r['reached'] else 'did NOT reach'} L_1 < {result['target']:g} at step {r['steps']} "
+            f"(loss {r['loss']:.4f}, {r['evaluations']} evaluations); median {result['seconds'][name]['median']:.2f} s"
+        )
     return "\n".join(lines)

@@ -51,14 +51,28 @@ def ratio(baseline: list[float], fast: list[float]) -> dict[str, Any]:
     return stats([b / f for b, f in zip(baseline, fast)])
 
 
-def row(benchmark: str, case: str, baseline: str, fast: str, times: Mapping[str, list[float]], *,
-        goal: float | None = None, note: str = "") -> dict[str, Any]:
+def row(
+    benchmark: str,
+    case: str,
+    baseline: str,
+    fast: str,
+    times: Mapping[str, list[float]],
+    *,
+    goal: float | None = None,
+    note: str = "",
+) -> dict[str, Any]:
     """One line of the table: ``fast`` against ``baseline`` (names of ``times``)."""
     r = ratio(times[baseline], times[fast])
     return {
-        "benchmark": benchmark, "case": case, "baseline": baseline, "fast": fast,
-        "baseline_seconds": stats(times[baseline]), "fast_seconds": stats(times[fast]), "ratio": r,
-        "goal": None if goal is None else f">= {goal:g}x", "met": None if goal is None else bool(r["median"] >= goal),
+        "benchmark": benchmark,
+        "case": case,
+        "baseline": baseline,
+        "fast": fast,
+        "baseline_seconds": stats(times[baseline]),
+        "fast_seconds": stats(times[fast]),
+        "ratio": r,
+        "goal": None if goal is None else f">= {goal:g}x",
+        "met": None if goal is None else bool(r["median"] >= goal),
         "note": note,
     }
 
@@ -85,12 +99,17 @@ def peak_memory(code: str, *, timeout: float = 900) -> int:
         "        if line.startswith(key + ':'):\n"
         "            return int(line.split()[1]) * 1024\n"
         "open('/proc/self/clear_refs', 'w').write('5')\n"
-        "_before = _status('VmRSS')\n"
-        + measured + "\n"
+        "_before = _status('VmRSS')\n" + measured + "\n"
         "print(json.dumps({'peak_bytes': max(0, _status('VmHWM') - _before)}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=timeout,
-                         cwd=HERE, env={**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    out = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=HERE,
+        env={**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
     if out.returncode != 0:
         raise RuntimeError(f"memory probe failed:\n{out.stderr[-2000:]}")
     return int(json.loads(out.stdout.strip().splitlines()[-1])["peak_bytes"])
@@ -119,13 +138,30 @@ def seconds(s: float) -> str:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The table printed at the end of ``run.py``: every ratio with its median and min-max."""
-    head = ("benchmark", "case", "baseline -> ours", "baseline (median)", "ours (median)", "ratio median [min-max]", "goal")
+    head = (
+        "benchmark",
+        "case",
+        "baseline -> ours",
+        "baseline (median)",
+        "ours (median)",
+        "ratio median [min-max]",
+        "goal",
+    )
     lines = []
     for r in rows:
         q = r["ratio"]
         goal = "" if r["goal"] is None else f"{r['goal']}: {'met' if r['met'] else 'NOT met'}"
-        lines.append((r["benchmark"], r["case"], f"{r['baseline']} -> {r['fast']}", seconds(r["baseline_seconds"]["median"]),
-                      seconds(r["fast_seconds"]["median"]), f"{q['median']:.1f}x [{q['min']:.1f}-{q['max']:.1f}]", goal))
+        lines.append(
+            (
+                r["benchmark"],
+                r["case"],
+                f"{r['baseline']} -> {r['fast']}",
+                seconds(r["baseline_seconds"]["median"]),
+                seconds(r["fast_seconds"]["median"]),
+                f"{q['median']:.1f}x [{q['min']:.1f}-{q['max']:.1f}]",
+                goal,
+            )
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     fmt = "  ".join(f"{{:{w}}}" for w in widths)
     out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]

@@ -43,7 +43,9 @@ def ansatz_unitary(theta: torch.Tensor) -> torch.Tensor:
         K = gates[..., layer, 0, :, :]
         for q in range(1, n):  # Kronecker product, qubit 0 most significant
             G = gates[..., layer, q, :, :]
-            K = (K[..., :, None, :, None] * G[..., None, :, None, :]).reshape(*K.shape[:-2], 2 * K.shape[-2], 2 * K.shape[-1])
+            K = (K[..., :, None, :, None] * G[..., None, :, None, :]).reshape(
+                *K.shape[:-2], 2 * K.shape[-2], 2 * K.shape[-1]
+            )
         layer_U = ring @ K
         U = layer_U if U is None else layer_U @ U
     return U
@@ -91,7 +93,14 @@ class ReferenceModel(QSAModel):
         elif self.config.phases == "aligned":
             with torch.no_grad():
                 W, V = self.unitaries()
-                A = branch_amplitudes(X, Y, W, V, k=self.config.k, kernel=self.config.kernel,
-                                      beta=analytic.resolve_beta(self.config.beta, self.config.d))
+                A = branch_amplitudes(
+                    X,
+                    Y,
+                    W,
+                    V,
+                    k=self.config.k,
+                    kernel=self.config.kernel,
+                    beta=analytic.resolve_beta(self.config.beta, self.config.d),
+                )
                 params["phi"] = analytic.aligned_phases(A)
         return params

@@ -48,17 +48,29 @@ def _module(name: str):
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (for the tests)")
-    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS), help="run only these benchmarks")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per case (slow cases use at most 3; default 5)")
-    parser.add_argument("--out", default="runs/benchmarks", help="directory of the JSON output (default: runs/benchmarks)")
+    parser.add_argument(
+        "--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS), help="run only these benchmarks"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed repeats per case (slow cases use at most 3; default 5)"
+    )
+    parser.add_argument(
+        "--out", default="runs/benchmarks", help="directory of the JSON output (default: runs/benchmarks)"
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1; got {args.repeats}")
     repeats = min(args.repeats, 2) if args.smoke else args.repeats
 
     started = time.perf_counter()
-    record = {"smoke": args.smoke, "repeats": repeats, "machine_before": machine(),
-              "environment": runs.environment(HERE), "torch_threads": torch.get_num_threads(), "benchmarks": {}}
+    record = {
+        "smoke": args.smoke,
+        "repeats": repeats,
+        "machine_before": machine(),
+        "environment": runs.environment(HERE),
+        "torch_threads": torch.get_num_threads(),
+        "benchmarks": {},
+    }
     rows, notes = [], []
     for name in args.only:
         t0 = time.perf_counter()
@@ -76,9 +88,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     m0, m1 = record["machine_before"], record["machine_after"]
     print()
-    print(f"QSA benchmarks{' (smoke)' if args.smoke else ''}: {m0['cpu']}, {m0['cores']} cores, torch {torch.__version__} "
-          f"({record['torch_threads']} threads); load average {m0['load_average'][0]:.2f} before, {m1['load_average'][0]:.2f} after; "
-          f"{repeats} repeats (slow cases fewer)")
+    print(
+        f"QSA benchmarks{' (smoke)' if args.smoke else ''}: {m0['cpu']}, {m0['cores']} cores, torch {torch.__version__} "
+        f"({record['torch_threads']} threads); load average {m0['load_average'][0]:.2f} before, {m1['load_average'][0]:.2f} after; "
+        f"{repeats} repeats (slow cases fewer)"
+    )
     print(format_table(rows))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,13 @@ from qsa.training.loop import run_environment
 
 HERE = Path(__file__).resolve().parent
 TOLERANCE = 1e-6
-BACKENDS = [("analytic", "best"), ("torch", "best"), ("default.qubit", "backprop"), ("lightning.qubit", "adjoint"),
-            ("default.qubit", "parameter-shift")]
+BACKENDS = [
+    ("analytic", "best"),
+    ("torch", "best"),
+    ("default.qubit", "backprop"),
+    ("lightning.qubit", "adjoint"),
+    ("default.qubit", "parameter-shift"),
+]
 SMOKE_BACKENDS = BACKENDS[:4]
 
 
@@ -67,22 +72,48 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'backend':>32} {'final loss':>12} {'max |d loss|':>13} {'seconds':>8}", flush=True)
     for backend, diff_method in SMOKE_BACKENDS if args.smoke else BACKENDS:
         label = {"analytic": "analytic", "torch": "torch (backprop)"}.get(backend, f"{backend} ({diff_method})")
-        cfg = replace(base, name=label.replace(" ", "-").replace("(", "").replace(")", ""),
-                      model=replace(base.model, backend=backend, diff_method=diff_method))
+        cfg = replace(
+            base,
+            name=label.replace(" ", "-").replace("(", "").replace(")", ""),
+            model=replace(base.model, backend=backend, diff_method=diff_method),
+        )
         result = train(cfg, run_dir=sweep / cfg.name)
         records = read_metrics(result.run_dir)
         curves[label] = [r["loss"] for r in records if r["kind"] == "train"]
         evals = [r for r in records if r["kind"] == "eval"]
         diff = max(abs(a - b) for a, b in zip(curves[label], curves["analytic"]))
-        rows.append({"backend": backend, "diff_method": diff_method, "final_loss": curves[label][-1],
-                     "max_abs_loss_difference": diff, "seconds": result.summary["wall_seconds"], "evals": evals})
-        print(f"{label:>32} {curves[label][-1]:>12.8f} {diff:>13.2e} {result.summary['wall_seconds']:>8.1f}", flush=True)
+        rows.append(
+            {
+                "backend": backend,
+                "diff_method": diff_method,
+                "final_loss": curves[label][-1],
+                "max_abs_loss_difference": diff,
+                "seconds": result.summary["wall_seconds"],
+                "evals": evals,
+            }
+        )
+        print(
+            f"{label:>32} {curves[label][-1]:>12.8f} {diff:>13.2e} {result.summary['wall_seconds']:>8.1f}", flush=True
+        )
     worst = max(r["max_abs_loss_difference"] for r in rows)
-    results = {"config": config_to_dict(base), "environment": run_environment(), "tolerance": TOLERANCE,
-               "max_abs_loss_difference": worst, "agree": worst <= TOLERANCE, "rows": rows, "curves": curves}
+    results = {
+        "config": config_to_dict(base),
+        "environment": run_environment(),
+        "tolerance": TOLERANCE,
+        "max_abs_loss_difference": worst,
+        "agree": worst <= TOLERANCE,
+        "rows": rows,
+        "curves": curves,
+    }
     runs.write_json(sweep / "results.json", results)
-    plot(curves, sweep / "agreement.png", f"{base.train.loss} with circuits in the loop: largest per-step difference {worst:.1e}")
-    print(f"largest per-step |loss - analytic| = {worst:.2e} ({'within' if worst <= TOLERANCE else 'ABOVE'} {TOLERANCE:g})")
+    plot(
+        curves,
+        sweep / "agreement.png",
+        f"{base.train.loss} with circuits in the loop: largest per-step difference {worst:.1e}",
+    )
+    print(
+        f"largest per-step |loss - analytic| = {worst:.2e} ({'within' if worst <= TOLERANCE else 'ABOVE'} {TOLERANCE:g})"
+    )
     print(f"wrote {sweep / 'results.json'} and {sweep / 'agreement.png'}")
     return results
 

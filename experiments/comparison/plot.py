@@ -35,8 +35,12 @@ def plot_losses(results: dict, path: Path) -> Path:
     from matplotlib.figure import Figure
 
     tasks = [t["name"] for t in results["plan"]["tasks"]]  # the config's order (the JSON keys are sorted)
-    panels = [(task, split) for task in tasks for split in SPLITS
-              if any(a[f"{split}_L_1"] is not None for a in results["aggregates"] if a["task"] == task)]
+    panels = [
+        (task, split)
+        for task in tasks
+        for split in SPLITS
+        if any(a[f"{split}_L_1"] is not None for a in results["aggregates"] if a["task"] == task)
+    ]
     fig = Figure(figsize=(5.4 * len(panels), 4.8))
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (task, split) in zip(axes, panels):
@@ -46,13 +50,31 @@ def plot_losses(results: dict, path: Path) -> Path:
         for offset, field, color in ((-0.2, "L_1", "C0"), (0.2, "L_half", "C1")):
             key = f"{split}_{field}"
             mid = np.array([a[key] for a in rows])
-            err = np.array([[m - a[f"{key}_min"] for m, a in zip(mid, rows)], [a[f"{key}_max"] - m for m, a in zip(mid, rows)]])
-            ax.bar(x + offset, mid, width=0.4, color=color, yerr=err, capsize=2, error_kw={"lw": 0.8},
-                   label=f"{'L_1' if field == 'L_1' else 'L_½'} (median, min–max)")
+            err = np.array(
+                [[m - a[f"{key}_min"] for m, a in zip(mid, rows)], [a[f"{key}_max"] - m for m, a in zip(mid, rows)]]
+            )
+            ax.bar(
+                x + offset,
+                mid,
+                width=0.4,
+                color=color,
+                yerr=err,
+                capsize=2,
+                error_kw={"lw": 0.8},
+                label=f"{'L_1' if field == 'L_1' else 'L_½'} (median, min–max)",
+            )
             for xi, m, top in zip(x + offset, mid, mid + err[1]):  # the median, above the whisker
                 ax.text(xi, top, f"{m:.2f}", ha="center", va="bottom", fontsize=6, rotation=90)
-            ax.axhline(chance[field], color=color, ls="--", lw=1, label=f"chance {'L_1' if field == 'L_1' else 'L_½'} {chance[field]:.3f}")
-        ax.axhline(ref[f"{split}_L_1"], color="0.3", ls=":", lw=1.2, label=f"copy last token, L_1 {ref[f'{split}_L_1']:.3f}")
+            ax.axhline(
+                chance[field],
+                color=color,
+                ls="--",
+                lw=1,
+                label=f"chance {'L_1' if field == 'L_1' else 'L_½'} {chance[field]:.3f}",
+            )
+        ax.axhline(
+            ref[f"{split}_L_1"], color="0.3", ls=":", lw=1.2, label=f"copy last token, L_1 {ref[f'{split}_L_1']:.3f}"
+        )
         ax.set_xticks(x, [f"{a['family']}\n{a['parameters']} par." for a in rows], rotation=40, ha="right", fontsize=7)
         ax.set_ylim(0, 1.45 * max(chance["L_1"], max(a[f"{split}_L_1_max"] for a in rows)))  # room for the legend
         ax.set(ylabel="loss (nats)", title=f"{task}: {SPLITS[split]}")
@@ -87,14 +109,34 @@ def plot_spectra(results: dict, path: Path) -> Path | None:
                     z = np.array([complex(a, b) for a, b in layer["relative_eigenvalues"]])
                     r_ = np.abs(z)
                     for name, color in CLASSES:
-                        mask = (r_ < 1 - tol) if name == "decay" else (r_ > 1 + tol) if name == "growth" else (abs(r_ - 1) <= tol)
+                        mask = (
+                            (r_ < 1 - tol)
+                            if name == "decay"
+                            else (r_ > 1 + tol)
+                            if name == "growth"
+                            else (abs(r_ - 1) <= tol)
+                        )
                         counts[name] += int(mask.sum())
-                        ax.scatter(np.angle(z[mask]), r_[mask], s=22, color=color, marker=markers[i % len(markers)],
-                                   label=name if i == 0 and mask.any() else None, zorder=3)
-            net = round(float(np.median([layer["net_rate"] for s in group for layer in s["layers"]])), 6) + 0.0  # no "-0.000"
-            ax.set(xlim=(-math.pi, math.pi), xlabel="arg λ", ylabel="|λ| / |det K|^(1/d)",
-                   title=f"{task}, {family}: " + ", ".join(f"{counts[n]} {n}" for n, _ in CLASSES) +
-                   f"\nmedian log|det K| = {net:+.3f} ({len(group)} seed{'s' if len(group) > 1 else ''})")
+                        ax.scatter(
+                            np.angle(z[mask]),
+                            r_[mask],
+                            s=22,
+                            color=color,
+                            marker=markers[i % len(markers)],
+                            label=name if i == 0 and mask.any() else None,
+                            zorder=3,
+                        )
+            net = (
+                round(float(np.median([layer["net_rate"] for s in group for layer in s["layers"]])), 6) + 0.0
+            )  # no "-0.000"
+            ax.set(
+                xlim=(-math.pi, math.pi),
+                xlabel="arg λ",
+                ylabel="|λ| / |det K|^(1/d)",
+                title=f"{task}, {family}: "
+                + ", ".join(f"{counts[n]} {n}" for n, _ in CLASSES)
+                + f"\nmedian log|det K| = {net:+.3f} ({len(group)} seed{'s' if len(group) > 1 else ''})",
+            )
             ax.title.set_fontsize(9)
             ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"Trained Koopman spectra (relative moduli; neutral band ±{tol:g}; one marker shape per seed)")

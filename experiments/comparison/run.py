@@ -34,7 +34,9 @@ from qsa.training import FAMILIES, build_dataset, config_to_dict, load_config, t
 from qsa.training.loop import run_environment
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("comparison_plot", HERE / "plot.py")  # a unique name: other experiments have a plot.py
+_spec = importlib.util.spec_from_file_location(
+    "comparison_plot", HERE / "plot.py"
+)  # a unique name: other experiments have a plot.py
 plot = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(plot)
 
@@ -56,11 +58,23 @@ def read_plan(path: Path) -> dict:
     if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of integers >= 0; got {seeds!r}")
     tasks = raw.get("tasks", [])
-    if not tasks or any(set(t) - {"name", "config", "overrides"} or "name" not in t or "config" not in t for t in tasks):
+    if not tasks or any(
+        set(t) - {"name", "config", "overrides"} or "name" not in t or "config" not in t for t in tasks
+    ):
         raise ValueError(f"tasks must be a non-empty list of tables with name, config (and overrides); got {tasks!r}")
-    return {"name": raw.get("name", "comparison"), "families": families, "seeds": seeds,
-            "tasks": [{"name": t["name"], "config": (path.parent / t["config"]).resolve(),
-                       "overrides": list(t.get("overrides", []))} for t in tasks]}
+    return {
+        "name": raw.get("name", "comparison"),
+        "families": families,
+        "seeds": seeds,
+        "tasks": [
+            {
+                "name": t["name"],
+                "config": (path.parent / t["config"]).resolve(),
+                "overrides": list(t.get("overrides", [])),
+            }
+            for t in tasks
+        ],
+    }
 
 
 def copy_last_losses(config) -> dict[str, float]:
@@ -90,13 +104,15 @@ def koopman_spectrum(model) -> dict:
     layers = []
     for K in model.core.koopman().detach():
         raw, rel = spectral_split(K, tol=SPECTRUM_TOL), spectral_split(K, tol=SPECTRUM_TOL, relative=True)
-        layers.append({
-            "eigenvalues": [[float(z.real), float(z.imag)] for z in raw.eigenvalues],
-            "relative_eigenvalues": [[float(z.real), float(z.imag)] for z in rel.eigenvalues],
-            "relative_counts": {"decay": len(rel.decay), "neutral": len(rel.neutral), "growth": len(rel.growth)},
-            "relative_spread": float(np.abs(rel.eigenvalues).max() - np.abs(rel.eigenvalues).min()),
-            "net_rate": raw.net_rate,
-        })
+        layers.append(
+            {
+                "eigenvalues": [[float(z.real), float(z.imag)] for z in raw.eigenvalues],
+                "relative_eigenvalues": [[float(z.real), float(z.imag)] for z in rel.eigenvalues],
+                "relative_counts": {"decay": len(rel.decay), "neutral": len(rel.neutral), "growth": len(rel.growth)},
+                "relative_spread": float(np.abs(rel.eigenvalues).max() - np.abs(rel.eigenvalues).min()),
+                "net_rate": raw.net_rate,
+            }
+        )
     return {"alpha": model.core.alpha.detach().tolist(), "layers": layers}
 
 
@@ -106,8 +122,13 @@ def aggregate(rows: list[dict]) -> list[dict]:
     keys = list(dict.fromkeys((r["task"], r["family"]) for r in rows))
     for task, family in keys:
         group = [r for r in rows if r["task"] == task and r["family"] == family]
-        agg = {"task": task, "family": family, "parameters": group[0]["parameters"], "n_seeds": len(group),
-               "seconds_median": statistics.median(r["seconds"] for r in group)}
+        agg = {
+            "task": task,
+            "family": family,
+            "parameters": group[0]["parameters"],
+            "n_seeds": len(group),
+            "seconds_median": statistics.median(r["seconds"] for r in group),
+        }
         for m in METRICS:
             values = [r[m] for r in group]
             if None in values:  # a split this task does not have
@@ -123,23 +144,45 @@ def markdown(aggregates: list[dict], references: dict, chance: dict, task: str) 
     """One task's table: medians over seeds; the range of the held-out (test) L_1; chance and copy-last rows."""
     rows = [a for a in aggregates if a["task"] == task]
     has_h = rows[0]["heldout_L_1"] is not None
-    cols = ["train L_1", "test L_1", "test L_1 range"] + (["held-out H L_1"] if has_h else []) + \
-           ["train L_½", "test L_½"] + (["held-out H L_½"] if has_h else []) + ["params", "s/run"]
-    lines = [f"**{task}** (median over {rows[0]['n_seeds']} seed{'s' if rows[0]['n_seeds'] > 1 else ''})", "",
-             "| family | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    cols = (
+        ["train L_1", "test L_1", "test L_1 range"]
+        + (["held-out H L_1"] if has_h else [])
+        + ["train L_½", "test L_½"]
+        + (["held-out H L_½"] if has_h else [])
+        + ["params", "s/run"]
+    )
+    lines = [
+        f"**{task}** (median over {rows[0]['n_seeds']} seed{'s' if rows[0]['n_seeds'] > 1 else ''})",
+        "",
+        "| family | " + " | ".join(cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
     for a in rows:
         cells = [f"{a['train_L_1']:.4f}", f"{a['test_L_1']:.4f}", f"{a['test_L_1_min']:.3f}–{a['test_L_1_max']:.3f}"]
         cells += [f"{a['heldout_L_1']:.4f}"] if has_h else []
-        cells += [f"{a['train_L_half']:.4f}", f"{a['test_L_half']:.4f}"] + ([f"{a['heldout_L_half']:.4f}"] if has_h else [])
+        cells += [f"{a['train_L_half']:.4f}", f"{a['test_L_half']:.4f}"] + (
+            [f"{a['heldout_L_half']:.4f}"] if has_h else []
+        )
         cells += [str(a["parameters"]), f"{a['seconds_median']:.1f}"]
         lines.append(f"| {a['family']} | " + " | ".join(cells) + " |")
     ref = references[task]
-    cells = [f"{ref['train_L_1']:.4f}", f"{ref['test_L_1']:.4f}", ""] + ([f"{ref['heldout_L_1']:.4f}"] if has_h else []) + \
-            [f"{ref['train_L_half']:.4f}", f"{ref['test_L_half']:.4f}"] + ([f"{ref['heldout_L_half']:.4f}"] if has_h else []) + ["0", ""]
+    cells = (
+        [f"{ref['train_L_1']:.4f}", f"{ref['test_L_1']:.4f}", ""]
+        + ([f"{ref['heldout_L_1']:.4f}"] if has_h else [])
+        + [f"{ref['train_L_half']:.4f}", f"{ref['test_L_half']:.4f}"]
+        + ([f"{ref['heldout_L_half']:.4f}"] if has_h else [])
+        + ["0", ""]
+    )
     lines.append("| copy last token (z_j = x_j, untrained) | " + " | ".join(cells) + " |")
     c = chance[task]
-    cells = [f"{c['L_1']:.4f}"] * 2 + [""] + ([f"{c['L_1']:.4f}"] if has_h else []) + [f"{c['L_half']:.4f}"] * 2 + \
-            ([f"{c['L_half']:.4f}"] if has_h else []) + ["", ""]
+    cells = (
+        [f"{c['L_1']:.4f}"] * 2
+        + [""]
+        + ([f"{c['L_1']:.4f}"] if has_h else [])
+        + [f"{c['L_half']:.4f}"] * 2
+        + ([f"{c['L_half']:.4f}"] if has_h else [])
+        + ["", ""]
+    )
     lines.append("| chance (random direction) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -151,8 +194,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--families", nargs="+", default=None, choices=FAMILIES, help="subset of the config's families")
     parser.add_argument("--tasks", nargs="+", default=None, help="subset of the config's task names")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the config's)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override applied to every task's training config (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override applied to every task's training config (repeatable)",
+    )
     parser.add_argument("--out", default="runs", help="root of the run directories (default: runs)")
     parser.add_argument("--progress", action="store_true", help="a progress bar per run")
     args = parser.parse_args(argv)
@@ -166,8 +215,11 @@ def main(argv: list[str] | None = None) -> dict:
     sweep = runs.new_run_dir(args.out, plan["name"])
     started = time.perf_counter()
     rows, spectra, chance, references, bases = [], [], {}, {}, {}
-    print(f"{'task':>6} {'family':>17} {'seed':>4} {'params':>6} {'train L_1':>9} {'test L_1':>9} {'held-out L_1':>12} "
-          f"{'seconds':>7}", flush=True)
+    print(
+        f"{'task':>6} {'family':>17} {'seed':>4} {'params':>6} {'train L_1':>9} {'test L_1':>9} {'held-out L_1':>12} "
+        f"{'seconds':>7}",
+        flush=True,
+    )
     for task in tasks:
         base = load_config(task["config"], task["overrides"] + args.overrides)
         bases[task["name"]] = config_to_dict(base)
@@ -178,9 +230,16 @@ def main(argv: list[str] | None = None) -> dict:
                 run_dir = sweep / task["name"] / f"{family}-seed{seed}"
                 result = train(cfg, run_dir=run_dir, progress=args.progress, plots=seed == seeds[0])
                 s = result.summary
-                row = {"task": task["name"], "family": family, "seed": seed, "parameters": s["parameters"],
-                       "seconds": s["wall_seconds"], "steps": s["steps"], "run_dir": str(run_dir.relative_to(sweep)),
-                       **split_losses(s["final"])}
+                row = {
+                    "task": task["name"],
+                    "family": family,
+                    "seed": seed,
+                    "parameters": s["parameters"],
+                    "seconds": s["wall_seconds"],
+                    "steps": s["steps"],
+                    "run_dir": str(run_dir.relative_to(sweep)),
+                    **split_losses(s["final"]),
+                }
                 rows.append(row)
                 chance[task["name"]] = s["chance"]
                 if family.startswith("koopman"):
@@ -188,27 +247,50 @@ def main(argv: list[str] | None = None) -> dict:
                     spectra.append(spectrum)
                     if seed == seeds[0]:
                         K = result.model.core.koopman()[0].detach()
-                        plot_spectrum(spectral_split(K, tol=SPECTRUM_TOL, relative=True), run_dir / "spectrum.png", tol=SPECTRUM_TOL,
-                                      title=f"{task['name']} {family}: K / |det K|^(1/d)")
+                        plot_spectrum(
+                            spectral_split(K, tol=SPECTRUM_TOL, relative=True),
+                            run_dir / "spectrum.png",
+                            tol=SPECTRUM_TOL,
+                            title=f"{task['name']} {family}: K / |det K|^(1/d)",
+                        )
                 held = "" if row["heldout_L_1"] is None else f"{row['heldout_L_1']:.4f}"
-                print(f"{task['name']:>6} {family:>17} {seed:>4} {row['parameters']:>6} {row['train_L_1']:>9.4f} "
-                      f"{row['test_L_1']:>9.4f} {held:>12} {row['seconds']:>7.1f}", flush=True)
+                print(
+                    f"{task['name']:>6} {family:>17} {seed:>4} {row['parameters']:>6} {row['train_L_1']:>9.4f} "
+                    f"{row['test_L_1']:>9.4f} {held:>12} {row['seconds']:>7.1f}",
+                    flush=True,
+                )
             ref = copy_last_losses(cfg)
             recorded = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))["fingerprint"]
             if ref["fingerprint"] != recorded:  # the reference must be scored on the runs' very data
-                raise RuntimeError(f"copy-last data must equal the runs' data (fingerprint {recorded}); got {ref['fingerprint']}")
+                raise RuntimeError(
+                    f"copy-last data must equal the runs' data (fingerprint {recorded}); got {ref['fingerprint']}"
+                )
             ref_rows.append(split_losses(ref["splits"]))
-        references[task["name"]] = {m: None if ref_rows[0][m] is None else statistics.median(r[m] for r in ref_rows) for m in METRICS}
+        references[task["name"]] = {
+            m: None if ref_rows[0][m] is None else statistics.median(r[m] for r in ref_rows) for m in METRICS
+        }
     aggregates = aggregate(rows)
     wall = time.perf_counter() - started
     tables = [markdown(aggregates, references, chance, t["name"]) for t in tasks]
-    text = ("\n\n".join(tables) + f"\n\nWall time {wall:.0f} s for {len(rows)} runs on one torch thread; "
-            "every family of a task has the same optimiser, learning rate, steps and batches.\n")
+    text = (
+        "\n\n".join(tables) + f"\n\nWall time {wall:.0f} s for {len(rows)} runs on one torch thread; "
+        "every family of a task has the same optimiser, learning rate, steps and batches.\n"
+    )
     print("\n" + text, flush=True)
-    results = {"plan": {**plan, "tasks": [{**t, "config": str(t["config"])} for t in tasks]}, "families": families,
-               "seeds": seeds, "base_configs": bases, "chance": chance, "copy_last": references, "rows": rows,
-               "aggregates": aggregates, "spectra": spectra, "spectrum_tol": SPECTRUM_TOL, "wall_seconds": wall,
-               "environment": run_environment()}
+    results = {
+        "plan": {**plan, "tasks": [{**t, "config": str(t["config"])} for t in tasks]},
+        "families": families,
+        "seeds": seeds,
+        "base_configs": bases,
+        "chance": chance,
+        "copy_last": references,
+        "rows": rows,
+        "aggregates": aggregates,
+        "spectra": spectra,
+        "spectrum_tol": SPECTRUM_TOL,
+        "wall_seconds": wall,
+        "environment": run_environment(),
+    }
     runs.write_json(sweep / "results.json", results)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
@@ -217,7 +299,10 @@ def main(argv: list[str] | None = None) -> dict:
     runs.write_bytes(sweep / "results.csv", buffer.getvalue().encode())
     runs.write_bytes(sweep / "table.md", text.encode())
     written = plot.plot_all(sweep)
-    print("wrote " + ", ".join(str(p) for p in [sweep / "results.json", sweep / "results.csv", sweep / "table.md", *written]))
+    print(
+        "wrote "
+        + ", ".join(str(p) for p in [sweep / "results.json", sweep / "results.csv", sweep / "table.md", *written])
+    )
     return {**results, "sweep": sweep, "table": text}
 
 

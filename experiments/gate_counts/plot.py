@@ -133,8 +133,10 @@ def shots(record: dict, path: Path) -> None:
     right.set_ylabel(f"logical CNOTs x shots for {record['config']['rel_error']:.0%} relative precision")
     right.set_title(f"Two-qubit gates per estimate, d = {d}, k = {k}\nagainst classical multiply-adds")
     handles = [Line2D([], [], color=COLORS[f], lw=3, label=f"QSA {f}") for f in families]
-    handles += [Line2D([], [], color="gray", ls="-", label="ideal targets y = z/|z|"),
-                Line2D([], [], color="gray", ls=":", label="random targets (untrained)")]
+    handles += [
+        Line2D([], [], color="gray", ls="-", label="ideal targets y = z/|z|"),
+        Line2D([], [], color="gray", ls=":", label="random targets (untrained)"),
+    ]
     handles += [Line2D([], [], label=label, **style) for _, label, style in CLASSICAL_LINES]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 1))

@@ -48,8 +48,10 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
     """The fitted exponents (95 % CI; rms of log residuals) and crossovers as Markdown tables."""
     conf = f"{summary['confidence']:.0%}"
     out = [f"# Fitted exponents ({conf} confidence intervals; rms = rms residual of ln count)\n"]
-    out.append("Power-of-two T only in the T fits (padded index registers make other T a staircase; the "
-               "'all' subset is in results.json).\n")
+    out.append(
+        "Power-of-two T only in the T fits (padded index registers make other T a staircase; the "
+        "'all' subset is in results.json).\n"
+    )
 
     def table(title: str, along: str, fixed: str, values, groups) -> None:
         out.append(f"\n## {title}\n")
@@ -58,33 +60,52 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
         for family, k, metric, fits in groups:
             cells = []
             for v in values:
-                match = [f for f in fits[f"{along}_at_fixed_{fixed}"] if f[fixed] == v and f["subset"] in ("pow2", "all")]
+                match = [
+                    f for f in fits[f"{along}_at_fixed_{fixed}"] if f[fixed] == v and f["subset"] in ("pow2", "all")
+                ]
                 pow2 = [f for f in match if f["subset"] == "pow2"]
                 label = " (all T)" if along == "T" and not pow2 and match else ""
                 cells.append(_ci((pow2 or match)[0]) + label if match else "-")
             out.append(f"| {family} | {k} | {metric} | " + " | ".join(cells) + " |")
 
-    groups = [(f, k, m, fits) for f, by_k in summary["qsa"].items() for k, by_m in by_k.items() for m, fits in by_m.items()
-              if m != "total"]
+    groups = [
+        (f, k, m, fits)
+        for f, by_k in summary["qsa"].items()
+        for k, by_m in by_k.items()
+        for m, fits in by_m.items()
+        if m != "total"
+    ]
     classical = [("classical", "-", m, fits) for m, fits in summary["classical"].items()]
     table("Exponent of T at fixed d", "T", "d", config.d, groups + classical)
-    table("Exponent of d at fixed T (powers of two)", "d", "T", [T for T in config.T if T & (T - 1) == 0], groups + classical)
+    table(
+        "Exponent of d at fixed T (powers of two)",
+        "d",
+        "T",
+        [T for T in config.T if T & (T - 1) == 0],
+        groups + classical,
+    )
     out.append("\n## Joint fits count ~ a T^alpha d^beta\n")
     out.append("| family | k | metric | subset | alpha | beta | n |")
     out.append("|---|---|---|---|---|---|---|")
     for family, k, metric, fits in groups + classical:
         for j in fits["joint"]:
-            out.append(f"| {family} | {k} | {metric} | {j['subset']} | {_ci(j, 'alpha')} | {_ci(j, 'beta')} | {j['n']} |")
+            out.append(
+                f"| {family} | {k} | {metric} | {j['subset']} | {_ci(j, 'alpha')} | {_ci(j, 'beta')} | {j['n']} |"
+            )
     out.append("\n## Crossovers in T (QSA count = classical count), by d\n")
-    out.append("| family | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |")
+    out.append(
+        "| family | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |"
+    )
     out.append("|---|---|---|---|---|---|---|---|")
     for c in summary["crossovers"]:
         if c["metric"] == "total":
             continue
         cross = ", ".join(f"{t:.1f}" for t in c["crossings_T"]) or "none"
         below = "never" if c["below_from_T"] is None else c["below_from_T"]
-        out.append(f"| {c['family']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
-                   f"{below} | {c['ratio_at_max_T']:.3g} |")
+        out.append(
+            f"| {c['family']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
+            f"{below} | {c['ratio_at_max_T']:.3g} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -123,18 +144,25 @@ def main() -> None:
     summary = summarize(rows)
     transpiled = [r for r in rows if any(r.get(f"{b}_two_qubit") is not None for b in config.backends)]
     record = {
-        "config": config.as_dict(), "config_file": config_path.name, "plots": data.get("plots", {}),
-        "environment": runs.environment(HERE), "jobs": args.jobs, "wall_seconds": wall,
+        "config": config.as_dict(),
+        "config_file": config_path.name,
+        "plots": data.get("plots", {}),
+        "environment": runs.environment(HERE),
+        "jobs": args.jobs,
+        "wall_seconds": wall,
         "transpile_seconds_uncached": sum(r[f"{b}_seconds"] or 0 for r in transpiled for b in config.backends),
         "n_transpiled_from_cache": sum(bool(r.get(f"{b}_cached")) for r in transpiled for b in config.backends),
-        "rows": rows, "summary": summary,
+        "rows": rows,
+        "summary": summary,
     }
     runs.write_bytes(run_dir / "results.csv", rows_to_csv(rows).encode())
     runs.write_json(run_dir / "results.json", record)
     runs.write_bytes(run_dir / "fits.md", fits_markdown(summary, config).encode())
     plot.plot_all(record, run_dir)
-    print(f"done in {wall:.0f} s ({record['n_transpiled_from_cache']} transpilations from cache); "
-          f"wrote results.csv, results.json, fits.md and {len(plot.FIGURES)} figures to {run_dir}")
+    print(
+        f"done in {wall:.0f} s ({record['n_transpiled_from_cache']} transpilations from cache); "
+        f"wrote results.csv, results.json, fits.md and {len(plot.FIGURES)} figures to {run_dir}"
+    )
 
 
 if __name__ == "__main__":

@@ -40,18 +40,30 @@ def transpile_rows(backends, shapes, levels, seed_transpiler):
     rows = []
     for name in backends:
         backend = noise.fake_backend(name)
-        for (T, d, k) in shapes:
+        for T, d, k in shapes:
             prog = programs.program(programs.Shape("A", T, d, k, "mono", None, 1, 1, True))
             for level in levels:
                 pm = noise.isa_pass_manager(backend, optimization_level=level, seed_transpiler=seed_transpiler)
                 for v, tpl in prog.templates.items():
                     isa = isa_compile(tpl.qiskit.circuit, pm, n_index=tpl.n_index, n_zero=tpl.n_zero).isa
                     rep = noise.transpile_report(isa, backend, logical_qubits=tpl.qsa_circuit.n_qubits)
-                    rows.append({"backend": name, "T": T, "d": d, "k": k, "optimization_level": level, "circuit": v,
-                                 **rep.as_dict(), "n_physical_qubits": len(rep.physical_qubits)})
-                    print(f"{name:16} (T,d,k)=({T},{d},{k}) level {level} {v:5}: {rep.logical_qubits:2d} qubits on "
-                          f"{len(rep.physical_qubits):2d}, {rep.two_qubit_gates:5d} two-qubit gates, depth {rep.depth:5d}, "
-                          f"2q depth {rep.two_qubit_depth:5d}, {1e6 * (rep.duration_seconds or 0):7.1f} us")
+                    rows.append(
+                        {
+                            "backend": name,
+                            "T": T,
+                            "d": d,
+                            "k": k,
+                            "optimization_level": level,
+                            "circuit": v,
+                            **rep.as_dict(),
+                            "n_physical_qubits": len(rep.physical_qubits),
+                        }
+                    )
+                    print(
+                        f"{name:16} (T,d,k)=({T},{d},{k}) level {level} {v:5}: {rep.logical_qubits:2d} qubits on "
+                        f"{len(rep.physical_qubits):2d}, {rep.two_qubit_gates:5d} two-qubit gates, depth {rep.depth:5d}, "
+                        f"2q depth {rep.two_qubit_depth:5d}, {1e6 * (rep.duration_seconds or 0):7.1f} us"
+                    )
     return rows
 
 
@@ -60,20 +72,33 @@ def noise_rows(backends, T, d, k, S, shots, seed, seed_transpiler):
     X = torch.as_tensor(random_states(S, T, d, seed=rng))
     Y = torch.as_tensor(random_states(S, T, d, seed=rng))
     n = d.bit_length() - 1
-    params = {"theta_W": torch.as_tensor(rng.normal(size=(1, n, 3))), "theta_V": torch.as_tensor(rng.normal(size=(1, n, 3))),
-              "phi": torch.as_tensor(rng.uniform(-np.pi, np.pi, T))}
-    exact = analytic.observables(X, Y, ansatz_unitary(params["theta_W"]), ansatz_unitary(params["theta_V"]), k=k, phases=params["phi"])
+    params = {
+        "theta_W": torch.as_tensor(rng.normal(size=(1, n, 3))),
+        "theta_V": torch.as_tensor(rng.normal(size=(1, n, 3))),
+        "phi": torch.as_tensor(rng.uniform(-np.pi, np.pi, T)),
+    }
+    exact = analytic.observables(
+        X, Y, ansatz_unitary(params["theta_W"]), ansatz_unitary(params["theta_V"]), k=k, phases=params["phi"]
+    )
     rows = []
     runners = [("ideal (control)", aer_sampler_runner(shots=shots, seed=seed + 1))]
-    runners += [(name, NoisyAerRunner(name, shots=shots, seed=seed + 1, seed_transpiler=seed_transpiler)) for name in backends]
+    runners += [
+        (name, NoisyAerRunner(name, shots=shots, seed=seed + 1, seed_transpiler=seed_transpiler)) for name in backends
+    ]
     for label, runner in runners:
         est = HardwareEvaluator(runner).estimate(params, X, Y, k=k)
         row = {"backend": label, "T": T, "d": d, "k": k, "sequences": S, "shots": shots}
         for f in LOSSES + ("mu", "zeta", "nu"):
-            got, err, ref = np.asarray(getattr(est.value, f)), np.asarray(getattr(est.stderr, f)), getattr(exact, f).numpy()
+            got, err, ref = (
+                np.asarray(getattr(est.value, f)),
+                np.asarray(getattr(est.stderr, f)),
+                getattr(exact, f).numpy(),
+            )
             shift = got - ref
             row[f] = {
-                "exact": ref.tolist(), "estimate": got.tolist(), "stderr": err.tolist(),
+                "exact": ref.tolist(),
+                "estimate": got.tolist(),
+                "stderr": err.tolist(),
                 "mean_shift": float(shift.mean()),
                 "mean_shift_stderr": float(np.sqrt((err**2).sum()) / S),  # shot noise of the mean
                 "spread_across_sequences": float(shift.std(ddof=1)) if S > 1 else 0.0,
@@ -83,10 +108,15 @@ def noise_rows(backends, T, d, k, S, shots, seed, seed_transpiler):
                 "slope_vs_exact": float(np.polyfit(ref, got, 1)[0]) if S > 2 else None,
             }
         rows.append(row)
-        print(f"{label:16} mean shift " + "  ".join(
-            f"{f} {row[f]['mean_shift']:+.3f}±{row[f]['mean_shift_stderr']:.3f}" for f in LOSSES)
-            + (f"  | L_B spread {row['L_B']['spread_across_sequences']:.3f}, slope {row['L_B']['slope_vs_exact']:.2f}"
-               if row["L_B"]["slope_vs_exact"] is not None else ""))
+        print(
+            f"{label:16} mean shift "
+            + "  ".join(f"{f} {row[f]['mean_shift']:+.3f}±{row[f]['mean_shift_stderr']:.3f}" for f in LOSSES)
+            + (
+                f"  | L_B spread {row['L_B']['spread_across_sequences']:.3f}, slope {row['L_B']['slope_vs_exact']:.2f}"
+                if row["L_B"]["slope_vs_exact"] is not None
+                else ""
+            )
+        )
     return rows
 
 
@@ -97,13 +127,24 @@ def plot(rows, path: Path) -> None:
         means = [row[f]["mean_shift"] for f in LOSSES]
         errs = [row[f]["mean_shift_stderr"] for f in LOSSES]
         ax.bar(np.arange(len(LOSSES)) + i * width, means, width, yerr=errs, capsize=2, label=row["backend"])
-        bx.errorbar(row["L_B"]["exact"], row["L_B"]["estimate"], yerr=row["L_B"]["stderr"], fmt="o", ms=4, capsize=2, label=row["backend"])
+        bx.errorbar(
+            row["L_B"]["exact"],
+            row["L_B"]["estimate"],
+            yerr=row["L_B"]["stderr"],
+            fmt="o",
+            ms=4,
+            capsize=2,
+            label=row["backend"],
+        )
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(LOSSES)) + width * (len(rows) - 1) / 2, LOSSES)
     r0 = rows[0]
     ax.set_ylabel("mean (estimate - exact) over sequences")
-    ax.set_title(f"Shift of the losses, circuit A (T,d,k)=({r0['T']},{r0['d']},{r0['k']}), "
-                 f"{r0['sequences']} sequences, {r0['shots']} shots", fontsize=9)
+    ax.set_title(
+        f"Shift of the losses, circuit A (T,d,k)=({r0['T']},{r0['d']},{r0['k']}), "
+        f"{r0['sequences']} sequences, {r0['shots']} shots",
+        fontsize=9,
+    )
     ax.legend(fontsize=7)
     lo = min(min(r["L_B"]["exact"]) for r in rows)
     hi = max(max(r["L_B"]["exact"]) for r in rows)
@@ -133,8 +174,15 @@ def main() -> None:
     run_dir = runs.new_run_dir(args.out, "hardware-noise")
     sizes = transpile_rows(args.backends, shapes, args.levels, args.seed_transpiler)
     shifts = noise_rows(args.backends, 4, 2, 1, args.sequences, args.shots, args.seed, args.seed_transpiler)
-    runs.write_json(run_dir / "results.json", {"config": vars(args), "transpiled": sizes, "noise": shifts,
-                                               "environment": runs.environment(Path(__file__).parent)})
+    runs.write_json(
+        run_dir / "results.json",
+        {
+            "config": vars(args),
+            "transpiled": sizes,
+            "noise": shifts,
+            "environment": runs.environment(Path(__file__).parent),
+        },
+    )
     plot(shifts, run_dir / "noise_shift.png")
     print(f"wrote {run_dir}")
 

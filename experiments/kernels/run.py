@@ -39,7 +39,9 @@ def plot(rows: list[dict], loss: str, baselines: dict[str, float], path: Path, t
             mean = [sum(v) / len(v) for v in values]
             spread = [[m - min(v) for m, v in zip(mean, values)], [max(v) - m for m, v in zip(mean, values)]]
             name = "training" if split == "train" else "held-out"
-            ax.errorbar(ks, mean, yerr=spread, marker=marker, ls=style, color=color, capsize=3, label=f"{kernel}: {name}")
+            ax.errorbar(
+                ks, mean, yerr=spread, marker=marker, ls=style, color=color, capsize=3, label=f"{kernel}: {name}"
+            )
     for (name, value), style in zip(baselines.items(), (":", "-.")):
         ax.axhline(value, color="k", ls=style, lw=1, label=f"{name} {value:.3f}")
     ax.set(xlabel="k (key copies / polynomial degree)", ylabel=f"final {loss}", title=title)
@@ -54,8 +56,13 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--config", default=None, help="base TOML config (default: config.toml here)")
     parser.add_argument("--smoke", action="store_true", help="smoke.toml, k = 1, 2 (for the tests)")
     parser.add_argument("--ks", type=int, nargs="+", default=None, help="values of k (default 1 2 3 4; smoke: 1 2)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the config's); "
-                        "several give the mean and min-max spread per point")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="seeds (default: the config's); several give the mean and min-max spread per point",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default="runs", help="root of the run directories (default: runs)")
     parser.add_argument("--progress", action="store_true", help="a progress bar per run")
@@ -68,32 +75,65 @@ def main(argv: list[str] | None = None) -> Path:
     rows = []
     loss = base.train.loss
     seeds = args.seeds or [base.seed]
-    print(f"{'kernel':>6} {'k':>2} {'seed':>4} {'train ' + loss:>12} {'test ' + loss:>12} {'train L_1':>10} {'test L_1':>9} "
-          f"{'test acc':>9} {'seconds':>8}", flush=True)
+    print(
+        f"{'kernel':>6} {'k':>2} {'seed':>4} {'train ' + loss:>12} {'test ' + loss:>12} {'train L_1':>10} {'test L_1':>9} "
+        f"{'test acc':>9} {'seconds':>8}",
+        flush=True,
+    )
     for kernel, k, seed in ((kernel, k, seed) for kernel in ("mono", "poly") for k in ks for seed in seeds):
         run_name = f"{kernel}-k{k}" + (f"-seed{seed}" if len(seeds) > 1 else "")
         cfg = replace(base, name=run_name, seed=seed, model=replace(base.model, kernel=kernel, k=k))
         result = train(cfg, run_dir=sweep / run_name, progress=args.progress)
         final = result.summary["final"]
-        row = {"kernel": kernel, "k": k, "seed": seed, "seconds": result.summary["wall_seconds"], "run_dir": run_name,
-               "test_accuracy": final["test"].get("next_token_accuracy")}
+        row = {
+            "kernel": kernel,
+            "k": k,
+            "seed": seed,
+            "seconds": result.summary["wall_seconds"],
+            "run_dir": run_name,
+            "test_accuracy": final["test"].get("next_token_accuracy"),
+        }
         for split in ("train", "test"):
             for field in dict.fromkeys((loss, "L_1", "L_half")):
                 row[f"{split}_{field}"] = final[split][field]
         rows.append(row)
         acc = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
-        print(f"{kernel:>6} {k:>2} {seed:>4} {row['train_' + loss]:>12.4f} {row['test_' + loss]:>12.4f} {row['train_L_1']:>10.4f} "
-              f"{row['test_L_1']:>9.4f} {acc:>9} {row['seconds']:>8.1f}", flush=True)
+        print(
+            f"{kernel:>6} {k:>2} {seed:>4} {row['train_' + loss]:>12.4f} {row['test_' + loss]:>12.4f} {row['train_L_1']:>10.4f} "
+            f"{row['test_L_1']:>9.4f} {acc:>9} {row['seconds']:>8.1f}",
+            flush=True,
+        )
     s = result.summary
-    baselines = ({f"{n} guess": v for n, v in s["nll_baselines"].items()} if loss == "nll"
-                 else {f"chance {loss}": s["chance"][loss]} if loss in s["chance"] else {})
-    runs.write_json(sweep / "results.json", {"base_config": config_to_dict(base), "ks": ks, "seeds": seeds, "loss": loss, "chance": s["chance"],
-                                             "nll_baselines": s["nll_baselines"], "majority_accuracy": s["majority_accuracy"],
-                                             "environment": run_environment(), "rows": rows})
+    baselines = (
+        {f"{n} guess": v for n, v in s["nll_baselines"].items()}
+        if loss == "nll"
+        else {f"chance {loss}": s["chance"][loss]}
+        if loss in s["chance"]
+        else {}
+    )
+    runs.write_json(
+        sweep / "results.json",
+        {
+            "base_config": config_to_dict(base),
+            "ks": ks,
+            "seeds": seeds,
+            "loss": loss,
+            "chance": s["chance"],
+            "nll_baselines": s["nll_baselines"],
+            "majority_accuracy": s["majority_accuracy"],
+            "environment": run_environment(),
+            "rows": rows,
+        },
+    )
     m = base.model
-    plot(rows, loss, baselines, sweep / "kernels.png",
-         f"{base.data.source}, T={base.data.T}, d={m.d}, L={m.w_layers}, {base.train.steps} steps, "
-         f"lr {base.train.lr:g}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
+    plot(
+        rows,
+        loss,
+        baselines,
+        sweep / "kernels.png",
+        f"{base.data.source}, T={base.data.T}, d={m.d}, L={m.w_layers}, {base.train.steps} steps, "
+        f"lr {base.train.lr:g}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}",
+    )
     print(f"wrote {sweep / 'results.json'} and {sweep / 'kernels.png'}")
     return sweep
 

@@ -46,11 +46,13 @@ class ExactMonitor:
             with torch.no_grad():
                 exact = self.exact(params, X, Y, k=k, kernel=kernel, beta=beta)
             stderr = np.asarray(getattr(self.inner.last_estimate.stderr, self.loss))
-            self.steps.append({
-                "estimate": float(getattr(obs, self.loss).detach().mean()),
-                "stderr": float(np.sqrt((stderr**2).sum()) / stderr.size),  # of the mean over sequences
-                "exact": float(getattr(exact, self.loss).mean()),
-            })
+            self.steps.append(
+                {
+                    "estimate": float(getattr(obs, self.loss).detach().mean()),
+                    "stderr": float(np.sqrt((stderr**2).sum()) / stderr.size),  # of the mean over sequences
+                    "exact": float(getattr(exact, self.loss).mean()),
+                }
+            )
         return obs
 
     def __repr__(self) -> str:
@@ -62,10 +64,22 @@ def plot(exact_losses: list[float], monitor: list[dict], loss: str, path: Path, 
     steps = np.arange(1, len(exact_losses) + 1)
     ax.plot(steps, exact_losses, "k-", lw=2, label="exact run (analytic gradient)")
     estimate = np.array([m["estimate"] for m in monitor])
-    line = ax.errorbar(steps[: len(estimate)], estimate, yerr=[m["stderr"] for m in monitor], fmt="o", ms=3, capsize=2,
-                       label="shot run: loss estimated from counts")
-    ax.plot(steps[: len(estimate)], [m["exact"] for m in monitor], "--", color=line[0].get_color(),
-            label="shot run: exact loss at its angles")
+    line = ax.errorbar(
+        steps[: len(estimate)],
+        estimate,
+        yerr=[m["stderr"] for m in monitor],
+        fmt="o",
+        ms=3,
+        capsize=2,
+        label="shot run: loss estimated from counts",
+    )
+    ax.plot(
+        steps[: len(estimate)],
+        [m["exact"] for m in monitor],
+        "--",
+        color=line[0].get_color(),
+        label="shot run: exact loss at its angles",
+    )
     ax.set_xlabel("training step (one primitive job each in the shot run)")
     ax.set_ylabel(f"mean {loss} over the training sequences")
     ax.set_title(title)
@@ -84,32 +98,58 @@ def main(argv: list[str] | None = None) -> Path:
     config = load_config(args.config, args.overrides)
     m = config.model
     if m.backend != "aer" or m.shots is None:
-        raise SystemExit(f"the config must train with model.backend = 'aer' and shots; got {m.backend!r}, shots {m.shots!r}")
+        raise SystemExit(
+            f"the config must train with model.backend = 'aer' and shots; got {m.backend!r}, shots {m.shots!r}"
+        )
     loss = config.train.loss
     torch.set_num_threads(1)  # as `qsa train` does: fastest for these small matrices, and reproducible
 
     monitor = ExactMonitor(make_evaluator("aer", shots=m.shots, shot_seed=m.shot_seed, noise=m.noise), loss)
     shot = train(config, out=args.out, evaluator=monitor)
-    exact_config = load_config(args.config, [*args.overrides, "model.backend=analytic", "model.shots=none",
-                                             "model.shot_seed=none", "model.noise=none", f"name={config.name}-exact"])
+    exact_config = load_config(
+        args.config,
+        [
+            *args.overrides,
+            "model.backend=analytic",
+            "model.shots=none",
+            "model.shot_seed=none",
+            "model.noise=none",
+            f"name={config.name}-exact",
+        ],
+    )
     exact = train(exact_config, out=args.out)
     exact_losses = [r["loss"] for r in read_metrics(exact.run_dir) if r["kind"] == "train"]
 
     out = runs.new_run_dir(args.out, f"{config.name}-compare")
     summary = {
-        "shot_run": str(shot.run_dir), "exact_run": str(exact.run_dir), "loss": loss, "shots": m.shots,
-        "noise": m.noise, "monitor": monitor.steps, "exact_run_losses": exact_losses,
+        "shot_run": str(shot.run_dir),
+        "exact_run": str(exact.run_dir),
+        "loss": loss,
+        "shots": m.shots,
+        "noise": m.noise,
+        "monitor": monitor.steps,
+        "exact_run_losses": exact_losses,
         "z_scores": [(s["estimate"] - s["exact"]) / s["stderr"] for s in monitor.steps],
         "final": {"shot_run": shot.summary["final"], "exact_run": exact.summary["final"]},
         "environment": runs.environment(HERE),
     }
     runs.write_json(out / "comparison.json", summary)
     noise = f", noise {m.noise}" if m.noise else ""
-    plot(exact_losses, monitor.steps, loss, out / "loss.png", f"Circuit A trained from {m.shots} shots per circuit{noise} vs exact")
+    plot(
+        exact_losses,
+        monitor.steps,
+        loss,
+        out / "loss.png",
+        f"Circuit A trained from {m.shots} shots per circuit{noise} vs exact",
+    )
     first, last = monitor.steps[0], monitor.steps[-1]
-    print(f"shot run : exact {loss} {first['exact']:.4f} -> {last['exact']:.4f} along the run; "
-          f"held-out (test) {loss} {shot.summary['final']['test'][loss]:.4f} (from counts)")
-    print(f"exact run: {loss} {exact_losses[0]:.4f} -> {exact_losses[-1]:.4f}; held-out (test) {exact.summary['final']['test'][loss]:.4f}")
+    print(
+        f"shot run : exact {loss} {first['exact']:.4f} -> {last['exact']:.4f} along the run; "
+        f"held-out (test) {loss} {shot.summary['final']['test'][loss]:.4f} (from counts)"
+    )
+    print(
+        f"exact run: {loss} {exact_losses[0]:.4f} -> {exact_losses[-1]:.4f}; held-out (test) {exact.summary['final']['test'][loss]:.4f}"
+    )
     print(f"largest |estimate - exact| / stderr along the shot run: {max(abs(z) for z in summary['z_scores']):.2f}")
     print(f"wrote {out}")
     return out

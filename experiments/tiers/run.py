@@ -41,11 +41,22 @@ def measure(T: int, d: int, k: int, circuit: str, backend: str, repeats: int, se
         got = qsa.circuit_observables(X, Y, W, V, k=k, circuit=circuit, backend=backend)
         times.append(time.perf_counter() - start)
     error = max(abs(float(getattr(got, f)) - v) for f, v in expected.items())
-    widths = [qc.n_qubits for qc in build_circuits(T, d, k=k, kernel="mono", beta=None, circuit=circuit, phases=False).values()]
+    widths = [
+        qc.n_qubits
+        for qc in build_circuits(T, d, k=k, kernel="mono", beta=None, circuit=circuit, phases=False).values()
+    ]
     return {
-        "T": T, "d": d, "k": k, "circuit": circuit, "backend": backend, "qubits": max(widths),
-        "n_circuits": len(widths), "seconds_median": statistics.median(times), "seconds_min": min(times),
-        "seconds_max": max(times), "max_abs_error_vs_analytic": error,
+        "T": T,
+        "d": d,
+        "k": k,
+        "circuit": circuit,
+        "backend": backend,
+        "qubits": max(widths),
+        "n_circuits": len(widths),
+        "seconds_median": statistics.median(times),
+        "seconds_min": min(times),
+        "seconds_max": max(times),
+        "max_abs_error_vs_analytic": error,
     }
 
 
@@ -54,10 +65,20 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = 0.8 / len(backends.BACKENDS)
     for b, backend in enumerate(backends.BACKENDS):
-        values = [next(r["seconds_median"] for r in rows if (r["T"], r["d"], r["k"], r["circuit"]) == c and r["backend"] == backend) for c in cases]
+        values = [
+            next(
+                r["seconds_median"]
+                for r in rows
+                if (r["T"], r["d"], r["k"], r["circuit"]) == c and r["backend"] == backend
+            )
+            for c in cases
+        ]
         ax.bar(np.arange(len(cases)) + b * width, values, width, label=backend)
-    labels = [f"{'A' if c[3] == 'two_register' else 'B'} T={c[0]} d={c[1]} k={c[2]}\n"
-              f"{next(r['qubits'] for r in rows if (r['T'], r['d'], r['k'], r['circuit']) == c)} qubits" for c in cases]
+    labels = [
+        f"{'A' if c[3] == 'two_register' else 'B'} T={c[0]} d={c[1]} k={c[2]}\n"
+        f"{next(r['qubits'] for r in rows if (r['T'], r['d'], r['k'], r['circuit']) == c)} qubits"
+        for c in cases
+    ]
     ax.set_xticks(np.arange(len(cases)) + width * (len(backends.BACKENDS) - 1) / 2, labels)
     ax.set_yscale("log")
     ax.set_ylabel("seconds per evaluation (median)")
@@ -86,8 +107,11 @@ def main() -> None:
             for backend in backends.BACKENDS:
                 row = measure(T, d, k, circuit, backend, args.repeats, args.seed)
                 rows.append(row)
-                print(f"{circuit:>13} {T:>3} {d:>3} {k:>2} {row['qubits']:>6} {backend:>16} "
-                      f"{row['seconds_median']:>9.3f} {row['max_abs_error_vs_analytic']:>8.1e}", flush=True)
+                print(
+                    f"{circuit:>13} {T:>3} {d:>3} {k:>2} {row['qubits']:>6} {backend:>16} "
+                    f"{row['seconds_median']:>9.3f} {row['max_abs_error_vs_analytic']:>8.1e}",
+                    flush=True,
+                )
     runs.write_json(run_dir / "results.json", {"config": config, "environment": runs.environment(), "rows": rows})
     plot(rows, run_dir / "tiers.png")
     print(f"wrote {run_dir / 'results.json'} and {run_dir / 'tiers.png'}")

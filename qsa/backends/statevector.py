@@ -101,7 +101,9 @@ def householder(x: torch.Tensor) -> torch.Tensor:
     w = torch.cat([w0.to(x.dtype)[..., None], -v[..., 1:]], -1)  # (..., d)
     norm2 = w0**2 + rest2
     degenerate = norm2 <= 0
-    scale = torch.where(degenerate, torch.zeros_like(norm2), 2.0 / torch.where(degenerate, torch.ones_like(norm2), norm2))
+    scale = torch.where(
+        degenerate, torch.zeros_like(norm2), 2.0 / torch.where(degenerate, torch.ones_like(norm2), norm2)
+    )
     eye = torch.eye(d, dtype=x.dtype)
     outer = w[..., :, None] * w.conj()[..., None, :]  # (..., d, d)
     return phase[..., None, None] * (eye - scale.to(x.dtype)[..., None, None] * outer)
@@ -188,7 +190,9 @@ class _Params:
             spec = specs.get(name)
             batched = spec is not None and t.ndim == len(spec.shape) + 1
             if spec is not None and not batched and t.ndim != len(spec.shape):
-                raise ValueError(f"params[{name!r}] must have shape {spec.shape} or (B, *{spec.shape}); got {tuple(t.shape)}")
+                raise ValueError(
+                    f"params[{name!r}] must have shape {spec.shape} or (B, *{spec.shape}); got {tuple(t.shape)}"
+                )
             if batched:
                 sizes.add(t.shape[0])
             self.arrays[name], self.batched[name] = t, batched
@@ -241,11 +245,13 @@ def _apply_gate(psi: torch.Tensor, op: Gate, P: _Params, axis) -> torch.Tensor:
     angles = [P.angle(a) for a in op.params]
     ctrl = [axis(w) for w in op.controls]
     if op.name == "GlobalPhase":
-        (phi, _), = angles
+        ((phi, _),) = angles
         phase = gate_matrix("GlobalPhase", [phi], P.dtype)[..., 0, 0]  # e^{i phi}, scalar or (B,)
         return _controlled(psi, ctrl, op.control_values, lambda sub, _r: _phase(sub, phase))
     M = gate_matrix(op.name, [a for a, _ in angles], P.dtype)
-    return _controlled(psi, ctrl, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(axis(w)) for w in op.wires]))
+    return _controlled(
+        psi, ctrl, op.control_values, lambda sub, r: _apply_matrix(sub, M, [r(axis(w)) for w in op.wires])
+    )
 
 
 def _apply_select(psi: torch.Tensor, op: Select, P: _Params, axis) -> torch.Tensor:
@@ -280,8 +286,12 @@ def _apply_op(psi: torch.Tensor, op: Any, P: _Params, axis) -> torch.Tensor:
         M = _stateprep_matrix(op.amplitudes, op.dagger, P.dtype)
     else:  # pragma: no cover - Circuit validates op kinds
         raise TypeError(f"op must be an IR operation; got {type(op).__name__}")
-    return _controlled(psi, [axis(w) for w in op.controls], op.control_values,
-                       lambda sub, r: _apply_matrix(sub, M, [r(axis(w)) for w in op.wires]))
+    return _controlled(
+        psi,
+        [axis(w) for w in op.controls],
+        op.control_values,
+        lambda sub, r: _apply_matrix(sub, M, [r(axis(w)) for w in op.wires]),
+    )
 
 
 def _fresh_columns(op: Any, P: _Params) -> torch.Tensor | None:
@@ -327,7 +337,7 @@ def _project(psi: torch.Tensor, live: list[int], wires: Sequence[int]):
     for w in wires:
         a = live.index(w)
         psi = psi.select(1 + a, 0)
-        live = live[:a] + live[a + 1:]
+        live = live[:a] + live[a + 1 :]
     return psi, live
 
 
@@ -425,8 +435,11 @@ class _FusedRun:
         self.constants = torch.as_tensor([v for _, v in constants], dtype=torch.float64) if constants else None
         slots += [slot for slot, _ in constants]
         self.slot_order = torch.as_tensor(np.argsort(slots), dtype=torch.long)
-        self.kind_slots = {n: torch.as_tensor([self.param_slot[i] for i in pos], dtype=torch.long)
-                           for n, pos in self.kinds.items() if n not in _FIXED}
+        self.kind_slots = {
+            n: torch.as_tensor([self.param_slot[i] for i in pos], dtype=torch.long)
+            for n, pos in self.kinds.items()
+            if n not in _FIXED
+        }
 
     def _angles(self, P: _Params) -> torch.Tensor:
         """All angles of the run in slot order, ``(n_params,)`` or ``(B, n_params)``."""
@@ -497,8 +510,13 @@ def _rotation_rows(name: str, theta: torch.Tensor, dtype: torch.dtype) -> torch.
 
 
 def _local(op: Gate, position: Mapping[int, int]) -> Gate:
-    return Gate(op.name, tuple(position[w] for w in op.wires), op.params,
-                tuple(position[w] for w in op.controls), op.control_values)
+    return Gate(
+        op.name,
+        tuple(position[w] for w in op.wires),
+        op.params,
+        tuple(position[w] for w in op.controls),
+        op.control_values,
+    )
 
 
 class _Program:
@@ -537,8 +555,10 @@ class _Program:
         for a, b in zip(points, points[1:]):
             sharing = [0] + [i + 1 for i, p in enumerate(self.shared) if p >= b]
             self.first.append((b, self._steps(first, a, b, max_fused_wires, [(last[c], c) for c in sharing])))
-        self.rest = [self._steps(c.ops, p, len(c.ops), max_fused_wires, [(last[i + 1], i + 1)])
-                     for i, (c, p) in enumerate(zip(circuits[1:], self.shared))]
+        self.rest = [
+            self._steps(c.ops, p, len(c.ops), max_fused_wires, [(last[i + 1], i + 1)])
+            for i, (c, p) in enumerate(zip(circuits[1:], self.shared))
+        ]
 
     @staticmethod
     def _last_touch(circuit: Circuit) -> dict[int, int]:
@@ -553,8 +573,11 @@ class _Program:
         if self.readouts is None:
             return ()
         positions = set(positions)
-        return tuple(w for w in range(self.n_wires)
-                     if all(w in self.readouts[c][1] and last.get(w, -1) in positions for last, c in sharing))
+        return tuple(
+            w
+            for w in range(self.n_wires)
+            if all(w in self.readouts[c][1] and last.get(w, -1) in positions for last, c in sharing)
+        )
 
     def _steps(self, ops: Sequence[Any], start: int, end: int, max_wires: int, sharing) -> list[tuple]:
         """Steps for ``ops[start:end]``: gates fused into runs of at most ``max_wires`` wires.
@@ -607,8 +630,9 @@ class _Program:
         flush(None)
         return steps
 
-    def _execute(self, state: tuple[torch.Tensor, list[int]], steps: list[tuple], P: _Params,
-                 matrices: dict[int, torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+    def _execute(
+        self, state: tuple[torch.Tensor, list[int]], steps: list[tuple], P: _Params, matrices: dict[int, torch.Tensor]
+    ) -> tuple[torch.Tensor, list[int]]:
         psi, live = state
         for step in steps:
             if step[0] == "op":
@@ -641,10 +665,14 @@ class _Program:
         psi, live = _project(psi, live, [w for w in zero if w in live])
         psi, live = _insert(psi, live, [w for w in index if w not in live])
         prob = psi.real**2 + psi.imag**2
-        prob = prob.permute(0, *(1 + live.index(w) for w in index), *(1 + i for i, w in enumerate(live) if w not in index))
+        prob = prob.permute(
+            0, *(1 + live.index(w) for w in index), *(1 + i for i, w in enumerate(live) if w not in index)
+        )
         return prob.reshape(prob.shape[0], 2 ** len(index), -1).sum(-1)  # (B, 2^c)
 
-    def run(self, params: Mapping[str, Any], dtype: torch.dtype, initial: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def run(
+        self, params: Mapping[str, Any], dtype: torch.dtype, initial: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
         """Final states ``(B, 2, ..., 2)`` or, with readouts, cell probabilities ``(B, 2^c)`` of every circuit."""
         P = _Params(self.specs, params, dtype)
         matrices: dict[int, torch.Tensor] = {}
@@ -663,7 +691,9 @@ class _Program:
 
 
 @functools.lru_cache(maxsize=32)
-def compile_circuits(circuits: tuple[Circuit, ...], max_fused_wires: int = 6, readouts: tuple | None = None) -> _Program:
+def compile_circuits(
+    circuits: tuple[Circuit, ...], max_fused_wires: int = 6, readouts: tuple | None = None
+) -> _Program:
     """The simulation program of ``circuits`` (cached): shared prefixes found, gate runs fused,
     and with ``readouts`` (per circuit ``(index_wires, zero_wires)``) zero wires projected early."""
     if not circuits:
@@ -718,14 +748,25 @@ def simulate_many(
     return compile_circuits(tuple(circuits), max_fused_wires).run(params, dtype, initial)
 
 
-def simulate(circuit: Circuit, params: Mapping[str, Any], *, dtype: torch.dtype = torch.complex128,
-             max_fused_wires: int = MAX_FUSED_WIRES, initial: Any = None) -> torch.Tensor:
+def simulate(
+    circuit: Circuit,
+    params: Mapping[str, Any],
+    *,
+    dtype: torch.dtype = torch.complex128,
+    max_fused_wires: int = MAX_FUSED_WIRES,
+    initial: Any = None,
+) -> torch.Tensor:
     """Final state ``(B, 2, ..., 2)`` of ``circuit`` (see :func:`simulate_many`)."""
     return simulate_many([circuit], params, dtype=dtype, max_fused_wires=max_fused_wires, initial=initial)[0]
 
 
-def unitary(circuit: Circuit, params: Mapping[str, Any], *, dtype: torch.dtype = torch.complex128,
-            max_fused_wires: int = MAX_FUSED_WIRES) -> torch.Tensor:
+def unitary(
+    circuit: Circuit,
+    params: Mapping[str, Any],
+    *,
+    dtype: torch.dtype = torch.complex128,
+    max_fused_wires: int = MAX_FUSED_WIRES,
+) -> torch.Tensor:
     """The circuit's ``(2^n, 2^n)`` unitary (wire 0 most significant), from the identity's columns; unbatched params only."""
     size = 2**circuit.n_wires
     cols = simulate(circuit, params, dtype=dtype, max_fused_wires=max_fused_wires, initial=torch.eye(size, dtype=dtype))
@@ -746,8 +787,13 @@ def cell_probabilities(psi: torch.Tensor, index_wires: Sequence[int], zero_wires
     return prob.reshape(prob.shape[0], 2 ** len(pos), -1).sum(-1)
 
 
-def readout_cells(qsa_circuits: Sequence[Any], params: Mapping[str, Any], *, dtype: torch.dtype = torch.complex128,
-                  max_fused_wires: int = MAX_FUSED_WIRES) -> list[torch.Tensor]:
+def readout_cells(
+    qsa_circuits: Sequence[Any],
+    params: Mapping[str, Any],
+    *,
+    dtype: torch.dtype = torch.complex128,
+    max_fused_wires: int = MAX_FUSED_WIRES,
+) -> list[torch.Tensor]:
     """``P(index = j, zero wires = 0)`` ``(B, 2^c)`` of each :class:`~qsa.circuits.QSACircuit` (same wires).
 
     Equal to :func:`cell_probabilities` of the final states of :func:`simulate_many`, but common
@@ -759,8 +805,9 @@ def readout_cells(qsa_circuits: Sequence[Any], params: Mapping[str, Any], *, dty
     return program.run(params, dtype)
 
 
-def run(qsa_circuit: Any, instances: Sequence[Mapping[str, Any]], *, shots: int | None = None,
-        seed: int | None = None) -> np.ndarray:
+def run(
+    qsa_circuit: Any, instances: Sequence[Mapping[str, Any]], *, shots: int | None = None, seed: int | None = None
+) -> np.ndarray:
     """``P(index = j, zero = 0)`` per instance, ``(len(instances), 2^len(index_wires))`` (the backend API).
 
     All instances are simulated as one batch (their arrays stacked); with ``shots``, multinomial
@@ -808,8 +855,13 @@ class StatevectorEvaluator:
             memory of a step is that of one chunk.
     """
 
-    def __init__(self, *, dtype: torch.dtype = torch.complex128, max_fused_wires: int = MAX_FUSED_WIRES,
-                 max_amplitudes: int = MAX_AMPLITUDES) -> None:
+    def __init__(
+        self,
+        *,
+        dtype: torch.dtype = torch.complex128,
+        max_fused_wires: int = MAX_FUSED_WIRES,
+        max_amplitudes: int = MAX_AMPLITUDES,
+    ) -> None:
         self.dtype = _validate.complex_dtype(dtype)
         for name, value, low in (("max_fused_wires", max_fused_wires, 0), ("max_amplitudes", max_amplitudes, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -817,20 +869,33 @@ class StatevectorEvaluator:
         self.max_fused_wires, self.max_amplitudes = max_fused_wires, max_amplitudes
         self._circuits: dict[tuple, dict[str, Any]] = {}
 
-    def circuits(self, T: int, d: int, k: int, kernel: str, beta: float | None, w_layers: int, v_layers: int,
-                 phases: bool) -> dict[str, Any]:
+    def circuits(
+        self, T: int, d: int, k: int, kernel: str, beta: float | None, w_layers: int, v_layers: int, phases: bool
+    ) -> dict[str, Any]:
         """The ``mu``, ``zeta``, ``nu`` :class:`~qsa.circuits.QSACircuit` of one shape (built once)."""
         key = (T, d, k, kernel, beta, w_layers, v_layers, phases)
         if key not in self._circuits:
             from qsa.circuits import circuit_a
 
             qcs = {
-                v: circuit_a(T, d, k, kernel=kernel, beta=beta, variant=v, w_layers=w_layers, v_layers=v_layers,
-                             phases=phases and v == "mu")
+                v: circuit_a(
+                    T,
+                    d,
+                    k,
+                    kernel=kernel,
+                    beta=beta,
+                    variant=v,
+                    w_layers=w_layers,
+                    v_layers=v_layers,
+                    phases=phases and v == "mu",
+                )
                 for v in ("mu", "zeta", "nu")
             }
-            program = _Program([qc.circuit for qc in qcs.values()], self.max_fused_wires,
-                               readouts=[(qc.index_wires, qc.zero_wires) for qc in qcs.values()])
+            program = _Program(
+                [qc.circuit for qc in qcs.values()],
+                self.max_fused_wires,
+                readouts=[(qc.index_wires, qc.zero_wires) for qc in qcs.values()],
+            )
             self._circuits[key] = (qcs, program)
         return self._circuits[key][0]
 
@@ -838,12 +903,22 @@ class StatevectorEvaluator:
         program = next(p for c, p in self._circuits.values() if c is circuits)
         return tuple(program.run(arrays, self.dtype))  # mu (B, 1), zeta and nu (B, 2^c) cells
 
-    def __call__(self, params: Mapping[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, *, k: int,
-                 kernel: str = "mono", beta: float | None = None):
+    def __call__(
+        self,
+        params: Mapping[str, torch.Tensor],
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        *,
+        k: int,
+        kernel: str = "mono",
+        beta: float | None = None,
+    ):
         from qsa import _validate, analytic
 
         if not isinstance(params, Mapping) or "theta_W" not in params or "theta_V" not in params:
-            raise ValueError(f"params must hold 'theta_W' and 'theta_V' (and optionally 'phi'); got {type(params).__name__}")
+            raise ValueError(
+                f"params must hold 'theta_W' and 'theta_V' (and optionally 'phi'); got {type(params).__name__}"
+            )
         unknown = sorted(set(params) - {"theta_W", "theta_V", "phi"})
         if unknown:
             raise ValueError(f"params must hold only 'theta_W', 'theta_V' and 'phi'; got also {unknown}")
@@ -857,9 +932,15 @@ class StatevectorEvaluator:
         n = d.bit_length() - 1
         theta_W, theta_V, phi = params["theta_W"], params["theta_V"], params.get("phi")
         for name, theta in (("theta_W", theta_W), ("theta_V", theta_V)):
-            if not isinstance(theta, torch.Tensor) or not theta.dtype.is_floating_point or theta.ndim != 3 \
-                    or tuple(theta.shape[1:]) != (n, 3):
-                raise ValueError(f"params[{name!r}] must be a real tensor of shape (L, {n}, 3); got {getattr(theta, 'shape', theta)!r}")
+            if (
+                not isinstance(theta, torch.Tensor)
+                or not theta.dtype.is_floating_point
+                or theta.ndim != 3
+                or tuple(theta.shape[1:]) != (n, 3)
+            ):
+                raise ValueError(
+                    f"params[{name!r}] must be a real tensor of shape (L, {n}, 3); got {getattr(theta, 'shape', theta)!r}"
+                )
         circuits = self.circuits(T, d, int(k), kernel, beta, theta_W.shape[0], theta_V.shape[0], phi is not None)
         arrays = {"x": X.to(self.dtype), "y": Y.to(self.dtype), "theta_W": theta_W, "theta_V": theta_V}
         if phi is not None:
@@ -872,7 +953,9 @@ class StatevectorEvaluator:
         else:
             parts = []
             for start in range(0, S, chunk):
-                part = {name: (a[start:start + chunk] if name in ("x", "y", "phi") else a) for name, a in arrays.items()}
+                part = {
+                    name: (a[start : start + chunk] if name in ("x", "y", "phi") else a) for name, a in arrays.items()
+                }
                 if torch.is_grad_enabled():
                     from torch.utils.checkpoint import checkpoint
 

@@ -158,8 +158,17 @@ def prediction_observables(Z: torch.Tensor, Y: torch.Tensor) -> Observables:
     The circuit fields (``mu`` .. ``L_A``) are ``None``: they are defined by QSA's kernel.
     """
     p = analytic.step_probabilities(Z, Y)  # (..., T)
-    return Observables(mu=None, zeta=None, nu=None, F=None, L_B=None, L_A=None,
-                       L_half=analytic.loss_L_half(p), L_1=analytic.loss_L1(p), p=p)
+    return Observables(
+        mu=None,
+        zeta=None,
+        nu=None,
+        F=None,
+        L_B=None,
+        L_A=None,
+        L_half=analytic.loss_L_half(p),
+        L_1=analytic.loss_L1(p),
+        p=p,
+    )
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -182,7 +191,9 @@ def _pair(X, Y, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     X = _tokens(X, d)
     Y = _validate.tokens(Y, "Y")
     if Y.shape != X.shape or Y.dtype != X.dtype:
-        raise ValueError(f"Y must have the shape and dtype of X {tuple(X.shape)}, {X.dtype}; got {tuple(Y.shape)}, {Y.dtype}")
+        raise ValueError(
+            f"Y must have the shape and dtype of X {tuple(X.shape)}, {X.dtype}; got {tuple(Y.shape)}, {Y.dtype}"
+        )
     return X, Y
 
 
@@ -211,8 +222,17 @@ class KCSA(nn.Module):
         seed: int or generator; split into the streams of ``W`` and ``V``.
     """
 
-    def __init__(self, d: int, T: int = 1, *, k: int = 1, kernel: Literal["mono", "poly"] = "mono",
-                 beta: float | None = None, phases: str = "aligned", seed: int | np.random.Generator) -> None:
+    def __init__(
+        self,
+        d: int,
+        T: int = 1,
+        *,
+        k: int = 1,
+        kernel: Literal["mono", "poly"] = "mono",
+        beta: float | None = None,
+        phases: str = "aligned",
+        seed: int | np.random.Generator,
+    ) -> None:
         super().__init__()
         self.d = _validate.integer(d, "d", minimum=1)
         self.T = _validate.integer(T, "T", minimum=1)
@@ -242,12 +262,15 @@ class KCSA(nn.Module):
         W, V = self.unitaries()
         if self.phases == "trained":
             if X.shape[-2] != self.T:
-                raise ValueError(f"X must have T = {self.T} steps (the trained phases have one per step); got {X.shape[-2]}")
+                raise ValueError(
+                    f"X must have T = {self.T} steps (the trained phases have one per step); got {X.shape[-2]}"
+                )
             phi = self.phi  # (T,)
         elif self.phases == "aligned":
             with torch.no_grad():  # the maximiser of mu: its gradient there vanishes (qsa.model)
                 phi = analytic.aligned_phases(
-                    analytic.branch_amplitudes(X, Y, W, V, k=self.k, kernel=self.kernel, beta=self._beta()))  # (..., T)
+                    analytic.branch_amplitudes(X, Y, W, V, k=self.k, kernel=self.kernel, beta=self._beta())
+                )  # (..., T)
         else:
             phi = None
         return analytic.observables(X, Y, W, V, k=self.k, kernel=self.kernel, beta=self.beta, phases=phi)
@@ -269,7 +292,9 @@ class SoftmaxAttention(nn.Module):
     ``beta = sqrt(d)``.
     """
 
-    def __init__(self, d: int, *, value: Literal["isometric", "general"] = "isometric", seed: int | np.random.Generator) -> None:
+    def __init__(
+        self, d: int, *, value: Literal["isometric", "general"] = "isometric", seed: int | np.random.Generator
+    ) -> None:
         super().__init__()
         self.d = _validate.integer(d, "d", minimum=1)
         self.value = _validate.one_of(value, "value", VALUE_MAPS)

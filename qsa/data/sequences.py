@@ -179,7 +179,9 @@ class Sequences:
         """
         if dtype in (torch.float64, torch.float32):
             if self.field != "real":
-                raise ValueError(f"dtype must be complex for field='complex' data (a real cast drops the phase); got {dtype}")
+                raise ValueError(
+                    f"dtype must be complex for field='complex' data (a real cast drops the phase); got {dtype}"
+                )
             X = self.X.real if self.X.is_complex() else self.X
             Y = self.Y.real if self.Y.is_complex() else self.Y
             return Sequences(X.to(dtype), Y.to(dtype), field=self.field, meta=self.meta)

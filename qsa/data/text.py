@@ -225,7 +225,11 @@ class Vocabulary:
         if data.get("version") != _VERSION:
             raise ValueError(f"vocabulary JSON must have version {_VERSION}; got {data.get('version')!r}")
         try:
-            return cls(tokens=tuple(data["tokens"]), counts=tuple(int(c) for c in data["counts"]), has_unk=bool(data["has_unk"]))
+            return cls(
+                tokens=tuple(data["tokens"]),
+                counts=tuple(int(c) for c in data["counts"]),
+                has_unk=bool(data["has_unk"]),
+            )
         except KeyError as exc:
             raise ValueError(f"vocabulary JSON must have the key {exc.args[0]!r}") from exc
 
@@ -352,7 +356,12 @@ def text_dataset(
     ids = vocab.encode(tokens)
     logger.info(
         "text_dataset: %d tokens, vocabulary %d (unk: %s), %d train / %d held-out windows of T = %d",
-        len(tokens), len(vocab), vocab.has_unk, len(train_w), len(held_w), T,
+        len(tokens),
+        len(vocab),
+        vocab.has_unk,
+        len(train_w),
+        len(held_w),
+        T,
     )
     return TextData(
         vocabulary=vocab,
@@ -364,18 +373,53 @@ def text_dataset(
 # --- demo corpus 1: a probabilistic grammar --------------------------------------------------------
 
 _NOUNS = [  # (singular, plural)
-    ("cat", "cats"), ("dog", "dogs"), ("bird", "birds"), ("child", "children"), ("farmer", "farmers"),
-    ("teacher", "teachers"), ("fox", "foxes"), ("mouse", "mice"), ("woman", "women"), ("man", "men"),
-    ("sailor", "sailors"), ("baker", "bakers"), ("horse", "horses"), ("student", "students"),
+    ("cat", "cats"),
+    ("dog", "dogs"),
+    ("bird", "birds"),
+    ("child", "children"),
+    ("farmer", "farmers"),
+    ("teacher", "teachers"),
+    ("fox", "foxes"),
+    ("mouse", "mice"),
+    ("woman", "women"),
+    ("man", "men"),
+    ("sailor", "sailors"),
+    ("baker", "bakers"),
+    ("horse", "horses"),
+    ("student", "students"),
 ]
-_PLACES = [("river", "rivers"), ("house", "houses"), ("tree", "trees"), ("bridge", "bridges"),
-           ("garden", "gardens"), ("hill", "hills"), ("boat", "boats"), ("market", "markets")]
+_PLACES = [
+    ("river", "rivers"),
+    ("house", "houses"),
+    ("tree", "trees"),
+    ("bridge", "bridges"),
+    ("garden", "gardens"),
+    ("hill", "hills"),
+    ("boat", "boats"),
+    ("market", "markets"),
+]
 _VT = [  # transitive verbs (base, third person singular)
-    ("see", "sees"), ("follow", "follows"), ("watch", "watches"), ("chase", "chases"), ("find", "finds"),
-    ("help", "helps"), ("carry", "carries"), ("like", "likes"), ("call", "calls"), ("meet", "meets"),
+    ("see", "sees"),
+    ("follow", "follows"),
+    ("watch", "watches"),
+    ("chase", "chases"),
+    ("find", "finds"),
+    ("help", "helps"),
+    ("carry", "carries"),
+    ("like", "likes"),
+    ("call", "calls"),
+    ("meet", "meets"),
 ]
-_VI = [("sleep", "sleeps"), ("run", "runs"), ("sing", "sings"), ("wait", "waits"), ("smile", "smiles"),
-       ("swim", "swims"), ("laugh", "laughs"), ("work", "works")]
+_VI = [
+    ("sleep", "sleeps"),
+    ("run", "runs"),
+    ("sing", "sings"),
+    ("wait", "waits"),
+    ("smile", "smiles"),
+    ("swim", "swims"),
+    ("laugh", "laughs"),
+    ("work", "works"),
+]
 _ADJ = ["old", "small", "quiet", "bright", "tired", "happy", "green", "heavy", "cold", "strange", "young", "brave"]
 _NAMES = ["Anna", "Tom", "Maria", "Leo", "Sara", "Omar"]
 _PREP = ["near", "under", "behind", "beside", "across", "above"]
@@ -387,27 +431,57 @@ _TIME = ["in the morning", "at night", "after the rain", "every day", "on sunday
 def _rules() -> dict[str, list[tuple[float, list[str], bool]]]:
     """Nonterminal -> [(weight, expansion, recursive)]; lowercase words are terminals."""
     r: dict[str, list[tuple[float, list[str], bool]]] = {
-        "S": [(0.5, ["DECL", "."], False), (0.15, ["DECL", ",", "CONJ", "DECL", "."], False),
-              (0.2, ["Q", "?"], False), (0.15, ["TIME", ",", "DECL", "."], False)],
+        "S": [
+            (0.5, ["DECL", "."], False),
+            (0.15, ["DECL", ",", "CONJ", "DECL", "."], False),
+            (0.2, ["Q", "?"], False),
+            (0.15, ["TIME", ",", "DECL", "."], False),
+        ],
         "DECL": [(0.55, ["NP_SG", "VP_SG"], False), (0.45, ["NP_PL", "VP_PL"], False)],
         "Q": [(0.55, ["does", "NP_SG", "VP_BASE"], False), (0.45, ["do", "NP_PL", "VP_BASE"], False)],
-        "NP_SG": [(0.35, ["DET_SG", "N_SG"], False), (0.25, ["DET_SG", "ADJ", "N_SG"], False),
-                  (0.15, ["NAME"], False), (0.15, ["DET_SG", "N_SG", "PP"], True),
-                  (0.1, ["DET_SG", "N_SG", "that", "VP_SG"], True)],
-        "NP_PL": [(0.4, ["DET_PL", "N_PL"], False), (0.3, ["DET_PL", "ADJ", "N_PL"], False),
-                  (0.18, ["DET_PL", "N_PL", "PP"], True), (0.12, ["DET_PL", "N_PL", "that", "VP_PL"], True)],
+        "NP_SG": [
+            (0.35, ["DET_SG", "N_SG"], False),
+            (0.25, ["DET_SG", "ADJ", "N_SG"], False),
+            (0.15, ["NAME"], False),
+            (0.15, ["DET_SG", "N_SG", "PP"], True),
+            (0.1, ["DET_SG", "N_SG", "that", "VP_SG"], True),
+        ],
+        "NP_PL": [
+            (0.4, ["DET_PL", "N_PL"], False),
+            (0.3, ["DET_PL", "ADJ", "N_PL"], False),
+            (0.18, ["DET_PL", "N_PL", "PP"], True),
+            (0.12, ["DET_PL", "N_PL", "that", "VP_PL"], True),
+        ],
         "NP": [(0.6, ["NP_SG"], False), (0.4, ["NP_PL"], False)],
         "PLACE": [(0.6, ["the", "P_SG"], False), (0.25, ["the", "ADJ", "P_SG"], False), (0.15, ["the", "P_PL"], False)],
         "PP": [(0.7, ["PREP", "PLACE"], False), (0.3, ["PREP", "NP"], True)],
-        "VP_SG": [(0.4, ["VT_SG", "NP"], True), (0.25, ["VI_SG"], False), (0.2, ["VI_SG", "ADV"], False),
-                  (0.15, ["VI_SG", "PP"], True)],
-        "VP_PL": [(0.4, ["VT_PL", "NP"], True), (0.25, ["VI_PL"], False), (0.2, ["VI_PL", "ADV"], False),
-                  (0.15, ["VI_PL", "PP"], True)],
+        "VP_SG": [
+            (0.4, ["VT_SG", "NP"], True),
+            (0.25, ["VI_SG"], False),
+            (0.2, ["VI_SG", "ADV"], False),
+            (0.15, ["VI_SG", "PP"], True),
+        ],
+        "VP_PL": [
+            (0.4, ["VT_PL", "NP"], True),
+            (0.25, ["VI_PL"], False),
+            (0.2, ["VI_PL", "ADV"], False),
+            (0.15, ["VI_PL", "PP"], True),
+        ],
         "VP_BASE": [(0.5, ["VT", "NP"], True), (0.3, ["VI"], False), (0.2, ["VI", "ADV"], False)],
-        "DET_SG": [(0.45, ["the"], False), (0.3, ["a"], False), (0.1, ["every"], False), (0.08, ["this"], False),
-                   (0.07, ["my"], False)],
-        "DET_PL": [(0.5, ["the"], False), (0.2, ["some"], False), (0.12, ["many"], False), (0.1, ["two"], False),
-                   (0.08, ["these"], False)],
+        "DET_SG": [
+            (0.45, ["the"], False),
+            (0.3, ["a"], False),
+            (0.1, ["every"], False),
+            (0.08, ["this"], False),
+            (0.07, ["my"], False),
+        ],
+        "DET_PL": [
+            (0.5, ["the"], False),
+            (0.2, ["some"], False),
+            (0.12, ["many"], False),
+            (0.1, ["two"], False),
+            (0.08, ["these"], False),
+        ],
     }
 
     def uniform(words: list[str]) -> list[tuple[float, list[str], bool]]:
@@ -477,10 +551,36 @@ def grammar_corpus(n_sentences: int = 2000, *, seed: int | np.random.Generator) 
 
 #: Pure-Python stdlib modules with prose docstrings, read (not imported) by :func:`stdlib_corpus`.
 STDLIB_MODULES: tuple[str, ...] = (
-    "this", "textwrap", "json", "argparse", "collections", "random", "statistics", "heapq", "difflib",
-    "unittest", "typing", "re", "subprocess", "socket", "inspect", "copy", "sched", "getopt", "locale",
-    "gettext", "pprint", "calendar", "pathlib", "tempfile", "shutil", "doctest", "fractions", "string",
-    "threading", "logging",
+    "this",
+    "textwrap",
+    "json",
+    "argparse",
+    "collections",
+    "random",
+    "statistics",
+    "heapq",
+    "difflib",
+    "unittest",
+    "typing",
+    "re",
+    "subprocess",
+    "socket",
+    "inspect",
+    "copy",
+    "sched",
+    "getopt",
+    "locale",
+    "gettext",
+    "pprint",
+    "calendar",
+    "pathlib",
+    "tempfile",
+    "shutil",
+    "doctest",
+    "fractions",
+    "string",
+    "threading",
+    "logging",
 )
 
 

@@ -74,6 +74,7 @@ __all__ = [
     "reference_tfim_config",
 ]
 
+
 class TFIMParts(NamedTuple):
     """The two non-commuting parts of the TFIM Hamiltonian, dense ``(2^n, 2^n)`` complex matrices."""
 
@@ -212,7 +213,9 @@ def _per_item(value: Any, name: str, n: int, what: str) -> np.ndarray:
         if arr.dtype == object or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
             raise TypeError(f"{name} must be a real number or a real array of shape ({n},); got {value!r}")
         if arr.shape != (n,):
-            raise ValueError(f"{name} must be a real number or an array of shape ({n},) (one per {what}); got shape {arr.shape}")
+            raise ValueError(
+                f"{name} must be a real number or an array of shape ({n},) (one per {what}); got shape {arr.shape}"
+            )
         arr = arr.astype(np.float64)
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be finite; got {value!r}")
@@ -310,7 +313,9 @@ def _hermitian(a: Any, name: str, dim: int | None) -> np.ndarray:
         raise ValueError(f"{name} must be finite; got NaN or inf")
     scale = max(1.0, float(np.abs(arr).max()))
     if float(np.abs(arr - arr.conj().T).max()) > 1e-12 * scale:
-        raise ValueError(f"{name} must be Hermitian; got max |{name} - {name}^dagger| = {np.abs(arr - arr.conj().T).max():.3g}")
+        raise ValueError(
+            f"{name} must be Hermitian; got max |{name} - {name}^dagger| = {np.abs(arr - arr.conj().T).max():.3g}"
+        )
     return arr
 
 
@@ -327,7 +332,9 @@ def trotter_unitary(parts: TFIMParts | tuple[Any, Any], dt: float, n_steps: int 
     Each factor is exact (``scipy.linalg.expm``); only the splitting is approximate.
     """
     if not isinstance(parts, tuple) or len(parts) != 2:
-        raise TypeError(f"parts must be a pair (H_X, H_ZZ) of Hermitian matrices, e.g. model.parts(); got {type(parts).__name__}")
+        raise TypeError(
+            f"parts must be a pair (H_X, H_ZZ) of Hermitian matrices, e.g. model.parts(); got {type(parts).__name__}"
+        )
     A = _hermitian(parts[0], "parts[0]", None)
     B = _hermitian(parts[1], "parts[1]", A.shape[0])
     dt = _validate.real_number(dt, "dt", positive=True)
@@ -499,7 +506,9 @@ def reference_tfim_config() -> TFIMConfig:
     return TFIMConfig()
 
 
-def tfim_data(config: TFIMConfig, *, seed: int | np.random.Generator, dtype: torch.dtype = torch.complex128) -> TFIMData:
+def tfim_data(
+    config: TFIMConfig, *, seed: int | np.random.Generator, dtype: torch.dtype = torch.complex128
+) -> TFIMData:
     """Build the data set of ``config``.
 
     ``seed`` is split (``numpy`` ``spawn``) into independent streams for the training states, the

@@ -28,33 +28,67 @@ DEFAULT_MAX_QPU_SECONDS = 300.0
 
 
 def _provider_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--channel", default=None, help="runtime channel: ibm_quantum_platform (default of the saved account), ibm_cloud, or local")
+    p.add_argument(
+        "--channel",
+        default=None,
+        help="runtime channel: ibm_quantum_platform (default of the saved account), ibm_cloud, or local",
+    )
     p.add_argument("--account", default=None, help="name of a saved runtime account (default: the saved default)")
-    p.add_argument("--account-file", default=None, help="the runtime's account file (default: ~/.qiskit/qiskit-ibm.json)")
+    p.add_argument(
+        "--account-file", default=None, help="the runtime's account file (default: ~/.qiskit/qiskit-ibm.json)"
+    )
     p.add_argument("--instance", default=None, help="runtime instance (CRN) to use")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``submit`` and ``jobs`` to the ``qsa`` command."""
-    p = subparsers.add_parser("submit", help="run QSA circuits on an IBM backend (dry run by default)",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("config", help="TOML file: [circuit] [data] [params] [run] (see qsa.hardware.submission.SubmitConfig)")
-    p.add_argument("--backend", required=True, help="backend name, e.g. ibm_torino (or fake_torino with --channel local)")
+    p = subparsers.add_parser(
+        "submit", help="run QSA circuits on an IBM backend (dry run by default)", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "config", help="TOML file: [circuit] [data] [params] [run] (see qsa.hardware.submission.SubmitConfig)"
+    )
+    p.add_argument(
+        "--backend", required=True, help="backend name, e.g. ibm_torino (or fake_torino with --channel local)"
+    )
     _provider_args(p)
     p.add_argument("--shots", type=int, default=None, help="shots per parameter set (overrides run.shots)")
-    p.add_argument("--gradient", action="store_true", help="also send every parameter-shift point (overrides run.gradient)")
+    p.add_argument(
+        "--gradient", action="store_true", help="also send every parameter-shift point (overrides run.gradient)"
+    )
     p.add_argument("--submit", action="store_true", help="send the jobs (without it: a dry run that sends nothing)")
     p.add_argument("--session", action="store_true", help="run in a Session instead of a Batch")
-    p.add_argument("--primitive", choices=("executor", "sampler"), default="executor",
-                   help="runtime sampler: client-side executor Sampler (default) or the server-side SamplerV2 (deprecated in 0.50)")
-    p.add_argument("--max-shots", type=int, default=DEFAULT_MAX_SHOTS, help=f"refuse runs over this many shots (default {DEFAULT_MAX_SHOTS:,})")
-    p.add_argument("--max-qpu-seconds", type=float, default=DEFAULT_MAX_QPU_SECONDS,
-                   help=f"refuse runs over this estimated QPU time (default {DEFAULT_MAX_QPU_SECONDS:g} s)")
+    p.add_argument(
+        "--primitive",
+        choices=("executor", "sampler"),
+        default="executor",
+        help="runtime sampler: client-side executor Sampler (default) or the server-side SamplerV2 (deprecated in 0.50)",
+    )
+    p.add_argument(
+        "--max-shots",
+        type=int,
+        default=DEFAULT_MAX_SHOTS,
+        help=f"refuse runs over this many shots (default {DEFAULT_MAX_SHOTS:,})",
+    )
+    p.add_argument(
+        "--max-qpu-seconds",
+        type=float,
+        default=DEFAULT_MAX_QPU_SECONDS,
+        help=f"refuse runs over this estimated QPU time (default {DEFAULT_MAX_QPU_SECONDS:g} s)",
+    )
     p.add_argument("--out", default="runs", help="root of the run directories (default: runs)")
-    p.add_argument("--no-wait", action="store_true", help="return after submitting; collect later with `qsa jobs fetch`")
-    p.add_argument("--local-simulator", choices=("noisy", "device", "ideal"), default="noisy",
-                   help="local mode: device noise on the qubits used (default), the fake backend itself, or noiseless")
-    p.add_argument("--local-latency", type=float, default=0.0, help="local mode: seconds a job stays queued (simulated)")
+    p.add_argument(
+        "--no-wait", action="store_true", help="return after submitting; collect later with `qsa jobs fetch`"
+    )
+    p.add_argument(
+        "--local-simulator",
+        choices=("noisy", "device", "ideal"),
+        default="noisy",
+        help="local mode: device noise on the qubits used (default), the fake backend itself, or noiseless",
+    )
+    p.add_argument(
+        "--local-latency", type=float, default=0.0, help="local mode: seconds a job stays queued (simulated)"
+    )
     p.set_defaults(func=_submit)
 
     j = subparsers.add_parser("jobs", help="status of, or results from, the jobs of a submitted run")
@@ -79,16 +113,22 @@ def _make_provider(args: argparse.Namespace, run_dir: Path | None):
 
 def _print_plan(plan, args) -> None:
     s = plan.summary()
-    print(f"backend {s['backend']} ({s['backend_qubits']} qubits); optimization level {plan.config.optimization_level}, "
-          f"seed_transpiler {plan.config.seed_transpiler}")
+    print(
+        f"backend {s['backend']} ({s['backend_qubits']} qubits); optimization level {plan.config.optimization_level}, "
+        f"seed_transpiler {plan.config.seed_transpiler}"
+    )
     head = f"{'circuit':8} {'qubits':>6} {'physical':>8} {'2q gates':>8} {'depth':>6} {'2q depth':>8} {'param sets':>10} {'shots/set':>9} {'QPU s':>8}"
     print(head)
     for v, c in s["circuits"].items():
-        print(f"{v:8} {c['logical_qubits']:>6} {len(c['physical_qubits']):>8} {c['two_qubit_gates']:>8} {c['depth']:>6} "
-              f"{c['two_qubit_depth']:>8} {c['parameter_sets']:>10} {s['shots_per_parameter_set']:>9} {c['qpu_seconds']:>8.2f}")
-    print(f"total: {len(s['circuits'])} PUBs in {s['jobs']} job(s), {s['parameter_sets']:,} parameter sets, "
-          f"{s['total_shots']:,} shots, about {s['qpu_seconds']:.1f} s of QPU time "
-          f"(rep_delay {s['rep_delay'] * 1e6:.0f} us, {s['job_overhead_seconds']:g} s per job assumed)")
+        print(
+            f"{v:8} {c['logical_qubits']:>6} {len(c['physical_qubits']):>8} {c['two_qubit_gates']:>8} {c['depth']:>6} "
+            f"{c['two_qubit_depth']:>8} {c['parameter_sets']:>10} {s['shots_per_parameter_set']:>9} {c['qpu_seconds']:>8.2f}"
+        )
+    print(
+        f"total: {len(s['circuits'])} PUBs in {s['jobs']} job(s), {s['parameter_sets']:,} parameter sets, "
+        f"{s['total_shots']:,} shots, about {s['qpu_seconds']:.1f} s of QPU time "
+        f"(rep_delay {s['rep_delay'] * 1e6:.0f} us, {s['job_overhead_seconds']:g} s per job assumed)"
+    )
     print(f"budget: at most {args.max_shots:,} shots and {args.max_qpu_seconds:g} s")
 
 
@@ -118,7 +158,9 @@ def _submit(args: argparse.Namespace) -> int:
         return _refuse("submit", exc)
     execution = "session" if args.session else "batch"
     if not args.submit:
-        print(f"dry run: nothing was submitted. Add --submit to send {len(plan.chunks)} job(s) in {execution.capitalize()} mode.")
+        print(
+            f"dry run: nothing was submitted. Add --submit to send {len(plan.chunks)} job(s) in {execution.capitalize()} mode."
+        )
         return 0
     run_dir = runs.new_run_dir(args.out, f"submit-{plan.backend_name}")
     if args.channel == "local":

@@ -72,7 +72,9 @@ def zero_cells(bits, n_index: int, n_zero: int) -> np.ndarray:
 def cell_covariance(cells: np.ndarray, shots: int) -> np.ndarray:
     """Multinomial covariance of estimated cells ``(..., K)`` (a subset of one circuit's outcomes): ``(..., K, K)``."""
     cells = np.asarray(cells, dtype=np.float64)
-    return (np.einsum("...i,ij->...ij", cells, np.eye(cells.shape[-1])) - cells[..., :, None] * cells[..., None, :]) / shots
+    return (
+        np.einsum("...i,ij->...ij", cells, np.eye(cells.shape[-1])) - cells[..., :, None] * cells[..., None, :]
+    ) / shots
 
 
 def _a_outputs(q: torch.Tensor, T: int) -> torch.Tensor:

@@ -93,7 +93,9 @@ def _angles(value: Any, name: str, n: int) -> torch.Tensor:
     if value.dtype not in (torch.float64, torch.float32):
         raise TypeError(f"params[{name!r}] must be a real float tensor; got dtype {value.dtype}")
     if value.ndim != 3 or value.shape[1] != n or value.shape[2] != 3 or value.shape[0] < 1:
-        raise ValueError(f"params[{name!r}] must have shape (L, {n}, 3) for tokens of width 2^{n}; got {tuple(value.shape)}")
+        raise ValueError(
+            f"params[{name!r}] must have shape (L, {n}, 3) for tokens of width 2^{n}; got {tuple(value.shape)}"
+        )
     if not bool(torch.isfinite(value).all()):
         raise ValueError(f"params[{name!r}] must be finite; got NaN or inf")
     return value
@@ -179,7 +181,10 @@ class HardwareEvaluator:
         beta: float | None = None,
     ) -> Estimate:
         """Observables with standard errors (numpy, no gradient): one job, unshifted points only."""
-        params = {n: (v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v, dtype=np.float64))) for n, v in params.items()}
+        params = {
+            n: (v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v, dtype=np.float64)))
+            for n, v in params.items()
+        }
         shape, X, Y, theta_W, theta_V, phi, _ = self._prepare(params, X, Y, k, kernel, beta)
         arrays = {"theta_W": theta_W.detach().numpy(), "theta_V": theta_V.detach().numpy()}
         if phi is not None:
@@ -220,8 +225,15 @@ class HardwareEvaluator:
         if self.family == "B" and kernel != "mono":
             raise ValueError(f"kernel must be 'mono' for circuit B; got {kernel!r}")
         shape = programs.Shape(
-            family=self.family, T=T, d=d, k=int(k), kernel=kernel, beta=None if beta is None else float(beta),
-            w_layers=int(theta_W.shape[0]), v_layers=int(theta_V.shape[0]), phases=phi is not None,
+            family=self.family,
+            T=T,
+            d=d,
+            k=int(k),
+            kernel=kernel,
+            beta=None if beta is None else float(beta),
+            w_layers=int(theta_W.shape[0]),
+            v_layers=int(theta_V.shape[0]),
+            phases=phi is not None,
         )
         for variant in shape.variants:
             width = shape.build(variant).n_qubits
@@ -250,7 +262,11 @@ class HardwareEvaluator:
         job = self.runner.submit(pubs)
         job_id = job.job_id()
         self.job_ids.append(job_id)
-        info = {"variants": list(shape.variants), "parameter_sets": [len(bindings[v]) for v in shape.variants], "gradient": gradient}
+        info = {
+            "variants": list(shape.variants),
+            "parameter_sets": [len(bindings[v]) for v in shape.variants],
+            "gradient": gradient,
+        }
         if self.on_job is not None:
             self.on_job(job_id, info)
         logger.info("job %s: %s", job_id, info)

@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def run_all(mode):
             for i, (request, pubs) in enumerate(zip(requests, jobs)):
-                sampler = make_sampler(request["primitive"], mode, seed_simulator=request["seed_simulator"], tags=request["tags"])
+                sampler = make_sampler(
+                    request["primitive"], mode, seed_simulator=request["seed_simulator"], tags=request["tags"]
+                )
                 job = sampler.run(pubs, shots=request["shots"])
                 job_id = str(job.job_id())
                 paths[i] = store / job_id

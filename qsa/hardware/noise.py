@@ -124,7 +124,9 @@ def restrict_circuit(circuit: QuantumCircuit, qubits: Sequence[int]) -> QuantumC
         if any(i not in position for i in indices):
             if inst.operation.name in ("barrier", "delay"):
                 continue
-            raise ValueError(f"restrict_circuit: {inst.operation.name} acts on qubits {indices}, outside {tuple(qubits)}")
+            raise ValueError(
+                f"restrict_circuit: {inst.operation.name} acts on qubits {indices}, outside {tuple(qubits)}"
+            )
         out.append(inst.operation, [out.qubits[position[i]] for i in indices], inst.clbits)
     return out
 
@@ -183,7 +185,9 @@ def restricted_backend(backend: BackendV2, qubits: Sequence[int]) -> BackendV2:
     """``backend`` restricted to the physical ``qubits`` (relabelled ``0..len(qubits)-1``)."""
     qubits = tuple(int(q) for q in qubits)
     if len(set(qubits)) != len(qubits) or any(not 0 <= q < backend.num_qubits for q in qubits):
-        raise ValueError(f"qubits must be distinct physical qubits of {backend.name} (0..{backend.num_qubits - 1}); got {qubits}")
+        raise ValueError(
+            f"qubits must be distinct physical qubits of {backend.name} (0..{backend.num_qubits - 1}); got {qubits}"
+        )
     return _RestrictedBackend(backend, qubits)
 
 

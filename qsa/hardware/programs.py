@@ -154,8 +154,15 @@ class Shape:
         if self.family == "B":
             return circuit_b(self.T, self.d, self.k, w_layers=self.w_layers, v_layers=self.v_layers, phases=self.phases)
         return circuit_a(
-            self.T, self.d, self.k, kernel=self.kernel, beta=self.beta, variant=variant,
-            w_layers=self.w_layers, v_layers=self.v_layers, phases=self.phases and variant == "mu",
+            self.T,
+            self.d,
+            self.k,
+            kernel=self.kernel,
+            beta=self.beta,
+            variant=variant,
+            w_layers=self.w_layers,
+            v_layers=self.v_layers,
+            phases=self.phases and variant == "mu",
         )
 
 
@@ -187,7 +194,9 @@ class Occurrence:
     relevant: bool
 
 
-def split_occurrences(circuit: Circuit, measured: tuple[int, ...], names: tuple[str, ...] = TRAINABLE) -> tuple[Circuit, tuple[Occurrence, ...]]:
+def split_occurrences(
+    circuit: Circuit, measured: tuple[int, ...], names: tuple[str, ...] = TRAINABLE
+) -> tuple[Circuit, tuple[Occurrence, ...]]:
     """``circuit`` with the ``c``-th use of ``name[index]`` renamed ``name@c[index]``, and the occurrences."""
     cone = light_cone(circuit, measured)
     counter: Counter = Counter()
@@ -202,7 +211,9 @@ def split_occurrences(circuit: Circuit, measured: tuple[int, ...], names: tuple[
                     counter[(a.name, a.index)] += 1
                     split = f"{a.name}@{c}"
                     params.append(replace(a, name=split))
-                    occurrences.append(Occurrence(split, a.name, a.index, a.scale, rule, rule is not None and i in cone))
+                    occurrences.append(
+                        Occurrence(split, a.name, a.index, a.scale, rule, rule is not None and i in cone)
+                    )
                 else:
                     params.append(a)
             op = replace(op, params=tuple(params))

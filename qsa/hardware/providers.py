@@ -139,8 +139,15 @@ class IBMProvider(Provider):
 
     kind = "ibm"
 
-    def __init__(self, *, channel: str | None = None, name: str | None = None, filename: str | None = None,
-                 instance: str | None = None, service: Any = None):
+    def __init__(
+        self,
+        *,
+        channel: str | None = None,
+        name: str | None = None,
+        filename: str | None = None,
+        instance: str | None = None,
+        service: Any = None,
+    ):
         if service is None:
             from qiskit_ibm_runtime import QiskitRuntimeService
             from qiskit_ibm_runtime.accounts import AccountNotFoundError
@@ -169,7 +176,18 @@ class IBMProvider(Provider):
             available = sorted(b.name for b in self.service.backends())
             raise ValueError(f"backend must be one of the backends of this account {available}; got {name!r}") from None
 
-    def submit(self, backend, chunks, *, shots, execution="batch", primitive="executor", seed_simulator=None, tags=(), on_submitted=None):
+    def submit(
+        self,
+        backend,
+        chunks,
+        *,
+        shots,
+        execution="batch",
+        primitive="executor",
+        seed_simulator=None,
+        tags=(),
+        on_submitted=None,
+    ):
         from qiskit_ibm_runtime import Batch, Session
 
         _check_choice(execution, "execution", EXECUTIONS)
@@ -231,7 +249,9 @@ class LocalJob:
             if status == "ERROR":
                 raise RuntimeError(f"local job {self._id} failed: {self.error_message()}")
             if self._process is not None and self._process.poll() not in (None, 0):
-                raise RuntimeError(f"local job {self._id}: its worker exited with {self._process.returncode}; see the worker log in {self.path.parent}")
+                raise RuntimeError(
+                    f"local job {self._id}: its worker exited with {self._process.returncode}; see the worker log in {self.path.parent}"
+                )
             if timeout is not None and time.monotonic() - start > timeout:
                 raise TimeoutError(f"local job {self._id} not done after {timeout} s")
             time.sleep(poll)
@@ -265,7 +285,18 @@ class LocalProvider(Provider):
 
         return fake_backend(name)
 
-    def submit(self, backend, chunks, *, shots, execution="batch", primitive="executor", seed_simulator=None, tags=(), on_submitted=None):
+    def submit(
+        self,
+        backend,
+        chunks,
+        *,
+        shots,
+        execution="batch",
+        primitive="executor",
+        seed_simulator=None,
+        tags=(),
+        on_submitted=None,
+    ):
         from qiskit_ibm_runtime import RuntimeEncoder
 
         _check_choice(execution, "execution", EXECUTIONS)
@@ -292,8 +323,11 @@ class LocalProvider(Provider):
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "qsa.hardware.local_worker", str(self.store), *map(str, pending)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True, close_fds=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
             )
         ids = []
         for c in range(len(pending)):
@@ -301,7 +335,9 @@ class LocalProvider(Provider):
             if not line.startswith("job "):
                 process.stdout.close()
                 process.wait()
-                raise RuntimeError(f"the local worker did not accept job {c} (exit {process.returncode}):\n{log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"the local worker did not accept job {c} (exit {process.returncode}):\n{log_path.read_text()[-2000:]}"
+                )
             job_id = line.split(None, 1)[1]
             self._processes[job_id] = process
             ids.append(job_id)
@@ -330,5 +366,10 @@ def provider_from_record(record: dict[str, Any], *, base: str | os.PathLike | No
             store = Path(base) / store
         return LocalProvider(store, simulator=record.get("simulator", "noisy"), latency=0.0)
     if kind == "ibm":
-        return IBMProvider(channel=record.get("channel"), name=record.get("name"), filename=record.get("filename"), instance=record.get("instance"))
+        return IBMProvider(
+            channel=record.get("channel"),
+            name=record.get("name"),
+            filename=record.get("filename"),
+            instance=record.get("instance"),
+        )
     raise ValueError(f"provider kind must be 'ibm' or 'local'; got {kind!r}")

@@ -196,12 +196,18 @@ class SamplerRunner(Runner):
 
     def submit(self, pubs: Sequence[Pub]) -> RunJob:
         job = self.sampler.run(self._pubs(pubs), shots=self.shots)
-        logger.info("submitted job %s: %d PUBs, %d parameter sets", job.job_id(), len(pubs), sum(len(p.values) for p in pubs))
+        logger.info(
+            "submitted job %s: %d PUBs, %d parameter sets", job.job_id(), len(pubs), sum(len(p.values) for p in pubs)
+        )
         shots = self.shots
         return RunJob(job, tuple(pubs), lambda result, p: decode_sampler_result(result, p, shots), shots)
 
     def describe(self) -> dict[str, Any]:
-        return {"runner": type(self).__name__, "sampler": type(self.sampler).__module__ + "." + type(self.sampler).__name__, "shots": self.shots}
+        return {
+            "runner": type(self).__name__,
+            "sampler": type(self.sampler).__module__ + "." + type(self.sampler).__name__,
+            "shots": self.shots,
+        }
 
 
 def aer_sampler_runner(*, shots: int, seed: int | None = None, seed_transpiler: int = 0) -> SamplerRunner:
@@ -274,12 +280,16 @@ class ExactRunner(Runner):
         from qiskit_aer import AerSimulator
 
         if self._sim is None:
-            self._sim = AerSimulator(method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16)
+            self._sim = AerSimulator(
+                method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16
+            )
         circuits, binds = [], []
         for pub in pubs:
             values = pub.compiled.values(pub.values)
             circuits.append(pub.compiled.circuit)
-            binds.append({p: values[:, i] for i, p in enumerate(pub.compiled.circuit.parameters)} if values.shape[1] else {})
+            binds.append(
+                {p: values[:, i] for i, p in enumerate(pub.compiled.circuit.parameters)} if values.shape[1] else {}
+            )
         if all(binds):
             job = self._sim.run(circuits, parameter_binds=binds)
             result = job.result()
@@ -332,8 +342,12 @@ class NoisyAerRunner(SamplerRunner):
         _backends.check_shots(shots, seed)
         device = noise.fake_backend(backend) if isinstance(backend, str) else backend
         super().__init__(
-            sampler=_NoSampler(), shots=shots, backend=device,
-            pass_manager=noise.isa_pass_manager(device, optimization_level=optimization_level, seed_transpiler=seed_transpiler),
+            sampler=_NoSampler(),
+            shots=shots,
+            backend=device,
+            pass_manager=noise.isa_pass_manager(
+                device, optimization_level=optimization_level, seed_transpiler=seed_transpiler
+            ),
         )
         self.seed = seed
         self.method = method
@@ -343,7 +357,9 @@ class NoisyAerRunner(SamplerRunner):
         isa = self.pass_manager.run(template)
         qubits = noise.active_qubits(isa)
         small = noise.restrict_circuit(isa, qubits)
-        return Compiled(small, _columns(template, small), n_index, n_zero, template.num_qubits, isa=isa, physical_qubits=qubits)
+        return Compiled(
+            small, _columns(template, small), n_index, n_zero, template.num_qubits, isa=isa, physical_qubits=qubits
+        )
 
     def _sampler(self, union: tuple[int, ...]):
         if union not in self._samplers:

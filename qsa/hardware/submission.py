@@ -120,16 +120,38 @@ class SubmitConfig:
     @property
     def shape(self) -> programs.Shape:
         return programs.Shape(
-            family=self.family, T=self.T, d=self.d, k=self.k, kernel=self.kernel, beta=self.beta,
-            w_layers=self.layers, v_layers=self.layers, phases=self.phases,
+            family=self.family,
+            T=self.T,
+            d=self.d,
+            k=self.k,
+            kernel=self.kernel,
+            beta=self.beta,
+            w_layers=self.layers,
+            v_layers=self.layers,
+            phases=self.phases,
         )
 
     _SECTIONS = {
-        "circuit": {"family": "family", "T": "T", "d": "d", "k": "k", "kernel": "kernel", "beta": "beta", "layers": "layers", "phases": "phases"},
+        "circuit": {
+            "family": "family",
+            "T": "T",
+            "d": "d",
+            "k": "k",
+            "kernel": "kernel",
+            "beta": "beta",
+            "layers": "layers",
+            "phases": "phases",
+        },
         "data": {"source": "data_source", "sequences": "sequences", "seed": "data_seed"},
         "params": {"seed": "params_seed", "scale": "params_scale", "file": "params_file"},
-        "run": {"shots": "shots", "gradient": "gradient", "optimization_level": "optimization_level", "seed_transpiler": "seed_transpiler",
-                "seed_simulator": "seed_simulator", "max_parameter_sets_per_job": "max_parameter_sets_per_job"},
+        "run": {
+            "shots": "shots",
+            "gradient": "gradient",
+            "optimization_level": "optimization_level",
+            "seed_transpiler": "seed_transpiler",
+            "seed_simulator": "seed_simulator",
+            "max_parameter_sets_per_job": "max_parameter_sets_per_job",
+        },
     }
 
     @classmethod
@@ -177,7 +199,9 @@ def load_inputs(config: SubmitConfig) -> tuple[np.ndarray, np.ndarray, dict[str,
     else:
         from qsa.data import tfim_sequences, transverse_ising
 
-        seqs = tfim_sequences(transverse_ising(shape.n_qubits, h=1.0, J=1.0), dt=0.35, T=T, n_sequences=S, seed=config.data_seed)
+        seqs = tfim_sequences(
+            transverse_ising(shape.n_qubits, h=1.0, J=1.0), dt=0.35, T=T, n_sequences=S, seed=config.data_seed
+        )
         X, Y = seqs.X.numpy(), seqs.Y.numpy()
     shapes = shape.param_shapes()
     if config.params_file:
@@ -254,10 +278,14 @@ class Plan:
             "config": dataclasses.asdict(self.config),
             "shape": dataclasses.asdict(self.shape),
             "circuits": {
-                v: {**self.reports[v].as_dict(), "parameter_sets": len(self.bindings[v]),
-                    "n_index": self.compiled[v].n_index, "n_zero": self.compiled[v].n_zero,
+                v: {
+                    **self.reports[v].as_dict(),
+                    "parameter_sets": len(self.bindings[v]),
+                    "n_index": self.compiled[v].n_index,
+                    "n_zero": self.compiled[v].n_zero,
                     "rows_per_sequence": len(self.bindings[v]) // self.config.sequences,
-                    "qpu_seconds": self.qpu_seconds(v)}
+                    "qpu_seconds": self.qpu_seconds(v),
+                }
                 for v in self.bindings
             },
             "chunks": [[list(c) for c in chunk] for chunk in self.chunks],
@@ -308,15 +336,27 @@ def make_plan(config: SubmitConfig, backend: Any) -> Plan:
     X, Y, params = load_inputs(config)
     prog = programs.program(shape)
     bindings = prog.bindings(params, X, Y, gradient=config.gradient)
-    pm = noise.isa_pass_manager(backend, optimization_level=config.optimization_level, seed_transpiler=config.seed_transpiler)
+    pm = noise.isa_pass_manager(
+        backend, optimization_level=config.optimization_level, seed_transpiler=config.seed_transpiler
+    )
     compiled, reports = {}, {}
     for variant, tpl in prog.templates.items():
         compiled[variant] = isa_compile(tpl.qiskit.circuit, pm, n_index=tpl.n_index, n_zero=tpl.n_zero)
-        reports[variant] = noise.transpile_report(compiled[variant].isa, backend, logical_qubits=tpl.qsa_circuit.n_qubits)
+        reports[variant] = noise.transpile_report(
+            compiled[variant].isa, backend, logical_qubits=tpl.qsa_circuit.n_qubits
+        )
     return Plan(
-        config=config, backend_name=backend.name, backend_qubits=backend.num_qubits, X=X, Y=Y, params=params,
-        bindings=bindings, compiled=compiled, reports=reports,
-        chunks=_chunks(bindings, config.max_parameter_sets_per_job), rep_delay=_rep_delay(backend),
+        config=config,
+        backend_name=backend.name,
+        backend_qubits=backend.num_qubits,
+        X=X,
+        Y=Y,
+        params=params,
+        bindings=bindings,
+        compiled=compiled,
+        reports=reports,
+        chunks=_chunks(bindings, config.max_parameter_sets_per_job),
+        rep_delay=_rep_delay(backend),
     )
 
 
@@ -361,8 +401,12 @@ def submit(
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = plan.summary()
     runs.write_json(run_dir / "plan.json", {**summary, "environment": runs.environment()})
-    arrays = {"X": plan.X, "Y": plan.Y, **{f"param_{k}": v for k, v in plan.params.items()},
-              **{f"bindings_{k}": v for k, v in plan.bindings.items()}}
+    arrays = {
+        "X": plan.X,
+        "Y": plan.Y,
+        **{f"param_{k}": v for k, v in plan.params.items()},
+        **{f"bindings_{k}": v for k, v in plan.bindings.items()},
+    }
     _save_npz(run_dir / "inputs.npz", arrays)
     buffer = io.BytesIO()
     qpy.dump([plan.compiled[v].isa for v in plan.bindings], buffer)
@@ -374,12 +418,24 @@ def submit(
         except ValueError:  # pragma: no cover - another drive
             pass
     journal = Journal(run_dir / JOURNAL)
-    journal.append("run", provider=record, backend=plan.backend_name, execution=execution, primitive=primitive,
-                   shots=plan.config.shots, jobs=len(plan.chunks))
+    journal.append(
+        "run",
+        provider=record,
+        backend=plan.backend_name,
+        execution=execution,
+        primitive=primitive,
+        shots=plan.config.shots,
+        jobs=len(plan.chunks),
+    )
     tags = ["qsa", run_dir.name]
     return provider.submit(
-        backend, [plan.pubs(c) for c in range(len(plan.chunks))], shots=plan.config.shots, execution=execution,
-        primitive=primitive, seed_simulator=plan.config.seed_simulator, tags=tags,
+        backend,
+        [plan.pubs(c) for c in range(len(plan.chunks))],
+        shots=plan.config.shots,
+        execution=execution,
+        primitive=primitive,
+        seed_simulator=plan.config.seed_simulator,
+        tags=tags,
         on_submitted=lambda chunk, job_id: journal.append("submitted", chunk=chunk, job_id=job_id),
     )
 
@@ -420,7 +476,9 @@ def _header(journal: Journal, run_dir: Path) -> dict[str, Any]:
     return headers[-1]
 
 
-def fetch(run_dir: str | os.PathLike, *, provider: Provider | None = None, timeout: float | None = None) -> dict[str, Any]:
+def fetch(
+    run_dir: str | os.PathLike, *, provider: Provider | None = None, timeout: float | None = None
+) -> dict[str, Any]:
     """Collect every journaled job of ``run_dir`` by id, save its cells, and write ``results.json``.
 
     Safe to repeat: jobs whose cells are saved are not fetched again.
@@ -435,7 +493,9 @@ def fetch(run_dir: str | os.PathLike, *, provider: Provider | None = None, timeo
     submitted = _submitted(journal)
     missing = [c for c in range(plan["jobs"]) if c not in submitted]
     if missing:
-        raise ValueError(f"every job of the run must have been submitted; got none journaled for chunk(s) {missing} of {run_dir}")
+        raise ValueError(
+            f"every job of the run must have been submitted; got none journaled for chunk(s) {missing} of {run_dir}"
+        )
     provider = provider or provider_from_record(header["provider"], base=run_dir)
     saved = {r["job_id"] for r in journal.events("result")}
     (run_dir / "jobs").mkdir(exist_ok=True)
@@ -499,7 +559,10 @@ def _results(run_dir: Path, plan: dict[str, Any], submitted: dict[int, str]) -> 
         "observables": {f: np.asarray(getattr(est.value, f)).tolist() for f in fields},
         "stderr": {f: np.asarray(getattr(est.stderr, f)).tolist() for f in fields},
         "cells": {v: c.tolist() for v, c in base.items()},
-        "transpiled": {v: {k: plan["circuits"][v][k] for k in ("two_qubit_gates", "depth", "two_qubit_depth", "physical_qubits")} for v in shape.variants},
+        "transpiled": {
+            v: {k: plan["circuits"][v][k] for k in ("two_qubit_gates", "depth", "two_qubit_depth", "physical_qubits")}
+            for v in shape.variants
+        },
     }
     if gradient:
         out["gradient"] = _loss_gradient(prog, base, jac, shape, S, per_sequence_phi=_phi_per_sequence(run_dir))
@@ -517,7 +580,9 @@ def _loss_gradient(prog, base, jac, shape, S, *, per_sequence_phi: bool) -> dict
     g = np.zeros((S, prog.n_trainable))
     for s in range(S):
         if shape.family == "A":
-            q = torch.tensor(np.concatenate([base["mu"][s, :1], base["zeta"][s, :T], base["nu"][s, :T]]), requires_grad=True)
+            q = torch.tensor(
+                np.concatenate([base["mu"][s, :1], base["zeta"][s, :T], base["nu"][s, :T]]), requires_grad=True
+            )
             loss = analytic.observables_from_probabilities(q[0], q[1 : T + 1], q[T + 1 :]).L_B / S
             (a,) = torch.autograd.grad(loss, q)
             a = a.numpy()

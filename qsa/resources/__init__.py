@@ -17,7 +17,16 @@ Qiskit is imported only when transpiling.
 """
 
 from qsa.resources.classical import ClassicalCost, classical_attention_cost
-from qsa.resources.counts import DEFAULT_LAYERS, FAMILIES, VARIANTS, LogicalCounts, Shape, build, logical_counts, n_qubits
+from qsa.resources.counts import (
+    DEFAULT_LAYERS,
+    FAMILIES,
+    VARIANTS,
+    LogicalCounts,
+    Shape,
+    build,
+    logical_counts,
+    n_qubits,
+)
 from qsa.resources.decompose import Decomposition, decompose, decomposed_counts, two_qubit_depth
 from qsa.resources.fits import JointFit, PowerLawFit, crossovers, fit_joint, fit_power_law
 from qsa.resources.shots import (

@@ -16,14 +16,26 @@ from typing import Any
 __all__ = ["register", "run"]
 
 COLUMNS = (
-    ("family", "family", "{}"), ("variant", "var", "{}"), ("T", "T", "{}"), ("d", "d", "{}"), ("k", "k", "{}"),
-    ("n_qubits", "qubits", "{}"), ("cnot", "CNOT", "{}"), ("single_qubit", "1q", "{}"),
-    ("cnot_generic", "CNOT(generic)", "{}"), ("two_qubit_depth", "CNOT depth", "{}"),
-    ("heron_two_qubit", "heron 2q", "{}"), ("heron_two_qubit_depth", "heron 2q depth", "{}"),
-    ("eagle_two_qubit", "eagle 2q", "{}"), ("eagle_two_qubit_depth", "eagle 2q depth", "{}"),
-    ("p_random", "p(random)", "{:.2e}"), ("shots_random", "shots(random)", "{:.2e}"),
-    ("p_ideal", "p(ideal)", "{:.2e}"), ("advantage_threshold", "mu needed", "{:.2e}"),
-    ("classical_attention", "classical 2T^2d", "{}"), ("classical_projections", "+proj 4Td^2", "{}"),
+    ("family", "family", "{}"),
+    ("variant", "var", "{}"),
+    ("T", "T", "{}"),
+    ("d", "d", "{}"),
+    ("k", "k", "{}"),
+    ("n_qubits", "qubits", "{}"),
+    ("cnot", "CNOT", "{}"),
+    ("single_qubit", "1q", "{}"),
+    ("cnot_generic", "CNOT(generic)", "{}"),
+    ("two_qubit_depth", "CNOT depth", "{}"),
+    ("heron_two_qubit", "heron 2q", "{}"),
+    ("heron_two_qubit_depth", "heron 2q depth", "{}"),
+    ("eagle_two_qubit", "eagle 2q", "{}"),
+    ("eagle_two_qubit_depth", "eagle 2q depth", "{}"),
+    ("p_random", "p(random)", "{:.2e}"),
+    ("shots_random", "shots(random)", "{:.2e}"),
+    ("p_ideal", "p(ideal)", "{:.2e}"),
+    ("advantage_threshold", "mu needed", "{:.2e}"),
+    ("classical_attention", "classical 2T^2d", "{}"),
+    ("classical_projections", "+proj 4Td^2", "{}"),
 )
 
 
@@ -33,19 +45,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from qsa.resources.transpiled import BACKENDS
 
     p = subparsers.add_parser(
-        "gates", help="gate counts of QSA circuits against classical attention",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "gates",
+        help="gate counts of QSA circuits against classical attention",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--family", nargs="+", default=list(FAMILIES), choices=FAMILIES, help="circuit families (default: all)")
+    p.add_argument(
+        "--family", nargs="+", default=list(FAMILIES), choices=FAMILIES, help="circuit families (default: all)"
+    )
     p.add_argument("--T", nargs="+", type=int, default=[8], help="sequence lengths (default: 8)")
     p.add_argument("--d", nargs="+", type=int, default=[4], help="token widths, powers of two (default: 4)")
     p.add_argument("--k", nargs="+", type=int, default=[1], help="key copies / polynomial degree (default: 1)")
-    p.add_argument("--layers", type=int, default=DEFAULT_LAYERS, help=f"ansatz depth L of W and V (default: {DEFAULT_LAYERS})")
+    p.add_argument(
+        "--layers", type=int, default=DEFAULT_LAYERS, help=f"ansatz depth L of W and V (default: {DEFAULT_LAYERS})"
+    )
     p.add_argument("--no-phases", action="store_true", help="leave out the trainable query phases")
     p.add_argument("--variants", action="store_true", help="also count circuit A's zeta and nu circuits")
     p.add_argument("--transpile", action="store_true", help="transpile the measured circuits to the heavy-hex backends")
-    p.add_argument("--backend", nargs="+", default=list(BACKENDS), choices=tuple(BACKENDS), help="backends for --transpile")
-    p.add_argument("--optimization-level", type=int, default=2, choices=(0, 1, 2, 3), help="Qiskit preset level (default: 2)")
+    p.add_argument(
+        "--backend", nargs="+", default=list(BACKENDS), choices=tuple(BACKENDS), help="backends for --transpile"
+    )
+    p.add_argument(
+        "--optimization-level", type=int, default=2, choices=(0, 1, 2, 3), help="Qiskit preset level (default: 2)"
+    )
     p.add_argument("--seed-transpiler", type=int, default=0, help="seed of the transpiler (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the instances behind p and shots (default: 0)")
     p.add_argument("--samples", type=int, default=8, help="instances averaged for p (default: 8)")
@@ -70,12 +92,23 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = SweepConfig(
-            families=tuple(args.family), T=tuple(args.T), d=tuple(args.d), k=tuple(args.k), n_layers=args.layers,
-            phases=not args.no_phases, all_variants=args.variants,
-            transpile_T=tuple(args.T) if args.transpile else (), transpile_d=tuple(args.d) if args.transpile else (),
-            transpile_k=tuple(args.k) if args.transpile else (), transpile_max_cnot=10**9,
-            backends=tuple(args.backend), optimization_level=args.optimization_level,
-            seed_transpiler=args.seed_transpiler, mu_samples=args.samples, mu_seed=args.seed, rel_error=args.rel_error,
+            families=tuple(args.family),
+            T=tuple(args.T),
+            d=tuple(args.d),
+            k=tuple(args.k),
+            n_layers=args.layers,
+            phases=not args.no_phases,
+            all_variants=args.variants,
+            transpile_T=tuple(args.T) if args.transpile else (),
+            transpile_d=tuple(args.d) if args.transpile else (),
+            transpile_k=tuple(args.k) if args.transpile else (),
+            transpile_max_cnot=10**9,
+            backends=tuple(args.backend),
+            optimization_level=args.optimization_level,
+            seed_transpiler=args.seed_transpiler,
+            mu_samples=args.samples,
+            mu_seed=args.seed,
+            rel_error=args.rel_error,
         )
     except (TypeError, ValueError) as exc:
         print(f"qsa gates: {exc}", file=sys.stderr)
@@ -88,8 +121,10 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
         print("  ".join(cell.rjust(w) for cell, w in zip(line, widths)))
-    print(f"L = {config.n_layers}; logical = CNOT + 1q after Mottonen loads (index states pruned; generic = unpruned);"
-          f" transpiled at optimization_level {config.optimization_level}, seed_transpiler {config.seed_transpiler}")
+    print(
+        f"L = {config.n_layers}; logical = CNOT + 1q after Mottonen loads (index states pruned; generic = unpruned);"
+        f" transpiled at optimization_level {config.optimization_level}, seed_transpiler {config.seed_transpiler}"
+    )
     if args.csv:
         runs.write_bytes(args.csv, rows_to_csv(rows).encode())
     if args.json:

@@ -54,7 +54,9 @@ class Shape:
         if self.variant is None:
             object.__setattr__(self, "variant", VARIANTS[self.family][0])
         if self.variant not in VARIANTS[self.family]:
-            raise ValueError(f"variant must be one of {VARIANTS[self.family]} for family {self.family}; got {self.variant!r}")
+            raise ValueError(
+                f"variant must be one of {VARIANTS[self.family]} for family {self.family}; got {self.variant!r}"
+            )
         if not isinstance(self.phases, bool):
             raise TypeError(f"phases must be a bool; got {self.phases!r}")
 
@@ -69,7 +71,9 @@ def build(shape: Shape) -> QSACircuit:
         return circuit_b(shape.T, shape.d, shape.k, w_layers=L, v_layers=L, phases=shape.phases)
     kernel = "mono" if shape.family == "A-mono" else "poly"
     phases = shape.phases and shape.variant == "mu"
-    return circuit_a(shape.T, shape.d, shape.k, kernel=kernel, variant=shape.variant, w_layers=L, v_layers=L, phases=phases)
+    return circuit_a(
+        shape.T, shape.d, shape.k, kernel=kernel, variant=shape.variant, w_layers=L, v_layers=L, phases=phases
+    )
 
 
 def n_qubits(shape: Shape) -> int:

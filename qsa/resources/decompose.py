@@ -142,24 +142,42 @@ def _controlled_gate(op: Gate) -> list[Gate]:
     if name in ("RY", "RZ"):
         (t,) = op.wires
         (theta,) = op.params
-        ops = [Gate(name, (t,), (_scaled(theta, 0.5),)), Gate("CNOT", (c, t)),
-               Gate(name, (t,), (_scaled(theta, -0.5),)), Gate("CNOT", (c, t))]
+        ops = [
+            Gate(name, (t,), (_scaled(theta, 0.5),)),
+            Gate("CNOT", (c, t)),
+            Gate(name, (t,), (_scaled(theta, -0.5),)),
+            Gate("CNOT", (c, t)),
+        ]
     elif name == "RX":  # RX(t) = S^dag RY(t) S, and RZ(-pi/2) (.) RZ(pi/2) = S^dag (.) S exactly
         (t,) = op.wires
         (theta,) = op.params
-        ops = [Gate("RZ", (t,), (math.pi / 2,)), Gate("RY", (t,), (_scaled(theta, 0.5),)), Gate("CNOT", (c, t)),
-               Gate("RY", (t,), (_scaled(theta, -0.5),)), Gate("CNOT", (c, t)), Gate("RZ", (t,), (-math.pi / 2,))]
+        ops = [
+            Gate("RZ", (t,), (math.pi / 2,)),
+            Gate("RY", (t,), (_scaled(theta, 0.5),)),
+            Gate("CNOT", (c, t)),
+            Gate("RY", (t,), (_scaled(theta, -0.5),)),
+            Gate("CNOT", (c, t)),
+            Gate("RZ", (t,), (-math.pi / 2,)),
+        ]
     elif name == "PhaseShift":
         (t,) = op.wires
         (phi,) = op.params
-        ops = [Gate("PhaseShift", (c,), (_scaled(phi, 0.5),)), Gate("CNOT", (c, t)),
-               Gate("PhaseShift", (t,), (_scaled(phi, -0.5),)), Gate("CNOT", (c, t)),
-               Gate("PhaseShift", (t,), (_scaled(phi, 0.5),))]
+        ops = [
+            Gate("PhaseShift", (c,), (_scaled(phi, 0.5),)),
+            Gate("CNOT", (c, t)),
+            Gate("PhaseShift", (t,), (_scaled(phi, -0.5),)),
+            Gate("CNOT", (c, t)),
+            Gate("PhaseShift", (t,), (_scaled(phi, 0.5),)),
+        ]
     elif name == "X":
         ops = [Gate("CNOT", (c, op.wires[0]))]
     elif name == "Y":  # Y = S X S^dag
         (t,) = op.wires
-        ops = [Gate("PhaseShift", (t,), (-math.pi / 2,)), Gate("CNOT", (c, t)), Gate("PhaseShift", (t,), (math.pi / 2,))]
+        ops = [
+            Gate("PhaseShift", (t,), (-math.pi / 2,)),
+            Gate("CNOT", (c, t)),
+            Gate("PhaseShift", (t,), (math.pi / 2,)),
+        ]
     elif name == "Z":
         (t,) = op.wires
         ops = [Gate("H", (t,)), Gate("CNOT", (c, t)), Gate("H", (t,))]
@@ -167,10 +185,21 @@ def _controlled_gate(op: Gate) -> list[Gate]:
         a, t = op.wires
         T_, Tdg = (_QUARTER,), (-_QUARTER,)
         ops = [
-            Gate("H", (t,)), Gate("CNOT", (a, t)), Gate("PhaseShift", (t,), Tdg), Gate("CNOT", (c, t)),
-            Gate("PhaseShift", (t,), T_), Gate("CNOT", (a, t)), Gate("PhaseShift", (t,), Tdg), Gate("CNOT", (c, t)),
-            Gate("PhaseShift", (a,), T_), Gate("PhaseShift", (t,), T_), Gate("H", (t,)), Gate("CNOT", (c, a)),
-            Gate("PhaseShift", (c,), T_), Gate("PhaseShift", (a,), Tdg), Gate("CNOT", (c, a)),
+            Gate("H", (t,)),
+            Gate("CNOT", (a, t)),
+            Gate("PhaseShift", (t,), Tdg),
+            Gate("CNOT", (c, t)),
+            Gate("PhaseShift", (t,), T_),
+            Gate("CNOT", (a, t)),
+            Gate("PhaseShift", (t,), Tdg),
+            Gate("CNOT", (c, t)),
+            Gate("PhaseShift", (a,), T_),
+            Gate("PhaseShift", (t,), T_),
+            Gate("H", (t,)),
+            Gate("CNOT", (c, a)),
+            Gate("PhaseShift", (c,), T_),
+            Gate("PhaseShift", (a,), Tdg),
+            Gate("CNOT", (c, a)),
         ]
     if op.control_values == (0,):
         ops = [Gate("X", (c,)), *ops, Gate("X", (c,))]
@@ -306,10 +335,14 @@ def decompose(circuit: Circuit, *, prune: bool = True) -> Decomposition:
     for kind, item in _phase_runs(lowered.ops):
         if kind == "diag":
             prefix = f"qphase{len(diagonals)}"
-            diag = DiagonalPhase(prefix, item[0].controls, tuple(
-                (sum(v << (len(op.control_values) - 1 - r) for r, v in enumerate(op.control_values)), op.params[0])
-                for op in item
-            ))
+            diag = DiagonalPhase(
+                prefix,
+                item[0].controls,
+                tuple(
+                    (sum(v << (len(op.control_values) - 1 - r) for r, v in enumerate(op.control_values)), op.params[0])
+                    for op in item
+                ),
+            )
             diagonals.append(diag)
             ops += diag.gates()
         elif item.controls:

@@ -81,7 +81,9 @@ def fit_power_law(x: Sequence[float], y: Sequence[float], *, confidence: float =
         raise ValueError(f"x and y must have the same length >= 3 with distinct x; got {lx.size} and {ly.size} points")
     coef, half, r2, rms, worst = _ols(np.stack([np.ones_like(lx), lx], 1), ly, confidence)
     alpha = float(coef[1])
-    return PowerLawFit(alpha, (alpha - float(half[1]), alpha + float(half[1])), math.exp(coef[0]), r2, rms, worst, lx.size, confidence)
+    return PowerLawFit(
+        alpha, (alpha - float(half[1]), alpha + float(half[1])), math.exp(coef[0]), r2, rms, worst, lx.size, confidence
+    )
 
 
 def fit_joint(T: Sequence[float], d: Sequence[float], y: Sequence[float], *, confidence: float = 0.95) -> JointFit:
@@ -95,7 +97,18 @@ def fit_joint(T: Sequence[float], d: Sequence[float], y: Sequence[float], *, con
         raise ValueError("T and d must each take at least two values, not in lockstep")
     coef, half, r2, rms, worst = _ols(X, ly, confidence)
     a, b = float(coef[1]), float(coef[2])
-    return JointFit(a, (a - half[1], a + half[1]), b, (b - half[2], b + half[2]), math.exp(coef[0]), r2, rms, worst, ly.size, confidence)
+    return JointFit(
+        a,
+        (a - half[1], a + half[1]),
+        b,
+        (b - half[2], b + half[2]),
+        math.exp(coef[0]),
+        r2,
+        rms,
+        worst,
+        ly.size,
+        confidence,
+    )
 
 
 def crossovers(x: Sequence[float], a: Sequence[float], b: Sequence[float]) -> tuple[float, ...]:

@@ -32,7 +32,14 @@ from qsa.ansatz import ansatz_unitary
 from qsa.random import random_states
 from qsa.resources.counts import Shape
 
-__all__ = ["INSTANCES", "shots_for_precision", "advantage_threshold", "meets_advantage", "ProbabilityEstimate", "reference_probability"]
+__all__ = [
+    "INSTANCES",
+    "shots_for_precision",
+    "advantage_threshold",
+    "meets_advantage",
+    "ProbabilityEstimate",
+    "reference_probability",
+]
 
 INSTANCES = ("random", "ideal")
 

@@ -32,7 +32,13 @@ log = logging.getLogger(__name__)
 
 #: Count columns of a row that are fitted for the QSA families, and the classical ones.
 QSA_METRICS = (
-    "cnot", "cnot_generic", "total", "heron_two_qubit", "eagle_two_qubit", "cnot_x_shots_ideal", "cnot_x_shots_random",
+    "cnot",
+    "cnot_generic",
+    "total",
+    "heron_two_qubit",
+    "eagle_two_qubit",
+    "cnot_x_shots_ideal",
+    "cnot_x_shots_random",
 )
 CLASSICAL_METRICS = ("classical_attention", "classical_total")
 
@@ -138,14 +144,29 @@ def measure(shape: Shape, config: SweepConfig, *, cache: TranspileCache | None =
         pruned = logical_counts(shape, prune=True, depth=True)
     classical = classical_attention_cost(shape.T, shape.d)
     row: dict[str, Any] = {
-        "family": shape.family, "variant": shape.variant, "measured": measured, "T": shape.T, "d": shape.d,
-        "k": shape.k, "n_layers": shape.n_layers, "phases": shape.phases, "n_qubits": pruned.n_qubits,
-        "cnot": pruned.cnot, "single_qubit": pruned.single_qubit, "total": pruned.total,
-        "cnot_generic": generic.cnot, "single_qubit_generic": generic.single_qubit, "total_generic": generic.total,
-        "depth": pruned.depth, "two_qubit_depth": pruned.two_qubit_depth,
-        "classical_scores": classical.scores, "classical_values": classical.values,
-        "classical_attention": classical.attention, "classical_projections": classical.projections,
-        "classical_total": classical.total, "classical_causal_attention": classical.causal_scores + classical.causal_values,
+        "family": shape.family,
+        "variant": shape.variant,
+        "measured": measured,
+        "T": shape.T,
+        "d": shape.d,
+        "k": shape.k,
+        "n_layers": shape.n_layers,
+        "phases": shape.phases,
+        "n_qubits": pruned.n_qubits,
+        "cnot": pruned.cnot,
+        "single_qubit": pruned.single_qubit,
+        "total": pruned.total,
+        "cnot_generic": generic.cnot,
+        "single_qubit_generic": generic.single_qubit,
+        "total_generic": generic.total,
+        "depth": pruned.depth,
+        "two_qubit_depth": pruned.two_qubit_depth,
+        "classical_scores": classical.scores,
+        "classical_values": classical.values,
+        "classical_attention": classical.attention,
+        "classical_projections": classical.projections,
+        "classical_total": classical.total,
+        "classical_causal_attention": classical.causal_scores + classical.causal_values,
     }
     threshold = advantage_threshold(shape.T, shape.d, shape.k)
     row["advantage_threshold"] = threshold if measured else None
@@ -161,13 +182,23 @@ def measure(shape: Shape, config: SweepConfig, *, cache: TranspileCache | None =
             row[f"{backend}_{name}"] = None
         if _transpile_here(shape, config, pruned.cnot):
             got = transpiled_counts(
-                shape, backend, optimization_level=config.optimization_level,
-                seed_transpiler=config.seed_transpiler, cache=cache,
+                shape,
+                backend,
+                optimization_level=config.optimization_level,
+                seed_transpiler=config.seed_transpiler,
+                cache=cache,
             )
             for name in ("two_qubit", "two_qubit_depth", "depth", "n_physical", "seconds", "cached"):
                 row[f"{backend}_{name}"] = getattr(got, name)
-            log.info("%s %s: %s two-qubit gates on %s (%.1f s%s)", shape.family, (shape.T, shape.d, shape.k),
-                     got.two_qubit, backend, got.seconds, ", cached" if got.cached else "")
+            log.info(
+                "%s %s: %s two-qubit gates on %s (%.1f s%s)",
+                shape.family,
+                (shape.T, shape.d, shape.k),
+                got.two_qubit,
+                backend,
+                got.seconds,
+                ", cached" if got.cached else "",
+            )
     row["seconds"] = time.perf_counter() - start
     return row
 
@@ -270,12 +301,20 @@ def summarize(rows: list[dict[str, Any]], *, confidence: float = 0.95) -> dict[s
                     T = [r["T"] for r in pts]
                     q, c = [r[metric] for r in pts], [r[against] for r in pts]
                     below = [i for i in range(len(T)) if all(q[m] < c[m] for m in range(i, len(T)))]
-                    out["crossovers"].append({
-                        "family": family, "k": k, "d": d, "metric": metric, "against": against,
-                        "T_range": [T[0], T[-1]], "crossings_T": list(crossovers(T, q, c)),
-                        "below_from_T": T[below[0]] if below else None,
-                        "qsa_below_at_max_T": q[-1] < c[-1], "ratio_at_max_T": q[-1] / c[-1],
-                    })
+                    out["crossovers"].append(
+                        {
+                            "family": family,
+                            "k": k,
+                            "d": d,
+                            "metric": metric,
+                            "against": against,
+                            "T_range": [T[0], T[-1]],
+                            "crossings_T": list(crossovers(T, q, c)),
+                            "below_from_T": T[below[0]] if below else None,
+                            "qsa_below_at_max_T": q[-1] < c[-1],
+                            "ratio_at_max_T": q[-1] / c[-1],
+                        }
+                    )
     seen = {}
     for r in measured:
         seen[(r["T"], r["d"])] = r

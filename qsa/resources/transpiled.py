@@ -134,7 +134,9 @@ def fingerprint(circuit: Any) -> str:
     return h.hexdigest()
 
 
-def transpile_counts(qc: Any, backend: str, *, optimization_level: int = 2, seed_transpiler: int = 0) -> TranspiledCounts:
+def transpile_counts(
+    qc: Any, backend: str, *, optimization_level: int = 2, seed_transpiler: int = 0
+) -> TranspiledCounts:
     """Transpile a ``QuantumCircuit`` ``qc`` to ``backend`` and count its two-qubit gates and depths."""
     from qiskit.transpiler import generate_preset_pass_manager
 
@@ -142,7 +144,9 @@ def transpile_counts(qc: Any, backend: str, *, optimization_level: int = 2, seed
         raise ValueError(f"optimization_level must be 0, 1, 2 or 3; got {optimization_level!r}")
     target = fake_backend(backend)
     start = time.perf_counter()
-    pm = generate_preset_pass_manager(optimization_level=optimization_level, backend=target, seed_transpiler=seed_transpiler)
+    pm = generate_preset_pass_manager(
+        optimization_level=optimization_level, backend=target, seed_transpiler=seed_transpiler
+    )
     out = pm.run(qc)
     seconds = time.perf_counter() - start
     used = {out.find_bit(q).index for inst in out.data for q in inst.qubits}

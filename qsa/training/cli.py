@@ -1,8 +1,8 @@
 """``qsa train``: train from a TOML configuration, or resume a run directory.
 
-    qsa train experiments/tfim/config.toml
-    qsa train experiments/tfim/config.toml --set train.steps=50 --set model.k=3
-    qsa train --resume runs/tfim-20260101-120000
+qsa train experiments/tfim/config.toml
+qsa train experiments/tfim/config.toml --set train.steps=50 --set model.k=3
+qsa train --resume runs/tfim-20260101-120000
 """
 
 from __future__ import annotations
@@ -22,12 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(config, environment, metrics.jsonl, checkpoints, loss.png, summary.json).",
     )
     p.add_argument("config", nargs="?", help="TOML configuration file (see experiments/*/config.toml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set train.steps=50 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.steps=50 (repeatable)",
+    )
     p.add_argument("--out", default="runs", help="root of the run directories (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: fastest for these small matrices; recorded in environment.json)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest for these small matrices; recorded in environment.json)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -44,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
         print("qsa train: give either CONFIG or --resume RUN_DIR", file=sys.stderr)
         return 2
     if args.resume and args.overrides:
-        print("qsa train: --set cannot change a run being resumed (it continues with its own config.json)", file=sys.stderr)
+        print(
+            "qsa train: --set cannot change a run being resumed (it continues with its own config.json)",
+            file=sys.stderr,
+        )
         return 2
     torch.set_num_threads(args.threads)  # an entry point's choice, never the library's
     try:
@@ -73,8 +86,10 @@ def _report(result) -> None:
     print(f"{'chance':>12} {chance['L_1']:>9.4f} {chance['L_half']:>9.4f}")
     if text:
         b = s["nll_baselines"]
-        print(f"baselines: nll of the uniform guess {b['uniform']:.4f}, of unigram frequencies {b['unigram']:.4f}; "
-              f"accuracy of the most frequent word {s['majority_accuracy']:.4f}")
+        print(
+            f"baselines: nll of the uniform guess {b['uniform']:.4f}, of unigram frequencies {b['unigram']:.4f}; "
+            f"accuracy of the most frequent word {s['majority_accuracy']:.4f}"
+        )
     if s.get("best"):
         b = s["best"]
         print(f"best {b['loss']} on {b['split']}: {b['value']:.4f} at step {b['step']} (best.pt)")

@@ -158,13 +158,27 @@ class ModelSection:
     shots: int | None = None
     shot_seed: int | None = None
     noise: str | None = None
-    family: Literal["qsa", "kcsa", "softmax_isometric", "softmax_general", "linear", "koopman", "koopman_unitary"] = "qsa"
+    family: Literal["qsa", "kcsa", "softmax_isometric", "softmax_general", "linear", "koopman", "koopman_unitary"] = (
+        "qsa"
+    )
     koopman_layers: int = 1
 
 
 #: The model families ``model.family`` can name (see :class:`ModelSection`).
 FAMILIES = typing.get_args(typing.get_type_hints(ModelSection)["family"])
-_QSA_KEYS = ("k", "kernel", "beta", "w_layers", "v_layers", "phases", "backend", "diff_method", "shots", "shot_seed", "noise")
+_QSA_KEYS = (
+    "k",
+    "kernel",
+    "beta",
+    "w_layers",
+    "v_layers",
+    "phases",
+    "backend",
+    "diff_method",
+    "shots",
+    "shot_seed",
+    "noise",
+)
 #: The family-specific keys of ``[model]`` each family uses; the token keys (``d``, ``positional``,
 #: ``train_rotation``, ``train_embedding``) apply to all.
 FAMILY_KEYS: dict[str, tuple[str, ...]] = {

@@ -80,28 +80,50 @@ def select(batch: Batchable, index: np.ndarray) -> Batchable:
 
 
 def _tfim(cfg: TFIMSource, rng: np.random.Generator, d_model: int | None) -> Dataset:
-    tc = TFIMConfig(n_qubits=cfg.n_qubits, h=cfg.h, J=cfg.J, topology=cfg.topology, dt=cfg.dt, T=cfg.T,
-                    n_train=cfg.n_train, n_test=cfg.n_test, initial=cfg.initial,
-                    n_heldout_hamiltonians=cfg.n_heldout_hamiltonians)
+    tc = TFIMConfig(
+        n_qubits=cfg.n_qubits,
+        h=cfg.h,
+        J=cfg.J,
+        topology=cfg.topology,
+        dt=cfg.dt,
+        T=cfg.T,
+        n_train=cfg.n_train,
+        n_test=cfg.n_test,
+        initial=cfg.initial,
+        n_heldout_hamiltonians=cfg.n_heldout_hamiltonians,
+    )
     if cfg.evolution == "exact":
         data = tfim_data(tc, seed=rng)
         train, test, held = data.train, data.test, data.heldout_hamiltonians
     else:  # the same seed streams as tfim_data, trajectories from simulated Trotter circuits
         streams = rng.spawn(2 + cfg.n_heldout_hamiltonians)
-        common = dict(dt=cfg.dt, T=cfg.T, initial=cfg.initial, n_steps=cfg.trotter_steps, order=cfg.trotter_order,
-                      simulator=cfg.simulator)
+        common = dict(
+            dt=cfg.dt,
+            T=cfg.T,
+            initial=cfg.initial,
+            n_steps=cfg.trotter_steps,
+            order=cfg.trotter_order,
+            simulator=cfg.simulator,
+        )
         model = transverse_ising(cfg.n_qubits, h=cfg.h, J=cfg.J, topology=cfg.topology)
         train = trotter_sequences(model, n_sequences=cfg.n_train, seed=streams[0], **common)
         test = trotter_sequences(model, n_sequences=cfg.n_test, seed=streams[1], **common)
         held = tuple(
-            trotter_sequences(random_tfim(cfg.n_qubits, topology=cfg.topology, seed=s), n_sequences=cfg.n_test, seed=s, **common)
+            trotter_sequences(
+                random_tfim(cfg.n_qubits, topology=cfg.topology, seed=s), n_sequences=cfg.n_test, seed=s, **common
+            )
             for s in streams[2:]
         )
     splits = {"train": train, "test": test}
     splits.update({f"heldout_H{i + 1}": seqs for i, seqs in enumerate(held)})
     d = train.d if d_model is None else d_model
-    info = {"source": "tfim", "n_train": len(train), "n_test": len(test), "heldout_hamiltonians": [s.meta["hamiltonian"] for s in held],
-            "evolution": cfg.evolution}
+    info = {
+        "source": "tfim",
+        "n_train": len(train),
+        "n_test": len(test),
+        "heldout_hamiltonians": [s.meta["hamiltonian"] for s in held],
+        "evolution": cfg.evolution,
+    }
     return Dataset(train, splits, cfg.T, train.d, chance_levels(d), None, None, None, info)
 
 
@@ -111,7 +133,17 @@ def _markov(cfg: MarkovSource, rng: np.random.Generator) -> Dataset:
     train = markov_sequences(cfg.n_train, seed=s_train, **common)
     test = markov_sequences(cfg.n_test, seed=s_test, **common)
     info = {"source": "markov", "n_train": cfg.n_train, "n_test": cfg.n_test}
-    return Dataset(train, {"train": train, "test": test}, cfg.T, cfg.d, chance_levels(cfg.d, field=cfg.field), None, None, None, info)
+    return Dataset(
+        train,
+        {"train": train, "test": test},
+        cfg.T,
+        cfg.d,
+        chance_levels(cfg.d, field=cfg.field),
+        None,
+        None,
+        None,
+        info,
+    )
 
 
 def _text(cfg: TextSource, rng: np.random.Generator, d_model: int | None) -> Dataset:
@@ -124,8 +156,14 @@ def _text(cfg: TextSource, rng: np.random.Generator, d_model: int | None) -> Dat
         text = load_text(cfg.path)
     else:
         text = demo_corpus(cfg.corpus, seed=s_corpus, n_sentences=cfg.n_sentences)
-    data = text_dataset(text, T=cfg.T, heldout_fraction=cfg.heldout_fraction, seed=s_split,
-                        min_count=cfg.min_count, max_size=cfg.max_size)
+    data = text_dataset(
+        text,
+        T=cfg.T,
+        heldout_fraction=cfg.heldout_fraction,
+        seed=s_split,
+        min_count=cfg.min_count,
+        max_size=cfg.max_size,
+    )
     train, test = data.train, data.heldout
     if cfg.max_train and len(train) > cfg.max_train:
         train = train[torch.as_tensor(np.sort(s_cap.choice(len(train), cfg.max_train, replace=False)))]
@@ -133,15 +171,33 @@ def _text(cfg: TextSource, rng: np.random.Generator, d_model: int | None) -> Dat
         test = test[torch.as_tensor(np.sort(s_cap.choice(len(test), cfg.max_test, replace=False)))]
     vocab = data.vocabulary
     if len(vocab) < d_model:
-        raise ValueError(f"model.d must be <= the vocabulary size {len(vocab)} (an isometric embedding needs M >= d); got {d_model}")
+        raise ValueError(
+            f"model.d must be <= the vocabulary size {len(vocab)} (an isometric embedding needs M >= d); got {d_model}"
+        )
     counts = np.bincount(train[:, 1:].reshape(-1).numpy(), minlength=len(vocab))
     majority = float(counts.max() / counts.sum())
     freq = counts[counts > 0] / counts.sum()
     baselines = {"uniform": float(np.log(len(vocab))), "unigram": float(-(freq * np.log(freq)).sum())}
-    info = {"source": "text", "corpus": cfg.corpus, "vocabulary_size": len(vocab), "has_unk": vocab.has_unk,
-            "n_train": int(train.shape[0]), "n_test": int(test.shape[0])}
+    info = {
+        "source": "text",
+        "corpus": cfg.corpus,
+        "vocabulary_size": len(vocab),
+        "has_unk": vocab.has_unk,
+        "n_train": int(train.shape[0]),
+        "n_test": int(test.shape[0]),
+    }
     # Tokens are real vectors: the chance level of a random direction in R^d.
-    return Dataset(train, {"train": train, "test": test}, cfg.T, None, chance_levels(d_model, field="real"), vocab, majority, baselines, info)
+    return Dataset(
+        train,
+        {"train": train, "test": test},
+        cfg.T,
+        None,
+        chance_levels(d_model, field="real"),
+        vocab,
+        majority,
+        baselines,
+        info,
+    )
 
 
 def fingerprint(splits: dict[str, Batchable]) -> str:
@@ -173,22 +229,42 @@ def model_config(config: TrainConfig, dataset: Dataset) -> ModelConfig:
     """The :class:`~qsa.model.ModelConfig` for ``config.model`` on ``dataset`` (width, embedding, projector)."""
     m = config.model
     if config.train.loss == "nll" and dataset.vocabulary is None:
-        raise ValueError(f"train.loss must be 'L_B', 'L_half' or 'L_1' for {config.data.source} data ('nll' needs a vocabulary); got 'nll'")
+        raise ValueError(
+            f"train.loss must be 'L_B', 'L_half' or 'L_1' for {config.data.source} data ('nll' needs a vocabulary); got 'nll'"
+        )
     embedding, extra = "none", {}
     if dataset.vocabulary is not None:
         d = m.d
-        embedding, extra = "isometric", {"vocab_size": len(dataset.vocabulary), "positional": m.positional,
-                                         "train_rotation": m.train_rotation}
+        embedding, extra = (
+            "isometric",
+            {"vocab_size": len(dataset.vocabulary), "positional": m.positional, "train_rotation": m.train_rotation},
+        )
     else:
         d = dataset.width if m.d is None else m.d
         if d > dataset.width:
             raise ValueError(f"model.d must be <= the data's token width {dataset.width}; got {d}")
         if d < dataset.width:
             if not isinstance(config.data, TFIMSource):
-                raise ValueError(f"model.d must equal the data's token width {dataset.width} for {config.data.source} data; got {d}")
+                raise ValueError(
+                    f"model.d must equal the data's token width {dataset.width} for {config.data.source} data; got {d}"
+                )
             embedding, extra = "projector", {"input_qubits": dataset.width.bit_length() - 1}
     if embedding != "none":
         extra["train_embedding"] = m.train_embedding
-    return ModelConfig(d=d, T=dataset.T, k=m.k, kernel=m.kernel, beta=m.beta, w_layers=m.w_layers, v_layers=m.v_layers,
-                       phases=m.phases, embedding=embedding, backend=m.backend, diff_method=m.diff_method,
-                       shots=m.shots, shot_seed=m.shot_seed, noise=m.noise, **extra)
+    return ModelConfig(
+        d=d,
+        T=dataset.T,
+        k=m.k,
+        kernel=m.kernel,
+        beta=m.beta,
+        w_layers=m.w_layers,
+        v_layers=m.v_layers,
+        phases=m.phases,
+        embedding=embedding,
+        backend=m.backend,
+        diff_method=m.diff_method,
+        shots=m.shots,
+        shot_seed=m.shot_seed,
+        noise=m.noise,
+        **extra,
+    )

@@ -81,7 +81,9 @@ class FamilyModel(nn.Module):
     target_log_norm2 = QSAModel.target_log_norm2
     loss = QSAModel.loss
 
-    def __init__(self, family: str, config: ModelConfig, *, seed: int | np.random.Generator, koopman_layers: int = 1) -> None:
+    def __init__(
+        self, family: str, config: ModelConfig, *, seed: int | np.random.Generator, koopman_layers: int = 1
+    ) -> None:
         super().__init__()
         _validate.one_of(family, "family", BASELINES)
         if not isinstance(config, ModelConfig):
@@ -121,5 +123,7 @@ def build_model(
     if family == "qsa":
         return QSAModel(mc, seed=seed, evaluator=evaluator)
     if evaluator is not None:
-        raise ValueError(f"evaluator must be None for model.family = {family!r} (it replaces QSA's circuit backend); got {evaluator!r}")
+        raise ValueError(
+            f"evaluator must be None for model.family = {family!r} (it replaces QSA's circuit backend); got {evaluator!r}"
+        )
     return FamilyModel(family, mc, seed=seed, koopman_layers=config.model.koopman_layers)

@@ -63,7 +63,13 @@ __all__ = [
 ]
 
 CONFIG, ENVIRONMENT, DATA, METRICS, CHECKPOINT, BEST, SUMMARY = (
-    "config.json", "environment.json", "data.json", "metrics.jsonl", "checkpoint.pt", "best.pt", "summary.json"
+    "config.json",
+    "environment.json",
+    "data.json",
+    "metrics.jsonl",
+    "checkpoint.pt",
+    "best.pt",
+    "summary.json",
 )
 _FORMAT, _VERSION = "qsa-checkpoint", 1
 SELECTION_SPLIT = "test"
@@ -119,8 +125,14 @@ def make_optimizer(model: QSAModel | FamilyModel, cfg: TrainSection) -> torch.op
     search = None if cfg.lbfgs_line_search == "none" else cfg.lbfgs_line_search
     # max_eval bounds the line search too (it gets max_eval - 1 evaluations): torch's default
     # max_iter * 5 // 4 = 1 would leave it none, and a rejected first trial would end in t = 0 forever.
-    return torch.optim.LBFGS(params, lr=cfg.lr, max_iter=1, max_eval=1 + cfg.lbfgs_max_ls,
-                             history_size=cfg.lbfgs_history, line_search_fn=search)
+    return torch.optim.LBFGS(
+        params,
+        lr=cfg.lr,
+        max_iter=1,
+        max_eval=1 + cfg.lbfgs_max_ls,
+        history_size=cfg.lbfgs_history,
+        line_search_fn=search,
+    )
 
 
 def evaluate(model: QSAModel | FamilyModel, batch: Any) -> dict[str, float]:
@@ -167,9 +179,16 @@ class _Run:
 
     def _state(self, metrics_bytes: int) -> dict[str, Any]:
         return {
-            "format": _FORMAT, "version": _VERSION, "step": self.step, "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "order": self.order.state_dict(), "best": self.best,
-            "metrics_bytes": metrics_bytes, "elapsed_seconds": self.elapsed(), "resumes": self.resumes,
+            "format": _FORMAT,
+            "version": _VERSION,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "order": self.order.state_dict(),
+            "best": self.best,
+            "metrics_bytes": metrics_bytes,
+            "elapsed_seconds": self.elapsed(),
+            "resumes": self.resumes,
         }
 
     def restore(self) -> None:
@@ -232,8 +251,16 @@ class _Run:
                     write(record)
                     if name == SELECTION_SPLIT and (self.best is None or record[cfg.loss] < self.best["value"]):
                         self.best = {"step": self.step, "split": name, "loss": cfg.loss, "value": record[cfg.loss]}
-                        _save(self.run_dir / BEST, {"format": _FORMAT, "version": _VERSION, "step": self.step,
-                                                    "model": self.model.state_dict(), "best": self.best})
+                        _save(
+                            self.run_dir / BEST,
+                            {
+                                "format": _FORMAT,
+                                "version": _VERSION,
+                                "step": self.step,
+                                "model": self.model.state_dict(),
+                                "best": self.best,
+                            },
+                        )
 
             def checkpoint() -> None:
                 _save(self.run_dir / CHECKPOINT, self._state(metrics.tell()))
@@ -267,8 +294,11 @@ class _Run:
         from qsa.training.plots import plot_run
 
         records = read_metrics(self.run_dir)
-        final = {r["split"]: {k: v for k, v in r.items() if k not in ("kind", "split")}
-                 for r in records if r["kind"] == "eval" and r["step"] == self.step}
+        final = {
+            r["split"]: {k: v for k, v in r.items() if k not in ("kind", "split")}
+            for r in records
+            if r["kind"] == "eval" and r["step"] == self.step
+        }
         written = plot_run(self.run_dir) if plots else []
         summary = {
             "name": self.config.name,
@@ -333,11 +363,21 @@ def train(
         path.mkdir(parents=True, exist_ok=True)
     run.run_dir = path
     runs.write_json(path / CONFIG, config_to_dict(config))
-    evaluator_name = repr(run.model.evaluator) if isinstance(run.model, QSAModel) else None  # baselines have no circuit backend
+    evaluator_name = (
+        repr(run.model.evaluator) if isinstance(run.model, QSAModel) else None
+    )  # baselines have no circuit backend
     runs.write_json(path / ENVIRONMENT, {**run_environment(), "evaluator": evaluator_name})
-    runs.write_json(path / DATA, {**run.dataset.info, "T": run.dataset.T, "chance": run.dataset.chance._asdict(),
-                                  "majority_accuracy": run.dataset.majority_accuracy,
-                                  "nll_baselines": run.dataset.nll_baselines, "loss": config.train.loss})
+    runs.write_json(
+        path / DATA,
+        {
+            **run.dataset.info,
+            "T": run.dataset.T,
+            "chance": run.dataset.chance._asdict(),
+            "majority_accuracy": run.dataset.majority_accuracy,
+            "nll_baselines": run.dataset.nll_baselines,
+            "loss": config.train.loss,
+        },
+    )
     (path / METRICS).write_bytes(b"")
     logger.info("training %s in %s", config.name, path)
     return run.execute(progress, plots)

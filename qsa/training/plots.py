@@ -89,14 +89,28 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
             rows = [r for r in evals if r["split"] == name]
             ax.plot([r["step"] for r in rows], [r["next_token_accuracy"] for r in rows], marker="o", ms=3, label=name)
         if info.get("majority_accuracy") is not None:
-            ax.axhline(info["majority_accuracy"], color="k", ls="--", lw=1, label=f"most frequent word {info['majority_accuracy']:.3f}")
+            ax.axhline(
+                info["majority_accuracy"],
+                color="k",
+                ls="--",
+                lw=1,
+                label=f"most frequent word {info['majority_accuracy']:.3f}",
+            )
         if info.get("vocabulary_size"):
-            ax.axhline(1 / info["vocabulary_size"], color="k", ls=":", lw=1, label=f"uniform 1/M = {1 / info['vocabulary_size']:.3f}")
+            ax.axhline(
+                1 / info["vocabulary_size"],
+                color="k",
+                ls=":",
+                lw=1,
+                label=f"uniform 1/M = {1 / info['vocabulary_size']:.3f}",
+            )
         ax.set(xlabel="step", ylabel="next-token accuracy", title="next-token accuracy", ylim=(0, 1))
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.subplots_adjust(left=0.07 if text else 0.08, right=0.98, bottom=0.12, top=0.84, wspace=0.25)  # tight_layout costs ~0.5 s
+    fig.subplots_adjust(
+        left=0.07 if text else 0.08, right=0.98, bottom=0.12, top=0.84, wspace=0.25
+    )  # tight_layout costs ~0.5 s
     path = Path(path)
     _save(fig, path)
     return path
@@ -110,9 +124,13 @@ def plot_run(run_dir: str | os.PathLike) -> list[Path]:
     m = config["model"]
     family = m.get("family", "qsa")  # runs from before model families were added are QSA runs
     if family == "qsa":
-        title = (f"{config['name']}: {info['source']} T={info['T']}, k={m['k']} {m['kernel']}, L_W={m['w_layers']}, "
-                 f"L_V={m['v_layers']}, {config['train']['optimizer']}, backend {m['backend']}")
+        title = (
+            f"{config['name']}: {info['source']} T={info['T']}, k={m['k']} {m['kernel']}, L_W={m['w_layers']}, "
+            f"L_V={m['v_layers']}, {config['train']['optimizer']}, backend {m['backend']}"
+        )
     else:
         kernel = f", k={m['k']} {m['kernel']}" if family == "kcsa" else ""
-        title = f"{config['name']}: {info['source']} T={info['T']}, family {family}{kernel}, {config['train']['optimizer']}"
+        title = (
+            f"{config['name']}: {info['source']} T={info['T']}, family {family}{kernel}, {config['train']['optimizer']}"
+        )
     return [plot_losses(_records(run_dir), info, run_dir / "loss.png", title=title)]

@@ -111,7 +111,9 @@ def test_circuit_with_ansatz_equals_circuit_with_its_matrix(rng):
     got = pennylane.run(with_ansatz, [{"x": X, "y": Y, "theta_W": thW, "theta_V": thV}])
     expected = pennylane.run(with_matrix, [{"x": X, "y": Y, "W": W, "V": V}])
     np.testing.assert_allclose(got, expected, rtol=0, atol=TOL_STATE)
-    assert not np.allclose(expected, pennylane.run(with_matrix, [{"x": X, "y": Y, "W": random_unitary(rng, d), "V": V}]))
+    assert not np.allclose(
+        expected, pennylane.run(with_matrix, [{"x": X, "y": Y, "W": random_unitary(rng, d), "V": V}])
+    )
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,11 @@ def test_unitary_ops_agree_including_dagger_and_controls(rng):
     W = random_unitary(rng, 4)
     c = Circuit(
         3,
-        (Unitary("W", (1, 2)), Unitary("W", (2, 0), dagger=True), Unitary("W", (0, 2), controls=(1,), control_values=(0,))),
+        (
+            Unitary("W", (1, 2)),
+            Unitary("W", (2, 0), dagger=True),
+            Unitary("W", (0, 2), controls=(1,), control_values=(0,)),
+        ),
         params=(ParamSpec("W", (4, 4), "data"),),
     )
     np.testing.assert_allclose(_qiskit_matrix(c, {}, {"W": W}), tp.matrix(c, {"W": W}), rtol=0, atol=TOL_STATE)
@@ -76,7 +80,9 @@ def test_load_ops_agree_when_both_are_lowered_and_on_the_first_column_otherwise(
     for i in range(3):
         e = np.zeros(16)
         e[4 * i] = 1
-        np.testing.assert_allclose(tp.matrix(single, {"x": X}) @ e, tp.matrix(single, {"x": X}, lowered=True) @ e, atol=TOL_STATE)
+        np.testing.assert_allclose(
+            tp.matrix(single, {"x": X}) @ e, tp.matrix(single, {"x": X}, lowered=True) @ e, atol=TOL_STATE
+        )
 
 
 def test_householder_first_column_is_the_token_even_near_e0():

@@ -13,7 +13,10 @@ from qsa.circuits.to_qiskit import to_qiskit
 from qsa.data import random_tfim, transverse_ising, trotter_unitary
 
 
-@pytest.mark.parametrize("n, topology, n_steps, order", [(1, "open", 1, 1), (2, "open", 3, 1), (3, "open", 2, 2), (3, "periodic", 1, 2), (4, "all", 2, 1)])
+@pytest.mark.parametrize(
+    "n, topology, n_steps, order",
+    [(1, "open", 1, 1), (2, "open", 3, 1), (3, "open", 2, 2), (3, "periodic", 1, 2), (4, "all", 2, 1)],
+)
 def test_gate_counts(n, topology, n_steps, order):
     model = transverse_ising(n, topology=topology)
     counts = tfim_trotter_step(n, bonds=model.bonds, dt=0.3, n_steps=n_steps, order=order).count_ops()
@@ -28,7 +31,9 @@ def test_gate_counts(n, topology, n_steps, order):
 @pytest.mark.parametrize("n_steps", [1, 3])
 def test_unitary_equals_trotter_splitting_through_both_exporters(order, n_steps):
     model = random_tfim(3, topology="periodic", seed=7)
-    circuit = tfim_trotter_step(3, bonds=model.bonds, h=tuple(model.h), J=tuple(model.J), dt=0.35, n_steps=n_steps, order=order)
+    circuit = tfim_trotter_step(
+        3, bonds=model.bonds, h=tuple(model.h), J=tuple(model.J), dt=0.35, n_steps=n_steps, order=order
+    )
     expected = trotter_unitary(model.parts(), 0.35, n_steps, order=order)
     np.testing.assert_allclose(matrix(circuit, {}), expected, rtol=0, atol=TOL_STATE)
     # Qiskit's Operator of the exported circuit is in our index order (the exporter reverses qubits).

@@ -17,8 +17,12 @@ def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     assert record["smoke"] is True
     assert set(record["benchmarks"]) == {"analytic", "circuit_step", "aer_gradient", "tfim"}
     assert record["environment"]["packages"]["torch"] and record["machine_before"]["cores"] >= 1
-    assert {r["benchmark"] for r in record["rows"]} >= {"analytic L_B fwd+bwd", "circuit step (L_B fwd+bwd)",
-                                                         "Aer parameter-shift gradient", "tfim time to target (analytic)"}
+    assert {r["benchmark"] for r in record["rows"]} >= {
+        "analytic L_B fwd+bwd",
+        "circuit step (L_B fwd+bwd)",
+        "Aer parameter-shift gradient",
+        "tfim time to target (analytic)",
+    }
     for r in record["rows"]:
         q = r["ratio"]
         assert q["min"] <= q["median"] <= q["max"] and len(q["all"]) >= 1

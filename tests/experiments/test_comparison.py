@@ -23,7 +23,9 @@ def restore_torch_threads():
 
 
 def _runner():
-    spec = importlib.util.spec_from_file_location("experiment_comparison", ROOT / "experiments" / "comparison" / "run.py")
+    spec = importlib.util.spec_from_file_location(
+        "experiment_comparison", ROOT / "experiments" / "comparison" / "run.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -62,7 +64,9 @@ def test_comparison_smoke_trains_every_family_on_both_tasks_and_writes_table_and
     assert set(spectra) == {(t, f) for t in ("tfim", "markov") for f in ("koopman", "koopman_unitary")}
     for task, d in (("tfim", 8), ("markov", 4)):
         unitary = spectra[task, "koopman_unitary"]["layers"][0]
-        assert unitary["relative_counts"] == {"decay": 0, "neutral": d, "growth": 0} and abs(unitary["net_rate"]) < 1e-10
+        assert (
+            unitary["relative_counts"] == {"decay": 0, "neutral": d, "growth": 0} and abs(unitary["net_rate"]) < 1e-10
+        )
         assert (sweep / task / "koopman-seed0" / "spectrum.png").stat().st_size > 10_000
     for name in ("losses.png", "spectra.png"):
         assert (sweep / name).stat().st_size > 30_000
@@ -70,7 +74,15 @@ def test_comparison_smoke_trains_every_family_on_both_tasks_and_writes_table_and
 
 def test_aggregate_takes_median_and_range_over_seeds():
     run = _runner()
-    rows = [{"task": "t", "family": "f", "seed": s, "parameters": 3, "seconds": float(s),
-             **{m: v for m in run.METRICS}} for s, v in ((0, 1.0), (1, 5.0), (2, 2.0))]
+    rows = [
+        {"task": "t", "family": "f", "seed": s, "parameters": 3, "seconds": float(s), **{m: v for m in run.METRICS}}
+        for s, v in ((0, 1.0), (1, 5.0), (2, 2.0))
+    ]
     (agg,) = run.aggregate(rows)
-    assert (agg["test_L_1"], agg["test_L_1_min"], agg["test_L_1_max"], agg["n_seeds"], agg["seconds_median"]) == (2.0, 1.0, 5.0, 3, 1.0)
+    assert (agg["test_L_1"], agg["test_L_1_min"], agg["test_L_1_max"], agg["n_seeds"], agg["seconds_median"]) == (
+        2.0,
+        1.0,
+        5.0,
+        3,
+        1.0,
+    )

@@ -31,7 +31,9 @@ def test_shot_training_smoke(tmp_path, monkeypatch):
     """Both runs go through qsa.training; the loss falls along the shot run and its estimates
     lie within 4 standard errors of the exact loss at the same angles."""
     config = ROOT / "experiments" / "shot_training" / "smoke.toml"
-    _run(ROOT / "experiments" / "shot_training" / "run.py", str(config), "--out", str(tmp_path), monkeypatch=monkeypatch)
+    _run(
+        ROOT / "experiments" / "shot_training" / "run.py", str(config), "--out", str(tmp_path), monkeypatch=monkeypatch
+    )
     (compare,) = tmp_path.glob("shot-training-smoke-compare-*")
     summary = json.loads((compare / "comparison.json").read_text())
     monitor = summary["monitor"]

@@ -14,8 +14,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_tiers_smoke(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "tiers" / "run.py"), "--smoke", "--repeats", "1", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "tiers" / "run.py"),
+            "--smoke",
+            "--repeats",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr
     (run,) = tmp_path.glob("tiers-*")
@@ -31,8 +41,18 @@ def test_tiers_smoke(tmp_path):
 
 def test_gate_counts_smoke(tmp_path):
     out = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "gate_counts" / "run.py"), "--smoke", "--jobs", "1", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "gate_counts" / "run.py"),
+            "--smoke",
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr
     (run,) = tmp_path.glob("gate_counts-*")

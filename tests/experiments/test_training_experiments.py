@@ -58,7 +58,10 @@ def test_circuit_in_the_loop_smoke_matches_the_analytic_losses(tmp_path):
 @pytest.mark.slow
 def test_tfim_reference_reaches_training_L1_below_0_1_and_reports_held_out_losses(tmp_path):
     """The issue's acceptance: training L_1 < 0.1 against chance 2.59 (the authors report ~0.05)."""
-    assert main(["train", str(ROOT / "experiments" / "tfim" / "config.toml"), "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        main(["train", str(ROOT / "experiments" / "tfim" / "config.toml"), "--out", str(tmp_path), "--no-progress"])
+        == 0
+    )
     (run,) = tmp_path.iterdir()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["final"]["train"]["L_1"] < 0.1

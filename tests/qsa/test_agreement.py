@@ -52,7 +52,10 @@ def test_circuit_a_agrees_with_analytic_on_every_backend(T, d, k, kernel):
         got = qsa.circuit_observables(X, Y, W, V, k=k, kernel=kernel, phases=phases, backend=backend)
         for field in FIELDS:
             np.testing.assert_allclose(
-                getattr(got, field), getattr(expected, field).numpy(), rtol=0, atol=TOL_STATE,
+                getattr(got, field),
+                getattr(expected, field).numpy(),
+                rtol=0,
+                atol=TOL_STATE,
                 err_msg=f"{field} on {backend}",
             )
 

@@ -44,7 +44,9 @@ def _brute_force(X, Y, W, V, k, kernel, beta, phases):
     }
 
 
-@pytest.mark.parametrize("T, d, k, kernel", [(1, 2, 1, "mono"), (4, 4, 2, "mono"), (5, 8, 3, "poly"), (3, 2, 2, "poly")])
+@pytest.mark.parametrize(
+    "T, d, k, kernel", [(1, 2, 1, "mono"), (4, 4, 2, "mono"), (5, 8, 3, "poly"), (3, 2, 2, "poly")]
+)
 def test_batched_closed_forms_equal_the_definitions(T, d, k, kernel, rng):
     X, Y = random_states(rng, T, d), random_states(rng, T, d)
     W, V = random_unitary(rng, d), random_unitary(rng, d)
@@ -152,11 +154,17 @@ def test_chance_levels_are_the_beta_expectations(d):
     real = qsa.chance_levels(d, field="real")
     assert complex_.L_1 == pytest.approx(sum(1 / m for m in range(1, d)), rel=1e-12)  # psi(d) - psi(1) = H_{d-1}
     beta_c = lambda p: (d - 1) * (1 - p) ** (d - 2)  # noqa: E731  Beta(1, d-1)
-    assert complex_.L_half == pytest.approx(-2 * np.log(integrate.quad(lambda p: np.sqrt(p) * beta_c(p), 0, 1)[0]), rel=1e-9)
+    assert complex_.L_half == pytest.approx(
+        -2 * np.log(integrate.quad(lambda p: np.sqrt(p) * beta_c(p), 0, 1)[0]), rel=1e-9
+    )
     a, b = 0.5, (d - 1) / 2
-    beta_r = lambda p: p ** (a - 1) * (1 - p) ** (b - 1) / math.exp(math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))  # noqa: E731
+    beta_r = lambda p: (
+        p ** (a - 1) * (1 - p) ** (b - 1) / math.exp(math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
+    )  # noqa: E731
     assert real.L_1 == pytest.approx(integrate.quad(lambda p: -np.log(p) * beta_r(p), 0, 1, limit=200)[0], rel=1e-7)
-    assert real.L_half == pytest.approx(-2 * np.log(integrate.quad(lambda p: np.sqrt(p) * beta_r(p), 0, 1)[0]), rel=1e-9)
+    assert real.L_half == pytest.approx(
+        -2 * np.log(integrate.quad(lambda p: np.sqrt(p) * beta_r(p), 0, 1)[0]), rel=1e-9
+    )
     assert qsa.chance_levels(8).L_1 == pytest.approx(2.5929, abs=1e-4)
 
 

@@ -35,7 +35,12 @@ def _nan(a):
 CASES = [
     ("non-unit token", dict(X=lambda g: g["X"] * 1.01), ValueError, "X must have unit-norm rows"),
     ("NaN token", dict(Y=lambda g: _nan(g["Y"])), ValueError, "Y must be finite"),
-    ("d not a power of two", dict(X=lambda g: random_states(np.random.default_rng(0), 3, 6)), ValueError, "power of two"),
+    (
+        "d not a power of two",
+        dict(X=lambda g: random_states(np.random.default_rng(0), 3, 6)),
+        ValueError,
+        "power of two",
+    ),
     ("d = 1", dict(X=lambda g: np.ones((3, 1))), ValueError, "power of two >= 2"),
     ("one-dimensional X", dict(X=lambda g: g["X"][0]), ValueError, "X must have shape \\(T, d\\) or \\(S, T, d\\)"),
     ("X and Y shapes differ", dict(Y=lambda g: g["Y"][:2]), ValueError, "Y must have the shape of X"),
@@ -71,7 +76,12 @@ def test_bad_input_is_refused_with_a_clear_message(fn, name, change, error, mess
 CIRCUIT_CASES = [
     ("unknown backend", dict(backend="ibm_torino"), ValueError, "backend must be one of"),
     ("unknown circuit", dict(circuit="three_register"), ValueError, "circuit must be one of"),
-    ("poly kernel on circuit B", dict(circuit="superposition", kernel="poly"), ValueError, "kernel must be 'mono' for the superposition"),
+    (
+        "poly kernel on circuit B",
+        dict(circuit="superposition", kernel="poly"),
+        ValueError,
+        "kernel must be 'mono' for the superposition",
+    ),
     ("zero shots", dict(shots=0), ValueError, "shots must be None or a positive integer"),
     ("fractional shots", dict(shots=10.5), TypeError, "shots must be None or a positive integer"),
     ("negative seed", dict(shots=10, seed=-1), ValueError, "seed must be None or a non-negative integer"),

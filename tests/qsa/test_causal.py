@@ -36,9 +36,16 @@ def _tensors(rng, *shape):
     return X, Y, W, V
 
 
-@pytest.mark.parametrize("T, d, k, kernel, block", [
-    (1, 2, 1, "mono", 512), (7, 4, 2, "mono", 3), (37, 4, 3, "poly", 8), (16, 8, 2, "poly", 16), (20, 2, 1, "mono", 1),
-])
+@pytest.mark.parametrize(
+    "T, d, k, kernel, block",
+    [
+        (1, 2, 1, "mono", 512),
+        (7, 4, 2, "mono", 3),
+        (37, 4, 3, "poly", 8),
+        (16, 8, 2, "poly", 16),
+        (20, 2, 1, "mono", 1),
+    ],
+)
 def test_key_mixtures_equal_the_dense_kernel_weights_times_tokens(rng, T, d, k, kernel, block):
     X, _, W, _ = _tensors(rng, 2, T, d)
     beta = math.sqrt(d)
@@ -56,9 +63,12 @@ def test_observables_equal_the_dense_closed_forms(rng, kernel, phases):
     dense = _dense_observables(X, Y, W, V, k=2, kernel=kernel, phases=phases)
     for name, value in dense.as_dict().items():
         torch.testing.assert_close(getattr(fast, name), value, rtol=0, atol=TOL_STATE, msg=name)
-    torch.testing.assert_close(analytic.predictions(X, W, V, k=2, kernel=kernel, beta=2.0),
-                               analytic.kernel_weights(analytic.scores(X, W), k=2, kernel=kernel, beta=2.0) @ X @ V.T,
-                               rtol=0, atol=TOL_STATE)
+    torch.testing.assert_close(
+        analytic.predictions(X, W, V, k=2, kernel=kernel, beta=2.0),
+        analytic.kernel_weights(analytic.scores(X, W), k=2, kernel=kernel, beta=2.0) @ X @ V.T,
+        rtol=0,
+        atol=TOL_STATE,
+    )
 
 
 def test_tiled_batch_equals_loop_and_chunked_batches(rng, monkeypatch):

@@ -49,7 +49,12 @@ def test_orthonormal_columns_is_the_positive_diagonal_qr_factor(dtype):
 def test_skew_rotation_hand_value_and_group():
     a = 0.7
     R = skew_rotation(torch.tensor([a], dtype=torch.float64), 2)
-    torch.testing.assert_close(R, torch.tensor([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]], dtype=torch.float64), rtol=0, atol=TOL_STATE)
+    torch.testing.assert_close(
+        R,
+        torch.tensor([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]], dtype=torch.float64),
+        rtol=0,
+        atol=TOL_STATE,
+    )
     theta = torch.randn(28, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     R = skew_rotation(theta, 8)
     torch.testing.assert_close(R.T @ R, I8, rtol=0, atol=TOL_STATE)
@@ -64,7 +69,12 @@ def test_sinusoidal_encoding_hand_values():
     # w = (1, 10000^(-1/2)) for d = 4
     want = torch.tensor([math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)], dtype=torch.float64) / s
     torch.testing.assert_close(pe[1], want, rtol=0, atol=1e-15)
-    torch.testing.assert_close(torch.linalg.vector_norm(sinusoidal_encoding(50, 16), dim=-1), torch.ones(50, dtype=torch.float64), rtol=0, atol=TOL_STATE)
+    torch.testing.assert_close(
+        torch.linalg.vector_norm(sinusoidal_encoding(50, 16), dim=-1),
+        torch.ones(50, dtype=torch.float64),
+        rtol=0,
+        atol=TOL_STATE,
+    )
 
 
 # --- IsometricEmbedding ----------------------------------------------------------------------------
@@ -150,7 +160,9 @@ def test_rows_form_a_parseval_frame_and_probabilities_sum_to_one():
     assert p.shape == (4, 6, 50) and bool((p >= 0).all())
     torch.testing.assert_close(p.sum(-1), torch.ones(4, 6, dtype=torch.float64), rtol=0, atol=TOL_STATE)
     zr = torch.as_tensor(random_states(rng, 7, 8, real=True))
-    torch.testing.assert_close(emb.next_token_probabilities(zr).sum(-1), torch.ones(7, dtype=torch.float64), rtol=0, atol=TOL_STATE)
+    torch.testing.assert_close(
+        emb.next_token_probabilities(zr).sum(-1), torch.ones(7, dtype=torch.float64), rtol=0, atol=TOL_STATE
+    )
 
 
 def test_square_vocabulary_scores_targets_perfectly():
@@ -160,7 +172,9 @@ def test_square_vocabulary_scores_targets_perfectly():
     ids = _ids(d, 3, 4)
     _, Y = emb(ids)
     assert float(emb.next_token_accuracy(Y, ids)) == 1.0
-    torch.testing.assert_close(emb.next_token_nll(Y.detach(), ids), torch.tensor(0.0, dtype=torch.float64), rtol=0, atol=TOL_STATE)
+    torch.testing.assert_close(
+        emb.next_token_nll(Y.detach(), ids), torch.tensor(0.0, dtype=torch.float64), rtol=0, atol=TOL_STATE
+    )
     torch.testing.assert_close(emb.targets(ids[:, 1:]), Y, rtol=0, atol=0)
     torch.testing.assert_close(emb.tokens(ids[:, :-1]), emb(ids).X, rtol=0, atol=0)
     wrong = emb.targets((ids[:, 1:] + 1) % d)  # the next word's neighbour: probability 0 for the truth
@@ -227,16 +241,42 @@ def test_float32_parameters_give_complex64_tokens():
         (lambda: IsometricEmbedding(10, 4, seed=None), TypeError, "seed must be a non-negative int"),
         (lambda: IsometricEmbedding(10, 4, seed=0, pe_scale=0.0), ValueError, "pe_scale must be positive"),
         (lambda: IsometricEmbedding(10, 4, seed=0, positional=1), TypeError, "positional must be a bool"),
-        (lambda: IsometricEmbedding(10, 4, seed=0, dtype=torch.complex128), ValueError, "dtype must be torch.float64 or torch.float32"),
+        (
+            lambda: IsometricEmbedding(10, 4, seed=0, dtype=torch.complex128),
+            ValueError,
+            "dtype must be torch.float64 or torch.float32",
+        ),
         (lambda: IsometricEmbedding(10, 4, seed=0)(torch.zeros(2, 3)), TypeError, "ids must have an integer dtype"),
         (lambda: IsometricEmbedding(10, 4, seed=0)([[0, 1]]), TypeError, "ids must be an integer tensor"),
         (lambda: IsometricEmbedding(10, 4, seed=0)(torch.arange(5)), ValueError, r"ids must have shape \(S, T\+1\)"),
         (lambda: IsometricEmbedding(10, 4, seed=0)(torch.tensor([[0, 10]])), ValueError, r"ids must lie in \[0, 10\)"),
-        (lambda: IsometricEmbedding(10, 4, seed=0).tokens(torch.tensor([[11]])), ValueError, r"ids must lie in \[0, 10\)"),
-        (lambda: IsometricEmbedding(10, 4, seed=0).targets(torch.zeros(2, 0, dtype=torch.long)), ValueError, r"ids must have shape \(S, L\) with L >= 1"),
-        (lambda: IsometricEmbedding(10, 4, seed=0).next_token_probabilities(torch.ones(3, 8)), ValueError, r"z must have shape \(\.\.\., 4\)"),
-        (lambda: IsometricEmbedding(10, 4, seed=0).next_token_probabilities(np.ones(4)), TypeError, "z must be a torch.Tensor"),
-        (lambda: IsometricEmbedding(10, 4, seed=0).next_token_accuracy(torch.ones(2, 2, 4), torch.zeros(2, 4, dtype=torch.long)), ValueError, r"z must have shape \(S, T, d\) = \(2, 3, 4\)"),
+        (
+            lambda: IsometricEmbedding(10, 4, seed=0).tokens(torch.tensor([[11]])),
+            ValueError,
+            r"ids must lie in \[0, 10\)",
+        ),
+        (
+            lambda: IsometricEmbedding(10, 4, seed=0).targets(torch.zeros(2, 0, dtype=torch.long)),
+            ValueError,
+            r"ids must have shape \(S, L\) with L >= 1",
+        ),
+        (
+            lambda: IsometricEmbedding(10, 4, seed=0).next_token_probabilities(torch.ones(3, 8)),
+            ValueError,
+            r"z must have shape \(\.\.\., 4\)",
+        ),
+        (
+            lambda: IsometricEmbedding(10, 4, seed=0).next_token_probabilities(np.ones(4)),
+            TypeError,
+            "z must be a torch.Tensor",
+        ),
+        (
+            lambda: IsometricEmbedding(10, 4, seed=0).next_token_accuracy(
+                torch.ones(2, 2, 4), torch.zeros(2, 4, dtype=torch.long)
+            ),
+            ValueError,
+            r"z must have shape \(S, T, d\) = \(2, 3, 4\)",
+        ),
     ],
 )
 def test_embedding_bad_input_raises(call, error, match):
@@ -299,9 +339,21 @@ def test_projector_maps_tfim_sequences_to_smaller_tokens():
         (lambda: Projector(0, 2, seed=0), ValueError, "n_qubits must be >= 1"),
         (lambda: Projector(3, 3, seed=0), ValueError, "d must be a power of two"),
         (lambda: Projector(3, 4, seed=0, dtype=torch.float64), ValueError, "dtype must be torch.complex128"),
-        (lambda: Projector(3, 4, seed=0)(torch.ones(2, 4, dtype=torch.complex128) / 2), ValueError, r"states must have shape \(\.\.\., 8\)"),
-        (lambda: Projector(3, 4, seed=0)(torch.ones(2, 8, dtype=torch.complex128)), ValueError, "states must have unit-norm rows"),
-        (lambda: Projector(3, 4, seed=0)(torch.ones(2, 8, dtype=torch.complex64) / 8**0.5), ValueError, "states must have dtype torch.complex128"),
+        (
+            lambda: Projector(3, 4, seed=0)(torch.ones(2, 4, dtype=torch.complex128) / 2),
+            ValueError,
+            r"states must have shape \(\.\.\., 8\)",
+        ),
+        (
+            lambda: Projector(3, 4, seed=0)(torch.ones(2, 8, dtype=torch.complex128)),
+            ValueError,
+            "states must have unit-norm rows",
+        ),
+        (
+            lambda: Projector(3, 4, seed=0)(torch.ones(2, 8, dtype=torch.complex64) / 8**0.5),
+            ValueError,
+            "states must have dtype torch.complex128",
+        ),
         (lambda: Projector(3, 4, seed=0)([1.0] * 8), TypeError, "states must be a torch.Tensor"),
         (lambda: Projector(3, 4, seed=0).project(torch.zeros(1)), TypeError, "seqs must be a Sequences"),
     ],

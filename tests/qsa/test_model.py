@@ -39,8 +39,9 @@ def _setup(embedding: str, phases: str, *, k=2, kernel="mono", d=4, T=3, layers=
         batch = _states(rng, 2, T, 8)
     else:
         batch = _states(rng, 2, T, d)
-    config = ModelConfig(d=d, T=T, k=k, kernel=kernel, w_layers=layers, v_layers=layers, phases=phases,
-                         embedding=embedding, **extra)
+    config = ModelConfig(
+        d=d, T=T, k=k, kernel=kernel, w_layers=layers, v_layers=layers, phases=phases, embedding=embedding, **extra
+    )
     model = QSAModel(config, seed=seed + 1)
     if model.phi is not None:
         with torch.no_grad():
@@ -83,7 +84,9 @@ def test_analytic_backend_gives_the_closed_forms(phases, kernel):
     expected = analytic.observables(batch.X, batch.Y, W, V, k=2, kernel=kernel, phases=want_phases)
     got = model(batch)
     for field in ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
-        np.testing.assert_allclose(getattr(got, field).detach(), getattr(expected, field).detach(), rtol=0, atol=TOL_STATE, err_msg=field)
+        np.testing.assert_allclose(
+            getattr(got, field).detach(), getattr(expected, field).detach(), rtol=0, atol=TOL_STATE, err_msg=field
+        )
 
 
 def _finite_difference_gradient(model, batch, coordinates, h=1e-3):
@@ -93,6 +96,7 @@ def _finite_difference_gradient(model, batch, coordinates, h=1e-3):
         g = torch.zeros_like(p)
         flat = p.data.view(-1)
         for i in chosen:
+
             def f(step):
                 old = flat[i].item()
                 flat[i] = old + step
@@ -107,20 +111,28 @@ def _finite_difference_gradient(model, batch, coordinates, h=1e-3):
     return grads
 
 
-@pytest.mark.parametrize("embedding, phases, kernel", [
-    ("none", "trained", "mono"),
-    ("none", "aligned", "poly"),
-    ("isometric", "aligned", "mono"),
-    ("projector", "trained", "poly"),
-])
+@pytest.mark.parametrize(
+    "embedding, phases, kernel",
+    [
+        ("none", "trained", "mono"),
+        ("none", "aligned", "poly"),
+        ("isometric", "aligned", "mono"),
+        ("projector", "trained", "poly"),
+    ],
+)
 def test_gradients_match_finite_differences_in_float64(embedding, phases, kernel):
     """Every parameter, including the embedding/projector; for aligned phases the finite
     differences re-align at every point, so this also checks the detached-phase gradient."""
     model, batch = _setup(embedding, phases, kernel=kernel)
     grads = torch.autograd.grad(_total_loss(model, batch), list(model.parameters()))
     rng = np.random.default_rng(7)  # every angle and phase; 12 random entries of each embedding matrix
-    coordinates = [np.arange(p.numel()) if p.numel() <= 12 else rng.choice(p.numel(), 12, replace=False) for p in model.parameters()]
-    for (name, _), g, fd, chosen in zip(model.named_parameters(), grads, _finite_difference_gradient(model, batch, coordinates), coordinates):
+    coordinates = [
+        np.arange(p.numel()) if p.numel() <= 12 else rng.choice(p.numel(), 12, replace=False)
+        for p in model.parameters()
+    ]
+    for (name, _), g, fd, chosen in zip(
+        model.named_parameters(), grads, _finite_difference_gradient(model, batch, coordinates), coordinates
+    ):
         np.testing.assert_allclose(g.reshape(-1)[chosen], fd.reshape(-1)[chosen], rtol=0, atol=TOL_GRAD, err_msg=name)
 
 
@@ -132,17 +144,24 @@ CIRCUIT_BACKENDS = [
 ]
 
 
-@pytest.mark.parametrize("device, diff_method, kernel", [
-    (*backend, kernel) for backend in CIRCUIT_BACKENDS for kernel in ("mono", "poly")
-    if not (kernel == "poly" and backend[0] == "lightning.qubit")  # refused, see below
-])
+@pytest.mark.parametrize(
+    "device, diff_method, kernel",
+    [
+        (*backend, kernel)
+        for backend in CIRCUIT_BACKENDS
+        for kernel in ("mono", "poly")
+        if not (kernel == "poly" and backend[0] == "lightning.qubit")  # refused, see below
+    ],
+)
 def test_circuit_backends_match_analytic_values_and_gradients(device, diff_method, kernel):
     model, batch = _setup("none", "trained", k=1 if kernel == "mono" else 2, kernel=kernel, d=2, T=3)
     circuit = QSAModel(model.config, seed=0, evaluator=PennyLaneEvaluator(device, diff_method=diff_method))
     circuit.load_state_dict(model.state_dict())
     expected, got = model(batch), circuit(batch)
     for field in ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
-        np.testing.assert_allclose(getattr(got, field).detach(), getattr(expected, field).detach(), rtol=0, atol=TOL_STATE, err_msg=field)
+        np.testing.assert_allclose(
+            getattr(got, field).detach(), getattr(expected, field).detach(), rtol=0, atol=TOL_STATE, err_msg=field
+        )
     g_exp = torch.autograd.grad(_total_loss(model, batch), list(model.parameters()))
     g_got = torch.autograd.grad(_total_loss(circuit, batch), list(circuit.parameters()))
     for (name, _), a, b in zip(model.named_parameters(), g_got, g_exp):
@@ -155,12 +174,14 @@ def test_lightning_measures_wide_projectors_in_pieces_at_full_precision():
     ev = PennyLaneEvaluator("lightning.qubit", diff_method="adjoint")
     circuit = QSAModel(model.config, seed=0, evaluator=ev)
     circuit.load_state_dict(model.state_dict())
-    (qc, qnode), = [c for v, c in ev._circuits(3, 4, 1, "mono", None, 1, 1, True).items() if v == "mu"]
+    ((qc, qnode),) = [c for v, c in ev._circuits(3, 4, 1, "mono", None, 1, 1, True).items() if v == "mu"]
     assert len(qc.index_wires) + len(qc.zero_wires) > model_module._PROJECTOR_GROUP
     expected, got = model(batch), circuit(batch)
     assert got.mu.dtype == torch.float64
     for field in ("mu", "zeta", "nu", "L_B", "L_1"):
-        np.testing.assert_allclose(getattr(got, field).detach(), getattr(expected, field).detach(), rtol=0, atol=TOL_STATE, err_msg=field)
+        np.testing.assert_allclose(
+            getattr(got, field).detach(), getattr(expected, field).detach(), rtol=0, atol=TOL_STATE, err_msg=field
+        )
     g_exp = torch.autograd.grad(_total_loss(model, batch), [model.theta_W, model.theta_V, model.phi])
     g_got = torch.autograd.grad(_total_loss(circuit, batch), [circuit.theta_W, circuit.theta_V, circuit.phi])
     for a, b in zip(g_got, g_exp):
@@ -176,7 +197,9 @@ def test_embedding_gradients_flow_through_the_circuit_with_backprop():
     g_exp = torch.autograd.grad(_total_loss(model, ids), list(model.parameters()))
     g_got = torch.autograd.grad(_total_loss(circuit, ids), list(circuit.parameters()))
     for (name, _), a, b in zip(model.named_parameters(), g_got, g_exp):
-        assert name.startswith("theta") or float(b.abs().max()) > 1e-3, name  # the embedding gradient is not trivially zero
+        assert name.startswith("theta") or float(b.abs().max()) > 1e-3, (
+            name
+        )  # the embedding gradient is not trivially zero
         np.testing.assert_allclose(a, b, rtol=0, atol=TOL_GRAD, err_msg=name)
 
 
@@ -244,25 +267,28 @@ def test_objective_and_predictions():
         objective(obs, "L_2")
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(d=3, T=2), ValueError, "d must be a power of two"),
-    (dict(d=4, T=0), ValueError, "T must be >= 1"),
-    (dict(d=4, T=2, k=0), ValueError, "k must be >= 1"),
-    (dict(d=4, T=2, kernel="exp"), ValueError, "kernel must be one of"),
-    (dict(d=4, T=2, w_layers=0), ValueError, "w_layers must be >= 1"),
-    (dict(d=4, T=2, phases="random"), ValueError, "phases must be one of"),
-    (dict(d=4, T=2, embedding="isometric"), ValueError, "vocab_size must be given"),
-    (dict(d=4, T=2, embedding="isometric", vocab_size=2), ValueError, "vocab_size must be >= 4"),
-    (dict(d=4, T=2, vocab_size=8), ValueError, "vocab_size must be None"),
-    (dict(d=4, T=2, embedding="projector", input_qubits=1), ValueError, "input_qubits must be >= log2 d"),
-    (dict(d=4, T=2, backend="ibm_torino"), ValueError, "backend must be one of"),
-    (dict(d=4, T=2, shots=100), ValueError, "shots must be None unless backend is one of"),
-    (dict(d=4, T=2, backend="aer", shots=0), ValueError, "shots must be >= 1"),
-    (dict(d=4, T=2, backend="aer", noise="fake_torino"), ValueError, "shots must be given for shot_seed or noise"),
-    (dict(d=4, T=2, backend="aer", shots=10, shot_seed=-1), ValueError, "shot_seed must be >= 0"),
-    (dict(d=4, T=2, diff_method="spsa"), ValueError, "diff_method must be one of"),
-    (dict(d=4, T=2, positional=1), TypeError, "positional must be a bool"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(d=3, T=2), ValueError, "d must be a power of two"),
+        (dict(d=4, T=0), ValueError, "T must be >= 1"),
+        (dict(d=4, T=2, k=0), ValueError, "k must be >= 1"),
+        (dict(d=4, T=2, kernel="exp"), ValueError, "kernel must be one of"),
+        (dict(d=4, T=2, w_layers=0), ValueError, "w_layers must be >= 1"),
+        (dict(d=4, T=2, phases="random"), ValueError, "phases must be one of"),
+        (dict(d=4, T=2, embedding="isometric"), ValueError, "vocab_size must be given"),
+        (dict(d=4, T=2, embedding="isometric", vocab_size=2), ValueError, "vocab_size must be >= 4"),
+        (dict(d=4, T=2, vocab_size=8), ValueError, "vocab_size must be None"),
+        (dict(d=4, T=2, embedding="projector", input_qubits=1), ValueError, "input_qubits must be >= log2 d"),
+        (dict(d=4, T=2, backend="ibm_torino"), ValueError, "backend must be one of"),
+        (dict(d=4, T=2, shots=100), ValueError, "shots must be None unless backend is one of"),
+        (dict(d=4, T=2, backend="aer", shots=0), ValueError, "shots must be >= 1"),
+        (dict(d=4, T=2, backend="aer", noise="fake_torino"), ValueError, "shots must be given for shot_seed or noise"),
+        (dict(d=4, T=2, backend="aer", shots=10, shot_seed=-1), ValueError, "shot_seed must be >= 0"),
+        (dict(d=4, T=2, diff_method="spsa"), ValueError, "diff_method must be one of"),
+        (dict(d=4, T=2, positional=1), TypeError, "positional must be a bool"),
+    ],
+)
 def test_model_config_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         ModelConfig(**kwargs)

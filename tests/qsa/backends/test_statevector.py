@@ -29,7 +29,9 @@ SPEC = (ParamSpec("theta", (3,), "trainable"),)
 def test_gate_matrices_equal_pennylane_alone_and_fused(name, controls, rng):
     spec = GATES[name]
     wires = (1, 2)[: spec.n_wires]
-    values = tuple(int(v) for v in rng.integers(0, 2, size=len(controls))) if (controls or name != "GlobalPhase") else ()
+    values = (
+        tuple(int(v) for v in rng.integers(0, 2, size=len(controls))) if (controls or name != "GlobalPhase") else ()
+    )
     theta = rng.uniform(-np.pi, np.pi, size=3)
     params = tuple(Param("theta", (i,), scale=(-1.0) ** i) for i in range(spec.n_params))
     gate = Gate(name, wires, params, controls, values)
@@ -49,7 +51,7 @@ def _random_gates(rng, n_wires: int, n_gates: int) -> tuple[Gate, ...]:
         name = names[rng.integers(len(names))]
         spec = GATES[name]
         wires = tuple(int(w) for w in rng.permutation(n_wires)[: spec.n_wires + 2])
-        targets, rest = wires[: spec.n_wires], wires[spec.n_wires:]
+        targets, rest = wires[: spec.n_wires], wires[spec.n_wires :]
         n_ctrl = int(rng.integers(0, 3)) if name != "GlobalPhase" else int(rng.integers(1, 3))
         controls = rest[:n_ctrl]
         values = tuple(int(v) for v in rng.integers(0, 2, size=len(controls)))
@@ -64,8 +66,9 @@ def test_random_gate_sequences_fused_or_not_equal_pennylane(fuse, rng):
     c = Circuit(5, ops, params=(ParamSpec("phi", (40,), "trainable"),))
     phi = rng.uniform(-np.pi, np.pi, size=40)
     expected = tp.matrix(c, {"phi": phi})
-    np.testing.assert_allclose(sv.unitary(c, {"phi": torch.tensor(phi)}, max_fused_wires=fuse).numpy(), expected,
-                               rtol=0, atol=TOL_STATE)
+    np.testing.assert_allclose(
+        sv.unitary(c, {"phi": torch.tensor(phi)}, max_fused_wires=fuse).numpy(), expected, rtol=0, atol=TOL_STATE
+    )
     # batched angles: every instance equals its own run
     phis = rng.uniform(-np.pi, np.pi, size=(3, 40))
     batch = sv.simulate(c, {"phi": torch.tensor(phis)}, max_fused_wires=fuse).reshape(3, -1)
@@ -76,15 +79,29 @@ def test_random_gate_sequences_fused_or_not_equal_pennylane(fuse, rng):
 
 def test_unitary_ops_with_dagger_and_controls_equal_pennylane(rng):
     W = random_unitary(rng, 4)
-    c = Circuit(3, (Unitary("W", (1, 2)), Unitary("W", (2, 0), dagger=True), Unitary("W", (0, 2), controls=(1,), control_values=(0,))),
-                params=(ParamSpec("W", (4, 4), "data"),))
-    np.testing.assert_allclose(sv.unitary(c, {"W": torch.tensor(W)}).numpy(), tp.matrix(c, {"W": W}), rtol=0, atol=TOL_STATE)
+    c = Circuit(
+        3,
+        (
+            Unitary("W", (1, 2)),
+            Unitary("W", (2, 0), dagger=True),
+            Unitary("W", (0, 2), controls=(1,), control_values=(0,)),
+        ),
+        params=(ParamSpec("W", (4, 4), "data"),),
+    )
+    np.testing.assert_allclose(
+        sv.unitary(c, {"W": torch.tensor(W)}).numpy(), tp.matrix(c, {"W": W}), rtol=0, atol=TOL_STATE
+    )
 
 
 def _instance(rng, T, d, k, family):
     n = d.bit_length() - 1
-    p = {"x": random_states(rng, T, d), "y": random_states(rng, T, d), "theta_W": rng.normal(size=(2, n, 3)),
-         "theta_V": rng.normal(size=(1, n, 3)), "phi": rng.normal(size=T)}
+    p = {
+        "x": random_states(rng, T, d),
+        "y": random_states(rng, T, d),
+        "theta_W": rng.normal(size=(2, n, 3)),
+        "theta_V": rng.normal(size=(1, n, 3)),
+        "phi": rng.normal(size=T),
+    }
     if family == "B":
         p["psi"] = superposition_states(p["x"], k=k)
     return p
@@ -99,7 +116,9 @@ def _default_qubit_state(qc, params):
     return f()
 
 
-@pytest.mark.parametrize("T, d, k, kernel, family", [(3, 4, 2, "mono", "A"), (5, 2, 2, "poly", "A"), (4, 4, 1, "mono", "B")])
+@pytest.mark.parametrize(
+    "T, d, k, kernel, family", [(3, 4, 2, "mono", "A"), (5, 2, 2, "poly", "A"), (4, 4, 1, "mono", "B")]
+)
 def test_qsa_circuit_states_equal_default_qubit(T, d, k, kernel, family, rng):
     params = _instance(rng, T, d, k, family)
     variants = ("mu", "zeta", "nu") if family == "A" else ("P0",)
@@ -120,8 +139,10 @@ def _evaluator_inputs(rng, S, T, d, L=2, phases="trained"):
     n = d.bit_length() - 1
     X = torch.tensor(random_states(rng, S, T, d))
     Y = torch.tensor(random_states(rng, S, T, d))
-    params = {"theta_W": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
-              "theta_V": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True)}
+    params = {
+        "theta_W": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
+        "theta_V": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
+    }
     if phases == "trained":
         params["phi"] = torch.tensor(rng.normal(size=T), requires_grad=True)
     elif phases == "per_sequence":
@@ -129,8 +150,10 @@ def _evaluator_inputs(rng, S, T, d, L=2, phases="trained"):
     return params, X, Y
 
 
-@pytest.mark.parametrize("T, d, k, kernel, phases", [(3, 4, 2, "mono", "trained"), (5, 2, 2, "poly", "per_sequence"),
-                                                     (4, 2, 1, "mono", "none")])
+@pytest.mark.parametrize(
+    "T, d, k, kernel, phases",
+    [(3, 4, 2, "mono", "trained"), (5, 2, 2, "poly", "per_sequence"), (4, 2, 1, "mono", "none")],
+)
 def test_evaluator_equals_the_closed_forms_with_gradients(T, d, k, kernel, phases, rng):
     params, X, Y = _evaluator_inputs(rng, 2, T, d, phases=phases)
     X.requires_grad_(True)  # backprop reaches the tokens (an embedding)
@@ -203,11 +226,14 @@ def test_shots_are_within_standard_errors_and_repeat_with_a_seed(rng):
         np.testing.assert_array_equal(getattr(got, field), getattr(again, field))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(dtype=torch.float64), "dtype must be torch.complex128 or torch.complex64"),
-    (dict(max_fused_wires=-1), "max_fused_wires must be an integer >= 0"),
-    (dict(max_amplitudes=0), "max_amplitudes must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(dtype=torch.float64), "dtype must be torch.complex128 or torch.complex64"),
+        (dict(max_fused_wires=-1), "max_fused_wires must be an integer >= 0"),
+        (dict(max_amplitudes=0), "max_amplitudes must be an integer >= 1"),
+    ],
+)
 def test_bad_evaluator_options_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         sv.StatevectorEvaluator(**kwargs)
@@ -231,16 +257,25 @@ def test_bad_inputs_are_refused(rng):
         sv.simulate(c, {"x": X[0], "y": Y[0]}, initial=torch.ones(3))
 
 
-@pytest.mark.parametrize("T, d, k, kernel, family", [(3, 4, 2, "mono", "A"), (5, 2, 2, "poly", "A"), (4, 4, 1, "mono", "B")])
+@pytest.mark.parametrize(
+    "T, d, k, kernel, family", [(3, 4, 2, "mono", "A"), (5, 2, 2, "poly", "A"), (4, 4, 1, "mono", "B")]
+)
 def test_readout_with_early_projection_equals_the_full_states(T, d, k, kernel, family, rng):
     """Wires cut after their last operation and prefixes shared: the same cells as from full final states."""
     params = {name: torch.tensor(v) for name, v in _instance(rng, T, d, k, family).items()}
-    params = {name: (torch.stack([v, v.flip(0)]) if name in ("x", "y", "phi", "psi") else v) for name, v in params.items()}
+    params = {
+        name: (torch.stack([v, v.flip(0)]) if name in ("x", "y", "phi", "psi") else v) for name, v in params.items()
+    }
     if family == "A":
-        qcs = [circuit_a(T, d, k, kernel=kernel, variant=v, w_layers=2, v_layers=1, phases=v == "mu") for v in ("mu", "zeta", "nu")]
+        qcs = [
+            circuit_a(T, d, k, kernel=kernel, variant=v, w_layers=2, v_layers=1, phases=v == "mu")
+            for v in ("mu", "zeta", "nu")
+        ]
     else:
         qcs = [circuit_b(T, d, k, w_layers=2, v_layers=1, phases=True)]
     cells = sv.readout_cells(qcs, params)
     states = sv.simulate_many([qc.circuit for qc in qcs], params, max_fused_wires=0)
     for qc, got, psi in zip(qcs, cells, states):
-        torch.testing.assert_close(got, sv.cell_probabilities(psi, qc.index_wires, qc.zero_wires), rtol=0, atol=TOL_STATE)
+        torch.testing.assert_close(
+            got, sv.cell_probabilities(psi, qc.index_wires, qc.zero_wires), rtol=0, atol=TOL_STATE
+        )

@@ -38,9 +38,12 @@ MODELS = {
     "softmax_isometric": lambda d, T, seed: at.SoftmaxAttention(d, value="isometric", seed=seed),
     "softmax_general": lambda d, T, seed: at.SoftmaxAttention(d, value="general", seed=seed),
     "linear": lambda d, T, seed: at.LinearAttention(d, seed=seed),
-    "koopman": lambda d, T, seed: KoopmanAttention(KoopmanConfig(d=d, n_layers=2, alpha_init=0.3, init_scale=0.5), seed=seed),
+    "koopman": lambda d, T, seed: KoopmanAttention(
+        KoopmanConfig(d=d, n_layers=2, alpha_init=0.3, init_scale=0.5), seed=seed
+    ),
     "koopman_unitary": lambda d, T, seed: KoopmanAttention(
-        KoopmanConfig(d=d, n_layers=2, variant="unitary", alpha_init=0.3, init_scale=0.5), seed=seed),
+        KoopmanConfig(d=d, n_layers=2, variant="unitary", alpha_init=0.3, init_scale=0.5), seed=seed
+    ),
 }
 
 
@@ -55,10 +58,10 @@ def test_shapes_and_causality_prediction_j_ignores_later_tokens(rng, name):
         assert_allclose(model(X[1]).numpy(), Z[1].numpy(), rtol=0, atol=TOL_STATE)  # (T, d) equals its batch row
         for j in range(T - 1):
             changed = X.clone()
-            changed[:, j + 1:] = tokens(rng, S, T - j - 1, d)  # new future tokens
+            changed[:, j + 1 :] = tokens(rng, S, T - j - 1, d)  # new future tokens
             Z2 = model(changed)
             assert_allclose(Z2[:, : j + 1].numpy(), Z[:, : j + 1].numpy(), rtol=0, atol=TOL_STATE)
-            assert float((Z2[:, j + 1:] - Z[:, j + 1:]).abs().max()) > 1e-3  # the later ones do move
+            assert float((Z2[:, j + 1 :] - Z[:, j + 1 :]).abs().max()) > 1e-3  # the later ones do move
 
 
 def test_softmax_and_linear_attention_by_hand(rng):
@@ -115,10 +118,17 @@ def test_kcsa_with_the_ansatz_unitaries_gives_qsas_analytic_observables(rng, ker
     got = kcsa.observables(X, Y)
     expected = qsa.evaluator(qsa.circuit_params(X, Y), X, Y, k=2, kernel=kernel, beta=None)
     for field in ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
-        assert_allclose(getattr(got, field).detach().numpy(), getattr(expected, field).detach().numpy(), rtol=0, atol=TOL_STATE)
+        assert_allclose(
+            getattr(got, field).detach().numpy(), getattr(expected, field).detach().numpy(), rtol=0, atol=TOL_STATE
+        )
     with torch.no_grad():  # and its predictions are QSA's closed-form z_j
         beta = analytic.resolve_beta(None, d)
-        assert_allclose(kcsa(X).numpy(), analytic.predictions(X, W, V, k=2, kernel=kernel, beta=beta).numpy(), rtol=0, atol=TOL_STATE)
+        assert_allclose(
+            kcsa(X).numpy(),
+            analytic.predictions(X, W, V, k=2, kernel=kernel, beta=beta).numpy(),
+            rtol=0,
+            atol=TOL_STATE,
+        )
 
 
 def test_free_unitary_round_trips_through_its_logarithm(rng):

@@ -219,7 +219,15 @@ def test_tfim_sequences_targets_are_next_tokens_and_meta_records_the_model():
 def test_reference_config_and_data_set():
     cfg = reference_tfim_config()
     assert (cfg.n_qubits, cfg.h, cfg.J, cfg.dt, cfg.T, cfg.n_train, cfg.n_test, cfg.initial, cfg.topology) == (
-        3, 1.0, 1.0, 0.35, 16, 4, 4, "haar", "open",
+        3,
+        1.0,
+        1.0,
+        0.35,
+        16,
+        4,
+        4,
+        "haar",
+        "open",
     )
     data = tfim_data(cfg, seed=0)
     assert data.train.X.shape == (4, 16, 8) and data.test.X.shape == (4, 16, 8)
@@ -231,7 +239,9 @@ def test_reference_config_and_data_set():
         ham = held.meta["hamiltonian"]
         assert ham["h"] != [1.0, 1.0, 1.0]
         other = transverse_ising(3, h=ham["h"], J=ham["J"])
-        torch.testing.assert_close(held.Y, held.X @ torch.as_tensor(exact_unitary(other, 0.35)).T, rtol=0, atol=TOL_STATE)
+        torch.testing.assert_close(
+            held.Y, held.X @ torch.as_tensor(exact_unitary(other, 0.35)).T, rtol=0, atol=TOL_STATE
+        )
     again = tfim_data(cfg, seed=0)
     torch.testing.assert_close(again.train.X, data.train.X, rtol=0, atol=0)
     assert not torch.equal(tfim_data(cfg, seed=1).train.X, data.train.X)
@@ -250,7 +260,11 @@ def test_reference_config_and_data_set():
         (lambda: transverse_ising(tf.MAX_QUBITS + 1), ValueError, f"n_qubits must be <= {tf.MAX_QUBITS}"),
         (lambda: transverse_ising(2.0), TypeError, "n_qubits must be an integer"),
         (lambda: transverse_ising(3, h=[1.0, 2.0]), ValueError, r"h must be a real number or an array of shape \(3,\)"),
-        (lambda: transverse_ising(3, J=[1.0, 2.0, 3.0]), ValueError, r"J must be a real number or an array of shape \(2,\)"),
+        (
+            lambda: transverse_ising(3, J=[1.0, 2.0, 3.0]),
+            ValueError,
+            r"J must be a real number or an array of shape \(2,\)",
+        ),
         (lambda: transverse_ising(3, h=float("nan")), ValueError, "h must be finite"),
         (lambda: transverse_ising(3, J=[1j, 1.0]), TypeError, "J must be a real number or a real array"),
         (lambda: transverse_ising(3, h=True), TypeError, "h must be a real number"),
@@ -270,7 +284,11 @@ def test_reference_config_and_data_set():
         (lambda: exact_unitary(np.eye(4), 0.1), TypeError, "model must be a TFIM"),
         (lambda: trotter_unitary(transverse_ising(2).parts(), 0.1, order=3), ValueError, "order must be 1 or 2; got 3"),
         (lambda: trotter_unitary(transverse_ising(2).parts(), 0.1, 0), ValueError, "n_steps must be >= 1"),
-        (lambda: trotter_unitary((np.eye(4), np.triu(np.ones((4, 4)))), 0.1), ValueError, r"parts\[1\] must be Hermitian"),
+        (
+            lambda: trotter_unitary((np.eye(4), np.triu(np.ones((4, 4)))), 0.1),
+            ValueError,
+            r"parts\[1\] must be Hermitian",
+        ),
         (lambda: trotter_unitary((np.eye(4), np.eye(2)), 0.1), ValueError, r"parts\[1\] must be shape \(4, 4\)"),
         (lambda: trotter_unitary([np.eye(2), np.eye(2)], 0.1), TypeError, "parts must be a pair"),
         (lambda: initial_states(2, 3, kind="ghz", seed=0), ValueError, "kind must be one of"),
@@ -279,9 +297,17 @@ def test_reference_config_and_data_set():
         (lambda: trajectories(np.eye(2), np.array([1.0, 1.0]), 3), ValueError, "psi0 must have finite unit-norm rows"),
         (lambda: trajectories(np.eye(2), np.ones((1, 4)) / 2, 3), ValueError, r"psi0 must have shape \(S, 2\)"),
         (lambda: trajectories(np.eye(2), np.array([1.0, 0.0]), 0), ValueError, "T must be >= 1"),
-        (lambda: tfim_sequences(transverse_ising(2), dt=0.1, T=3, n_sequences=2, seed=0, dtype=torch.float64), ValueError, "dtype must be"),
+        (
+            lambda: tfim_sequences(transverse_ising(2), dt=0.1, T=3, n_sequences=2, seed=0, dtype=torch.float64),
+            ValueError,
+            "dtype must be",
+        ),
         (lambda: tfim_data({"n_qubits": 3}, seed=0), TypeError, "config must be a TFIMConfig"),
-        (lambda: tfim_data(TFIMConfig(n_heldout_hamiltonians=-1), seed=0), ValueError, "n_heldout_hamiltonians must be >= 0"),
+        (
+            lambda: tfim_data(TFIMConfig(n_heldout_hamiltonians=-1), seed=0),
+            ValueError,
+            "n_heldout_hamiltonians must be >= 0",
+        ),
     ],
 )
 def test_bad_input_raises(call, error, match):

@@ -69,9 +69,13 @@ def test_exact_mode_values_and_gradients_equal_the_analytic_ones(exact, T, d, k,
     got = exact(params, X, Y, k=k, kernel=kernel, beta=None)
     want = _analytic(params, X, Y, k, kernel)
     for f in FIELDS:
-        np.testing.assert_allclose(getattr(got, f).detach().numpy(), getattr(want, f).detach().numpy(), rtol=0, atol=TOL_STATE, err_msg=f)
+        np.testing.assert_allclose(
+            getattr(got, f).detach().numpy(), getattr(want, f).detach().numpy(), rtol=0, atol=TOL_STATE, err_msg=f
+        )
     rng = np.random.default_rng(0)
-    weights = {f: torch.as_tensor(rng.normal(size=getattr(want, f).shape)) for f in FIELDS if f not in ("mu", "zeta", "nu")}
+    weights = {
+        f: torch.as_tensor(rng.normal(size=getattr(want, f).shape)) for f in FIELDS if f not in ("mu", "zeta", "nu")
+    }
     leaves = list(params.values())
     g_got = torch.autograd.grad(_weighted(got, weights), leaves)
     g_want = torch.autograd.grad(_weighted(want, weights), leaves)
@@ -88,7 +92,9 @@ def test_exact_mode_circuit_b_gradient(exact):
     want = analytic.superposition_P0(X, Y, W, V, k=2, phases=params["phi"])
     np.testing.assert_allclose(got.P0.detach().numpy(), want.detach().numpy(), rtol=0, atol=TOL_STATE)
     leaves = list(params.values())
-    for a, b in zip(torch.autograd.grad(got.L_half_circuit.sum(), leaves), torch.autograd.grad(-torch.log(want).sum(), leaves)):
+    for a, b in zip(
+        torch.autograd.grad(got.L_half_circuit.sum(), leaves), torch.autograd.grad(-torch.log(want).sum(), leaves)
+    ):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=TOL_GRAD)
 
 
@@ -174,7 +180,9 @@ def test_shot_gradients_lie_within_their_standard_errors():
             var += np.einsum("rp,r->p", coef[v] ** 2, np.einsum("c,rcd,d->r", av, cov_rows, av))
         cov_base = np.zeros((1 + 2 * T, 1 + 2 * T))
         for v in shape.variants:
-            cov_base[slices[v], slices[v]] = _multinomial_cov(exact_rows[v][s, 0, : slices[v].stop - slices[v].start], shots)
+            cov_base[slices[v], slices[v]] = _multinomial_cov(
+                exact_rows[v][s, 0, : slices[v].stop - slices[v].start], shots
+            )
         u = H @ J  # (cells, params)
         var += np.einsum("cp,cd,dp->p", u, cov_base, u)
         g_exact += a @ J
@@ -216,9 +224,17 @@ def test_runtime_primitives_plug_in_in_local_testing_mode():
     [
         (lambda p: p.update(theta_w=p.pop("theta_W")), ValueError, r"params must hold only .*; got also \['theta_w'\]"),
         (lambda p: p.pop("theta_V"), ValueError, "params must hold 'theta_V'"),
-        (lambda p: p.update(theta_W=p["theta_W"][None]), ValueError, r"params\['theta_W'\] must have shape \(L, 1, 3\)"),
+        (
+            lambda p: p.update(theta_W=p["theta_W"][None]),
+            ValueError,
+            r"params\['theta_W'\] must have shape \(L, 1, 3\)",
+        ),
         (lambda p: p.update(theta_V=p["theta_V"].numpy()), TypeError, r"params\['theta_V'\] must be a torch tensor"),
-        (lambda p: p.update(phi=torch.zeros(5, dtype=torch.float64)), ValueError, r"params\['phi'\] must have shape \(3,\) or \(2, 3\)"),
+        (
+            lambda p: p.update(phi=torch.zeros(5, dtype=torch.float64)),
+            ValueError,
+            r"params\['phi'\] must have shape \(3,\) or \(2, 3\)",
+        ),
         (lambda p: p.update(phi=torch.full((3,), float("nan"), dtype=torch.float64)), ValueError, "must be finite"),
     ],
 )

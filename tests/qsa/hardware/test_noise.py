@@ -22,7 +22,9 @@ def _ghz(n: int) -> QuantumCircuit:
 
 
 def test_unknown_fake_backend_is_refused_with_the_names():
-    with pytest.raises(ValueError, match="backend must be one of the fake backends .*fake_torino.*; got 'fake_nowhere'"):
+    with pytest.raises(
+        ValueError, match="backend must be one of the fake backends .*fake_torino.*; got 'fake_nowhere'"
+    ):
         noise.fake_backend("fake_nowhere")
     assert set(noise.HERON + noise.EAGLE) <= set(noise.fake_backend_names())
 
@@ -80,7 +82,10 @@ def test_restricted_backend_checks_its_qubits():
 def test_a_circuit_too_wide_for_the_backend_is_refused_before_any_job():
     rng = np.random.default_rng(0)
     X = torch.as_tensor(random_states(rng, 1, 4, 2))
-    params = {"theta_W": torch.zeros(1, 1, 3, dtype=torch.float64), "theta_V": torch.zeros(1, 1, 3, dtype=torch.float64)}
+    params = {
+        "theta_W": torch.zeros(1, 1, 3, dtype=torch.float64),
+        "theta_V": torch.zeros(1, 1, 3, dtype=torch.float64),
+    }
     ev = HardwareEvaluator(NoisyAerRunner("fake_manila", shots=100, seed=0))
     with pytest.raises(ValueError, match="the circuit must fit the backend: it has 6 qubits .* the backend has 5"):
         ev(params, X, X, k=1)
@@ -96,7 +101,10 @@ def test_noise_moves_the_estimates_away_from_exact():
 
     rng = np.random.default_rng(4)
     X, Y = (torch.as_tensor(random_states(rng, 2, 4, 2)) for _ in range(2))
-    params = {"theta_W": torch.as_tensor(rng.normal(size=(1, 1, 3))), "theta_V": torch.as_tensor(rng.normal(size=(1, 1, 3)))}
+    params = {
+        "theta_W": torch.as_tensor(rng.normal(size=(1, 1, 3))),
+        "theta_V": torch.as_tensor(rng.normal(size=(1, 1, 3))),
+    }
     est = HardwareEvaluator(NoisyAerRunner("fake_torino", shots=20_000, seed=1)).estimate(params, X, Y, k=1)
     exact = analytic.observables(X, Y, ansatz_unitary(params["theta_W"]), ansatz_unitary(params["theta_V"]), k=1)
     z = est.z_scores(exact, ("mu", "zeta", "nu"))

@@ -67,7 +67,11 @@ def test_bindings_shift_one_column_per_row(rng):
     prog = program(_shape(d=2, k=1))
     S, T, d = 2, 3, 2
     X = np.exp(1j * rng.normal(size=(S, T, d))) / math.sqrt(d)
-    params = {"theta_W": rng.normal(size=(1, 1, 3)), "theta_V": rng.normal(size=(2, 1, 3)), "phi": rng.normal(size=(S, T))}
+    params = {
+        "theta_W": rng.normal(size=(1, 1, 3)),
+        "theta_V": rng.normal(size=(2, 1, 3)),
+        "phi": rng.normal(size=(S, T)),
+    }
     arrays = prog.bindings(params, X, X, gradient=True)
     tpl = prog.templates["mu"]
     block = arrays["mu"].reshape(S, tpl.rows_per_sequence, -1)

@@ -20,9 +20,11 @@ from qsa.hardware import ExactRunner, HardwareEvaluator
 def _instance(rng, S=3, T=3, d=2, L=1):
     n = d.bit_length() - 1
     X, Y = (torch.as_tensor(random_states(rng, S, T, d)) for _ in range(2))
-    params = {"theta_W": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
-              "theta_V": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
-              "phi": torch.tensor(rng.uniform(-np.pi, np.pi, size=T), requires_grad=True)}
+    params = {
+        "theta_W": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
+        "theta_V": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
+        "phi": torch.tensor(rng.uniform(-np.pi, np.pi, size=T), requires_grad=True),
+    }
     return X, Y, params
 
 
@@ -42,7 +44,9 @@ def test_sampled_gradient_is_noisy_around_the_exact_gradient(rng):
     X, Y, params = _instance(rng, S=2)
     leaves = list(params.values())
     exact = torch.autograd.grad(HardwareEvaluator(ExactRunner())(params, X, Y, k=1).L_B.sum(), leaves)
-    sampled = torch.autograd.grad(HardwareEvaluator(ExactRunner(shots=200_000, seed=0))(params, X, Y, k=1).L_B.sum(), leaves)
+    sampled = torch.autograd.grad(
+        HardwareEvaluator(ExactRunner(shots=200_000, seed=0))(params, X, Y, k=1).L_B.sum(), leaves
+    )
     for a, b in zip(sampled, exact):
         assert not torch.equal(a, b)
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0.1, atol=0.05)

@@ -58,12 +58,28 @@ def test_submit_kill_resume_gives_identical_results(tmp_path, no_ibm_env, capsys
     # the same run and is SIGKILLed as soon as its job id is journaled (the job still queued)
     reference_rc = []
     thread = threading.Thread(
-        target=lambda: reference_rc.append(cli.main(["submit", str(SMOKE), *LOCAL, "--submit", "--out", str(tmp_path / "ref")]))
+        target=lambda: reference_rc.append(
+            cli.main(["submit", str(SMOKE), *LOCAL, "--submit", "--out", str(tmp_path / "ref")])
+        )
     )
     crash_root = tmp_path / "crash"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qsa.cli", "submit", str(SMOKE), *LOCAL, "--submit", "--local-latency", "3", "--out", str(crash_root)],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "qsa.cli",
+            "submit",
+            str(SMOKE),
+            *LOCAL,
+            "--submit",
+            "--local-latency",
+            "3",
+            "--out",
+            str(crash_root),
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     thread.start()
     deadline = time.monotonic() + 180
@@ -114,10 +130,16 @@ def test_dry_run_prints_the_plan_and_sends_nothing(tmp_path, capsys):
     "extra, message",
     [
         (["--backend", "fake_nowhere", "--channel", "local"], "backend must be one of the fake backends"),
-        (["--backend", "fake_manila", "--channel", "local"], "the circuit must fit the backend: mu .* has 6 qubits; fake_manila has 5"),
+        (
+            ["--backend", "fake_manila", "--channel", "local"],
+            "the circuit must fit the backend: mu .* has 6 qubits; fake_manila has 5",
+        ),
         ([*LOCAL, "--max-shots", "5000"], "the run must fit the shot budget of 5,000; got 12,000 shots"),
         ([*LOCAL, "--max-qpu-seconds", "1"], "the run must fit the QPU-time budget of 1 s"),
-        ([*LOCAL, "--gradient", "--shots", "20000", "--max-qpu-seconds", "1000"], "the run must fit the shot budget of 1,000,000; got 1,640,000"),
+        (
+            [*LOCAL, "--gradient", "--shots", "20000", "--max-qpu-seconds", "1000"],
+            "the run must fit the shot budget of 1,000,000; got 1,640,000",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_any_job(tmp_path, capsys, extra, message):
@@ -132,7 +154,17 @@ def test_missing_account_is_a_clear_error_before_any_job(tmp_path, capsys, no_ib
     empty = tmp_path / "no-account"
     empty.mkdir()
     account_file = empty / "qiskit-ibm.json"
-    args = ["submit", str(SMOKE), "--backend", "ibm_torino", "--account-file", str(account_file), "--submit", "--out", str(tmp_path / "runs")]
+    args = [
+        "submit",
+        str(SMOKE),
+        "--backend",
+        "ibm_torino",
+        "--account-file",
+        str(account_file),
+        "--submit",
+        "--out",
+        str(tmp_path / "runs"),
+    ]
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert "an IBM Quantum account must be saved" in err and "save_account" in err
@@ -146,7 +178,9 @@ def test_missing_account_is_a_clear_error_before_any_job(tmp_path, capsys, no_ib
 
 def test_several_jobs_in_one_session_and_a_gradient(tmp_path):
     """Three jobs (parameter arrays split at 10 rows) in a Session (the end-to-end test uses Batch)."""
-    config = submission.SubmitConfig.from_toml(SMOKE).replace(gradient=True, max_parameter_sets_per_job=10, sequences=1, shots=200)
+    config = submission.SubmitConfig.from_toml(SMOKE).replace(
+        gradient=True, max_parameter_sets_per_job=10, sequences=1, shots=200
+    )
     provider = LocalProvider(tmp_path / "store", simulator="ideal")
     backend = provider.backend("fake_torino")
     plan = submission.make_plan(config, backend)
@@ -171,7 +205,9 @@ def test_fetch_refuses_a_run_with_an_unsubmitted_job(tmp_path):
     run.mkdir()
     submission.runs.write_json(run / "plan.json", plan.summary())
     Journal(run / "journal.jsonl").append("run", provider=provider.record(), backend="fake_torino")
-    with pytest.raises(ValueError, match=r"every job of the run must have been submitted; got none journaled for chunk\(s\) \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"every job of the run must have been submitted; got none journaled for chunk\(s\) \[0, 1\]"
+    ):
         submission.fetch(run, provider=provider)
 
 

@@ -17,9 +17,31 @@ def test_gates_default_prints_one_row_per_family(capsys):
 
 
 def test_gates_writes_csv_and_json_with_transpiled_counts(tmp_path, capsys):
-    args = ["gates", "--family", "B", "--T", "2", "4", "--d", "2", "--layers", "1", "--samples", "1",
-            "--transpile", "--backend", "eagle", "--seed", "5", "--cache", str(tmp_path / "cache"),
-            "--csv", str(tmp_path / "t.csv"), "--json", str(tmp_path / "t.json")]
+    args = [
+        "gates",
+        "--family",
+        "B",
+        "--T",
+        "2",
+        "4",
+        "--d",
+        "2",
+        "--layers",
+        "1",
+        "--samples",
+        "1",
+        "--transpile",
+        "--backend",
+        "eagle",
+        "--seed",
+        "5",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--csv",
+        str(tmp_path / "t.csv"),
+        "--json",
+        str(tmp_path / "t.json"),
+    ]
     assert main(args) == 0
     assert "eagle 2q" in capsys.readouterr().out
     rows = list(csv.DictReader((tmp_path / "t.csv").open()))

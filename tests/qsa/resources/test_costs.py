@@ -54,7 +54,11 @@ def test_advantage_threshold_bad_input():
 
 @pytest.mark.parametrize(
     "shape",
-    [Shape("A-mono", 5, 4, 2, n_layers=2), Shape("A-poly", 4, 2, 2, n_layers=1, variant="zeta"), Shape("B", 6, 4, 2, n_layers=3)],
+    [
+        Shape("A-mono", 5, 4, 2, n_layers=2),
+        Shape("A-poly", 4, 2, 2, n_layers=1, variant="zeta"),
+        Shape("B", 6, 4, 2, n_layers=3),
+    ],
     ids=str,
 )
 @pytest.mark.parametrize("instance", ["random", "ideal"])

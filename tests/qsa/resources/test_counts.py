@@ -47,7 +47,9 @@ def test_controlled_ansatz_counts(n, L):
 @pytest.mark.parametrize("T", [2, 3, 4, 7, 8, 16, 33])
 def test_index_state_preparations_generic(T):
     c = n_index_qubits(T)
-    assert decomposed_counts(triangular_state(T), prune=False) == Counter({"RY": 2 ** (2 * c) - 1, "CNOT": 2 ** (2 * c) - 2})
+    assert decomposed_counts(triangular_state(T), prune=False) == Counter(
+        {"RY": 2 ** (2 * c) - 1, "CNOT": 2 ** (2 * c) - 2}
+    )
     assert decomposed_counts(uniform_state(T), prune=False) == +Counter({"RY": 2**c - 1, "CNOT": 2**c - 2})
 
 
@@ -104,8 +106,10 @@ def test_circuit_a_poly_mu(T, d, k, L):
     c, n = n_index_qubits(T), d.bit_length() - 1
     expected_cx = (
         2 * (2 ** (2 * c) - 2)  # triangular state and its inverse
-        + 2 * sel_cx(c, n) + 2 * k * sel_cx(c + 1, n)  # loads/un-loads of A and of the k controlled copies
-        + L * ring(n) + k * L * (6 * n + 6 * ring(n))  # V, and k controlled W
+        + 2 * sel_cx(c, n)
+        + 2 * k * sel_cx(c + 1, n)  # loads/un-loads of A and of the k controlled copies
+        + L * ring(n)
+        + k * L * (6 * n + 6 * ring(n))  # V, and k controlled W
         + 2 * 2 * (k - 1)  # LCU cascade (k - 1 controlled RY) and its inverse
         + (2**c - 2)  # query phases
     )

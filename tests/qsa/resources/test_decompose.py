@@ -24,8 +24,11 @@ def _params(shape: Shape, rng: np.random.Generator) -> dict:
     T, d, L = shape.T, shape.d, shape.n_layers
     n = d.bit_length() - 1
     p = {
-        "x": random_states(rng, T, d), "y": random_states(rng, T, d), "phi": rng.uniform(-np.pi, np.pi, T),
-        "theta_W": rng.uniform(-np.pi, np.pi, (L, n, 3)), "theta_V": rng.uniform(-np.pi, np.pi, (L, n, 3)),
+        "x": random_states(rng, T, d),
+        "y": random_states(rng, T, d),
+        "phi": rng.uniform(-np.pi, np.pi, T),
+        "theta_W": rng.uniform(-np.pi, np.pi, (L, n, 3)),
+        "theta_V": rng.uniform(-np.pi, np.pi, (L, n, 3)),
     }
     if shape.family == "B":
         p["psi"] = superposition_states(p["x"], k=shape.k)
@@ -68,7 +71,9 @@ def test_decomposition_only_has_cnots_and_uncontrolled_single_qubit_gates(shape)
     assert all(len(op.wires) == 0 for op in ops if op.name == "GlobalPhase")
 
 
-@pytest.mark.parametrize("name, n_params", [("RX", 1), ("RY", 1), ("RZ", 1), ("PhaseShift", 1), ("X", 0), ("Y", 0), ("Z", 0)])
+@pytest.mark.parametrize(
+    "name, n_params", [("RX", 1), ("RY", 1), ("RZ", 1), ("PhaseShift", 1), ("X", 0), ("Y", 0), ("Z", 0)]
+)
 @pytest.mark.parametrize("value", [0, 1])
 def test_each_singly_controlled_gate_matches_its_matrix_and_tabulated_cost(name, n_params, value, rng):
     params = {"a": rng.uniform(-np.pi, np.pi, 1)}

@@ -16,8 +16,16 @@ from qsa.resources.sweep import shapes
 @pytest.fixture(scope="module")
 def rows():
     config = SweepConfig(
-        families=("A-mono", "B"), T=(2, 3, 4), d=(2, 4), k=(1,), n_layers=2, mu_samples=2,
-        transpile_T=(2,), transpile_d=(2,), transpile_k=(1,), backends=("heron",),
+        families=("A-mono", "B"),
+        T=(2, 3, 4),
+        d=(2, 4),
+        k=(1,),
+        n_layers=2,
+        mu_samples=2,
+        transpile_T=(2,),
+        transpile_d=(2,),
+        transpile_k=(1,),
+        backends=("heron",),
     )
     return sweep(config)
 
@@ -50,10 +58,19 @@ def _synthetic(T_values, d_values, law):
     out = []
     for T in T_values:
         for d in d_values:
-            out.append({
-                "family": "A-mono", "variant": "mu", "measured": True, "T": T, "d": d, "k": 1,
-                "cnot": law(T, d), "classical_attention": 2 * T * T * d, "classical_total": 2 * T * T * d + 4 * T * d * d,
-            })
+            out.append(
+                {
+                    "family": "A-mono",
+                    "variant": "mu",
+                    "measured": True,
+                    "T": T,
+                    "d": d,
+                    "k": 1,
+                    "cnot": law(T, d),
+                    "classical_attention": 2 * T * T * d,
+                    "classical_total": 2 * T * T * d + 4 * T * d * d,
+                }
+            )
     return out
 
 

@@ -14,7 +14,10 @@ SMOKE = str(ROOT / "experiments" / "classical" / "markov_smoke.toml")
 
 
 def test_train_with_overrides_then_resume(tmp_path, capsys):
-    assert main(["train", SMOKE, "--set", "train.steps=4", "--set", "name=cli", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        main(["train", SMOKE, "--set", "train.steps=4", "--set", "name=cli", "--out", str(tmp_path), "--no-progress"])
+        == 0
+    )
     out = capsys.readouterr().out
     (run,) = tmp_path.glob("cli-*")
     assert f"run: {run}" in out and "chance" in out and f"plot: {run / 'loss.png'}" in out
@@ -25,15 +28,18 @@ def test_train_with_overrides_then_resume(tmp_path, capsys):
     assert (run / "metrics.jsonl").read_bytes() == before
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", SMOKE, "--set", "model.kk=1"], "model.kk is not a key of [model] (did you mean 'k'?)"),
-    (["train", SMOKE, "--set", "train.steps=many"], "train.steps must be an integer; got 'many'"),
-    (["train", "missing.toml"], "config must name an existing TOML file"),
-    (["train"], "give either CONFIG or --resume RUN_DIR"),
-    (["train", SMOKE, "--resume", "runs/x"], "give either CONFIG or --resume RUN_DIR"),
-    (["train", "--resume", "runs/x", "--set", "train.steps=3"], "--set cannot change a run being resumed"),
-    (["train", SMOKE, "--threads", "0"], "--threads must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", SMOKE, "--set", "model.kk=1"], "model.kk is not a key of [model] (did you mean 'k'?)"),
+        (["train", SMOKE, "--set", "train.steps=many"], "train.steps must be an integer; got 'many'"),
+        (["train", "missing.toml"], "config must name an existing TOML file"),
+        (["train"], "give either CONFIG or --resume RUN_DIR"),
+        (["train", SMOKE, "--resume", "runs/x"], "give either CONFIG or --resume RUN_DIR"),
+        (["train", "--resume", "runs/x", "--set", "train.steps=3"], "--set cannot change a run being resumed"),
+        (["train", SMOKE, "--threads", "0"], "--threads must be >= 1"),
+    ],
+)
 def test_bad_input_exits_2_with_the_reason(tmp_path, capsys, argv, message):
     assert main(argv + ["--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err

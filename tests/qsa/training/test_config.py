@@ -26,7 +26,11 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_defaults_are_the_reference_tfim_task():
     config = config_from_dict({})
     assert config == TrainConfig()
-    assert isinstance(config.data, TFIMSource) and (config.data.n_qubits, config.data.T, config.data.dt) == (3, 16, 0.35)
+    assert isinstance(config.data, TFIMSource) and (config.data.n_qubits, config.data.T, config.data.dt) == (
+        3,
+        16,
+        0.35,
+    )
 
 
 #: Experiments whose TOML files are training configs (gate_counts and hardware have their own formats).
@@ -34,7 +38,8 @@ TRAINING_EXPERIMENTS = ("tfim", "classical", "kernels", "circuit_in_the_loop", "
 
 
 @pytest.mark.parametrize(
-    "path", sorted(str(p.relative_to(ROOT)) for e in TRAINING_EXPERIMENTS for p in (ROOT / "experiments" / e).glob("*.toml"))
+    "path",
+    sorted(str(p.relative_to(ROOT)) for e in TRAINING_EXPERIMENTS for p in (ROOT / "experiments" / e).glob("*.toml")),
 )
 def test_every_experiment_config_loads(path):
     config = load_config(ROOT / path)
@@ -53,8 +58,13 @@ def test_toml_file_and_overrides(tmp_path):
 
 
 def test_overrides_parse_toml_values_and_bare_words():
-    assert parse_overrides(["model.k=3", "train.lr=0.5", "model.positional=true", "data.corpus=stdlib", 'name="a b"']) == [
-        (("model", "k"), 3), (("train", "lr"), 0.5), (("model", "positional"), True), (("data", "corpus"), "stdlib"),
+    assert parse_overrides(
+        ["model.k=3", "train.lr=0.5", "model.positional=true", "data.corpus=stdlib", 'name="a b"']
+    ) == [
+        (("model", "k"), 3),
+        (("train", "lr"), 0.5),
+        (("model", "positional"), True),
+        (("data", "corpus"), "stdlib"),
         (("name",), "a b"),
     ]
 
@@ -70,27 +80,30 @@ def test_round_trip_through_json():
     assert again == config
 
 
-@pytest.mark.parametrize("overrides, match", [
-    (["model.kk=2"], r"model.kk is not a key of \[model\] \(did you mean 'k'\?\); valid keys: k, kernel"),
-    (["data.dt=0.2", "data.source=markov"], r"data.dt is not a key of \[data\] for source 'markov'"),
-    (["trian.lr=1"], r"trian is not a key of the configuration's sections \(did you mean 'train'\?\)"),
-    (["foo=1"], r"foo is not a key of the configuration"),
-    (["model=3"], r"model is a section"),
-    (["model.k"], r"an override must read KEY=VALUE"),
-    (["a.b.c=1"], r"an override key must be"),
-    (["model.k=two"], r"model.k must be an integer; got 'two'"),
-    (["model.k=true"], r"model.k must be an integer; got True"),
-    (["model.k=2.0"], r"model.k must be an integer; got 2.0"),
-    (["model.k=0"], r"model.k must be >= 1; got 0"),
-    (["train.lr=-1"], r"train.lr must be > 0; got -1.0"),
-    (["train.optimizer=sgd"], r"train.optimizer must be one of 'adam', 'lbfgs'; got 'sgd'"),
-    (["model.positional=1"], r"model.positional must be a boolean"),
-    (["data.source=ptb"], r"data.source must be one of 'tfim', 'markov', 'text'; got 'ptb'"),
-    (["data.trotter_order=3"], r"data.trotter_order must be 1 or 2; got 3"),
-    (["model.d=6"], r"model.d must be a power of two >= 2; got 6"),
-    (["name=a/b"], r"name must be a non-empty directory name"),
-    (["seed=-1"], r"seed must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (["model.kk=2"], r"model.kk is not a key of \[model\] \(did you mean 'k'\?\); valid keys: k, kernel"),
+        (["data.dt=0.2", "data.source=markov"], r"data.dt is not a key of \[data\] for source 'markov'"),
+        (["trian.lr=1"], r"trian is not a key of the configuration's sections \(did you mean 'train'\?\)"),
+        (["foo=1"], r"foo is not a key of the configuration"),
+        (["model=3"], r"model is a section"),
+        (["model.k"], r"an override must read KEY=VALUE"),
+        (["a.b.c=1"], r"an override key must be"),
+        (["model.k=two"], r"model.k must be an integer; got 'two'"),
+        (["model.k=true"], r"model.k must be an integer; got True"),
+        (["model.k=2.0"], r"model.k must be an integer; got 2.0"),
+        (["model.k=0"], r"model.k must be >= 1; got 0"),
+        (["train.lr=-1"], r"train.lr must be > 0; got -1.0"),
+        (["train.optimizer=sgd"], r"train.optimizer must be one of 'adam', 'lbfgs'; got 'sgd'"),
+        (["model.positional=1"], r"model.positional must be a boolean"),
+        (["data.source=ptb"], r"data.source must be one of 'tfim', 'markov', 'text'; got 'ptb'"),
+        (["data.trotter_order=3"], r"data.trotter_order must be 1 or 2; got 3"),
+        (["model.d=6"], r"model.d must be a power of two >= 2; got 6"),
+        (["name=a/b"], r"name must be a non-empty directory name"),
+        (["seed=-1"], r"seed must be >= 0"),
+    ],
+)
 def test_bad_keys_and_values_raise_clear_errors(overrides, match):
     with pytest.raises(ConfigError, match=match):
         config_from_dict(apply_overrides({}, overrides))

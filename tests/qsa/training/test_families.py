@@ -35,14 +35,21 @@ TFIM_SMOKE = ROOT / "experiments" / "tfim" / "smoke.toml"
 MARKOV_SMOKE = ROOT / "experiments" / "classical" / "markov_smoke.toml"
 TEXT_SMOKE = ROOT / "experiments" / "classical" / "text_smoke.toml"
 
+
 def baseline_config(family: str, overrides: list[str]):
     """The Markov smoke config moved to ``family`` (its QSA keys reset), then ``overrides`` applied and checked."""
     raw = config_to_dict(with_family(load_config(MARKOV_SMOKE), family))
     return config_from_dict(apply_overrides(raw, overrides))
 
 
-CORES = {"kcsa": KCSA, "softmax_isometric": SoftmaxAttention, "softmax_general": SoftmaxAttention,
-         "linear": LinearAttention, "koopman": KoopmanAttention, "koopman_unitary": KoopmanAttention}
+CORES = {
+    "kcsa": KCSA,
+    "softmax_isometric": SoftmaxAttention,
+    "softmax_general": SoftmaxAttention,
+    "linear": LinearAttention,
+    "koopman": KoopmanAttention,
+    "koopman_unitary": KoopmanAttention,
+}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -68,8 +75,10 @@ def test_every_family_trains_on_the_same_tfim_data_with_the_same_losses(tmp_path
 
 
 def test_the_data_is_the_same_for_every_family():
-    fingerprints = {build_dataset(with_family(load_config(TFIM_SMOKE), f), np.random.default_rng(0)).info["fingerprint"]
-                    for f in FAMILIES}
+    fingerprints = {
+        build_dataset(with_family(load_config(TFIM_SMOKE), f), np.random.default_rng(0)).info["fingerprint"]
+        for f in FAMILIES
+    }
     assert len(fingerprints) == 1
 
 
@@ -86,14 +95,21 @@ def test_qsa_family_builds_the_same_model_as_before():
 
 @pytest.mark.parametrize("family", ["kcsa", "softmax_general"])
 def test_baselines_train_through_a_projector_and_a_text_embedding(tmp_path, family):
-    projected = train(with_family(load_config(TFIM_SMOKE, ["model.d=4", "train.steps=3"]), family),
-                      run_dir=tmp_path / "projector", plots=False)
+    projected = train(
+        with_family(load_config(TFIM_SMOKE, ["model.d=4", "train.steps=3"]), family),
+        run_dir=tmp_path / "projector",
+        plots=False,
+    )
     assert projected.model.embedding is not None and projected.summary["final"]["test"]["L_1"] > 0
-    text = train(with_family(load_config(TEXT_SMOKE, ["train.steps=3"]), family), run_dir=tmp_path / "text", plots=False)
+    text = train(
+        with_family(load_config(TEXT_SMOKE, ["train.steps=3"]), family), run_dir=tmp_path / "text", plots=False
+    )
     final = text.summary["final"]["test"]
     assert {"nll", "next_token_accuracy", "L_1"} <= set(final) and np.isfinite(final["nll"])
     qsa = train(load_config(TEXT_SMOKE, ["train.steps=0"]), run_dir=tmp_path / "qsa", plots=False)
-    base = train(with_family(load_config(TEXT_SMOKE, ["train.steps=0"]), family), run_dir=tmp_path / "base", plots=False)
+    base = train(
+        with_family(load_config(TEXT_SMOKE, ["train.steps=0"]), family), run_dir=tmp_path / "base", plots=False
+    )
     # the embedding starts from the same seed stream in every family
     assert torch.equal(qsa.model.embedding.E, base.model.embedding.E)
 
@@ -111,20 +127,33 @@ def test_with_family_resets_only_the_keys_that_do_not_apply():
         with_family(config, "transformer")
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model.family=kcsa", "model.w_layers=4"],
-     "model.w_layers must be left at its default 2 for model.family = 'kcsa' (it applies to 'qsa'); got 4"),
-    (["model.family=softmax_isometric", "model.backend=default.qubit"],
-     "model.backend must be left at its default 'analytic' for model.family = 'softmax_isometric' (it applies to 'qsa'); got 'default.qubit'"),
-    (["model.family=linear", "model.k=2"],
-     "model.k must be left at its default 1 for model.family = 'linear' (it applies to 'qsa', 'kcsa'); got 2"),
-    (["model.family=qsa", "model.koopman_layers=2"],
-     "model.koopman_layers must be left at its default 1 for model.family = 'qsa' (it applies to 'koopman', 'koopman_unitary'); got 2"),
-    (["model.family=koopman", "train.loss=L_B"],
-     "train.loss must be 'L_1' or 'L_half' (or 'nll' for text) for model.family = 'koopman'"),
-    (["model.family=gpt"], "model.family must be one of 'qsa', 'kcsa'"),
-    (["model.family=koopman", "model.koopman_layers=0"], "model.koopman_layers must be >= 1; got 0"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["model.family=kcsa", "model.w_layers=4"],
+            "model.w_layers must be left at its default 2 for model.family = 'kcsa' (it applies to 'qsa'); got 4",
+        ),
+        (
+            ["model.family=softmax_isometric", "model.backend=default.qubit"],
+            "model.backend must be left at its default 'analytic' for model.family = 'softmax_isometric' (it applies to 'qsa'); got 'default.qubit'",
+        ),
+        (
+            ["model.family=linear", "model.k=2"],
+            "model.k must be left at its default 1 for model.family = 'linear' (it applies to 'qsa', 'kcsa'); got 2",
+        ),
+        (
+            ["model.family=qsa", "model.koopman_layers=2"],
+            "model.koopman_layers must be left at its default 1 for model.family = 'qsa' (it applies to 'koopman', 'koopman_unitary'); got 2",
+        ),
+        (
+            ["model.family=koopman", "train.loss=L_B"],
+            "train.loss must be 'L_1' or 'L_half' (or 'nll' for text) for model.family = 'koopman'",
+        ),
+        (["model.family=gpt"], "model.family must be one of 'qsa', 'kcsa'"),
+        (["model.family=koopman", "model.koopman_layers=0"], "model.koopman_layers must be >= 1; got 0"),
+    ],
+)
 def test_options_that_do_not_apply_are_refused(overrides, message):
     with pytest.raises(ConfigError) as info:
         baseline_config("linear", overrides)
@@ -132,7 +161,9 @@ def test_options_that_do_not_apply_are_refused(overrides, message):
 
 
 def test_refusals_reach_the_command_line_and_code_built_configs(tmp_path, capsys):
-    assert main(["train", str(MARKOV_SMOKE), "--set", "model.family=kcsa", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert (
+        main(["train", str(MARKOV_SMOKE), "--set", "model.family=kcsa", "--out", str(tmp_path), "--no-progress"]) == 2
+    )
     err = capsys.readouterr().err  # the smoke config sets w_layers = 1 for QSA
     assert "model.w_layers must be left at its default 2 for model.family = 'kcsa'" in err and "Traceback" not in err
     config = with_family(load_config(MARKOV_SMOKE), "linear")
@@ -144,8 +175,26 @@ def test_refusals_reach_the_command_line_and_code_built_configs(tmp_path, capsys
 
 
 def test_command_line_trains_a_baseline_and_reports_family_and_parameters(tmp_path, capsys):
-    assert main(["train", str(MARKOV_SMOKE), "--set", "model.family=softmax_isometric", "--set", "model.w_layers=2",
-                 "--set", "model.v_layers=2", "--set", "train.steps=3", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(MARKOV_SMOKE),
+                "--set",
+                "model.family=softmax_isometric",
+                "--set",
+                "model.w_layers=2",
+                "--set",
+                "model.v_layers=2",
+                "--set",
+                "train.steps=3",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "model: family softmax_isometric, 48 trainable parameters" in out  # 3 d^2 at d = 4
     (run,) = tmp_path.iterdir()

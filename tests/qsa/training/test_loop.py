@@ -29,7 +29,16 @@ def test_run_directory_records_config_environment_metrics_checkpoints_and_plot(t
     run = result.run_dir
     assert run.parent == tmp_path and run.name.startswith("tfim-smoke-")
     names = {p.name for p in run.iterdir()}
-    assert {"config.json", "environment.json", "data.json", "metrics.jsonl", "checkpoint.pt", "best.pt", "loss.png", "summary.json"} <= names
+    assert {
+        "config.json",
+        "environment.json",
+        "data.json",
+        "metrics.jsonl",
+        "checkpoint.pt",
+        "best.pt",
+        "loss.png",
+        "summary.json",
+    } <= names
     assert config_from_dict(json.loads((run / "config.json").read_text())) == config
     env = json.loads((run / "environment.json").read_text())
     assert env["packages"]["torch"] and env["packages"]["qsa"] and "git_commit" in env and env["torch_threads"] >= 1
@@ -54,7 +63,8 @@ def test_run_directory_records_config_environment_metrics_checkpoints_and_plot(t
     assert set(checkpoint["model"]) == set(result.model.state_dict())
     best = torch.load(run / "best.pt", weights_only=True)
     assert best["step"] == summary["best"]["step"] and best["best"]["value"] == min(
-        r["L_1"] for r in records if r["kind"] == "eval" and r["split"] == "test")
+        r["L_1"] for r in records if r["kind"] == "eval" and r["split"] == "test"
+    )
 
 
 SEED_CASES = {
@@ -62,7 +72,10 @@ SEED_CASES = {
     "lbfgs": (TFIM_SMOKE, []),
     "text-embedding": (TEXT_SMOKE, []),
     "kcsa-lbfgs": (TFIM_SMOKE, ["model.family=kcsa", "model.k=2"]),
-    "softmax-adam-minibatch": (MARKOV_SMOKE, ["model.family=softmax_isometric", "model.w_layers=2", "model.v_layers=2"]),
+    "softmax-adam-minibatch": (
+        MARKOV_SMOKE,
+        ["model.family=softmax_isometric", "model.w_layers=2", "model.v_layers=2"],
+    ),
     "koopman-lbfgs": (TFIM_SMOKE, ["model.family=koopman", "model.k=1"]),
 }
 
@@ -113,7 +126,9 @@ def test_text_runs_report_next_word_metrics_consistently(tmp_path):
     model = result.model
     from qsa.training import build_dataset
 
-    ids = build_dataset(load_config(TEXT_SMOKE), np.random.default_rng(np.random.SeedSequence(0).spawn(3)[0])).splits["test"]
+    ids = build_dataset(load_config(TEXT_SMOKE), np.random.default_rng(np.random.SeedSequence(0).spawn(3)[0])).splits[
+        "test"
+    ]
     with torch.no_grad():
         direct = model.embedding.next_token_nll(model.predictions(ids), ids)
     assert abs(float(direct) - final["nll"]) < 1e-10
@@ -146,11 +161,32 @@ def _train_steps_written(metrics: Path) -> int:
 
 KILL_CASES = {
     "adam-minibatch": (MARKOV_SMOKE, ["train.steps=160", "train.checkpoint_every=40", "train.eval_every=50"]),
-    "lbfgs": (TFIM_SMOKE, ["data.n_qubits=2", "data.T=4", "data.n_heldout_hamiltonians=0", "model.w_layers=1",
-                           "model.v_layers=1", "train.steps=160", "train.checkpoint_every=40", "train.eval_every=50"]),
+    "lbfgs": (
+        TFIM_SMOKE,
+        [
+            "data.n_qubits=2",
+            "data.T=4",
+            "data.n_heldout_hamiltonians=0",
+            "model.w_layers=1",
+            "model.v_layers=1",
+            "train.steps=160",
+            "train.checkpoint_every=40",
+            "train.eval_every=50",
+        ],
+    ),
     # a baseline family through the same loop: L-BFGS history and free-unitary parameters restored bitwise
-    "kcsa-lbfgs": (TFIM_SMOKE, ["model.family=kcsa", "data.n_qubits=2", "data.T=4", "data.n_heldout_hamiltonians=0",
-                                "train.steps=160", "train.checkpoint_every=40", "train.eval_every=50"]),
+    "kcsa-lbfgs": (
+        TFIM_SMOKE,
+        [
+            "model.family=kcsa",
+            "data.n_qubits=2",
+            "data.T=4",
+            "data.n_heldout_hamiltonians=0",
+            "train.steps=160",
+            "train.checkpoint_every=40",
+            "train.eval_every=50",
+        ],
+    ),
 }
 
 
@@ -161,8 +197,18 @@ def test_sigkill_during_training_then_resume_gives_the_uninterrupted_metrics_bit
     keeps float64 bits), metrics.jsonl is cut back to its length at the checkpoint, and CPU
     kernels are deterministic at a fixed thread count (one thread in all three runs here)."""
     path, overrides = KILL_CASES[case]
-    command = [sys.executable, "-m", "qsa.cli", "train", str(path), "--out", str(tmp_path / "killed"), "--threads", "1",
-               "--no-progress"] + [arg for o in overrides for arg in ("--set", o)]
+    command = [
+        sys.executable,
+        "-m",
+        "qsa.cli",
+        "train",
+        str(path),
+        "--out",
+        str(tmp_path / "killed"),
+        "--threads",
+        "1",
+        "--no-progress",
+    ] + [arg for o in overrides for arg in ("--set", o)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
     deadline = time.monotonic() + 300
     try:
@@ -171,7 +217,9 @@ def test_sigkill_during_training_then_resume_gives_the_uninterrupted_metrics_bit
             if found and _train_steps_written(found[0].parent / "metrics.jsonl") >= 45:
                 break
             if proc.poll() is not None:
-                pytest.fail(f"training ended (code {proc.returncode}) before it could be killed: {proc.stderr.read().decode()}")
+                pytest.fail(
+                    f"training ended (code {proc.returncode}) before it could be killed: {proc.stderr.read().decode()}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail("no checkpoint within 300 s")
             time.sleep(0.002)
