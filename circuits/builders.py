@@ -15,8 +15,8 @@ superposition states ``psi`` ``(T, d^{k+1})``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np

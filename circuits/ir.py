@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, NamedTuple, Union
+from typing import Any, NamedTuple
 
 __all__ = [
     "Param",
@@ -54,7 +55,7 @@ class Param:
         return replace(self, scale=-self.scale)
 
 
-Angle = Union[float, Param]
+Angle = float | Param
 
 
 def resolve(angle: Angle, params: Mapping[str, Any]) -> Any:
@@ -241,7 +242,7 @@ class StatePrep:
         return replace(self, dagger=not self.dagger)
 
 
-Op = Union[Gate, Unitary, Select, StatePrep]
+Op = Gate | Unitary | Select | StatePrep
 OP_KINDS: tuple[type, ...] = (Gate, Unitary, Select, StatePrep)
 
 

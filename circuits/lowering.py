@@ -23,8 +23,9 @@ index wires) selects a row ``table[u]`` (or identity for ``-1``); the op is
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

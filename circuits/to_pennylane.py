@@ -23,7 +23,9 @@ one completion per index value controlled on that value (``select="controlled"``
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pennylane as qml
@@ -94,7 +96,7 @@ def _apply_select_controlled(op: Select, params: Mapping[str, Any]) -> None:
     for v in range(len(op.rows)):
         U = _dag(blocks[v]) if op.dagger else blocks[v]
         values = op.control_values + tuple((v >> (c - 1 - r)) & 1 for r in range(c))
-        _controlled(lambda: qml.QubitUnitary(U, wires=list(op.wires)), op.controls + op.index_wires, values)
+        _controlled(functools.partial(qml.QubitUnitary, U, wires=list(op.wires)), op.controls + op.index_wires, values)
 
 
 def _dag(M: Any) -> Any:
@@ -151,17 +153,17 @@ def apply(circuit: Circuit, params: Mapping[str, Any], *, lowered: bool = False,
         elif isinstance(op, Unitary):
             M = params[op.ref]
             M = _dag(M) if op.dagger else M
-            _controlled(lambda: qml.QubitUnitary(M, wires=list(op.wires)), op.controls, op.control_values)
+            _controlled(functools.partial(qml.QubitUnitary, M, wires=list(op.wires)), op.controls, op.control_values)
         elif isinstance(op, Select) and select == "controlled":
             _apply_select_controlled(op, params)
         elif isinstance(op, Select):
             M = select_matrix(op, params)
             wires = list(op.index_wires + op.wires)
-            _controlled(lambda: qml.QubitUnitary(M, wires=wires), op.controls, op.control_values)
+            _controlled(functools.partial(qml.QubitUnitary, M, wires=wires), op.controls, op.control_values)
         elif isinstance(op, StatePrep):
             U = householder(np.asarray(op.amplitudes, dtype=np.float64))
             U = U.T if op.dagger else U  # real
-            _controlled(lambda: qml.QubitUnitary(U, wires=list(op.wires)), op.controls, op.control_values)
+            _controlled(functools.partial(qml.QubitUnitary, U, wires=list(op.wires)), op.controls, op.control_values)
         else:  # pragma: no cover - Circuit validates op kinds
             raise TypeError(f"op must be an IR operation; got {type(op).__name__}")
 

@@ -16,8 +16,9 @@ are applied with their target qubits listed least significant first (our last wi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from qiskit.circuit import ClassicalRegister, ParameterVector, QuantumCircuit

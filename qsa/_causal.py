@@ -76,7 +76,7 @@ class _CausalKernelMix(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(Q, K, coefficients, block):  # noqa: D102
+    def forward(Q, K, coefficients, block):
         g, _ = kernel_polynomial(coefficients)
         out = torch.zeros_like(Q)
         for J0, J1, I0, I1, diagonal in _tiles(Q.shape[-2], block):
@@ -88,13 +88,13 @@ class _CausalKernelMix(torch.autograd.Function):
         return out
 
     @staticmethod
-    def setup_context(ctx, inputs, output):  # noqa: D102
+    def setup_context(ctx, inputs, output):
         Q, K, coefficients, block = inputs
         ctx.save_for_backward(Q, K)
         ctx.coefficients, ctx.block = coefficients, block
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: D102
+    def backward(ctx, grad):
         Q, K = ctx.saved_tensors
         g, dg = kernel_polynomial(ctx.coefficients)
         need_Q, need_K = ctx.needs_input_grad[0], ctx.needs_input_grad[1]

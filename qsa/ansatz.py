@@ -16,7 +16,7 @@ import torch
 __all__ = ["ansatz_unitary", "ring_permutation"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ring_permutation(n_qubits: int) -> np.ndarray:
     """The CNOT ring ``CNOT(n-1, 0) ... CNOT(1, 2) CNOT(0, 1)`` as a ``(2^n, 2^n)`` permutation matrix."""
     pairs = [] if n_qubits == 1 else [(0, 1)] if n_qubits == 2 else [(q, (q + 1) % n_qubits) for q in range(n_qubits)]

@@ -376,7 +376,7 @@ class PennyLaneEvaluator:
             phi = torch.broadcast_to(phi, (S, T))  # (S, T)
         values: dict[str, torch.Tensor] = {}
         with _float64_results():
-            for variant, (qc, qnode) in circuits.items():
+            for variant, (_qc, qnode) in circuits.items():
                 rows = []
                 for s in range(S):
                     inputs = {"x": X[s], "y": Y[s], "theta_W": theta_W, "theta_V": theta_V}

@@ -7,8 +7,8 @@ half-written file behind.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import io
+import json
 import os
 import platform
 import subprocess
@@ -74,7 +74,7 @@ def environment(path: str | os.PathLike = ".") -> dict[str, Any]:
 
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     """A new, empty directory ``root/<name>-<UTC timestamp>`` (suffixed ``-1``, ``-2``, ... if taken)."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):

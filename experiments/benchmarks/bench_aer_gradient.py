@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from common import interleaved, row, stats
+
 from qsa.circuits.to_qiskit import to_qiskit
 from qsa.hardware import ExactRunner, HardwareEvaluator, programs
 from qsa.hardware.runners import SamplerRunner, isa_compile

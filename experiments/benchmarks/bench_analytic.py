@@ -18,11 +18,11 @@ import math
 from typing import Any
 
 import numpy as np
+import reference
 import torch
+from common import fit_exponent, interleaved, peak_memory, row, stats
 
 import qsa
-import reference
-from common import fit_exponent, interleaved, peak_memory, row, stats
 from qsa.ansatz import ansatz_unitary
 from qsa.random import random_states
 
@@ -84,7 +84,9 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
     for T, d in points:
         X, Y, thetas = _problem(T, d, L=L)
         times = interleaved(
-            {kind: (lambda kind=kind: _step(kind, X, Y, thetas, k=k)) for kind in kinds}, repeats=repeats, warmup=1
+            {kind: (lambda kind=kind, X=X, Y=Y, thetas=thetas: _step(kind, X, Y, thetas, k=k)) for kind in kinds},
+            repeats=repeats,
+            warmup=1,
         )
         value = {kind: _step(kind, X, Y, thetas, k=k) for kind in kinds}
         exact, exact_grad = value["fast"]

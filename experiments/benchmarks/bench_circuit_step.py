@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
-
 from common import interleaved, row, stats
+
 from qsa.backends.statevector import StatevectorEvaluator
 from qsa.circuits import circuit_a
 from qsa.data import Sequences
@@ -71,7 +70,7 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
         }
         models = _models(T, d, k, L, evaluators)
         times = interleaved(
-            {name: (lambda m=m: _step(m, batch)) for name, m in models.items()}, repeats=repeats, warmup=1
+            {name: (lambda m=m, batch=batch: _step(m, batch)) for name, m in models.items()}, repeats=repeats, warmup=1
         )
         values = {name: _step(m, batch) for name, m in models.items()}
         loss0, grad0 = values["torch"]

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-
 import reference
+import torch
 from common import interleaved, row, stats
+
 from qsa.model import QSAModel
 from qsa.training import load_config
 from qsa.training.data import build_dataset, model_config

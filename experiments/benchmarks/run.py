@@ -32,8 +32,8 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
-
 from common import format_table, machine  # noqa: E402
+
 from qsa import runs  # noqa: E402
 
 BENCHMARKS = ("analytic", "circuit_step", "aer_gradient", "tfim")

@@ -14,10 +14,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 
-from qsa import runs  # noqa: E402
+from qsa import runs
 
 COLORS = {"A-mono": "tab:blue", "A-poly": "tab:orange", "B": "tab:green"}
 QSA_LINES = [  # column, label, style

@@ -23,15 +23,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from qsa import analytic, runs  # noqa: E402
-from qsa.ansatz import ansatz_unitary  # noqa: E402
-from qsa.hardware import HardwareEvaluator, NoisyAerRunner, aer_sampler_runner, noise, programs  # noqa: E402
-from qsa.hardware.runners import isa_compile  # noqa: E402
-from qsa.random import random_states  # noqa: E402
+from qsa import analytic, runs
+from qsa.ansatz import ansatz_unitary
+from qsa.hardware import HardwareEvaluator, NoisyAerRunner, aer_sampler_runner, noise, programs
+from qsa.hardware.runners import isa_compile
+from qsa.random import random_states
 
 LOSSES = ("F", "L_B", "L_A", "L_half", "L_1")
 

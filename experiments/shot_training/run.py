@@ -23,13 +23,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from qsa import runs  # noqa: E402
-from qsa.model import AnalyticEvaluator, make_evaluator  # noqa: E402
-from qsa.training import load_config, read_metrics, train  # noqa: E402
+from qsa import runs
+from qsa.model import AnalyticEvaluator, make_evaluator
+from qsa.training import load_config, read_metrics, train
 
 HERE = Path(__file__).resolve().parent
 

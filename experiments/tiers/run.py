@@ -16,13 +16,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import qsa  # noqa: E402
-from qsa import analytic, backends, runs  # noqa: E402
-from qsa.circuit_tier import build_circuits  # noqa: E402
-from qsa.random import random_states, random_unitary  # noqa: E402
+import qsa
+from qsa import analytic, backends, runs
+from qsa.circuit_tier import build_circuits
+from qsa.random import random_states, random_unitary
 
 FIELDS_A = ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1")
 

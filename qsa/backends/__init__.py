@@ -9,7 +9,8 @@ values ``j`` of the circuit's index register (one value when there is none): exa
 from __future__ import annotations
 
 import numbers
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

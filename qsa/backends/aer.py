@@ -12,7 +12,8 @@ ansatz into identities. With only single-qubit rotations parameterised, binding 
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from qiskit.circuit.library import UnitaryGate

@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -77,7 +77,7 @@ _FIXED = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fixed(name: str, dtype: torch.dtype) -> torch.Tensor:
     return torch.tensor(_FIXED[name], dtype=dtype)
 

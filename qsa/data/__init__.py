@@ -32,10 +32,10 @@ from qsa.data.tfim import (
     initial_states,
     random_tfim,
     reference_tfim_config,
-    transverse_ising,
     tfim_data,
     tfim_sequences,
     trajectories,
+    transverse_ising,
     trotter_unitary,
 )
 from qsa.data.trotter import trotter_circuit, trotter_sequences, trotter_trajectories

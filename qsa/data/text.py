@@ -34,7 +34,8 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence as SequenceABC
+from collections.abc import Iterable
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple

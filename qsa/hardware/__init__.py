@@ -40,7 +40,28 @@ _EXPORTS = {
     "SubmitConfig": "submission",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Compiled",
+    "Estimate",
+    "ExactRunner",
+    "HardwareEvaluator",
+    "IBMProvider",
+    "Journal",
+    "LocalProvider",
+    "MissingAccountError",
+    "NoisyAerRunner",
+    "ParameterShift",
+    "Program",
+    "Pub",
+    "Runner",
+    "SamplerRunner",
+    "Shape",
+    "SubmitConfig",
+    "aer_sampler_runner",
+    "estimate",
+    "program",
+    "zero_cells",
+]
 
 
 def __getattr__(name: str):

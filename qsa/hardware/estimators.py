@@ -16,8 +16,8 @@ as usual. Sampled zeros give ``inf``/``nan`` honestly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import torch

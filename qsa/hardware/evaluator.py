@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,7 +55,7 @@ class ParameterShift(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, evaluator, shape, X, Y, gradient, theta_W, theta_V, phi):  # noqa: D102
+    def forward(ctx, evaluator, shape, X, Y, gradient, theta_W, theta_V, phi):
         params = {"theta_W": theta_W.detach().cpu().numpy(), "theta_V": theta_V.detach().cpu().numpy()}
         if phi is not None:
             params["phi"] = phi.detach().cpu().numpy()
@@ -65,7 +66,7 @@ class ParameterShift(torch.autograd.Function):
         return tuple(torch.as_tensor(base[v]) for v in shape.variants)
 
     @staticmethod
-    def backward(ctx, *grads):  # noqa: D102
+    def backward(ctx, *grads):
         program = ctx.program
         total = None
         for variant, g in zip(program.shape.variants, grads):

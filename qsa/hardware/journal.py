@@ -12,8 +12,9 @@ import datetime as _dt
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["Journal"]
 
@@ -28,7 +29,7 @@ class Journal:
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append ``{"event": event, "time": <UTC ISO>, **fields}`` durably (flush + fsync)."""
-        record = {"event": event, "time": _dt.datetime.now(_dt.timezone.utc).isoformat(), **fields}
+        record = {"event": event, "time": _dt.datetime.now(_dt.UTC).isoformat(), **fields}
         line = json.dumps(record, sort_keys=True, default=str)
         if "\n" in line:  # pragma: no cover - json.dumps never emits raw newlines
             raise ValueError("a journal record must be one line")

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from qiskit import QuantumCircuit
 from qiskit.providers import BackendV2, Options

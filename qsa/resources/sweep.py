@@ -17,8 +17,9 @@ import io
 import itertools
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from qsa.resources.classical import classical_attention_cost
 from qsa.resources.counts import DEFAULT_LAYERS, FAMILIES, VARIANTS, Shape, logical_counts
@@ -99,8 +100,7 @@ class SweepConfig:
             raise ValueError(f"T, d and k must be non-empty; got {self.T}, {self.d}, {self.k}")
         if self.optimization_level not in (0, 1, 2, 3):
             raise ValueError(f"optimization_level must be 0, 1, 2 or 3; got {self.optimization_level!r}")
-        for shape in shapes(self):  # every grid point must be a valid shape, before anything runs
-            pass
+        list(shapes(self))  # every grid point must be a valid shape, before anything runs
 
     @classmethod
     def from_dict(cls, data: dict) -> SweepConfig:

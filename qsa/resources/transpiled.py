@@ -48,7 +48,7 @@ def fake_backend(name: str) -> Any:
     return _fake_backend(BACKENDS[name])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fake_backend(class_name: str) -> Any:  # loading a snapshot takes ~0.3 s; transpiling never mutates it
     from qiskit_ibm_runtime import fake_provider
 

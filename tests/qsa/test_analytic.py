@@ -158,9 +158,9 @@ def test_chance_levels_are_the_beta_expectations(d):
         -2 * np.log(integrate.quad(lambda p: np.sqrt(p) * beta_c(p), 0, 1)[0]), rel=1e-9
     )
     a, b = 0.5, (d - 1) / 2
-    beta_r = lambda p: (
+    beta_r = lambda p: (  # noqa: E731  Beta(1/2, (d-1)/2)
         p ** (a - 1) * (1 - p) ** (b - 1) / math.exp(math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
-    )  # noqa: E731
+    )
     assert real.L_1 == pytest.approx(integrate.quad(lambda p: -np.log(p) * beta_r(p), 0, 1, limit=200)[0], rel=1e-7)
     assert real.L_half == pytest.approx(
         -2 * np.log(integrate.quad(lambda p: np.sqrt(p) * beta_r(p), 0, 1)[0]), rel=1e-9

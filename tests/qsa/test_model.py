@@ -97,7 +97,7 @@ def _finite_difference_gradient(model, batch, coordinates, h=1e-3):
         flat = p.data.view(-1)
         for i in chosen:
 
-            def f(step):
+            def f(step, flat=flat, i=i):
                 old = flat[i].item()
                 flat[i] = old + step
                 with torch.no_grad():
@@ -105,7 +105,7 @@ def _finite_difference_gradient(model, batch, coordinates, h=1e-3):
                 flat[i] = old
                 return value
 
-            D = lambda step: (f(step) - f(-step)) / (2 * step)  # noqa: E731
+            D = lambda step, f=f: (f(step) - f(-step)) / (2 * step)  # noqa: E731
             g.view(-1)[i] = (4 * D(h / 2) - D(h)) / 3
         grads.append(g)
     return grads

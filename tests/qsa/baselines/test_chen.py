@@ -151,7 +151,7 @@ def _reference_distribution(text, layers, tokens, scale):
     """
     n, L = len(text), len(layers)
     out = defaultdict(float)
-    for path in itertools.product(*[range(n + l) for l in range(L)]):
+    for path in itertools.product(*[range(n + layer) for layer in range(L)]):
         seq = [tokens[a] for a in text]
         prob, emitted = 1.0, []
         for layer, i in zip(layers, path):

@@ -289,12 +289,12 @@ def tfim_unitary(n_qubits: int = 3, J: float = 1.0, h: float = 1.0, dt: float = 
     """exp(-i H dt) for the open transverse-field Ising chain H = -J sum Z_k Z_{k+1} - h sum X_k (wire 0 first)."""
     from scipy.linalg import expm
 
-    X, Z, I = np.array([[0.0, 1.0], [1.0, 0.0]]), np.diag([1.0, -1.0]), np.eye(2)
+    X, Z, I2 = np.array([[0.0, 1.0], [1.0, 0.0]]), np.diag([1.0, -1.0]), np.eye(2)
 
     def site(op: np.ndarray, k: int) -> np.ndarray:
         out = np.ones((1, 1))
         for q in range(n_qubits):
-            out = np.kron(out, op if q == k else I)
+            out = np.kron(out, op if q == k else I2)
         return out
 
     H = -J * sum(site(Z, k) @ site(Z, k + 1) for k in range(n_qubits - 1)) - h * sum(
