@@ -36,8 +36,7 @@ def _params(shape: Shape, rng: np.random.Generator) -> dict:
 
 
 def _operator(circuit: Circuit, params: dict) -> np.ndarray:
-    template = to_qiskit(circuit)
-    return Operator(template.circuit.assign_parameters(template.values(params))).data
+    return Operator(to_qiskit(circuit).bind(params)).data
 
 
 SMALL = [
