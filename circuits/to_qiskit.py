@@ -246,9 +246,9 @@ def metadata(circuit: Circuit | QSACircuit, *, measure: Sequence[int] = ()) -> d
     Keys: ``qsa_version``; ``bit_order``; ``registers`` (name -> IR wires); ``measure`` (IR wires in
     the order the bits of ``meas`` are read); ``parameters`` (array name -> shape and kind, the
     *unlowered* layout a caller binds: data arrays, trainable angles); for a
-    :class:`~qsa.circuits.QSACircuit` also ``shape`` (family, variant, ``T``, ``d``, ``k``,
-    kernel, ``beta``, ansatz depths, whether query phases enter) and the ``zero_wires`` and
-    ``index_wires`` its observable reads.
+    :class:`~qsa.circuits.QSACircuit` also ``shape`` (:meth:`qsa.circuits.Shape.as_dict`: circuit,
+    ``T``, ``d``, ``k``, kernel, ``beta``, ansatz depths, query phases; ``Shape.from_dict``
+    rebuilds it), ``variant`` and the ``zero_wires`` and ``index_wires`` its observable reads.
     """
     ir = circuit.circuit if isinstance(circuit, QSACircuit) else circuit
     out: dict[str, Any] = {
@@ -259,24 +259,8 @@ def metadata(circuit: Circuit | QSACircuit, *, measure: Sequence[int] = ()) -> d
         "parameters": {p.name: {"shape": list(p.shape), "kind": p.kind} for p in ir.params},
     }
     if isinstance(circuit, QSACircuit):
-        names = {p.name: p for p in ir.params}
-
-        def depth(name: str) -> int | None:
-            spec = names.get(f"theta_{name}")
-            return int(spec.shape[0]) if spec is not None else None
-
-        out["shape"] = {
-            "family": circuit.family,
-            "variant": circuit.variant,
-            "T": circuit.T,
-            "d": circuit.d,
-            "k": circuit.k,
-            "kernel": circuit.kernel,
-            "beta": circuit.beta,
-            "w_layers": depth("W"),
-            "v_layers": depth("V"),
-            "phases": "phi" in names,
-        }
+        out["shape"] = circuit.shape.as_dict()
+        out["variant"] = circuit.variant
         out["zero_wires"] = list(circuit.zero_wires)
         out["index_wires"] = list(circuit.index_wires)
     return out

@@ -166,7 +166,7 @@ def layer_qnode(qsa_circuit: QSACircuit, *, device: str = "default.qubit", diff_
         params = {"x": x, "y": y, "theta_W": theta_W, "theta_V": theta_V}
         if phi is not None:
             params["phi"] = phi
-        if qsa_circuit.family == "B":
+        if qsa_circuit.shape.circuit == "B":
             params["psi"] = _superposition(x, k)
         apply(qsa_circuit.circuit, params, select=select)
         return qml.probs(wires=wires)

@@ -21,7 +21,7 @@ from support import N_SIGMA, TOL_STATE, random_states
 from qsa import analytic
 from qsa.ansatz import ansatz_unitary
 from qsa.circuit_tier import superposition_states
-from qsa.circuits import circuit_a, circuit_b
+from qsa.circuits import Shape, circuit_a, circuit_b
 from qsa.circuits.to_qiskit import (
     PARAMETERISED_GATES,
     SAFE_BASIS,
@@ -142,10 +142,11 @@ def test_exported_circuits_use_only_gates_that_bind_right(family, kernel, phases
         assert [r.name for r in reversed(circuit.qregs)] == [r.name for r in qc.circuit.registers]
         assert [c.name for c in circuit.cregs] == ["meas"]
         meta = circuit.metadata
-        assert meta["shape"]["family"] == family and meta["shape"]["variant"] == variant
+        assert Shape.from_dict(meta["shape"]) == qc.shape and meta["variant"] == variant
+        assert (meta["shape"]["circuit"], meta["shape"]["kernel"]) == (family, kernel)
         assert (meta["shape"]["T"], meta["shape"]["d"], meta["shape"]["k"]) == (T, d, k)
-        assert meta["shape"]["kernel"] == kernel and meta["shape"]["phases"] == (phases and variant in ("mu", "P0"))
         assert meta["qsa_version"] and meta["measure"] == list(qc.measured_wires)
+        assert meta["parameters"]["x"] == {"shape": [T, d], "kind": "data"}
         # bound with its global phase, the export is the IR circuit's state exactly
         bare = _template(qc, False)
         for p in instances:

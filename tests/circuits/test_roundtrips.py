@@ -13,7 +13,7 @@ from support import TOL_STATE, random_states
 
 from qsa import analytic
 from qsa.ansatz import ansatz_unitary
-from qsa.circuits import circuit_a
+from qsa.circuits import Shape, circuit_a
 from qsa.circuits.to_qiskit import dump_qpy, dumps_qasm3, load_qpy, to_qiskit
 
 
@@ -62,7 +62,8 @@ def test_qpy_round_trip_keeps_names_registers_and_metadata():
     (reloaded,) = load_qpy(buffer)
     assert [r.name for r in reloaded.qregs] == [r.name for r in template.circuit.qregs]
     assert reloaded.metadata == template.circuit.metadata
-    assert reloaded.metadata["shape"]["kernel"] == "poly" and reloaded.metadata["parameters"]["phi"]["shape"] == [4]
+    assert Shape.from_dict(reloaded.metadata["shape"]) == qc.shape and reloaded.metadata["variant"] == "mu"
+    assert reloaded.metadata["parameters"]["phi"]["shape"] == [4]
     values = template.values_for(reloaded, params)
     np.testing.assert_allclose(_p_all_zero(reloaded, values), mu, rtol=0, atol=TOL_STATE)
 
