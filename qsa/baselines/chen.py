@@ -64,14 +64,26 @@ import itertools
 import logging
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
+import torch
+
+from qsa import _validate, analytic
+from qsa.baselines.attention import FreeMatrix, FreeUnitary
 
 __all__ = [
+    "MAX_BRANCHES",
+    "MAX_DENSE_DIM",
     "ChenLayer",
+    "ChenMultiHeadLayer",
+    "ConsistencyCheck",
+    "GAISystem",
+    "chen_system",
+    "autoregressive_system",
+    "ChenAttention",
     "FockSpace",
     "Branch",
     "ChannelCheck",
@@ -97,8 +109,15 @@ logger = logging.getLogger(__name__)
 # A dense Choi matrix larger than this (side d_in * d_out) is refused: its eigendecomposition would
 # be the expensive part of a check and is never what a caller meant.
 MAX_CHOI_SIDE = 4096
-# Largest sector dimension N^k that sector_kraus builds densely.
-MAX_SECTOR_DIM = 1 << 14
+# Largest sector dimension N^k that sector_kraus builds densely (its N Kraus operators hold
+# N * N^(m+1) * N^m numbers: 134 MB at N = 2, N^(m+1) = 2^12).
+MAX_SECTOR_DIM = 1 << 12
+# Largest state dimension (N^(n+L), or the Fock space's) of a dense sequential measurement: each
+# block applies dense Kraus operators to a dense density matrix, about 3 s at 2^9 and 30 s at 2^10
+# on the project's 2-core machine. Texts of basis tokens stay diagonal: method="populations".
+MAX_DENSE_DIM = 1 << 9
+# Most outcome histories (N^L) a sequential measurement returns, one Branch each.
+MAX_BRANCHES = 1 << 16
 # Relative tolerance for recognising W^V x and FFN outputs as tokens.
 TOKEN_MATCH_RTOL = 1e-9
 
@@ -150,11 +169,63 @@ class ChenLayer:
 
 
 @dataclass(frozen=True)
-class _Block:
-    """A layer resolved against a token set: unscaled scores and emitted token per key token."""
+class ChenMultiHeadLayer:
+    r"""A multi-head building block: a mixture of heads, each an attention mechanism and FFN.
 
-    scores: np.ndarray  # (N, N): scores[a, b] = <W_Q t_a, W_K t_b>, query a, key b
-    emit: np.ndarray  # (N,) int: emit[b] = index of FFN(W_V t_b)
+    The paper states that multi-headed attention "can be constructed in a similar way" and omits
+    the details; this is our construction. A block emits one token, so its heads cannot be
+    concatenated as in a classical transformer; instead head ``h`` is chosen with probability
+    ``weights[h]`` and emits as a :class:`ChenLayer` does:
+
+    .. math:: p(y\mid\vec x) = \sum_h \pi_h \sum_{i:\,y^h_i=y}\operatorname{softmax}(S^{(m)}_h)_i .
+
+    The quantum operation is the convex combination of the heads' operations (completely positive
+    and trace preserving as each of them is); :func:`sector_kraus` builds Kraus operators from the
+    mixed conditional :math:`p(y\mid\vec x)` as for one head.
+
+    Attributes:
+        heads: the heads, :class:`ChenLayer` objects on the same embedding dimension.
+        weights: head probabilities :math:`\pi_h` (non-negative, summing to 1); ``None`` is uniform.
+    """
+
+    heads: tuple[ChenLayer, ...]
+    weights: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        heads = self.heads
+        if isinstance(heads, ChenLayer) or not isinstance(heads, Sequence) or not heads:
+            raise TypeError(f"heads must be a non-empty sequence of ChenLayer; got {heads!r}")
+        if not all(isinstance(h, ChenLayer) for h in heads):
+            raise TypeError(f"heads must contain ChenLayer objects; got {[type(h).__name__ for h in heads]}")
+        if len({h.d for h in heads}) != 1:
+            raise ValueError(f"heads must act on one embedding dimension; got {[h.d for h in heads]}")
+        H = len(heads)
+        if self.weights is None:
+            weights = (1.0 / H,) * H
+        else:
+            w = np.asarray(self.weights, dtype=float)
+            if w.shape != (H,) or not np.all(np.isfinite(w)) or (w < 0).any() or abs(w.sum() - 1.0) > 1e-12:
+                raise ValueError(f"weights must be {H} non-negative numbers summing to 1; got {self.weights!r}")
+            weights = tuple(float(v) for v in w)
+        object.__setattr__(self, "heads", tuple(heads))
+        object.__setattr__(self, "weights", weights)
+
+    @property
+    def d(self) -> int:
+        """Embedding dimension ``d``."""
+        return self.heads[0].d
+
+
+Layer = ChenLayer | ChenMultiHeadLayer
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A layer resolved against a token set: per head, unscaled scores and emitted token per key token."""
+
+    scores: np.ndarray  # (H, N, N): scores[h, a, b] = <W_Q t_a, W_K t_b> of head h, query a, key b
+    emit: np.ndarray  # (H, N) int: emit[h, b] = index of FFN(W_V t_b) of head h
+    weights: np.ndarray  # (H,): head probabilities
 
 
 @dataclass(frozen=True)
@@ -215,14 +286,17 @@ class Branch(NamedTuple):
         probability: joint probability of ``outcomes``.
         state: the Lüders-reduced density matrix after the last measurement; on sector
             ``sector`` (shape ``(N^sector, N^sector)``) or, if a Fock cutoff was given, on the
-            whole truncated Fock space.
+            whole truncated Fock space; ``None`` for ``method="populations"``.
         sector: the number of tokens in the reduced state.
+        populations: ``method="populations"``: the reduced state, diagonal in the basis of token
+            strings, as ``{string: population}`` (a basis text stays one string); else ``None``.
     """
 
     outcomes: tuple[int | None, ...]
     probability: float
-    state: np.ndarray
+    state: np.ndarray | None
     sector: int
+    populations: dict[tuple[int, ...], float] | None = None
 
 
 class ChannelCheck(NamedTuple):
@@ -252,7 +326,7 @@ class ChannelCheck(NamedTuple):
 # Classical side: Eq. (1) and the FFN-after-attention generation rule.
 
 
-def attention_weights(text: Sequence[int], layer: ChenLayer, tokens, *, scale: float | None = None) -> np.ndarray:
+def attention_weights(text: Sequence[int], layer: Layer, tokens, *, scale: float | None = None) -> np.ndarray:
     r"""``softmax(S^{(m)})``: probability that the last token of ``text`` attends to each position.
 
     .. math:: s_i = c\,\langle W^Q x_m, W^K x_i\rangle,\quad \operatorname{softmax}(S^{(m)})_i
@@ -265,24 +339,29 @@ def attention_weights(text: Sequence[int], layer: ChenLayer, tokens, *, scale: f
         scale: ``c``; ``None`` means the paper's ``1/sqrt(d)``.
 
     Returns:
-        Array of shape ``(m,)`` summing to 1.
+        Array of shape ``(m,)`` summing to 1; ``(H, m)``, one row per head, for a
+        :class:`ChenMultiHeadLayer`.
     """
     T = _tokens(tokens)
     text = _text(text, T.shape[0])
     c = _scale(scale, T.shape[1])
     block = _resolve(layer, T)
-    return _softmax(c * block.scores[text[-1], list(text)])
+    w = _softmax(c * block.scores[:, text[-1], list(text)])  # (H, m)
+    return w[0] if isinstance(layer, ChenLayer) else w
 
 
-def emitted_tokens(text: Sequence[int], layer: ChenLayer, tokens) -> np.ndarray:
-    r"""``y_i = FFN(W^V x_i)`` for every position ``i`` of ``text`` (token indices, shape ``(m,)``)."""
+def emitted_tokens(text: Sequence[int], layer: Layer, tokens) -> np.ndarray:
+    r"""``y_i = FFN(W^V x_i)`` for every position ``i`` of ``text`` (token indices, shape ``(m,)``;
+    ``(H, m)`` for a :class:`ChenMultiHeadLayer`)."""
     T = _tokens(tokens)
     text = _text(text, T.shape[0])
-    return _resolve(layer, T).emit[list(text)]
+    emit = _resolve(layer, T).emit[:, list(text)]  # (H, m)
+    return emit[0] if isinstance(layer, ChenLayer) else emit
 
 
-def next_token_distribution(text: Sequence[int], layer: ChenLayer, tokens, *, scale: float | None = None) -> np.ndarray:
-    r"""Distribution of the token the block emits after ``text``: :math:`p(y)=\sum_{i:\,y_i=y}\operatorname{softmax}_i`.
+def next_token_distribution(text: Sequence[int], layer: Layer, tokens, *, scale: float | None = None) -> np.ndarray:
+    r"""Distribution of the token the block emits after ``text``: :math:`p(y)=\sum_{i:\,y_i=y}\operatorname{softmax}_i`
+    (for a :class:`ChenMultiHeadLayer` the mixture over heads).
 
     Returns:
         Array of shape ``(N,)`` over token indices, summing to 1.
@@ -294,7 +373,7 @@ def next_token_distribution(text: Sequence[int], layer: ChenLayer, tokens, *, sc
 
 
 def transformer_distribution(
-    text: Sequence[int], layers: Sequence[ChenLayer], tokens, *, scale: float | None = None
+    text: Sequence[int], layers: Sequence[Layer], tokens, *, scale: float | None = None
 ) -> dict[tuple[int, ...], float]:
     r"""Joint distribution of the ``L = len(layers)`` generated tokens, computed autoregressively.
 
@@ -323,7 +402,7 @@ def transformer_distribution(
 # Quantum side: Kraus operators, CPTP checks, sequential Lüders measurement.
 
 
-def sector_kraus(layer: ChenLayer, tokens, m: int, *, scale: float | None = None) -> np.ndarray:
+def sector_kraus(layer: Layer, tokens, m: int, *, scale: float | None = None) -> np.ndarray:
     r"""Kraus operators of block ``layer`` acting on texts of ``m`` tokens (sector ``m`` to ``m + 1``).
 
     .. math:: K_y = \sum_{\vec x\in\mathbf T^m}\sqrt{p(y\mid\vec x)}\;|\vec x\,y\rangle\langle\vec x|,
@@ -355,9 +434,7 @@ def sector_kraus(layer: ChenLayer, tokens, m: int, *, scale: float | None = None
     return K
 
 
-def fock_kraus(
-    layer: ChenLayer, tokens, cutoff: int, *, scale: float | None = None, empty_token: int = 0
-) -> np.ndarray:
+def fock_kraus(layer: Layer, tokens, cutoff: int, *, scale: float | None = None, empty_token: int = 0) -> np.ndarray:
     r"""Kraus operators of block ``layer`` on the whole truncated Fock space :math:`\mathcal F^{(M)}(\mathbf h)`.
 
     The paper's Appendix defines :math:`\Phi` on the commutative algebra spanned by the vacuum and
@@ -507,27 +584,45 @@ def input_state(text: Sequence[int], n_tokens: int, *, cutoff: int | None = None
 
 def sequential_measurement(
     text: Sequence[int],
-    layers: Sequence[ChenLayer],
+    layers: Sequence[Layer],
     tokens,
     *,
     scale: float | None = None,
     cutoff: int | None = None,
+    method: Literal["populations", "dense"] | None = None,
 ) -> list[Branch]:
     r"""Run the physical model: per block a quantum operation, the measurement :math:`(X_\ell,\mathcal D)`
     and the Lüders reduction.
 
     Args:
         text: input token indices ``x_1..x_n``.
-        layers: the blocks, one per generated token (``L = len(layers)``).
+        layers: the blocks (:class:`ChenLayer` or :class:`ChenMultiHeadLayer`), one per generated
+            token (``L = len(layers)``).
         tokens: the token set, real array ``(N, d)`` of distinct rows.
         scale: score scale ``c``; ``None`` means ``1/sqrt(d)`` (the paper's example uses 1).
         cutoff: ``None`` works sector by sector (the state of the model always lies in one sector,
             where :math:`X_\ell(\{\diamond\})` vanishes); an integer ``M >= n + L`` works on the
             whole :math:`\mathcal F^{(M)}(\mathbf h)` with the operations of :func:`fock_kraus`
-            and the full measurement including the outcome :math:`\diamond`.
+            and the full measurement including the outcome :math:`\diamond` (``method="dense"``).
+        method: ``"populations"`` (the default without ``cutoff``): the input
+            :math:`\rho_T=|x_1\cdots x_n\rangle\langle x_1\cdots x_n|` is diagonal in the basis of
+            token strings and every operation and measurement here keeps it so (a Kraus operator
+            maps a basis string to a basis string, a projector :math:`X_\ell(\{x\})` is
+            diagonal), so only the populations of the strings are propagated: block ``l`` takes
+            a string of population ``q`` to its extensions ``x y`` with ``q p_l(y|x)`` (the
+            diagonal of Eq. (3)), and measuring ``y`` keeps the strings ending in ``y``,
+            renormalised. The cost is that of the classical computation, for any text length.
+            ``"dense"`` (the default with ``cutoff``): dense Kraus operators on dense density
+            matrices of side ``N^(n+L)`` (or the Fock space's dimension), at most
+            ``MAX_DENSE_DIM``; the two give the same probabilities (tested).
 
     Returns:
         The branches of positive probability after the last measurement (see :class:`Branch`).
+
+    Raises:
+        ValueError: ``N^(n+L)`` (or the Fock dimension) above ``MAX_DENSE_DIM`` for
+            ``method="dense"``, ``N^L`` above ``MAX_BRANCHES``, ``cutoff`` with
+            ``method="populations"``; checked before any work.
     """
     T = _tokens(tokens)
     N = T.shape[0]
@@ -535,17 +630,35 @@ def sequential_measurement(
     layers = _layers(layers)
     c = _scale(scale, T.shape[1])
     n, L = len(text), len(layers)
-    for layer in layers:  # every layer must fit the token set before any work
-        _resolve(layer, T)
+    if method is None:
+        method = "populations" if cutoff is None else "dense"
+    if method not in ("populations", "dense"):
+        raise ValueError(f"method must be 'populations', 'dense' or None; got {method!r}")
+    blocks = [_resolve(layer, T) for layer in layers]  # every layer must fit the token set before any work
+    if N**L > MAX_BRANCHES:
+        raise ValueError(
+            f"N^L must be <= {MAX_BRANCHES} (one branch per outcome history); got N = {N}, L = {L} (N^L = {N**L})"
+        )
     if cutoff is not None:
+        if method == "populations":
+            raise ValueError("method must be 'dense' (or None) with a Fock cutoff; got 'populations'")
         cutoff = _integer(cutoff, "cutoff", minimum=1)
         if cutoff < n + L:
             raise ValueError(f"cutoff must be >= n + L = {n + L} to hold the generated text; got {cutoff}")
         fock = FockSpace(N, cutoff)
-        if fock.dim > MAX_SECTOR_DIM:
-            raise ValueError(f"the Fock space dimension must be <= {MAX_SECTOR_DIM}; got {fock.dim}")
-    elif N ** (n + L) > MAX_SECTOR_DIM:
-        raise ValueError(f"N^(n+L) must be <= {MAX_SECTOR_DIM}; got N = {N}, n + L = {n + L}")
+        if fock.dim > MAX_DENSE_DIM:
+            raise ValueError(
+                f"the Fock space dimension must be <= {MAX_DENSE_DIM} for dense density matrices; got {fock.dim} "
+                "(without a cutoff, method='populations' works for any text length)"
+            )
+    elif method == "dense" and N ** (n + L) > MAX_DENSE_DIM:
+        raise ValueError(
+            f"N^(n+L) must be <= {MAX_DENSE_DIM} for method='dense' (dense density matrices of that side; about "
+            f"30 s at 2^10); got N = {N}, n + L = {n + L} (N^(n+L) = {N ** (n + L)}); method='populations' "
+            "propagates the diagonal of the same state for any text length"
+        )
+    if method == "populations":
+        return _measure_populations(text, blocks, c)
 
     branches = [Branch((), 1.0, input_state(text, N, cutoff=cutoff), n)]
     for ell, layer in enumerate(layers):
@@ -575,13 +688,33 @@ def sequential_measurement(
     return branches
 
 
+def _measure_populations(text: tuple[int, ...], blocks: list[_Block], c: float) -> list[Branch]:
+    """The sequential measurement on diagonal states, ``{string: population}`` (see :func:`sequential_measurement`)."""
+    n = len(text)
+    branches = [Branch((), 1.0, None, n, {text: 1.0})]
+    for ell, block in enumerate(blocks):
+        new = []
+        for br in branches:
+            strings = list(br.populations)
+            q = np.array([br.populations[x] for x in strings])  # (K,)
+            P = q[:, None] * _next_distribution(block, np.asarray(strings), c)  # (K, N): population of x y
+            for y in np.flatnonzero(P.sum(0) > 0):  # outcome y: the strings ending in y
+                p = float(P[:, y].sum())  # Tr[E rho]
+                reduced = {x + (int(y),): float(P[k, y]) / p for k, x in enumerate(strings) if P[k, y] > 0}
+                new.append(Branch(br.outcomes + (int(y),), br.probability * p, None, n + ell + 1, reduced))
+        branches = new
+        logger.debug("block %d: %d branches", ell + 1, len(branches))
+    return branches
+
+
 def joint_distribution(
     text: Sequence[int],
-    layers: Sequence[ChenLayer],
+    layers: Sequence[Layer],
     tokens,
     *,
     scale: float | None = None,
     cutoff: int | None = None,
+    method: Literal["populations", "dense"] | None = None,
 ) -> dict[tuple[int | None, ...], float]:
     r"""Joint distribution of the generated text, by sequential measurement of the physical model.
 
@@ -590,9 +723,286 @@ def joint_distribution(
     :math:`\diamond`, which has probability 0 here). Equals :func:`transformer_distribution`.
     """
     table: dict[tuple[int | None, ...], float] = {}
-    for br in sequential_measurement(text, layers, tokens, scale=scale, cutoff=cutoff):
+    for br in sequential_measurement(text, layers, tokens, scale=scale, cutoff=cutoff, method=method):
         table[br.outcomes] = table.get(br.outcomes, 0.0) + br.probability
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# The GAI formalism: a system as a family of sequential joint probabilities.
+
+
+class ConsistencyCheck(NamedTuple):
+    r"""Result of :meth:`GAISystem.check`.
+
+    Attributes:
+        consistent: every defect at most ``atol``.
+        marginal_defect: largest :math:`|\sum_{y_n} P_T(y_1..y_n) - P_T(y_1..y_{n-1})|` over the
+            texts, horizons ``n`` and outcome histories checked.
+        normalisation_defect: largest :math:`|\sum P_T(y_1..y_n) - 1|`.
+        checked: how many (text, n) pairs were checked.
+    """
+
+    consistent: bool
+    marginal_defect: float
+    normalisation_defect: float
+    checked: int
+
+
+class GAISystem:
+    r"""A GAI system in Chen's formalism: a family of sequential joint probabilities over input texts.
+
+    Z. Chen, *Mathematical formalism and physical models for generative artificial intelligence*
+    (2025; abstract in the project's papers): a GAI system is "a family of sequential joint
+    probabilities associated with input texts and temporal sequences of tokens" (histories of
+    events, after Gudder and Isham). Here: for every input text ``T`` and horizon
+    ``n = 1..horizon``, a distribution :math:`P_T(y_1, \dots, y_n)` over the outcome histories of
+    length ``n``. A family of histories is consistent (Kolmogorov) when the marginal over the last
+    outcome is the shorter joint,
+
+    .. math:: \sum_{y_n} P_T(y_1,\dots,y_n) = P_T(y_1,\dots,y_{n-1}),\qquad P_T() = 1,
+
+    which :meth:`check` verifies on given texts. :func:`chen_system` makes the system of a
+    physical model (each horizon by its own sequential measurement, so consistency is a property
+    of the model, not of the bookkeeping); :func:`autoregressive_system` that of any next-token
+    rule, e.g. a trained text model.
+
+    Args:
+        joint: ``joint(text, n) -> {(y_1, ..., y_n): probability}`` (outcomes of probability 0
+            may be left out).
+        n_tokens: ``N``, outcomes and text tokens are indices in ``[0, N)``.
+        horizon: largest ``n``.
+    """
+
+    def __init__(
+        self, joint: Callable[[tuple[int, ...], int], Mapping[tuple, float]], *, n_tokens: int, horizon: int
+    ) -> None:
+        if not callable(joint):
+            raise TypeError(f"joint must be callable as joint(text, n); got {type(joint).__name__}")
+        self._joint = joint
+        self.n_tokens = _integer(n_tokens, "n_tokens", minimum=1)
+        self.horizon = _integer(horizon, "horizon", minimum=1)
+
+    def joint(self, text: Sequence[int], n: int) -> dict[tuple, float]:
+        """:math:`P_T(y_1..y_n)` for the input ``text``; ``n = 0`` is ``{(): 1.0}``."""
+        text = _text(text, self.n_tokens)
+        n = _integer(n, "n", minimum=0)
+        if n > self.horizon:
+            raise ValueError(f"n must be <= the horizon {self.horizon}; got {n}")
+        if n == 0:
+            return {(): 1.0}
+        table = dict(self._joint(text, n))
+        for key in table:
+            if not isinstance(key, tuple) or len(key) != n:
+                raise ValueError(f"joint(text, {n}) must map histories of length {n}; got the key {key!r}")
+        return table
+
+    def marginal(self, text: Sequence[int], n: int) -> dict[tuple, float]:
+        r""":math:`\sum_{y_n} P_T(y_1..y_n)` as a table over histories of length ``n - 1``."""
+        out: dict[tuple, float] = {}
+        for key, p in self.joint(text, _integer(n, "n", minimum=1)).items():
+            out[key[:-1]] = out.get(key[:-1], 0.0) + p
+        return out
+
+    def check(self, texts: Sequence[Sequence[int]], *, atol: float = 1e-12) -> ConsistencyCheck:
+        """Consistency of the marginals and normalisation for every text of ``texts`` and ``n = 1..horizon``."""
+        atol = _tolerance(atol)
+        if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence) or not texts:
+            raise TypeError(f"texts must be a non-empty sequence of texts; got {texts!r}")
+        marginal, norm, checked = 0.0, 0.0, 0
+        for text in texts:
+            shorter = self.joint(text, 0)
+            for n in range(1, self.horizon + 1):
+                longer = self.joint(text, n)
+                summed: dict[tuple, float] = {}
+                for key, p in longer.items():
+                    summed[key[:-1]] = summed.get(key[:-1], 0.0) + p
+                for key in set(summed) | set(shorter):
+                    marginal = max(marginal, abs(summed.get(key, 0.0) - shorter.get(key, 0.0)))
+                norm = max(norm, abs(sum(longer.values()) - 1.0))
+                shorter, checked = longer, checked + 1
+        return ConsistencyCheck(marginal <= atol and norm <= atol, marginal, norm, checked)
+
+
+def chen_system(
+    layers: Sequence[Layer],
+    tokens,
+    *,
+    scale: float | None = None,
+    method: Literal["populations", "dense"] | None = None,
+) -> GAISystem:
+    """The GAI system of Chen's physical model: :math:`P_T(y_1..y_n)` by sequential measurement with the first ``n`` blocks.
+
+    ``horizon = len(layers)``; each ``joint(text, n)`` is its own :func:`joint_distribution` run.
+    """
+    T = _tokens(tokens)
+    layers = _layers(layers)
+    c = _scale(scale, T.shape[1])
+    for layer in layers:
+        _resolve(layer, T)
+
+    def joint(text: tuple[int, ...], n: int) -> dict[tuple, float]:
+        return joint_distribution(text, layers[:n], T, scale=c, method=method)
+
+    return GAISystem(joint, n_tokens=T.shape[0], horizon=len(layers))
+
+
+def autoregressive_system(
+    next_token: Callable[[tuple[int, ...]], np.ndarray], *, n_tokens: int, horizon: int
+) -> GAISystem:
+    r"""The GAI system of a next-token rule: :math:`P_T(y_1..y_n)=\prod_k p(y_k\mid T\,y_1\cdots y_{k-1})`.
+
+    ``next_token(text)`` returns the distribution ``(N,)`` of the token after ``text`` (for a
+    trained text model, :func:`qsa.training.generate.next_token_distribution`). Outcome histories
+    of probability 0 are left out.
+    """
+    N = _integer(n_tokens, "n_tokens", minimum=1)
+    if not callable(next_token):
+        raise TypeError(f"next_token must be callable as next_token(text); got {type(next_token).__name__}")
+
+    def joint(text: tuple[int, ...], n: int) -> dict[tuple, float]:
+        if N**n > MAX_BRANCHES:
+            raise ValueError(f"N^n must be <= {MAX_BRANCHES} (one entry per history); got N = {N}, n = {n}")
+        table: dict[tuple, float] = {(): 1.0}
+        for _ in range(n):
+            new: dict[tuple, float] = {}
+            for hist, p in table.items():
+                q = np.asarray(next_token(text + hist), dtype=float)
+                if q.shape != (N,):
+                    raise ValueError(f"next_token must return a distribution of shape ({N},); got {q.shape}")
+                for y in np.flatnonzero(q > 0):
+                    new[hist + (int(y),)] = p * float(q[y])
+            table = new
+        return table
+
+    return GAISystem(joint, n_tokens=N, horizon=horizon)
+
+
+# --------------------------------------------------------------------------------------------
+# A trainable Chen model on the library's tokens and losses.
+
+
+class ChenAttention(torch.nn.Module):
+    r"""Chen's physical model as a trainable sequence model: one (multi-head) block on every prefix.
+
+    For the query at position ``j`` the block is the quantum operation of Eq. (3) followed by the
+    readout of the emitted token: head ``h`` (chosen with probability :math:`\pi_h`) attends to key
+    ``i <= j`` with probability :math:`a^h_{ji}=\operatorname{softmax}_i(c\,\operatorname{Re}
+    \langle x_j|W_h|x_i\rangle)` and emits the value state :math:`V_h|x_i\rangle`, so the emitted
+    token is the *mixed* state
+
+    .. math:: \rho_j = \sum_h \pi_h \sum_{i\le j} a^h_{ji}\, V_h|x_i\rangle\langle x_i|V_h^\dagger ,
+
+    and the probability of the target is :math:`p_j=\langle y_j|\rho_j|y_j\rangle`, scored with the
+    library's ``L_1`` and ``L_half``. This is the incoherent counterpart of softmax attention
+    (:class:`qsa.baselines.attention.SoftmaxAttention`, a coherent sum
+    :math:`z_j=\sum_i a_{ji}V x_i` and :math:`p_j=|\langle y_j|z_j\rangle|^2/\|z_j\|^2`).
+
+    Choices, stated: ``W_h`` is a free complex matrix (:math:`W=W_Q^{\top}W_K` at full rank; for
+    real tokens :math:`\operatorname{Re}\langle x_j|W|x_i\rangle=\langle W_Q x_j, W_K x_i\rangle`,
+    the paper's score); ``V_h`` a free unitary: the paper requires :math:`W^V x\in\mathbf T` and a
+    token-valued FFN, i.e. unit states to unit states, and the FFN composed with :math:`W^V` is
+    absorbed in ``V_h``. With basis tokens, real ``W`` and a permutation ``V`` the model is exactly
+    :func:`next_token_distribution` of the :class:`ChenLayer` ``(W_Q, W_K, V)`` (tested). Score
+    scale ``c``: ``scale`` (default ``sqrt(d)``, the softmax baselines' ``beta``; the paper's
+    ``1/sqrt(d)`` differs from it by a rescaling of the free ``W``). Head probabilities
+    :math:`\pi = \operatorname{softmax}(\eta)`, ``eta`` trained (absent for one head).
+
+    Args:
+        d: token width.
+        heads: number of heads, ``>= 1``.
+        scale: score scale ``c > 0``; ``None`` is ``sqrt(d)``.
+        seed: int or ``numpy.random.Generator``, split into one stream per head's ``W`` and ``V``.
+
+    Parameters: ``3 d^2`` real numbers per head (``W``: ``2 d^2``, ``V``: ``d^2``), plus the
+    ``heads`` logits when ``heads > 1``.
+    """
+
+    def __init__(self, d: int, *, heads: int = 1, scale: float | None = None, seed: int | np.random.Generator) -> None:
+        super().__init__()
+        self.d = _integer(d, "d", minimum=1)
+        self.heads = _integer(heads, "heads", minimum=1)
+        self.scale = math.sqrt(self.d) if scale is None else _scale(scale, self.d)
+        rngs = _validate.generator(seed).spawn(2 * self.heads)
+        self.W = torch.nn.ModuleList(FreeMatrix(self.d, self.d, seed=rngs[2 * h]) for h in range(self.heads))
+        self.V = torch.nn.ModuleList(FreeUnitary(self.d, seed=rngs[2 * h + 1]) for h in range(self.heads))
+        self.head_logits = (
+            torch.nn.Parameter(torch.zeros(self.heads, dtype=torch.float64)) if self.heads > 1 else None
+        )  # (H,)
+
+    def head_weights(self) -> torch.Tensor:
+        r"""Head probabilities :math:`\pi` ``(H,)``."""
+        if self.head_logits is None:
+            return torch.ones(1, dtype=torch.float64)
+        return torch.softmax(self.head_logits, 0)
+
+    def _tokens(self, X) -> torch.Tensor:
+        X = _validate.tokens(X, "X")
+        if X.dtype != torch.complex128:
+            raise TypeError(f"X must be complex128 (or float64); got {X.dtype}")
+        if X.shape[-1] != self.d:
+            raise ValueError(f"X must have token width d = {self.d} (the model's); got shape {tuple(X.shape)}")
+        return X
+
+    def attention(self, X: torch.Tensor) -> torch.Tensor:
+        """Attention probabilities :math:`a^h_{ji}` ``(H, ..., T, T)``: row ``j`` a distribution over keys ``i <= j``."""
+        T = X.shape[-2]
+        causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
+        out = []
+        for W in self.W:
+            logits = self.scale * analytic.scores(X, W()).real  # (..., T, T): Re <x_j|W|x_i>, query j, key i
+            out.append(torch.softmax(logits.masked_fill(~causal, float("-inf")), -1))
+        return torch.stack(out)  # (H, ..., T, T)
+
+    def values(self, X: torch.Tensor) -> torch.Tensor:
+        """The value states :math:`V_h|x_i\rangle` ``(H, ..., T, d)``."""
+        return torch.stack([X @ V().transpose(-1, -2) for V in self.V])
+
+    def density(self, X) -> torch.Tensor:
+        """The emitted states :math:`\rho_j` ``(..., T, d, d)`` (unit trace)."""
+        X = self._tokens(X)
+        a, v = self.attention(X), self.values(X)  # (H, ..., T, T), (H, ..., T, d)
+        rho = torch.einsum("h...ji,h...ic,h...ie->h...jce", a.to(v.dtype), v, v.conj())  # (H, ..., T, d, d)
+        return torch.einsum("h,h...->...", self.head_weights().to(v.dtype), rho)
+
+    forward = density
+
+    def probabilities(self, X, Y) -> torch.Tensor:
+        r""":math:`p_j=\langle y_j|\rho_j|y_j\rangle` ``(..., T)`` for tokens ``X`` and unit targets ``Y``."""
+        X, Y = self._tokens(X), self._tokens(Y)
+        if X.shape != Y.shape:
+            raise ValueError(f"Y must have the shape of X {tuple(X.shape)}; got {tuple(Y.shape)}")
+        a, v = self.attention(X), self.values(X)  # (H, ..., T, T), (H, ..., T, d)
+        amp = Y.conj() @ v.transpose(-1, -2)  # (H, ..., T, T): <y_j|V_h x_i>
+        p = (a * (amp.real**2 + amp.imag**2)).sum(-1)  # (H, ..., T)
+        return torch.einsum("h,h...->...", self.head_weights(), p)
+
+    def observables(self, X, Y):
+        """``p``, ``L_1``, ``L_half`` (:class:`qsa.analytic.Observables`; circuit fields ``None``)."""
+        p = self.probabilities(X, Y)
+        return analytic.Observables(
+            mu=None,
+            zeta=None,
+            nu=None,
+            F=None,
+            L_B=None,
+            L_A=None,
+            L_half=analytic.loss_L_half(p),
+            L_1=analytic.loss_L1(p),
+            p=p,
+        )
+
+    def next_token_probabilities(self, X, F: torch.Tensor) -> torch.Tensor:
+        r""":math:`p(l\mid\rho_t)=\langle f_l|\rho_t|f_l\rangle` ``(..., T, M)`` for output-embedding rows ``F`` ``(M, d)``
+        (a Parseval frame, so each row sums to 1)."""
+        X = self._tokens(X)
+        a, v = self.attention(X), self.values(X)  # (H, ..., T, T), (H, ..., T, d)
+        amp = v @ F.to(v.dtype).conj().T  # (H, ..., T, M): <f_l|V_h x_i>
+        p = a @ (amp.real**2 + amp.imag**2)  # (H, ..., T, M)
+        return torch.einsum("h,h...->...", self.head_weights(), p)
+
+    def extra_repr(self) -> str:
+        return f"d={self.d}, heads={self.heads}, scale={self.scale:.4g}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,13 +1010,13 @@ def joint_distribution(
 
 
 def _next_distribution(block: _Block, strings: np.ndarray, c: float) -> np.ndarray:
-    """``p(y | x_1..x_m)`` for a batch of texts ``strings`` (B, m) -> (B, N)."""
+    """``p(y | x_1..x_m)`` for a batch of texts ``strings`` (B, m) -> (B, N), mixed over the heads."""
     B, m = strings.shape
-    N = block.emit.shape[0]
-    s = c * block.scores[strings[:, -1:], strings]  # (B, m): query x_m, keys x_i
-    w = _softmax(s)  # (B, m)
+    H, N = block.emit.shape
     P = np.zeros((B, N))
-    np.add.at(P, (np.repeat(np.arange(B), m), block.emit[strings].ravel()), w.ravel())
+    for h in range(H):
+        w = _softmax(c * block.scores[h][strings[:, -1:], strings])  # (B, m): query x_m, keys x_i
+        np.add.at(P, (np.repeat(np.arange(B), m), block.emit[h][strings].ravel()), block.weights[h] * w.ravel())
     return P
 
 
@@ -627,9 +1037,16 @@ def _string_index(text: tuple[int, ...], N: int) -> int:
     return idx
 
 
-def _resolve(layer: ChenLayer, T: np.ndarray) -> _Block:
+def _resolve(layer: Layer, T: np.ndarray) -> _Block:
+    if isinstance(layer, ChenMultiHeadLayer):
+        heads = [_resolve(h, T) for h in layer.heads]
+        return _Block(
+            scores=np.concatenate([b.scores for b in heads]),
+            emit=np.concatenate([b.emit for b in heads]),
+            weights=np.asarray(layer.weights),
+        )
     if not isinstance(layer, ChenLayer):
-        raise TypeError(f"layer must be a ChenLayer; got {type(layer).__name__}")
+        raise TypeError(f"layer must be a ChenLayer or ChenMultiHeadLayer; got {type(layer).__name__}")
     N, d = T.shape
     if layer.d != d:
         raise ValueError(f"layer matrices must act on the token dimension d = {d}; got W_V of shape {layer.W_V.shape}")
@@ -650,7 +1067,7 @@ def _resolve(layer: ChenLayer, T: np.ndarray) -> _Block:
             raise ValueError(f"ffn must be a table of {N} token indices in [0, {N}); got {layer.ffn!r}")
         emit = table[value_idx]
     scores = (T @ layer.W_Q.T) @ (T @ layer.W_K.T).T  # (N, N): <W_Q t_a, W_K t_b>
-    return _Block(scores=scores, emit=emit.astype(np.int64))
+    return _Block(scores=scores[None], emit=emit.astype(np.int64)[None], weights=np.ones(1))
 
 
 def _match_token(v: np.ndarray, T: np.ndarray, what: str) -> int:
@@ -694,13 +1111,13 @@ def _text(text, N: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _layers(layers) -> tuple[ChenLayer, ...]:
-    if isinstance(layers, ChenLayer) or not isinstance(layers, Sequence):
+def _layers(layers) -> tuple[Layer, ...]:
+    if isinstance(layers, (ChenLayer, ChenMultiHeadLayer)) or not isinstance(layers, Sequence):
         raise TypeError(f"layers must be a sequence of ChenLayer; got {type(layers).__name__}")
     if not layers:
         raise ValueError("layers must contain at least one block; got an empty sequence")
     for layer in layers:
-        if not isinstance(layer, ChenLayer):
+        if not isinstance(layer, (ChenLayer, ChenMultiHeadLayer)):
             raise TypeError(f"layers must contain ChenLayer objects; got {type(layer).__name__}")
     return tuple(layers)
 
