@@ -43,6 +43,18 @@ Eq. (12) penalises the deviation :math:`h-m`, Eq. (35)). The paper's bias and no
 are not part of Eq. (60) and are left out; the model is linear in the state except for the
 bilinear attention weights, as the paper requires for its closed-form propagators (Sec. X).
 
+**Koopman without attention (Stage II, Sec. XI.4).** ``attention=False``: the mixing layer is
+replaced by the learnable Koopman operator alone, :math:`h^{(\ell+1)}_t = K_\ell h^{(\ell)}_t`,
+with no attention matrices and no :math:`\alpha` (each position evolves on its own: the prediction
+at ``t`` reads ``x_t`` only).
+
+**Monitoring (Sec. IV.4, XI.5).** :meth:`KoopmanAttention.monitor` reports the learned strengths
+:math:`\alpha_\ell` (the paper's Fig. 1 follows them over training), the spectral radius
+:math:`\max_k|\lambda_k(K_\ell)|` of every layer, and the norm of the final hidden state
+:math:`\|h^{(L)}_t\|` over a batch (mean and maximum; the paper reports mean 1.02, standard
+deviation 0.08 at its scale). The library's losses ignore the scale of a prediction, so these norms
+are free to drift; without the paper's normalisation layers nothing pins them.
+
 **Hamiltonian ablation (Stage IV, Sec. VIII.4).** :math:`\Gamma = 0`: the generator is the
 anti-Hermitian part of the same free parameter, :math:`G = (A - A^\dagger)/2 = -iH`, so
 :math:`K = e^{-iH}` is unitary (to rounding) and differentiable in :math:`A`. The dissipative
@@ -101,6 +113,7 @@ class KoopmanConfig:
         d_k: query/key width; ``None`` means ``d``.
         variant: ``"dissipative"`` (free generator) or ``"unitary"`` (Hamiltonian ablation).
         alpha_init: initial measurement strength of every layer.
+        attention: ``False`` drops the attention term (Stage II: Koopman operators alone).
         init_scale: standard deviation of the entries of the initial generator parameter ``A``
             (``K = e^G`` starts near the identity) and, divided by ``sqrt(d)``, of the attention
             matrices' entries.
@@ -112,6 +125,7 @@ class KoopmanConfig:
     variant: Variant = "dissipative"
     alpha_init: float = 0.01
     init_scale: float = 0.1
+    attention: bool = True
 
     def __post_init__(self) -> None:
         _validate.integer(self.d, "d", minimum=1)
@@ -121,6 +135,8 @@ class KoopmanConfig:
         if not isinstance(self.variant, str) or self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}; got {self.variant!r}")
         _real(self.alpha_init, "alpha_init")
+        if not isinstance(self.attention, bool):
+            raise TypeError(f"attention must be a bool; got {self.attention!r}")
         if _real(self.init_scale, "init_scale") < 0:
             raise ValueError(f"init_scale must be >= 0; got {self.init_scale!r}")
 
@@ -216,7 +232,7 @@ class KoopmanAttention(torch.nn.Module):
 
     Parameters (float64; complex matrices kept as real and imaginary parts): the generator
     parameter ``A`` ``(L, d, d)``, attention matrices ``W_Q``, ``W_K`` ``(L, d_k, d)`` and ``W_V``
-    ``(L, d, d)``, and strengths ``alpha`` ``(L,)``. Initialisation is drawn from a
+    ``(L, d, d)``, and strengths ``alpha`` ``(L,)`` (the last four absent with ``attention=False``). Initialisation is drawn from a
     ``torch.Generator`` seeded with ``seed``; the global RNG is not touched.
     """
 
@@ -234,6 +250,8 @@ class KoopmanAttention(torch.nn.Module):
 
         s = config.init_scale
         self.A_re, self.A_im = normal(L, d, d, std=s), normal(L, d, d, std=s)
+        if not config.attention:
+            return
         self.WQ_re, self.WQ_im = normal(L, dk, d, std=s / math.sqrt(d)), normal(L, dk, d, std=s / math.sqrt(d))
         self.WK_re, self.WK_im = normal(L, dk, d, std=s / math.sqrt(d)), normal(L, dk, d, std=s / math.sqrt(d))
         self.WV_re, self.WV_im = normal(L, d, d, std=s / math.sqrt(d)), normal(L, d, d, std=s / math.sqrt(d))
@@ -252,21 +270,47 @@ class KoopmanAttention(torch.nn.Module):
 
     def attention_matrices(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(W_Q, W_K, W_V)``, shapes ``(L, d_k, d)``, ``(L, d_k, d)``, ``(L, d, d)``, complex128."""
+        if not self.config.attention:
+            raise ValueError("the model must have attention (KoopmanConfig(attention=True)) for attention matrices")
         return (
             torch.complex(self.WQ_re, self.WQ_im),
             torch.complex(self.WK_re, self.WK_im),
             torch.complex(self.WV_re, self.WV_im),
         )
 
-    def forward(self, X) -> torch.Tensor:
-        """Predictions ``Z`` of the shape of ``X`` (``(T, d)`` or ``(S, T, d)``, complex128, unit rows)."""
+    def hidden_states(self, X) -> list[torch.Tensor]:
+        """``[h^(0), ..., h^(L)]``, each of the shape of ``X`` (``h^(0) = X``, ``h^(L)`` the prediction)."""
         h = _tokens(X, "X", self.config.d)
         K = self.koopman()  # (L, d, d)
-        W_Q, W_K, W_V = self.attention_matrices()
+        states = [h]
+        if self.config.attention:
+            W_Q, W_K, W_V = self.attention_matrices()
         for ell in range(self.config.n_layers):
-            m = linear_attention_target(h, W_Q[ell], W_K[ell], W_V[ell])  # (..., T, d)
-            h = h @ K[ell].transpose(-1, -2) + self.alpha[ell] * m  # Eq. (60), (..., T, d)
-        return h
+            if self.config.attention:
+                m = linear_attention_target(h, W_Q[ell], W_K[ell], W_V[ell])  # (..., T, d)
+                h = h @ K[ell].transpose(-1, -2) + self.alpha[ell] * m  # Eq. (60), (..., T, d)
+            else:
+                h = h @ K[ell].transpose(-1, -2)  # Stage II: the Koopman operator alone
+            states.append(h)
+        return states
+
+    def forward(self, X) -> torch.Tensor:
+        """Predictions ``Z`` of the shape of ``X`` (``(T, d)`` or ``(S, T, d)``, complex128, unit rows)."""
+        return self.hidden_states(X)[-1]
+
+    @torch.no_grad()
+    def monitor(self, X) -> dict[str, float | list[float]]:
+        r"""What the paper monitors, for tokens ``X``: ``alpha`` per layer (with attention),
+        ``spectral_radius`` per layer (:math:`\max|\lambda(K_\ell)|`), and the norm of the final
+        hidden state over every sequence and step, ``hidden_norm_mean`` and ``hidden_norm_max``."""
+        norms = torch.linalg.vector_norm(self(X), dim=-1)  # (..., T)
+        out: dict[str, float | list[float]] = {}
+        if self.config.attention:
+            out["alpha"] = [float(a) for a in self.alpha]
+        out["spectral_radius"] = [float(r) for r in torch.linalg.eigvals(self.koopman()).abs().amax(-1)]
+        out["hidden_norm_mean"] = float(norms.mean())
+        out["hidden_norm_max"] = float(norms.max())
+        return out
 
 
 def evaluate(model: KoopmanAttention, X, Y) -> Scores:
