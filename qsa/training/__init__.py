@@ -27,7 +27,7 @@ from qsa.training.config import (
     with_family,
 )
 from qsa.training.data import Dataset, build_dataset, model_config
-from qsa.training.families import FamilyModel, build_model, count_parameters
+from qsa.training.families import FamilyModel, build_model, count_parameters, next_token_probabilities
 from qsa.training.loop import (
     BatchOrder,
     TrainResult,
@@ -35,6 +35,7 @@ from qsa.training.loop import (
     make_optimizer,
     read_metrics,
     resume,
+    run_dataset,
     run_environment,
     train,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "FamilyModel",
     "build_model",
     "count_parameters",
+    "next_token_probabilities",
     "ConfigError",
     "TFIMSource",
     "MarkovSource",
@@ -67,6 +69,7 @@ __all__ = [
     "evaluate",
     "make_optimizer",
     "read_metrics",
+    "run_dataset",
     "run_environment",
     "train",
     "resume",

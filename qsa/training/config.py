@@ -162,19 +162,38 @@ class ModelSection(ModelOptions):
 
     ``family``: which model family is trained on those tokens (:mod:`qsa.training.families`):
     ``"qsa"`` (the default: :class:`qsa.model.QSAModel`), or a baseline of :mod:`qsa.baselines`:
-    ``"kcsa"``, ``"softmax_isometric"``, ``"softmax_general"``, ``"linear"``, ``"koopman"``,
-    ``"koopman_unitary"``. The keys ``d``, ``positional``, ``train_rotation`` and
-    ``train_embedding`` describe the tokens and apply to every family; each other key applies to
-    the families listed in :data:`FAMILY_KEYS` and must stay at its default for the rest (a
-    circuit backend means nothing to softmax attention). ``koopman_layers``: the number of
-    Eq. (60) layers of the Koopman families.
+    ``"kcsa"``, ``"softmax_isometric"``, ``"softmax_general"``, ``"linear"``, ``"chen"`` (Chen's
+    physical model, trainable), ``"transformer"``, and the dissipative Koopman paper's stages
+    ``"fnet"`` (I: causal FNet), ``"koopman_no_attention"`` (II), ``"koopman"`` (III: with
+    attention) and ``"koopman_unitary"`` (IV: the Hamiltonian ablation). The keys ``d``,
+    ``positional``, ``train_rotation`` and ``train_embedding`` describe the tokens and apply to
+    every family; each other key applies to the families listed in :data:`FAMILY_KEYS` and must
+    stay at its default for the rest (a circuit backend means nothing to softmax attention).
+    ``koopman_layers``: the number of Eq. (60) layers of the Koopman families. ``layers``,
+    ``heads``, ``width``, ``ffn_width``: blocks, attention heads, model width (none: ``2 d``) and
+    feed-forward width (none: twice the width) of the transformer and the FNet
+    (:mod:`qsa.baselines.networks`); ``heads`` is also the number of heads of Chen's model.
     """
 
     d: int | None = None
-    family: Literal["qsa", "kcsa", "softmax_isometric", "softmax_general", "linear", "koopman", "koopman_unitary"] = (
-        "qsa"
-    )
+    family: Literal[
+        "qsa",
+        "kcsa",
+        "softmax_isometric",
+        "softmax_general",
+        "linear",
+        "chen",
+        "transformer",
+        "fnet",
+        "koopman_no_attention",
+        "koopman",
+        "koopman_unitary",
+    ] = "qsa"
     koopman_layers: int = 1
+    layers: int = 1
+    heads: int = 1
+    width: int | None = None
+    ffn_width: int | None = None
 
 
 #: The model families ``model.family`` can name (see :class:`ModelSection`).
@@ -200,6 +219,10 @@ FAMILY_KEYS: dict[str, tuple[str, ...]] = {
     "softmax_isometric": (),
     "softmax_general": (),
     "linear": (),
+    "chen": ("heads",),
+    "transformer": ("layers", "heads", "width", "ffn_width"),
+    "fnet": ("layers", "width", "ffn_width"),
+    "koopman_no_attention": ("koopman_layers",),
     "koopman": ("koopman_layers",),
     "koopman_unitary": ("koopman_layers",),
 }
@@ -268,6 +291,10 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("data", "max_test"): (lambda v: v >= 0, ">= 0 (0: all)"),
     ("model", "d"): (lambda v: v is None or (v >= 2 and not v & (v - 1)), "a power of two >= 2"),
     ("model", "koopman_layers"): (lambda v: v >= 1, ">= 1"),
+    ("model", "layers"): (lambda v: v >= 1, ">= 1"),
+    ("model", "heads"): (lambda v: v >= 1, ">= 1"),
+    ("model", "width"): (lambda v: v is None or v >= 1, ">= 1"),
+    ("model", "ffn_width"): (lambda v: v is None or v >= 1, ">= 1"),
     ("train", "lr"): (lambda v: v > 0, "> 0"),
     ("train", "steps"): (lambda v: v >= 0, ">= 0"),
     ("train", "batch_size"): (lambda v: v >= 0, ">= 0 (0: every sequence)"),

@@ -12,10 +12,23 @@ family                model                                                 obse
                       unitary value map
 ``softmax_general``   the same with a free complex value map                ``p``, ``L_1``, ``L_half``
 ``linear``            :class:`~qsa.baselines.attention.LinearAttention`      ``p``, ``L_1``, ``L_half``
+``chen``              :class:`qsa.baselines.chen.ChenAttention`: Chen's      ``p = <y|rho|y>``, ``L_1``, ``L_half``
+                      physical model, a mixed state per step, ``heads``
+``transformer``       :class:`qsa.baselines.networks.CausalTransformer`     ``p``, ``L_1``, ``L_half``
+                      (``layers``, ``heads``, ``width``, ``ffn_width``)
+``fnet``              :class:`qsa.baselines.networks.CausalFNet` (Koopman    ``p``, ``L_1``, ``L_half``
+                      paper's Stage I)
+``koopman_no_attention`` :class:`qsa.baselines.koopman.KoopmanAttention`     ``p``, ``L_1``, ``L_half``
+                      without attention (Stage II)
 ``koopman``           :class:`qsa.baselines.koopman.KoopmanAttention`,       ``p``, ``L_1``, ``L_half``
-                      dissipative generator
-``koopman_unitary``   the same, Hamiltonian ablation (``K`` unitary)         ``p``, ``L_1``, ``L_half``
+                      dissipative generator (Stage III)
+``koopman_unitary``   the same, Hamiltonian ablation (``K`` unitary,         ``p``, ``L_1``, ``L_half``
+                      Stage IV)
 ===================== ===================================================== =========================================
+
+Families with something to monitor over training (the Koopman families: ``alpha`` per layer,
+spectral radius, hidden-state norm; :meth:`qsa.baselines.koopman.KoopmanAttention.monitor`) add it
+to every evaluation record through :meth:`FamilyModel.monitor`.
 
 A baseline is wrapped in :class:`FamilyModel`, which gives it QSAModel's interface to the loop
 (``model(batch) -> Observables``, ``loss``, ``predictions``, ``target_log_norm2``, ``embedding``,
@@ -33,20 +46,22 @@ from torch import nn
 from qsa import _validate
 from qsa.analytic import Observables
 from qsa.baselines.attention import KCSA, LinearAttention, SoftmaxAttention, count_parameters, prediction_observables
+from qsa.baselines.chen import ChenAttention
 from qsa.baselines.koopman import KoopmanAttention, KoopmanConfig
+from qsa.baselines.networks import CausalFNet, CausalTransformer, NetworkConfig
 from qsa.data.sequences import Sequences
 from qsa.evaluators import Evaluator
 from qsa.model import ModelConfig, QSAModel, make_embedding
-from qsa.training.config import FAMILIES, TrainConfig
+from qsa.training.config import FAMILIES, ModelSection, TrainConfig
 from qsa.training.data import Dataset, model_config
 
-__all__ = ["FAMILIES", "FamilyModel", "build_model", "count_parameters"]
+__all__ = ["FAMILIES", "FamilyModel", "build_model", "count_parameters", "next_token_probabilities"]
 
 BASELINES = tuple(f for f in FAMILIES if f != "qsa")
 
 
-def _core(family: str, config: ModelConfig, rng: np.random.Generator, koopman_layers: int) -> nn.Module:
-    """The baseline module of ``family`` for tokens of width ``config.d``."""
+def _core(family: str, config: ModelConfig, rng: np.random.Generator, options: ModelSection) -> nn.Module:
+    """The baseline module of ``family`` for tokens of width ``config.d`` (sizes from ``options``)."""
     d = config.d
     if family == "kcsa":
         return KCSA(d, config.T, k=config.k, kernel=config.kernel, beta=config.beta, phases=config.phases, seed=rng)
@@ -54,9 +69,24 @@ def _core(family: str, config: ModelConfig, rng: np.random.Generator, koopman_la
         return SoftmaxAttention(d, value=family.split("_")[1], seed=rng)
     if family == "linear":
         return LinearAttention(d, seed=rng)
+    if family == "chen":
+        return ChenAttention(d, heads=options.heads, seed=rng)
+    if family in ("transformer", "fnet"):
+        net = NetworkConfig(
+            d=d,
+            T=config.T,
+            layers=options.layers,
+            heads=options.heads,
+            width=options.width,
+            ffn_width=options.ffn_width,
+        )
+        return CausalTransformer(net, seed=rng) if family == "transformer" else CausalFNet(net, seed=rng)
     variant = "unitary" if family == "koopman_unitary" else "dissipative"
     seed = int(rng.integers(0, 2**63 - 1))  # KoopmanAttention draws from a torch.Generator seeded with an int
-    return KoopmanAttention(KoopmanConfig(d=d, n_layers=koopman_layers, variant=variant), seed=seed)
+    koopman = KoopmanConfig(
+        d=d, n_layers=options.koopman_layers, variant=variant, attention=family != "koopman_no_attention"
+    )
+    return KoopmanAttention(koopman, seed=seed)
 
 
 class FamilyModel(nn.Module):
@@ -69,7 +99,8 @@ class FamilyModel(nn.Module):
             ``train_embedding``) and, for ``"kcsa"``, its kernel and phases are used.
         seed: int or generator, split into three streams like QSAModel's: the baseline draws from
             the first, the embedding or projector from the third (the same as QSA's).
-        koopman_layers: Eq. (60) layers of the Koopman families.
+        options: the ``[model]`` section whose sizes the baseline takes (``koopman_layers``,
+            ``layers``, ``heads``, ``width``, ``ffn_width``); ``None`` takes the defaults.
 
     Attributes:
         core: the baseline module (``core(X) -> Z`` predictions ``(S, T, d)``).
@@ -83,29 +114,52 @@ class FamilyModel(nn.Module):
     loss = QSAModel.loss
 
     def __init__(
-        self, family: str, config: ModelConfig, *, seed: int | np.random.Generator, koopman_layers: int = 1
+        self,
+        family: str,
+        config: ModelConfig,
+        *,
+        seed: int | np.random.Generator,
+        options: ModelSection | None = None,
     ) -> None:
         super().__init__()
         _validate.one_of(family, "family", BASELINES)
         if not isinstance(config, ModelConfig):
             raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}")
-        _validate.integer(koopman_layers, "koopman_layers", minimum=1)
+        options = ModelSection(family=family) if options is None else options
+        if not isinstance(options, ModelSection):
+            raise TypeError(f"options must be a ModelSection; got {type(options).__name__}")
         rng_core, _, rng_E = _validate.generator(seed).spawn(3)
         self.family, self.config = family, config
-        self.core = _core(family, config, rng_core, koopman_layers)
+        self.core = _core(family, config, rng_core, options)
         self.embedding = make_embedding(config, rng_E)
 
     def forward(self, batch: Sequences | torch.Tensor) -> Observables:
         """The observables of every sequence of ``batch``: QSA's closed forms for kCSA, else ``p``, ``L_1``, ``L_half``."""
         X, Y = self.tokens(batch)  # (S, T, d) each
-        if isinstance(self.core, KCSA):
+        if isinstance(self.core, (KCSA, ChenAttention)):
             return self.core.observables(X, Y)
         return prediction_observables(self.core(X), Y)
 
     def predictions(self, batch: Sequences | torch.Tensor) -> torch.Tensor:
-        """The predicted states ``z_j`` ``(S, T, d)`` (unnormalised; used for next-token scoring)."""
+        """The predicted states ``z_j`` ``(S, T, d)`` (unnormalised; used for next-token scoring).
+
+        Chen's model predicts mixed states, not vectors: its ``predictions`` are refused (use
+        :func:`next_token_probabilities`, or ``model.core.density``).
+        """
+        if isinstance(self.core, ChenAttention):
+            raise ValueError(
+                "model.family = 'chen' predicts a mixed state per step, not a vector: use "
+                "qsa.training.families.next_token_probabilities or model.core.density(X)"
+            )
         X, _ = self.tokens(batch)
         return self.core(X)  # (S, T, d)
+
+    def monitor(self, batch: Sequences | torch.Tensor) -> dict:
+        """What the core monitors on ``batch`` (the Koopman families: ``alpha``, spectral radius, hidden norms); else ``{}``."""
+        if not hasattr(self.core, "monitor"):
+            return {}
+        X, _ = self.tokens(batch)
+        return self.core.monitor(X)
 
     def extra_repr(self) -> str:
         return f"family={self.family!r}, d={self.config.d}, T={self.config.T}, embedding={self.config.embedding!r}"
@@ -127,4 +181,24 @@ def build_model(
         raise ValueError(
             f"evaluator must be None for model.family = {family!r} (it replaces QSA's circuit backend); got {evaluator!r}"
         )
-    return FamilyModel(family, mc, seed=seed, koopman_layers=config.model.koopman_layers)
+    return FamilyModel(family, mc, seed=seed, options=config.model)
+
+
+def next_token_probabilities(model: QSAModel | FamilyModel, ids: torch.Tensor) -> torch.Tensor:
+    r"""``p(l | context up to t)`` ``(S, T, M)`` of a text model for id windows ``ids`` ``(S, T+1)``.
+
+    Every family predicts a state :math:`z_t` read as :math:`|\langle f_l|z_t\rangle|^2/\|z_t\|^2`
+    (:meth:`qsa.embeddings.IsometricEmbedding.next_token_probabilities`), except Chen's, whose mixed
+    state gives :math:`\langle f_l|\rho_t|f_l\rangle`. Rows sum to 1 (the output rows form a
+    Parseval frame).
+    """
+    if not isinstance(model, (QSAModel, FamilyModel)):
+        raise TypeError(f"model must be a QSAModel or FamilyModel; got {type(model).__name__}")
+    if model.config.embedding != "isometric":
+        raise ValueError(
+            f"model must be a text model (embedding 'isometric'); got embedding {model.config.embedding!r}"
+        )
+    if isinstance(model, FamilyModel) and isinstance(model.core, ChenAttention):
+        X, _ = model.tokens(ids)  # (S, T, d)
+        return model.core.next_token_probabilities(X, model.embedding.F)  # (S, T, M)
+    return model.embedding.next_token_probabilities(model.predictions(ids))  # (S, T, M)

@@ -45,7 +45,7 @@ from qsa.evaluators import Evaluator
 from qsa.model import QSAModel, objective
 from qsa.training.config import TrainConfig, TrainSection, config_from_dict, config_to_dict
 from qsa.training.data import Dataset, build_dataset, select, size
-from qsa.training.families import FamilyModel, build_model, count_parameters
+from qsa.training.families import FamilyModel, build_model, count_parameters, next_token_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ __all__ = [
     "evaluate",
     "make_optimizer",
     "read_metrics",
+    "run_dataset",
     "run_environment",
     "train",
     "resume",
@@ -136,16 +137,22 @@ def make_optimizer(model: QSAModel | FamilyModel, cfg: TrainSection) -> torch.op
     )
 
 
-def evaluate(model: QSAModel | FamilyModel, batch: Any) -> dict[str, float]:
+def evaluate(model: QSAModel | FamilyModel, batch: Any) -> dict[str, Any]:
     """Mean ``L_1``, ``L_half``, ``L_B`` and ``F`` over ``batch``; for id windows also the next-word
-    cross-entropy ``nll`` and the next-token accuracy (argmax of ``p(l|z)``, from the closed-form ``z``)."""
+    cross-entropy ``nll`` and the next-token accuracy (argmax of ``p(l|z)``, from the closed-form ``z``,
+    :func:`qsa.training.families.next_token_probabilities`); for the families that monitor
+    something, what :meth:`~qsa.training.families.FamilyModel.monitor` reports (``alpha``, ...)."""
     with torch.no_grad():
         obs = model(batch)
-        out = {f: float(getattr(obs, f).mean()) for f in ("L_1", "L_half", "L_B", "F") if getattr(obs, f) is not None}
+        out: dict[str, Any] = {
+            f: float(getattr(obs, f).mean()) for f in ("L_1", "L_half", "L_B", "F") if getattr(obs, f) is not None
+        }
         if model.config.embedding == "isometric":
             out["nll"] = float(objective(obs, "nll", target_log_norm2=model.target_log_norm2(batch)))
-            z = model.predictions(batch)  # (S, T, d)
-            out["next_token_accuracy"] = float(model.embedding.next_token_accuracy(z, batch))
+            guess = next_token_probabilities(model, batch).argmax(-1)  # (S, T)
+            out["next_token_accuracy"] = float((guess == batch[:, 1:]).to(torch.float64).mean())
+        if isinstance(model, FamilyModel):
+            out.update(model.monitor(batch))
     return out
 
 
@@ -161,10 +168,22 @@ def _save(path: Path, obj: dict[str, Any]) -> None:
     runs.write_bytes(path, buffer.getvalue())
 
 
+def _streams(config: TrainConfig) -> list[np.random.SeedSequence]:
+    """The seed streams of a run: data, model, batch order."""
+    return np.random.SeedSequence(config.seed).spawn(3)
+
+
+def run_dataset(config: TrainConfig) -> Dataset:
+    """The data a run of ``config`` trains and evaluates on, rebuilt from its seed (same fingerprint)."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
+    return build_dataset(config, np.random.default_rng(_streams(config)[0]))
+
+
 class _Run:
     def __init__(self, config: TrainConfig, run_dir: Path | None, evaluator: Evaluator | None) -> None:
         self.config, self.run_dir = config, run_dir
-        data_seed, model_seed, order_seed = np.random.SeedSequence(config.seed).spawn(3)
+        data_seed, model_seed, order_seed = _streams(config)
         self.dataset: Dataset = build_dataset(config, np.random.default_rng(data_seed))
         self.model = build_model(config, self.dataset, seed=np.random.default_rng(model_seed), evaluator=evaluator)
         self.optimizer = make_optimizer(self.model, config.train)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qsa import runs
 
-__all__ = ["plot_run", "plot_losses"]
+__all__ = ["plot_run", "plot_losses", "plot_monitor"]
 
 
 def _records(run_dir: Path) -> list[dict]:
@@ -154,6 +154,57 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
     return path
 
 
+def plot_monitor(records: list[dict], path: str | os.PathLike, *, title: str = "") -> Path:
+    """What a Koopman run monitors, per evaluation step: the learned strength ``alpha`` of every
+    layer (the dissipative Koopman paper's Fig. 1), the spectral radius of every layer's Koopman
+    operator, and the norm of the final hidden state (mean and maximum) on every split.
+
+    Args:
+        records: ``metrics.jsonl`` records whose evaluations carry ``spectral_radius`` (and
+            ``alpha``, ``hidden_norm_mean``, ``hidden_norm_max``).
+        path: the PNG to write.
+    """
+    from matplotlib.figure import Figure
+
+    evals = [r for r in records if r["kind"] == "eval" and "spectral_radius" in r]
+    if not evals:
+        raise ValueError("records must hold evaluations with 'spectral_radius' (a Koopman run); got none")
+    first = evals[0]["split"]
+    rows = [r for r in evals if r["split"] == first]  # the parameters are the same on every split
+    steps = [r["step"] for r in rows]
+    fig = Figure(figsize=(15.6, 4.2))
+    axes = fig.subplots(1, 3)
+    ax = axes[0]
+    if "alpha" in rows[0]:
+        for ell in range(len(rows[0]["alpha"])):
+            ax.plot(steps, [r["alpha"][ell] for r in rows], marker="o", ms=3, label=f"layer {ell + 1}")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no attention: no alpha", ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="step", ylabel="alpha", title="measurement strength alpha per layer")
+    ax = axes[1]
+    for ell in range(len(rows[0]["spectral_radius"])):
+        ax.plot(steps, [r["spectral_radius"][ell] for r in rows], marker="o", ms=3, label=f"layer {ell + 1}")
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="unit circle")
+    ax.set(xlabel="step", ylabel="max |lambda(K)|", title="spectral radius of K per layer")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    for i, split in enumerate(dict.fromkeys(r["split"] for r in evals)):
+        part = [r for r in evals if r["split"] == split]
+        x = [r["step"] for r in part]
+        ax.plot(x, [r["hidden_norm_mean"] for r in part], marker="o", ms=3, color=f"C{i}", label=f"{split} mean")
+        ax.plot(x, [r["hidden_norm_max"] for r in part], ls=":", color=f"C{i}", label=f"{split} max")
+    ax.set(xlabel="step", ylabel="||h^(L)||", title="final hidden-state norm")
+    _yscale(ax, [r[k] for r in evals for k in ("hidden_norm_mean", "hidden_norm_max")])
+    ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.12, top=0.84, wspace=0.25)
+    path = Path(path)
+    _save(fig, path)
+    return path
+
+
 def plot_run(run_dir: str | os.PathLike) -> list[Path]:
     """Write ``loss.png`` for the run in ``run_dir``; returns the paths written."""
     run_dir = Path(run_dir)
@@ -168,7 +219,17 @@ def plot_run(run_dir: str | os.PathLike) -> list[Path]:
         )
     else:
         kernel = f", k={m['k']} {m['kernel']}" if family == "kcsa" else ""
+        if family in ("transformer", "fnet"):
+            kernel = f", {m.get('layers', 1)} layer(s)" + (
+                f", {m.get('heads', 1)} head(s)" if family == "transformer" else ""
+            )
+        elif family.startswith("koopman"):
+            kernel = f", {m.get('koopman_layers', 1)} layer(s)"
         title = (
             f"{config['name']}: {info['source']} T={info['T']}, family {family}{kernel}, {config['train']['optimizer']}"
         )
-    return [plot_losses(_records(run_dir), info, run_dir / "loss.png", title=title)]
+    records = _records(run_dir)
+    written = [plot_losses(records, info, run_dir / "loss.png", title=title)]
+    if any(r["kind"] == "eval" and "spectral_radius" in r for r in records):
+        written.append(plot_monitor(records, run_dir / "monitor.png", title=title))
+    return written

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from qsa.baselines.attention import KCSA, LinearAttention, SoftmaxAttention
+from qsa.baselines.chen import ChenAttention
 from qsa.baselines.koopman import KoopmanAttention
+from qsa.baselines.networks import CausalFNet, CausalTransformer
 from qsa.cli import main
 from qsa.evaluators import AnalyticEvaluator
 from qsa.model import QSAModel
@@ -50,6 +52,10 @@ CORES = {
     "softmax_isometric": SoftmaxAttention,
     "softmax_general": SoftmaxAttention,
     "linear": LinearAttention,
+    "chen": ChenAttention,
+    "transformer": CausalTransformer,
+    "fnet": CausalFNet,
+    "koopman_no_attention": KoopmanAttention,
     "koopman": KoopmanAttention,
     "koopman_unitary": KoopmanAttention,
 }
@@ -73,6 +79,11 @@ def test_every_family_trains_on_the_same_tfim_data_with_the_same_losses(tmp_path
         assert env["evaluator"] is None
     # L_B and F exist exactly for the families with QSA's kernel
     assert ("L_B" in s["final"]["test"]) == (family in ("qsa", "kcsa"))
+    # the Koopman families monitor alpha (with attention), the spectral radius and the hidden-state norm
+    monitored = {"spectral_radius", "hidden_norm_mean", "hidden_norm_max"} | (
+        {"alpha"} if family in ("koopman", "koopman_unitary") else set()
+    )
+    assert set(s["final"]["test"]) & {"alpha", *monitored} == (monitored if family.startswith("koopman") else set())
     checkpoint = torch.load(result.run_dir / "checkpoint.pt", weights_only=True)
     assert set(checkpoint["model"]) == set(result.model.state_dict())
 
@@ -127,7 +138,7 @@ def test_with_family_resets_only_the_keys_that_do_not_apply():
     back = with_family(with_family(config, "koopman"), "qsa")
     assert back.model.family == "qsa" and back.model.koopman_layers == 1
     with pytest.raises(ConfigError, match="family must be one of 'qsa', 'kcsa'"):
-        with_family(config, "transformer")
+        with_family(config, "gpt")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +158,7 @@ def test_with_family_resets_only_the_keys_that_do_not_apply():
         ),
         (
             ["model.family=qsa", "model.koopman_layers=2"],
-            "model.koopman_layers must be left at its default 1 for model.family = 'qsa' (it applies to 'koopman', 'koopman_unitary'); got 2",
+            "model.koopman_layers must be left at its default 1 for model.family = 'qsa' (it applies to 'koopman_no_attention', 'koopman', 'koopman_unitary'); got 2",
         ),
         (
             ["model.family=koopman", "train.loss=L_B"],
@@ -155,6 +166,11 @@ def test_with_family_resets_only_the_keys_that_do_not_apply():
         ),
         (["model.family=gpt"], "model.family must be one of 'qsa', 'kcsa'"),
         (["model.family=koopman", "model.koopman_layers=0"], "model.koopman_layers must be >= 1; got 0"),
+        (
+            ["model.family=chen", "model.layers=2"],
+            "model.layers must be left at its default 1 for model.family = 'chen' (it applies to 'transformer', 'fnet')",
+        ),
+        (["model.family=transformer", "model.heads=0"], "model.heads must be >= 1; got 0"),
     ],
 )
 def test_options_that_do_not_apply_are_refused(overrides, message):
@@ -239,3 +255,22 @@ def test_command_line_trains_a_baseline_and_reports_family_and_parameters(tmp_pa
     assert "model: family softmax_isometric, 48 trainable parameters" in out  # 3 d^2 at d = 4
     (run,) = tmp_path.iterdir()
     assert (run / "loss.png").stat().st_size > 20_000
+
+
+def test_the_sizes_of_the_new_families_come_from_the_model_section():
+    config = load_config(MARKOV_SMOKE)
+    dataset = build_dataset(config, np.random.default_rng(0))
+    d = 4
+
+    def core(family, **keys):
+        c = with_family(config, family)
+        return build_model(replace(c, model=replace(c.model, **keys)), dataset, seed=np.random.default_rng(1)).core
+
+    chen = core("chen", heads=3)
+    assert chen.heads == 3 and sum(p.numel() for p in chen.parameters()) == 3 * 3 * d**2 + 3
+    net = core("transformer", layers=2, heads=2, width=12, ffn_width=20)
+    assert (net.config.layers, net.config.heads, net.config.model_width, net.config.hidden_width) == (2, 2, 12, 20)
+    assert core("fnet", layers=3).config.layers == 3
+    stage2 = core("koopman_no_attention", koopman_layers=2)
+    assert not stage2.config.attention and sum(p.numel() for p in stage2.parameters()) == 2 * 2 * d**2  # K only
+    assert stage2.config.n_layers == 2 and core("koopman").config.attention
