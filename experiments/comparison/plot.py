@@ -2,8 +2,10 @@
 
     python experiments/comparison/plot.py runs/comparison-<stamp>
 
-``losses.png``: held-out L_1 and L_half per family (bars: median over seeds, whiskers: min to max),
-chance levels dashed, the untrained copy-last-token reference dotted; one panel per held-out split.
+``losses.png``: the held-out main metric (L_1, or nll for text) per family: bars at the mean over
+seeds, error bars one standard deviation, dots the minimum and maximum; chance (or the uniform
+guess) dashed, the untrained baselines (copy-last token, unigram, bigram) dotted; one panel per
+task and held-out split.
 ``spectra.png``: eigenvalues of the trained Koopman operators, modulus relative to
 ``|det K|^(1/d)`` against phase, coloured decay / neutral / growth (neutral band shaded).
 """
@@ -21,6 +23,11 @@ from qsa import runs
 
 SPLITS = {"test": "test (new sequences)", "heldout": "held-out Hamiltonians"}
 CLASSES = (("decay", "tab:blue"), ("neutral", "tab:green"), ("growth", "tab:red"))
+BASELINE_STYLES = {
+    "copy_last": ("copy last token", ":"),
+    "unigram": ("unigram", "-."),
+    "bigram": ("bigram", (0, (5, 1))),
+}
 
 
 def _save(fig, path: Path) -> Path:
@@ -32,56 +39,64 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_losses(results: dict, path: Path) -> Path:
+    """Held-out main metric per family: bars at the mean over seeds, error bars one standard deviation,
+    dots the minimum and maximum; chance (or the uniform guess) dashed, untrained baselines dotted."""
     from matplotlib.figure import Figure
 
-    tasks = [t["name"] for t in results["plan"]["tasks"]]  # the config's order (the JSON keys are sorted)
-    panels = [
-        (task, split)
-        for task in tasks
-        for split in SPLITS
-        if any(a[f"{split}_L_1"] is not None for a in results["aggregates"] if a["task"] == task)
-    ]
-    fig = Figure(figsize=(5.4 * len(panels), 4.8))
+    panels = []
+    for task in results["tasks"]:
+        name, main = task["name"], results["metrics"][task["name"]][0]
+        for split in SPLITS:
+            if any(a[f"{split}_{main}"] is not None for a in results["aggregates"] if a["task"] == name):
+                panels.append((name, split, main))
+    fig = Figure(figsize=(5.4 * len(panels), 5.0))
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
-    for ax, (task, split) in zip(axes, panels):
+    for ax, (task, split, main) in zip(axes, panels):
         rows = [a for a in results["aggregates"] if a["task"] == task]
         x = np.arange(len(rows))
-        chance, ref = results["chance"][task], results["copy_last"][task]
-        for offset, field, color in ((-0.2, "L_1", "C0"), (0.2, "L_half", "C1")):
-            key = f"{split}_{field}"
-            mid = np.array([a[key] for a in rows])
-            err = np.array(
-                [[m - a[f"{key}_min"] for m, a in zip(mid, rows)], [a[f"{key}_max"] - m for m, a in zip(mid, rows)]]
-            )
-            ax.bar(
-                x + offset,
-                mid,
-                width=0.4,
-                color=color,
-                yerr=err,
-                capsize=2,
-                error_kw={"lw": 0.8},
-                label=f"{'L_1' if field == 'L_1' else 'L_½'} (median, min–max)",
-            )
-            for xi, m, top in zip(x + offset, mid, mid + err[1]):  # the median, above the whisker
-                ax.text(xi, top, f"{m:.2f}", ha="center", va="bottom", fontsize=6, rotation=90)
-            ax.axhline(
-                chance[field],
-                color=color,
-                ls="--",
-                lw=1,
-                label=f"chance {'L_1' if field == 'L_1' else 'L_½'} {chance[field]:.3f}",
-            )
-        ax.axhline(
-            ref[f"{split}_L_1"], color="0.3", ls=":", lw=1.2, label=f"copy last token, L_1 {ref[f'{split}_L_1']:.3f}"
+        stats = [a[f"{split}_{main}"] for a in rows]
+        mean = np.array([s["mean"] for s in stats])
+        ax.bar(
+            x,
+            mean,
+            width=0.6,
+            color="C0",
+            yerr=[s["sd"] for s in stats],
+            capsize=3,
+            error_kw={"lw": 0.9},
+            label="mean ± sd over seeds",
         )
-        ax.set_xticks(x, [f"{a['family']}\n{a['parameters']} par." for a in rows], rotation=40, ha="right", fontsize=7)
-        ax.set_ylim(0, 1.45 * max(chance["L_1"], max(a[f"{split}_L_1_max"] for a in rows)))  # room for the legend
-        ax.set(ylabel="loss (nats)", title=f"{task}: {SPLITS[split]}")
+        ax.scatter(
+            np.repeat(x, 2),
+            [v for s in stats for v in (s["min"], s["max"])],
+            s=9,
+            color="k",
+            zorder=3,
+            label="min, max",
+        )
+        top = max(s["max"] for s in stats)
+        for xi, m, s in zip(x, mean, stats):
+            ax.text(xi, s["max"], f"{m:.2f}", ha="center", va="bottom", fontsize=6, rotation=90)
+        ref = results["baselines"][task]
+        chance = ref["chance"].get(main)
+        if chance is not None:
+            ax.axhline(
+                chance, color="k", ls="--", lw=1, label=f"{'uniform guess' if main == 'nll' else 'chance'} {chance:.3f}"
+            )
+            top = max(top, chance)
+        for name, values in ref["baselines"].items():
+            v = values.get(f"{split}_{main}")
+            if v is not None:
+                label, style = BASELINE_STYLES.get(name, (name, ":"))
+                ax.axhline(v["mean"], color="0.3", ls=style, lw=1.2, label=f"{label} (untrained) {v['mean']:.3f}")
+                top = max(top, v["mean"])
+        ax.set_xticks(x, [f"{a['family']}\n{a['parameters']} par." for a in rows], rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(0, 1.45 * top)  # room for the legend
+        ax.set(ylabel=f"{main} (nats)", title=f"{task}: {SPLITS[split]}")
         ax.legend(fontsize=7, loc="upper center", ncol=2)
-    n = results["rows"] and len(results["seeds"])
+    n = len(results["seeds"])
     fig.suptitle(f"Held-out losses per model family, same data and budget ({n} seed{'s' if n > 1 else ''})")
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.26, top=0.88, wspace=0.18)
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.27, top=0.88, wspace=0.18)
     return _save(fig, path)
 
 
@@ -92,7 +107,7 @@ def plot_spectra(results: dict, path: Path) -> Path | None:
     if not spectra:
         return None
     tol = results["spectrum_tol"]
-    tasks = [t["name"] for t in results["plan"]["tasks"] if any(s["task"] == t["name"] for s in spectra)]
+    tasks = [t["name"] for t in results["tasks"] if any(s["task"] == t["name"] for s in spectra)]
     families = list(dict.fromkeys(s["family"] for s in spectra))
     fig = Figure(figsize=(5.0 * len(families), 3.8 * len(tasks)))
     axes = np.array(fig.subplots(len(tasks), len(families), squeeze=False, sharey="row"))  # one scale per task

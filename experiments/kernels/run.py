@@ -6,7 +6,8 @@
     python experiments/kernels/run.py --set train.steps=800
 
 Writes ``runs/kernels-<stamp>/`` with one training run per (kernel, k), ``results.json`` (rows,
-config, environment) and ``kernels.png`` (loss against k, training and held-out, chance level).
+config, environment) and ``kernels.png`` (the objective and ``L_B`` against k, training and
+held-out, with the baselines).
 """
 
 from __future__ import annotations
@@ -26,27 +27,32 @@ HERE = Path(__file__).resolve().parent
 
 
 def plot(rows: list[dict], loss: str, baselines: dict[str, float], path: Path, title: str) -> None:
+    """Final ``loss`` (left) and the circuit loss ``L_B`` the same runs record (right) against k, mean and min-max."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 4.4))
+    fields = [loss] + (["L_B"] if loss != "L_B" and "test_L_B" in rows[0] else [])
+    fig = Figure(figsize=(6.4 * len(fields), 4.4))
     FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    axes = fig.subplots(1, len(fields), squeeze=False)[0]
     ks = sorted({r["k"] for r in rows})
-    for kernel, color in (("mono", "C0"), ("poly", "C1")):
-        for split, marker, style in (("train", "o", "-"), ("test", "s", "--")):
-            values = [[r[f"{split}_{loss}"] for r in rows if r["kernel"] == kernel and r["k"] == k] for k in ks]
-            mean = [sum(v) / len(v) for v in values]
-            spread = [[m - min(v) for m, v in zip(mean, values)], [max(v) - m for m, v in zip(mean, values)]]
-            name = "training" if split == "train" else "held-out"
-            ax.errorbar(
-                ks, mean, yerr=spread, marker=marker, ls=style, color=color, capsize=3, label=f"{kernel}: {name}"
-            )
-    for (name, value), style in zip(baselines.items(), (":", "-.")):
-        ax.axhline(value, color="k", ls=style, lw=1, label=f"{name} {value:.3f}")
-    ax.set(xlabel="k (key copies / polynomial degree)", ylabel=f"final {loss}", title=title)
-    ax.set_xticks(ks)
-    ax.legend(fontsize=8)
+    for ax, field in zip(axes, fields):
+        for kernel, color in (("mono", "C0"), ("poly", "C1")):
+            for split, marker, style in (("train", "o", "-"), ("test", "s", "--")):
+                values = [[r[f"{split}_{field}"] for r in rows if r["kernel"] == kernel and r["k"] == k] for k in ks]
+                mean = [sum(v) / len(v) for v in values]
+                spread = [[m - min(v) for m, v in zip(mean, values)], [max(v) - m for m, v in zip(mean, values)]]
+                name = "training" if split == "train" else "held-out"
+                ax.errorbar(
+                    ks, mean, yerr=spread, marker=marker, ls=style, color=color, capsize=3, label=f"{kernel}: {name}"
+                )
+        if field == loss:
+            for (name, value), style in zip(baselines.items(), (":", "-.", (0, (5, 1)))):
+                ax.axhline(value, color="k", ls=style, lw=1, label=f"{name} {value:.3f}")
+        ax.set(xlabel="k (key copies / polynomial degree)", ylabel=f"final {field}", title=f"{field}: {title}")
+        ax.title.set_fontsize(9)
+        ax.set_xticks(ks)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     runs.write_png(path, fig)
 
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> Path:
             "test_accuracy": final["test"].get("next_token_accuracy"),
         }
         for split in ("train", "test"):
-            for field in dict.fromkeys((loss, "L_1", "L_half")):
+            for field in dict.fromkeys((loss, "L_1", "L_half", "L_B")):
                 row[f"{split}_{field}"] = final[split][field]
         rows.append(row)
         acc = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
@@ -111,6 +117,8 @@ def main(argv: list[str] | None = None) -> Path:
         if loss in s["chance"]
         else {}
     )
+    if loss == "nll" and "bigram" in s["baselines"]:
+        baselines["bigram (test)"] = s["baselines"]["bigram"]["test"]["nll"]
     runs.write_json(
         sweep / "results.json",
         {

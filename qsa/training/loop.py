@@ -14,7 +14,7 @@ A run lives in one directory (``runs/<name>-<stamp>/``)::
     checkpoint.pt     latest: model, optimiser, batch-order RNG, step, best, length of metrics.jsonl
     best.pt           model with the lowest held-out ("test") loss so far
     loss.png          loss curves with chance levels (accuracy too, for text)
-    summary.json      final metrics on every split, best step, chance levels, wall time, plot paths,
+    summary.json      final metrics on every split, best step, chance levels, wall and CPU time, plot paths,
                       model family and its number of trainable parameters
 
 Every random draw comes from ``config.seed`` (split into streams for the data, the model and the
@@ -190,10 +190,14 @@ class _Run:
         self.order = BatchOrder(size(self.dataset.train), config.train.batch_size, np.random.default_rng(order_seed))
         self.step, self.best, self.resumes = 0, None, 0
         self.elapsed_before = 0.0  # wall seconds of earlier sessions (up to their last checkpoint)
-        self.started = time.perf_counter()
+        self.cpu_before = 0.0  # CPU seconds of this process in earlier sessions
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.started
+
+    def cpu(self) -> float:
+        return self.cpu_before + time.process_time() - self.cpu_started
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -208,6 +212,7 @@ class _Run:
             "best": self.best,
             "metrics_bytes": metrics_bytes,
             "elapsed_seconds": self.elapsed(),
+            "cpu_seconds": self.cpu(),
             "resumes": self.resumes,
         }
 
@@ -231,7 +236,8 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.order.load_state_dict(state["order"])
         self.step, self.best, self.elapsed_before = int(state["step"]), state["best"], float(state["elapsed_seconds"])
-        self.started = time.perf_counter()
+        self.cpu_before = float(state.get("cpu_seconds", 0.0))  # checkpoints from before CPU time was kept have none
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
         self.resumes = int(state["resumes"]) + 1
         with open(metrics, "r+b") as f:  # drop what was written after the checkpoint
             f.truncate(int(state["metrics_bytes"]))
@@ -333,6 +339,7 @@ class _Run:
             "nll_baselines": self.dataset.nll_baselines,
             "baselines": self.dataset.baselines,
             "wall_seconds": self.elapsed(),
+            "cpu_seconds": self.cpu(),
             "resumes": self.resumes,
             "plots": [p.name for p in written],
             "checkpoint": CHECKPOINT,

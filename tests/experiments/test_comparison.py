@@ -1,4 +1,5 @@
-"""experiments/comparison: every family on both tasks in one command; table, CSV/JSON, plots and spectra."""
+"""experiments/comparison and qsa.training.comparison: every family on three tasks in one command; statistics over
+seeds, baselines, paired differences, spectra, samples, plots."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 import torch
 
 from qsa.training import FAMILIES
+from qsa.training.comparison import aggregate, paired, read_plan
 
 ROOT = Path(__file__).resolve().parents[2]
+TASKS = ("tfim", "markov", "text")
 
 
 @pytest.fixture(autouse=True)
@@ -31,58 +34,147 @@ def _runner():
     return module
 
 
-def test_comparison_smoke_trains_every_family_on_both_tasks_and_writes_table_and_plots(tmp_path, capsys):
+def test_comparison_smoke_trains_every_family_on_three_tasks_and_writes_tables_samples_and_plots(tmp_path, capsys):
     results = _runner().main(["--smoke", "--out", str(tmp_path)])
     sweep = results["sweep"]
     rows = results["rows"]
-    assert [(r["task"], r["family"]) for r in rows] == [(t, f) for t in ("tfim", "markov") for f in FAMILIES]
-    assert {r["run_dir"] for r in rows} == {f"{r['task']}/{r['family']}-seed0" for r in rows}
+    assert [(r["task"], r["family"]) for r in rows] == [(t, f) for t in TASKS for f in FAMILIES]
     for r in rows:  # each a complete run directory of qsa train
         summary = json.loads((sweep / r["run_dir"] / "summary.json").read_text())
-        assert summary["family"] == r["family"] and summary["final"]["test"]["L_1"] == r["test_L_1"]
+        main = "nll" if r["task"] == "text" else "L_1"
+        assert summary["family"] == r["family"] and summary["final"]["test"][main] == r[f"test_{main}"]
         assert r["parameters"] == summary["parameters"] > 0
-    chance = results["chance"]
-    assert abs(chance["tfim"]["L_1"] - 2.5929) < 1e-4 and abs(chance["markov"]["L_1"] - 1.8333) < 1e-4
+    baselines = results["baselines"]
+    assert (
+        abs(baselines["tfim"]["chance"]["L_1"] - 2.5929) < 1e-4
+        and abs(baselines["markov"]["chance"]["L_1"] - 1.8333) < 1e-4
+    )
+    assert set(baselines["tfim"]["baselines"]) == {"copy_last", "unigram"}
+    assert set(baselines["text"]["baselines"]) == {"copy_last", "unigram", "bigram"}
     params = {(r["task"], r["family"]): r["parameters"] for r in rows}
     assert params["tfim", "kcsa"] == 2 * 8**2 and params["markov", "softmax_general"] == 4 * 4**2
+    assert params["markov", "chen"] == 3 * 4**2 and params["tfim", "koopman_no_attention"] == 2 * 8**2
     # the same data for every family of a task
     fingerprints = {r["task"]: set() for r in rows}
     for r in rows:
         fingerprints[r["task"]].add(json.loads((sweep / r["run_dir"] / "data.json").read_text())["fingerprint"])
     assert all(len(f) == 1 for f in fingerprints.values())
-    # table printed and written; CSV one line per run
+    # tables printed and written; CSV one line per run
     out = capsys.readouterr().out
-    assert results["table"] in out and (sweep / "table.md").read_text() == results["table"]
+    table = results["table"]
+    assert table in out and (sweep / "table.md").read_text() == table
     for family in FAMILIES:
-        assert f"| {family} |" in results["table"]
-    assert "| chance (random direction) | 2.5929 |" in results["table"] and "copy last token" in results["table"]
+        assert f"| {family} |" in table
+    assert "| chance (random direction) | 2.593 |" in table and "| copy last token (z_j = x_j, untrained) |" in table
+    assert "| bigram counts (untrained) |" in table and "| uniform guess (log M) |" in table
+    assert "| tfim | koopman | koopman_unitary | test L_1 |" in table and "| text | qsa | kcsa | test nll |" in table
     with open(sweep / "results.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     assert json.loads((sweep / "results.json").read_text())["aggregates"] == results["aggregates"]
-    # Koopman spectra: unitary variant all neutral; a spectrum plot per Koopman run and the combined figures
+    # Koopman spectra: the unitary variant all neutral; no alpha without attention
     spectra = {(s["task"], s["family"]): s for s in results["spectra"]}
-    assert set(spectra) == {(t, f) for t in ("tfim", "markov") for f in ("koopman", "koopman_unitary")}
-    for task, d in (("tfim", 8), ("markov", 4)):
+    koopmans = ("koopman_no_attention", "koopman", "koopman_unitary")
+    assert set(spectra) == {(t, f) for t in TASKS for f in koopmans}
+    for task, d in (("tfim", 8), ("markov", 4), ("text", 4)):
         unitary = spectra[task, "koopman_unitary"]["layers"][0]
         assert (
             unitary["relative_counts"] == {"decay": 0, "neutral": d, "growth": 0} and abs(unitary["net_rate"]) < 1e-10
         )
-        assert (sweep / task / "koopman-seed0" / "spectrum.png").stat().st_size > 10_000
+        assert spectra[task, "koopman_no_attention"]["alpha"] is None and len(spectra[task, "koopman"]["alpha"]) == 1
+    # a generated text per family for the text task
+    assert [s["family"] for s in results["samples"]] == list(FAMILIES)
+    assert all(s["text"].lower().startswith(s["prompt"].split()[0].lower()) for s in results["samples"])
+    assert "**chen**" in (sweep / "samples.md").read_text()
     for name in ("losses.png", "spectra.png"):
         assert (sweep / name).stat().st_size > 30_000
 
 
-def test_aggregate_takes_median_and_range_over_seeds():
-    run = _runner()
-    rows = [
-        {"task": "t", "family": "f", "seed": s, "parameters": 3, "seconds": float(s), **dict.fromkeys(run.METRICS, v)}
-        for s, v in ((0, 1.0), (1, 5.0), (2, 2.0))
+def _rows(values_a, values_b, key="test_L_1"):
+    rows = []
+    for family, values in (("a", values_a), ("b", values_b)):
+        for seed, v in enumerate(values):
+            rows.append({"task": "t", "family": family, "seed": seed, "parameters": 3, "seconds": float(seed), key: v})
+    return rows
+
+
+def test_aggregate_gives_mean_standard_deviation_median_and_range_over_seeds():
+    agg = aggregate(_rows([1.0, 5.0, 2.0, 4.0], [0.0, 0.0, 0.0, 0.0]))
+    a = agg[0]
+    assert (a["family"], a["n_seeds"], a["seeds"], a["seconds"], a["parameters"]) == ("a", 4, [0, 1, 2, 3], 1.5, 3)
+    stats = a["test_L_1"]
+    assert (stats["mean"], stats["median"], stats["min"], stats["max"]) == (3.0, 3.0, 1.0, 5.0)
+    assert abs(stats["sd"] - (10 / 3) ** 0.5) < 1e-12  # sample standard deviation: sum of squares 10 over n - 1 = 3
+    assert aggregate(_rows([2.0], [1.0]))[0]["test_L_1"]["sd"] == 0.0
+
+
+def test_paired_differences_compare_families_seed_by_seed():
+    rows = _rows([1.0, 2.0, 3.0], [1.5, 1.0, 4.0])
+    d = paired(rows, "t", "a", "b", "test_L_1")
+    assert (d["n"], d["b_larger"], d["min"], d["max"]) == (3, 2, -1.0, 1.0) and abs(d["mean"] - 0.5 / 3) < 1e-12
+    assert paired(rows, "t", "a", "c", "test_L_1") is None
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (
+            'families = ["gpt"]\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"',
+            "families must be a non-empty list",
+        ),
+        ('seeds = [-1]\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"', "seeds must be a non-empty list"),
+        ("seeds = [0]", "tasks must be a non-empty list"),
+        ('extra = 1\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"', "must have only the keys"),
+    ],
+)
+def test_bad_plans_are_refused(tmp_path, text, match):
+    (tmp_path / "plans").mkdir()
+    path = tmp_path / "plans" / "plan.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_plan(path)
+
+
+def test_the_shipped_plan_reads():
+    plan = read_plan(ROOT / "experiments" / "comparison" / "config.toml")
+    assert [t.name for t in plan.tasks] == list(TASKS) and set(plan.families) == set(FAMILIES)
+
+
+def _part(seeds, values):
+    baselines = [
+        {"seed": s, "fingerprint": "x", "chance": {"L_1": 2.0}, "baselines": {"copy_last": {"test_L_1": 0.5 + s}}}
+        for s in seeds
     ]
-    (agg,) = run.aggregate(rows)
-    assert (agg["test_L_1"], agg["test_L_1_min"], agg["test_L_1_max"], agg["n_seeds"], agg["seconds_median"]) == (
-        2.0,
-        1.0,
-        5.0,
-        3,
-        1.0,
-    )
+    rows = [
+        {"task": "t", "family": f, "seed": s, "parameters": 3, "seconds": 1.0, "cpu_seconds": 1.0, "test_L_1": v}
+        for s, v in zip(seeds, values)
+        for f in ("b", "a")
+    ]
+    return {
+        "families": ["a", "b"],
+        "seeds": list(seeds),
+        "tasks": [{"name": "t"}],
+        "metrics": {"t": ["L_1", "L_half"]},
+        "base_configs": {"t": {"seed": 0}},
+        "rows": rows,
+        "baselines_per_seed": {"t": baselines},
+        "spectra": [],
+        "samples": [{"seed": seeds[0], "family": "a", "text": "x"}],
+        "wall_seconds": 2.0,
+    }
+
+
+def test_results_of_disjoint_seeds_merge_into_one():
+    from qsa.training.comparison import merge_results
+
+    merged = merge_results([_part([2, 3], [3.0, 4.0]), _part([0, 1], [1.0, 2.0])])
+    assert merged["seeds"] == [0, 1, 2, 3] and merged["wall_seconds"] == 4.0 and merged["samples"][0]["seed"] == 0
+    assert [(r["seed"], r["family"]) for r in merged["rows"]][:3] == [(0, "a"), (0, "b"), (1, "a")]
+    stats = merged["aggregates"][0]["test_L_1"]
+    assert (merged["aggregates"][0]["family"], stats["mean"], stats["min"], stats["max"]) == ("a", 2.5, 1.0, 4.0)
+    assert merged["baselines"]["t"]["baselines"]["copy_last"]["test_L_1"]["mean"] == 2.0
+    with pytest.raises(ValueError, match="must not repeat"):
+        merge_results([_part([0], [1.0]), _part([0], [1.0])])
+    other = _part([5], [1.0])
+    other["base_configs"] = {"t": {"seed": 1}}
+    with pytest.raises(ValueError, match="same base configs"):
+        merge_results([_part([0], [1.0]), other])
