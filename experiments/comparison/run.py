@@ -5,6 +5,7 @@
     python experiments/comparison/run.py --families qsa kcsa --tasks tfim --seeds 0 1
     python experiments/comparison/run.py --tasks markov --set train.steps=600   # --set applies to every task chosen
     python experiments/comparison/run.py --merge RUN_DIR RUN_DIR ...           # one result from runs over disjoint seeds
+    python experiments/comparison/run.py --merge OLD NEW --replace              # NEW's runs replace OLD's repeats
 
 A thin runner over :mod:`qsa.training.comparison` (the plan, the runs, the statistics and tables
 live there). Writes ``runs/<plan name>-<stamp>/``: one training run per (task, family, seed) in
@@ -46,6 +47,13 @@ PAIRS = (
 )
 
 
+def _num(x: float, *, sign: bool = True) -> str:
+    """Four decimals, or two significant digits in scientific notation below 1e-3 (rounding-level differences)."""
+    if x != 0 and abs(x) < 1e-3:
+        return f"{x:+.1e}" if sign else f"{x:.1e}"
+    return f"{x:+.4f}" if sign else f"{x:.4f}"
+
+
 def paired_table(results: dict) -> tuple[list[dict], str]:
     """Paired differences b - a of the main metric on the test and held-out splits, per task."""
     found, lines = (
@@ -65,8 +73,8 @@ def paired_table(results: dict) -> tuple[list[dict], str]:
                     continue
                 found.append({"task": task["name"], **d})
                 lines.append(
-                    f"| {task['name']} | {a} | {b} | {split} {main} | {d['mean']:+.4f} ± {d['sd']:.4f} | "
-                    f"[{d['min']:+.4f}, {d['max']:+.4f}] | {d['b_larger']}/{d['n']} |"
+                    f"| {task['name']} | {a} | {b} | {split} {main} | {_num(d['mean'])} ± {_num(d['sd'], sign=False)} | "
+                    f"[{_num(d['min'])}, {_num(d['max'])}] | {d['b_larger']}/{d['n']} |"
                 )
     return found, "\n".join(lines)
 
@@ -95,6 +103,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--merge", nargs="+", metavar="RUN_DIR", help="merge the results.json of runs over disjoint seeds (no training)"
     )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --merge: a run repeated in a later RUN_DIR replaces the earlier one",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # tiny matrices: one thread is fastest (as qsa train)
     plan = read_plan(Path(args.config) if args.config else HERE / ("smoke.toml" if args.smoke else "config.toml"))
@@ -103,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
     sweep = runs.new_run_dir(args.out, plan.name + ("-merged" if args.merge else ""))
     if args.merge:
         parts = [json.loads((Path(d) / "results.json").read_text(encoding="utf-8")) for d in args.merge]
-        results = merge_results(parts)
+        results = merge_results(parts, replace_rows=args.replace)
         results["merged_runs"] = [str(Path(d)) for d in args.merge]
     else:
         print(

@@ -35,14 +35,22 @@ import statistics
 import time
 import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qsa import _validate
-from qsa.training.config import FAMILIES, TrainConfig, load_config, with_family
+from qsa.training.config import (
+    FAMILIES,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    with_family,
+)
 from qsa.training.loop import TrainResult, run_dataset, train
 
 logger = logging.getLogger(__name__)
@@ -89,24 +97,35 @@ class Task:
 
 @dataclass(frozen=True)
 class Plan:
-    """A comparison: ``name`` (of the output folder), families, seeds and tasks."""
+    """A comparison: ``name`` (of the output folder), families, seeds, tasks, and per-family
+    overrides (``{family: ("model.heads=2", ...)}``, applied after :func:`with_family` in every task:
+    the sizes of a baseline that the tasks' QSA configs cannot name)."""
 
     name: str
     families: tuple[str, ...]
     seeds: tuple[int, ...]
     tasks: tuple[Task, ...]
+    family_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def read_plan(path: str | Path) -> Plan:
-    """Read a comparison plan: keys ``name``, ``families``, ``seeds`` and ``[[tasks]]`` (``name``,
-    ``config`` relative to the plan's folder, ``overrides``); every family and task config checked."""
+    """Read a comparison plan: keys ``name``, ``families``, ``seeds``, ``[[tasks]]`` (``name``,
+    ``config`` relative to the plan's folder, ``overrides``) and ``[family_overrides]`` (family =
+    list of ``"model.key=value"``); every family, task config and override checked."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"plan must name an existing TOML file; got {str(path)!r}")
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    unknown = set(raw) - {"name", "families", "seeds", "tasks"}
+    unknown = set(raw) - {"name", "families", "seeds", "tasks", "family_overrides"}
     if unknown:
-        raise ValueError(f"{path} must have only the keys name, families, seeds, tasks; got {sorted(unknown)}")
+        raise ValueError(
+            f"{path} must have only the keys name, families, seeds, tasks, family_overrides; got {sorted(unknown)}"
+        )
+    extra = raw.get("family_overrides", {})
+    if not isinstance(extra, dict) or any(
+        f not in FAMILIES or not isinstance(v, list) or not all(isinstance(o, str) for o in v) for f, v in extra.items()
+    ):
+        raise ValueError(f"family_overrides must map families to lists of KEY=VALUE strings; got {extra!r}")
     families = raw.get("families", list(FAMILIES))
     if not isinstance(families, list) or not families or any(f not in FAMILIES for f in families):
         raise ValueError(f"families must be a non-empty list of {FAMILIES}; got {families!r}")
@@ -134,9 +153,12 @@ def read_plan(path: str | Path) -> Plan:
         tasks=tuple(
             Task(t["name"], (path.parent / t["config"]).resolve(), tuple(t.get("overrides", []))) for t in tasks
         ),
+        family_overrides={f: tuple(v) for f, v in extra.items()},
     )
-    for task in plan.tasks:
-        task.load()  # a task config that does not load is an error now, not after an hour of runs
+    for task in plan.tasks:  # a config that does not load is an error now, not after an hour of runs
+        base = task.load()
+        for family in plan.families:
+            task_config(base, task.name, family, 0, plan.family_overrides.get(family, ()))
     return plan
 
 
@@ -145,11 +167,14 @@ def task_metrics(config: TrainConfig) -> tuple[str, ...]:
     return TEXT_METRICS if config.data.source == "text" else TOKEN_METRICS
 
 
-def task_config(base: TrainConfig, task: str, family: str, seed: int) -> TrainConfig:
-    """The training config of one run: ``base`` moved to ``family`` (:func:`with_family`) at ``seed``,
-    named ``<task>-<family>-seed<seed>``."""
+def task_config(base: TrainConfig, task: str, family: str, seed: int, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The training config of one run: ``base`` moved to ``family`` (:func:`with_family`), then the
+    family's ``overrides`` (e.g. ``"model.heads=2"``), at ``seed``, named ``<task>-<family>-seed<seed>``."""
     _validate.integer(seed, "seed", minimum=0)
-    return replace(with_family(base, family), name=f"{task}-{family}-seed{seed}", seed=seed)
+    config = with_family(base, family)
+    if overrides:
+        config = config_from_dict(apply_overrides(config_to_dict(config), overrides))
+    return replace(config, name=f"{task}-{family}-seed{seed}", seed=seed)
 
 
 def _split_values(final: dict[str, dict[str, float]], metrics: Sequence[str]) -> dict[str, float | None]:
@@ -370,12 +395,19 @@ def baseline_statistics(per_seed: dict[str, list[dict[str, Any]]]) -> dict[str, 
     return out
 
 
-def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One result from several :func:`run_comparison` results over disjoint seeds (a comparison run
-    in pieces): rows, spectra, samples and per-seed baselines joined, statistics recomputed.
+def merge_results(parts: Sequence[dict[str, Any]], *, replace_rows: bool = False) -> dict[str, Any]:
+    """One result from several :func:`run_comparison` results (a comparison run in pieces, e.g.
+    over disjoint seeds): rows, spectra, samples and per-seed baselines joined, statistics recomputed.
+
+    Args:
+        parts: the results, in order.
+        replace_rows: a (task, family, seed) run in a later part replaces the earlier run (its row,
+            spectrum and sample), e.g. after changing a family's sizes in ``family_overrides``; the
+            merged result lists the replaced runs under ``"replaced"``. Without it a repeat is an error.
 
     Raises:
-        ValueError: parts whose tasks or base configs differ, or that repeat a (task, family, seed).
+        ValueError: parts whose tasks or base configs differ, or that repeat a (task, family, seed)
+            without ``replace_rows``.
     """
     if not parts:
         raise ValueError("parts must hold at least one result; got none")
@@ -383,30 +415,50 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for part in parts[1:]:
         if part["base_configs"] != first["base_configs"] or part["metrics"] != first["metrics"]:
             raise ValueError("parts must run the same tasks with the same base configs; got different ones")
-    rows = [r for part in parts for r in part["rows"]]
-    keys = [(r["task"], r["family"], r["seed"]) for r in rows]
-    if len(set(keys)) != len(keys):
-        raise ValueError("parts must not repeat a (task, family, seed); got repeats")
-    order = {name: i for i, name in enumerate(first["families"])}
-    rows.sort(
-        key=lambda r: ([t["name"] for t in first["tasks"]].index(r["task"]), r["seed"], order.get(r["family"], 0))
+    latest: dict[tuple, int] = {}
+    for i, part in enumerate(parts):
+        for r in part["rows"]:
+            key = (r["task"], r["family"], r["seed"])
+            if key in latest and not replace_rows:
+                raise ValueError(f"parts must not repeat a (task, family, seed) without replace_rows; got {key} again")
+            latest[key] = i
+
+    def kept(i: int, item: dict[str, Any]) -> bool:
+        return latest.get((item["task"], item["family"], item["seed"]), i) == i
+
+    replaced = sorted(
+        {(r["task"], r["family"], r["seed"]) for i, part in enumerate(parts) for r in part["rows"] if not kept(i, r)}
     )
+    tasks = [t["name"] for t in first["tasks"]]
+    families = list(dict.fromkeys(f for part in parts for f in part["families"]))
+    rows = [r for i, part in enumerate(parts) for r in part["rows"] if kept(i, r)]
+    rows.sort(key=lambda r: (tasks.index(r["task"]), r["seed"], families.index(r["family"])))
     per_seed = {
-        task: sorted((rec for part in parts for rec in part["baselines_per_seed"][task]), key=lambda rec: rec["seed"])
+        task: sorted(
+            {rec["seed"]: rec for part in parts for rec in part["baselines_per_seed"][task]}.values(),
+            key=lambda rec: rec["seed"],
+        )
         for task in first["baselines_per_seed"]
     }
-    seeds = sorted({s for part in parts for s in part["seeds"]})
+    samples = [x for i, part in enumerate(parts) for x in part["samples"] if kept(i, x)]
+    first_seed = min((x["seed"] for x in samples), default=None)
+    overrides: dict[str, Any] = {}
+    for part in parts:
+        overrides.update(part.get("family_overrides", {}))
     return {
         **first,
-        "seeds": seeds,
+        "families": families,
+        "seeds": sorted({s for part in parts for s in part["seeds"]}),
+        "family_overrides": overrides,
         "rows": rows,
         "aggregates": aggregate(rows),
         "baselines": baseline_statistics(per_seed),
         "baselines_per_seed": per_seed,
-        "spectra": [s for part in parts for s in part["spectra"]],
-        "samples": min((part["samples"] for part in parts), key=lambda smp: min((x["seed"] for x in smp), default=0)),
+        "spectra": [x for i, part in enumerate(parts) for x in part["spectra"] if kept(i, x)],
+        "samples": [x for x in samples if x["seed"] == first_seed],
         "wall_seconds": sum(part["wall_seconds"] for part in parts),
         "merged_from": len(parts),
+        "replaced": [list(k) for k in replaced],
     }
 
 
@@ -435,8 +487,6 @@ def run_comparison(
         draws), ``spectra`` the Koopman spectra per run, ``samples`` a generated text per text run
         at the first seed.
     """
-    from qsa.training.config import config_to_dict
-
     out_dir = Path(out_dir)
     families = tuple(plan.families if families is None else families)
     seeds = tuple(plan.seeds if seeds is None else seeds)
@@ -458,7 +508,7 @@ def run_comparison(
         per_seed = []
         for seed in seeds:
             for family in families:
-                cfg = task_config(base, task.name, family, seed)
+                cfg = task_config(base, task.name, family, seed, plan.family_overrides.get(family, ()))
                 run_dir = out_dir / task.name / f"{family}-seed{seed}"
                 result = train(cfg, run_dir=run_dir, progress=progress, plots=run_plots and seed == seeds[0])
                 row = {**run_row(result, task.name, metrics), "run_dir": f"{task.name}/{family}-seed{seed}"}
@@ -486,6 +536,7 @@ def run_comparison(
         "tasks": [{"name": t.name, "config": str(t.config), "overrides": list(t.overrides)} for t in chosen],
         "metrics": {t.name: list(task_metrics(bases[t.name])) for t in chosen},
         "base_configs": {name: config_to_dict(c) for name, c in bases.items()},
+        "family_overrides": {f: list(v) for f, v in plan.family_overrides.items() if f in families},
         "rows": rows,
         "aggregates": aggregate(rows),
         "baselines": baseline_statistics(baselines_per_seed),

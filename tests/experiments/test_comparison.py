@@ -53,7 +53,7 @@ def test_comparison_smoke_trains_every_family_on_three_tasks_and_writes_tables_s
     assert set(baselines["text"]["baselines"]) == {"copy_last", "unigram", "bigram"}
     params = {(r["task"], r["family"]): r["parameters"] for r in rows}
     assert params["tfim", "kcsa"] == 2 * 8**2 and params["markov", "softmax_general"] == 4 * 4**2
-    assert params["markov", "chen"] == 3 * 4**2 and params["tfim", "koopman_no_attention"] == 2 * 8**2
+    assert params["markov", "chen"] == 2 * 3 * 4**2 + 2 and params["tfim", "koopman_no_attention"] == 2 * 8**2
     # the same data for every family of a task
     fingerprints = {r["task"]: set() for r in rows}
     for r in rows:
@@ -124,6 +124,15 @@ def test_paired_differences_compare_families_seed_by_seed():
         ('seeds = [-1]\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"', "seeds must be a non-empty list"),
         ("seeds = [0]", "tasks must be a non-empty list"),
         ('extra = 1\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"', "must have only the keys"),
+        (
+            'family_overrides = { gpt = ["model.heads=2"] }\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"',
+            "family_overrides must map families",
+        ),
+        (
+            'families = ["chen"]\nfamily_overrides = { chen = ["model.layers=2"] }\n[[tasks]]\nname = "x"\n'
+            f"config = {str(ROOT / 'experiments' / 'tfim' / 'smoke.toml')!r}",
+            "model.layers must be left at its default 1 for model.family = 'chen'",
+        ),
     ],
 )
 def test_bad_plans_are_refused(tmp_path, text, match):
@@ -137,6 +146,7 @@ def test_bad_plans_are_refused(tmp_path, text, match):
 def test_the_shipped_plan_reads():
     plan = read_plan(ROOT / "experiments" / "comparison" / "config.toml")
     assert [t.name for t in plan.tasks] == list(TASKS) and set(plan.families) == set(FAMILIES)
+    assert plan.family_overrides == {"transformer": ("model.layers=2", "model.heads=2"), "chen": ("model.heads=2",)}
 
 
 def _part(seeds, values):
@@ -158,7 +168,7 @@ def _part(seeds, values):
         "rows": rows,
         "baselines_per_seed": {"t": baselines},
         "spectra": [],
-        "samples": [{"seed": seeds[0], "family": "a", "text": "x"}],
+        "samples": [{"task": "t", "seed": seeds[0], "family": "a", "text": "x"}],
         "wall_seconds": 2.0,
     }
 
@@ -174,6 +184,11 @@ def test_results_of_disjoint_seeds_merge_into_one():
     assert merged["baselines"]["t"]["baselines"]["copy_last"]["test_L_1"]["mean"] == 2.0
     with pytest.raises(ValueError, match="must not repeat"):
         merge_results([_part([0], [1.0]), _part([0], [1.0])])
+    redo = _part([1], [9.0])
+    redo["rows"] = [r for r in redo["rows"] if r["family"] == "a"]  # family a at seed 1 run again
+    replaced = merge_results([_part([0, 1], [1.0, 2.0]), redo], replace_rows=True)
+    assert replaced["replaced"] == [["t", "a", 1]] and len(replaced["rows"]) == 4
+    assert replaced["aggregates"][0]["test_L_1"]["max"] == 9.0 and replaced["aggregates"][1]["test_L_1"]["max"] == 2.0
     other = _part([5], [1.0])
     other["base_configs"] = {"t": {"seed": 1}}
     with pytest.raises(ValueError, match="same base configs"):

@@ -58,7 +58,6 @@ def test_long_texts_run_on_populations_and_the_dense_path_refuses_them_clearly()
     )
     with pytest.raises(ValueError, match=r"N\^\(n\+L\) must be <= 512 for method='dense'.*method='populations'"):
         chen.joint_distribution(text[:8], layers, np.eye(2), method="dense")
-    chen.joint_distribution(text[:7], layers, np.eye(2), method="dense")  # 2^9: the largest admitted
     with pytest.raises(ValueError, match="N\\^L must be <= 65536"):
         chen.joint_distribution((0,), [layers[0]] * 17, np.eye(2))
     with pytest.raises(ValueError, match="method must be 'dense' \\(or None\\) with a Fock cutoff"):
