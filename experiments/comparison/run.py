@@ -135,7 +135,14 @@ def main(argv: list[str] | None = None) -> dict:
             on_row=show,
         )
     tables = [
-        markdown(results["aggregates"], results["baselines"], t["name"], results["metrics"][t["name"]])
+        markdown(
+            results["aggregates"],
+            results["baselines"],
+            t["name"],
+            results["metrics"][t["name"]],
+            rows=results["rows"],
+            per_seed=results["baselines_per_seed"],
+        )
         for t in results["tasks"]
     ]
     results["paired"], pairs = paired_table(results)

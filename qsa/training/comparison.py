@@ -67,6 +67,8 @@ __all__ = [
     "aggregate",
     "paired",
     "markdown",
+    "strongest_baseline",
+    "beats_baseline",
     "baseline_statistics",
     "merge_results",
     "koopman_spectrum",
@@ -292,6 +294,7 @@ def _range(stats: dict[str, float] | None, digits: int = 3) -> str:
 
 
 _LABELS = {"L_1": "L_1", "L_half": "L_½", "nll": "nll", "next_token_accuracy": "accuracy"}
+_BASELINE_SHORT = {"copy_last": "copy last", "unigram": "unigram", "bigram": "bigram"}
 _BASELINE_LABELS = {
     "copy_last": "copy last token (z_j = x_j, untrained)",
     "unigram": "unigram (untrained, no context)",
@@ -299,17 +302,54 @@ _BASELINE_LABELS = {
 }
 
 
-def markdown(aggregates: Sequence[dict[str, Any]], baselines: dict[str, Any], task: str, metrics: Sequence[str]) -> str:
+def strongest_baseline(baselines: dict[str, Any], task: str, key: str) -> str | None:
+    """The untrained baseline with the lowest mean of the column ``key`` (a loss, e.g. ``"test_L_1"``) on ``task``."""
+    candidates = {
+        name: values[key]["mean"]
+        for name, values in baselines[task]["baselines"].items()
+        if values.get(key) is not None
+    }
+    return min(candidates, key=candidates.get) if candidates else None
+
+
+def beats_baseline(
+    rows: Sequence[dict[str, Any]],
+    per_seed: dict[str, list[dict[str, Any]]],
+    task: str,
+    family: str,
+    name: str,
+    key: str,
+) -> tuple[int, int]:
+    """In how many of its seeds ``family`` has a lower ``key`` (a loss) than the untrained baseline
+    ``name`` on the same seed's data; returns ``(wins, seeds)``."""
+    reference = {rec["seed"]: rec["baselines"][name][key] for rec in per_seed[task]}
+    mine = [(r["seed"], r[key]) for r in rows if r["task"] == task and r["family"] == family]
+    return sum(v < reference[s] for s, v in mine), len(mine)
+
+
+def markdown(
+    aggregates: Sequence[dict[str, Any]],
+    baselines: dict[str, Any],
+    task: str,
+    metrics: Sequence[str],
+    *,
+    rows: Sequence[dict[str, Any]] | None = None,
+    per_seed: dict[str, list[dict[str, Any]]] | None = None,
+) -> str:
     """One task's table: per family the mean ± standard deviation over seeds of the main metric on
     every split, its test range, the second metric on the test split, parameters and CPU seconds per
     run (median); the untrained baselines (mean ± standard deviation over the seeds' data draws) and
-    the chance level below."""
+    the chance level below. With the ``rows`` and the ``per_seed`` baselines, a column counts the
+    seeds in which a family's test loss is below the strongest untrained baseline's on that seed's data."""
+    rows_of_task = rows
     rows = [a for a in aggregates if a["task"] == task]
     main, second = metrics[0], metrics[1]
     has_h = rows[0][f"heldout_{main}"] is not None
     m, s2 = _LABELS[main], _LABELS[second]
+    best = strongest_baseline(baselines, task, f"test_{main}") if rows_of_task and per_seed else None
     cols = [f"train {m}", f"test {m}", f"test {m} range"] + ([f"held-out H {m}"] if has_h else [])
-    cols += [f"test {s2}"] + ([f"held-out H {s2}"] if has_h else []) + ["params", "CPU s/run"]
+    cols += [f"test {s2}"] + ([f"held-out H {s2}"] if has_h else [])
+    cols += ([f"test {m} < {_BASELINE_SHORT.get(best, best)}"] if best else []) + ["params", "CPU s/run"]
     n = rows[0]["n_seeds"]
     lines = [
         f"**{task}** (mean ± standard deviation over {n} seed{'s' if n > 1 else ''}; range = min–max)",
@@ -321,6 +361,9 @@ def markdown(aggregates: Sequence[dict[str, Any]], baselines: dict[str, Any], ta
         cells = [_fmt(a[f"train_{main}"]), _fmt(a[f"test_{main}"]), _range(a[f"test_{main}"])]
         cells += [_fmt(a[f"heldout_{main}"])] if has_h else []
         cells += [_fmt(a[f"test_{second}"])] + ([_fmt(a[f"heldout_{second}"])] if has_h else [])
+        if best:
+            wins, n_runs = beats_baseline(rows_of_task, per_seed, task, a["family"], best, f"test_{main}")
+            cells += [f"{wins}/{n_runs}"]
         cells += [str(a["parameters"]), f"{a['cpu_seconds']:.1f}"]
         lines.append(f"| {a['family']} | " + " | ".join(cells) + " |")
     ref = baselines[task]
@@ -330,12 +373,14 @@ def markdown(aggregates: Sequence[dict[str, Any]], baselines: dict[str, Any], ta
         cells = [_fmt(values.get(f"train_{main}")), _fmt(values.get(f"test_{main}")), ""]
         cells += [_fmt(values.get(f"heldout_{main}"))] if has_h else []
         cells += [_fmt(values.get(f"test_{second}"))] + ([_fmt(values.get(f"heldout_{second}"))] if has_h else [])
-        lines.append(f"| {_BASELINE_LABELS.get(name, name)} | " + " | ".join(cells + ["0", ""]) + " |")
+        lines.append(
+            f"| {_BASELINE_LABELS.get(name, name)} | " + " | ".join(cells + [""] * bool(best) + ["0", ""]) + " |"
+        )
     chance = ref["chance"]
     if main in chance:
         c = f"{chance[main]:.3f}"
         c2 = f"{chance[second]:.3f}" if second in chance else ""
-        cells = [c, c, ""] + ([c] if has_h else []) + [c2] + ([c2] if has_h else []) + ["", ""]
+        cells = [c, c, ""] + ([c] if has_h else []) + [c2] + ([c2] if has_h else []) + [""] * bool(best) + ["", ""]
         label = "uniform guess (log M)" if main == "nll" else "chance (random direction)"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
