@@ -1,24 +1,39 @@
 """Run directories: where an experiment writes its config, environment, metrics and plots.
 
 Every write is atomic (a temporary file renamed into place), so an interrupted run never leaves a
-half-written file behind.
+half-written file behind. Files get the permissions the process's umask gives a new file
+(``0644`` under the usual ``022``: readable by the user's group), not the owner-only ``0600``
+of a temporary file.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import io
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PACKAGES", "environment", "git_commit", "new_run_dir", "write_json", "write_bytes", "write_png"]
+__all__ = [
+    "PACKAGES",
+    "environment",
+    "git_commit",
+    "new_run_dir",
+    "run_name",
+    "write_json",
+    "write_bytes",
+    "write_png",
+]
 
 #: Distributions whose versions every run records.
 PACKAGES = (
@@ -87,11 +102,35 @@ def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     raise FileExistsError(f"could not create a fresh run directory under {root}")
 
 
+def run_name(name: str, overrides: Sequence[str] = ()) -> str:
+    """``name`` followed by the ``--set`` overrides, as a directory name: ``tfim-model.k=3-train.steps=50``.
+
+    Spaces, slashes and quotes become ``_``; a name longer than 120 characters is cut and ends in
+    a hash of the whole, so different overrides give different names.
+    """
+    parts = [name] + [re.sub(r"[\s/\\'\"]+", "_", item.strip()) for item in overrides]
+    text = "-".join(p for p in parts if p)
+    if len(text) > 120:
+        text = text[:111] + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return text
+
+
+def _umask() -> int:
+    with _UMASK_LOCK:  # os.umask can only be read by setting it
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically, with the permissions of a new file under the umask (``0666 & ~umask``)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would give this
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -29,14 +29,17 @@ from qsa.training.data import Dataset, build_dataset, model_config
 from qsa.training.families import FamilyModel, build_model, count_parameters
 from qsa.training.loop import (
     BatchOrder,
+    Callback,
+    TensorBoardWriter,
+    TrainEvent,
     TrainResult,
     evaluate,
-    make_optimizer,
     read_metrics,
     resume,
     run_environment,
     train,
 )
+from qsa.training.optimizers import SPSA, make_optimizer, make_scheduler
 from qsa.training.plots import plot_losses, plot_run
 
 __all__ = [
@@ -61,7 +64,12 @@ __all__ = [
     "build_dataset",
     "model_config",
     "BatchOrder",
+    "Callback",
+    "TensorBoardWriter",
+    "TrainEvent",
     "TrainResult",
+    "SPSA",
+    "make_scheduler",
     "evaluate",
     "make_optimizer",
     "read_metrics",

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a QSA model (or a baseline: model.family) from a TOML config (or resume a run)",
-        description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing runs/<name>-<stamp>/ "
+        description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing "
+        "runs/<name>[-<overrides>]-<stamp>/ "
         "(config, environment, metrics.jsonl, checkpoints, loss.png, summary.json).",
     )
     p.add_argument("config", nargs="?", help="TOML configuration file (see experiments/*/config.toml)")
@@ -45,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from qsa.runs import run_name
     from qsa.training import ConfigError, load_config, resume, train
 
     if args.threads < 1:
@@ -65,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
             result = resume(args.resume, progress=not args.no_progress)
         else:
             config = load_config(args.config, args.overrides)
-            result = train(config, out=args.out, progress=not args.no_progress)
-    except (ConfigError, FileNotFoundError) as exc:
+            name = run_name(config.name, args.overrides)  # runs/<name>-<overrides>-<stamp>
+            result = train(config, out=args.out, progress=not args.no_progress, run_name=name)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"qsa train: {exc}", file=sys.stderr)
         return 2
     _report(result)
