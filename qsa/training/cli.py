@@ -8,7 +8,6 @@ qsa train --resume runs/tfim-20260101-120000
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 __all__ = ["register"]
@@ -43,32 +42,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train or resume; every refusal is raised for the ``qsa`` error boundary (one line, exit 2)."""
     import torch
 
-    from qsa.training import ConfigError, load_config, resume, train
+    from qsa.errors import UserError
+    from qsa.runs import check_output_root
+    from qsa.training import load_config, resume, train
 
     if args.threads < 1:
-        print(f"qsa train: --threads must be >= 1; got {args.threads}", file=sys.stderr)
-        return 2
+        raise UserError(f"--threads must be >= 1; got {args.threads}", key="--threads")
     if (args.config is None) == (args.resume is None):
-        print("qsa train: give either CONFIG or --resume RUN_DIR", file=sys.stderr)
-        return 2
-    if args.resume and args.overrides:
-        print(
-            "qsa train: --set cannot change a run being resumed (it continues with its own config.json)",
-            file=sys.stderr,
+        raise UserError(
+            f"train must be given either CONFIG or --resume RUN_DIR; got {'both' if args.config else 'neither'}",
+            key="CONFIG",
         )
-        return 2
+    if args.resume and args.overrides:
+        raise UserError(
+            "--set must not be given with --resume (a resumed run continues with its own config.json); "
+            f"got {' '.join(args.overrides)}",
+            key="--set",
+        )
     torch.set_num_threads(args.threads)  # an entry point's choice, never the library's
-    try:
-        if args.resume:
-            result = resume(args.resume, progress=not args.no_progress)
-        else:
-            config = load_config(args.config, args.overrides)
-            result = train(config, out=args.out, progress=not args.no_progress)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"qsa train: {exc}", file=sys.stderr)
-        return 2
+    if args.resume:
+        result = resume(args.resume, progress=not args.no_progress)
+    else:
+        config = load_config(args.config, args.overrides)
+        check_output_root(args.out, "--out")
+        result = train(config, out=args.out, progress=not args.no_progress)
     _report(result)
     return 0
 
