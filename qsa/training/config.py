@@ -37,6 +37,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from qsa.errors import UserError
+from qsa.preflight import parse_size
+
 __all__ = [
     "TFIMSource",
     "MarkovSource",
@@ -57,8 +60,8 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
-    """A configuration that does not fit the schema (unknown key, wrong type, bad value)."""
+class ConfigError(UserError):
+    """A configuration that does not fit the schema (unknown key, wrong type, bad value); ``key`` names the key."""
 
 
 # --- sections --------------------------------------------------------------------------------------
@@ -204,6 +207,11 @@ class TrainSection:
     ``batch_size = 0`` uses every training sequence at every step. With ``optimizer = "lbfgs"``
     one step is one L-BFGS iteration (``torch.optim.LBFGS`` with ``max_iter=1``; its strong-Wolfe
     line search evaluates the loss up to ``lbfgs_max_ls`` more times). ``eval_every``/``checkpoint_every``: in steps.
+
+    ``keep_checkpoints``: how many checkpoints the run directory keeps (the latest ``checkpoint.pt``
+    and older ones ``checkpoint.<step>.pt``); a resume falls back to an older one if the latest is
+    damaged. ``memory_limit``: the memory the run may use (``"16 GiB"``, or bytes), checked by
+    :mod:`qsa.preflight` before the data or model is built; ``None`` is what this machine has available.
     """
 
     loss: Literal["L_B", "L_half", "L_1", "nll"] = "L_1"
@@ -216,6 +224,8 @@ class TrainSection:
     lbfgs_history: int = 100
     lbfgs_max_ls: int = 25
     lbfgs_line_search: Literal["strong_wolfe", "none"] = "strong_wolfe"
+    keep_checkpoints: int = 3
+    memory_limit: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -261,7 +271,17 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("train", "checkpoint_every"): (lambda v: v >= 1, ">= 1"),
     ("train", "lbfgs_history"): (lambda v: v >= 1, ">= 1"),
     ("train", "lbfgs_max_ls"): (lambda v: v >= 1, ">= 1"),
+    ("train", "keep_checkpoints"): (lambda v: v >= 1, ">= 1"),
+    ("train", "memory_limit"): (lambda v: _is_size(v), "a positive size such as '16 GiB' (or bytes), or none"),
 }
+
+
+def _is_size(value: Any) -> bool:
+    try:
+        parse_size(value)
+    except UserError:
+        return False
+    return True
 
 
 # --- type checking ---------------------------------------------------------------------------------
@@ -308,13 +328,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
     else:  # pragma: no cover - every field uses one of the kinds above
         raise TypeError(f"unsupported annotation {tp!r} for {key}")
-    raise ConfigError(f"{key} must be {_type_name(tp)}; got {value!r}")
+    raise ConfigError(f"{key} must be {_type_name(tp)}; got {value!r}", key=key)
 
 
 def _unknown(key: str, valid: Sequence[str], where: str) -> ConfigError:
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"{key} is not a key of {where}{hint}; valid keys: {', '.join(valid)}")
+    return ConfigError(f"{key} is not a key of {where}{hint}; valid keys: {', '.join(valid)}", key=key)
 
 
 def _section(cls: type, raw: Any, prefix: str) -> Any:
@@ -330,7 +350,7 @@ def _section(cls: type, raw: Any, prefix: str) -> Any:
         values[key] = _coerce(value, hints[key], f"{prefix}.{key}")
         check = _RANGES.get((prefix, key))
         if check is not None and values[key] is not None and not check[0](values[key]):
-            raise ConfigError(f"{prefix}.{key} must be {check[1]}; got {values[key]!r}")
+            raise ConfigError(f"{prefix}.{key} must be {check[1]}; got {values[key]!r}", key=f"{prefix}.{key}")
     return cls(**values)
 
 
@@ -362,7 +382,29 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
         train=_section(TrainSection, raw.get("train", {}), "train"),
     )
     _check_family(config.model, config.train)
+    _check_combinations(config)
     return config
+
+
+def _check_combinations(config: TrainConfig) -> None:
+    """Keys that only make sense together, checked before anything is built (each message names the key)."""
+    m = config.model
+    if m.backend != "aer":
+        for name in ("shots", "shot_seed", "noise"):
+            if getattr(m, name) is not None:
+                raise ConfigError(
+                    f"model.{name} must be none unless model.backend = 'aer' (shots, sampler seeds and noise belong to "
+                    f"the Aer hardware path); got {getattr(m, name)!r} with model.backend = {m.backend!r}",
+                    key=f"model.{name}",
+                )
+    elif m.shots is None:
+        for name in ("shot_seed", "noise"):
+            if getattr(m, name) is not None:
+                raise ConfigError(
+                    f"model.shots must be given for model.{name} (exact Aer probabilities sample nothing); got none "
+                    f"with model.{name} = {getattr(m, name)!r}",
+                    key="model.shots",
+                )
 
 
 def _check_family(model: ModelSection, train: TrainSection) -> None:
@@ -428,12 +470,19 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
     """Read the TOML file ``path``, apply ``overrides`` (``"section.key=value"``) and check everything."""
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"config must name an existing TOML file; got {str(p)!r}, a directory")
     if not p.is_file():
-        raise FileNotFoundError(f"config must name an existing TOML file; got {str(p)!r}")
+        raise FileNotFoundError(f"config must name an existing TOML file; got {str(p)!r}, which does not exist")
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config must be a UTF-8 TOML file; got {str(p)!r}, with an undecodable byte at offset {exc.start}",
+            key="config",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config must be valid TOML; {p}: {exc}") from exc
+        raise ConfigError(f"config must be valid TOML; got {str(p)!r}: {exc}", key="config") from None
     return config_from_dict(apply_overrides(raw, overrides))
 
 
