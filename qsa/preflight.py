@@ -111,7 +111,7 @@ def parse_size(value: Any, name: str = "memory limit") -> int:
         UserError: if ``value`` is not a positive size (the message names ``name``).
     """
     if isinstance(value, bool):
-        raise UserError(f"{name} must be a size in bytes or a string such as '16 GiB'; got {value!r}", key=name)
+        raise UserError(f"{name} must be a positive size such as 16GiB (or bytes); got {value!r}", key=name)
     if isinstance(value, int):
         if value <= 0:
             raise UserError(f"{name} must be a positive number of bytes; got {value}", key=name)
