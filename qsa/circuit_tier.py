@@ -94,9 +94,11 @@ def circuit_observables(
     single = X.ndim == 2
     X, Y = (X[None], Y[None]) if single else (X, Y)  # (S, T, d)
     S, T, d = X.shape
+    family = "B" if circuit == "superposition" else "A"
+    backends.check_backend(backend, preflight.circuit_qubits(family, T, d, k, kernel=kernel))
     preflight.check(  # before anything is built: the index states of a large T alone can exceed memory
         preflight.circuit_needs(
-            "B" if circuit == "superposition" else "A",
+            family,
             T,
             d,
             k,

@@ -63,6 +63,7 @@ __all__ = [
     "resolve_limit",
     "parse_size",
     "format_size",
+    "circuit_qubits",
     "circuit_need",
     "circuit_needs",
     "sweep_need",
@@ -265,6 +266,18 @@ def _names(names: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
+def circuit_qubits(family: str, T: int, d: int, k: int = 1, *, kernel: str = "mono") -> int:
+    """Qubits of circuit A (``2c + (k+1) log2 d``, ``+ k`` for the poly kernel) or B (``c + (k+1) log2 d``),
+    ``c = ceil(log2 T)``, without building it (the tests pin it to :mod:`qsa.circuits`)."""
+    T, d, k = _check_sizes(T, d, k)
+    c, n = _index_qubits(T), d.bit_length() - 1
+    if family == "B":
+        return c + (k + 1) * n
+    if family != "A":
+        raise ValueError(f"family must be 'A' or 'B'; got {family!r}")
+    return 2 * c + (k + 1) * n + (k if kernel == "poly" else 0)
+
+
 def circuit_need(
     family: str,
     T: int,
@@ -318,15 +331,14 @@ def circuit_need(
     z = int(amplitude_bytes)
     key = _names(names)
     c, n = _index_qubits(T), d.bit_length() - 1
+    n_qubits = circuit_qubits(family, T, d, k, kernel=kernel)
     if family == "A":
-        n_qubits = 2 * c + (k + 1) * n + (k if kernel == "poly" else 0)
         preps = [2 * c, 2 * c] if variant == "mu" else [2 * c, c]
         loads = [(c, n)] * (k + 1) + [(c, n)] * (k + (0 if variant == "zeta" else 1))
         n_observables = 1 if variant == "mu" else T
         gates = (k * w_layers + v_layers) * 4 * n + (T if variant == "mu" else 0)
         data = 2 * T * d * z * batch
     else:
-        n_qubits = c + (k + 1) * n
         preps = [c, c]
         loads = [(c, (k + 1) * n)] + [(c, n)] * (k + 1)
         n_observables = 1

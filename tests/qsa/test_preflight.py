@@ -47,6 +47,7 @@ def test_sizes_format():
 )
 def test_qubit_counts_match_the_builders(family, T, d, k, kernel):
     built = circuit_a(T, d, k, kernel=kernel) if family == "A" else circuit_b(T, d, k)
+    assert preflight.circuit_qubits(family, T, d, k, kernel=kernel) == built.n_qubits
     need = preflight.circuit_need(family, T, d, k, kernel=kernel, backend="aer")
     assert f"({built.n_qubits} qubits)" in need.what
     assert f"statevector 2^{built.n_qubits} amplitudes x 16 B:" in need.detail
@@ -118,6 +119,8 @@ def test_circuit_observables_refuses_before_building_anything(monkeypatch):
     monkeypatch.setattr(circuit_tier, "build_circuits", lambda *a, **k: pytest.fail("built before the check"))
     X, Y = random_states(4096, 4, seed=0), random_states(4096, 4, seed=1)
     W = random_unitary(4, seed=2)
+    for name in circuit_tier.backends.MAX_QUBITS:  # past the static width limits: memory decides
+        monkeypatch.setitem(circuit_tier.backends.MAX_QUBITS, name, 40)
     for backend in ("default.qubit", "lightning.qubit", "torch", "aer"):
         with pytest.raises(
             preflight.ResourceError, match=rf"\(32 qubits\) at T = 4096, d = 4, k = 3 on backend = '{backend}'"
