@@ -11,6 +11,7 @@ from qsa.circuits.builders import (
     ansatz_shape,
     circuit_a,
     circuit_b,
+    cnot_ring,
     indexed_load,
     lcu_angles,
     lcu_register,
@@ -37,9 +38,13 @@ from qsa.circuits.ir import (
     bits,
 )
 from qsa.circuits.lowering import derive, lower
+from qsa.circuits.shape import CIRCUITS, KERNELS, LABELS, Shape
 
 __all__ = [
+    "CIRCUITS",
     "GATES",
+    "KERNELS",
+    "LABELS",
     "VARIANTS",
     "Circuit",
     "Derivation",
@@ -49,10 +54,12 @@ __all__ = [
     "QSACircuit",
     "Register",
     "Select",
+    "Shape",
     "StatePrep",
     "Unitary",
     "ansatz",
     "ansatz_shape",
+    "cnot_ring",
     "bits",
     "circuit_a",
     "circuit_b",

@@ -21,7 +21,10 @@ from typing import Literal
 
 import numpy as np
 
+from qsa.circuits import _checks
 from qsa.circuits.ir import Circuit, Gate, Param, ParamSpec, Register, Select, StatePrep, Unitary, bits
+from qsa.circuits.shape import VARIANTS as _SHAPE_VARIANTS
+from qsa.circuits.shape import Shape, n_index_qubits
 
 __all__ = [
     "n_index_qubits",
@@ -33,6 +36,7 @@ __all__ = [
     "indexed_load",
     "ansatz_shape",
     "ansatz",
+    "cnot_ring",
     "lcu_angles",
     "lcu_register",
     "query_phases",
@@ -43,28 +47,12 @@ __all__ = [
     "tfim_trotter_step",
 ]
 
-VARIANTS = ("mu", "zeta", "nu")
-
-
-def _positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
+#: The variants of circuit A (see :data:`qsa.circuits.shape.VARIANTS` for both circuits).
+VARIANTS = _SHAPE_VARIANTS["A"]
 
 
 def _n_qubits_of_width(d: int) -> int:
-    d = _positive_int(d, "d", 2)
-    if d & (d - 1):
-        raise ValueError(f"d must be a power of two >= 2; got {d}")
-    return d.bit_length() - 1
-
-
-def n_index_qubits(T: int) -> int:
-    """``ceil(log2 T)``: qubits of an index register over ``T`` steps (0 for ``T = 1``)."""
-    T = _positive_int(T, "T")
-    return (T - 1).bit_length()
+    return _checks.power_of_two(d, "d")
 
 
 def triangular_amplitudes(T: int) -> np.ndarray:
@@ -148,7 +136,7 @@ def indexed_load(
     dagger: bool = False,
 ) -> Circuit:
     """Controlled on ``index_wires = |i>`` (``i < T``), load ``params[ref][i]`` on ``wires`` (one multiplexer)."""
-    T = _positive_int(T, "T")
+    T = _checks.integer(T, "T", minimum=1)
     n = _n_qubits_of_width(d)
     wires = _wires(wires, n, "wires")
     index_wires = _wires(index_wires, n_index_qubits(T), "index_wires")
@@ -161,10 +149,14 @@ def indexed_load(
 
 def ansatz_shape(n_qubits: int, n_layers: int) -> tuple[int, int, int]:
     """Shape ``(n_layers, n_qubits, 3)`` of the angles of :func:`ansatz`."""
-    return (_positive_int(n_layers, "n_layers"), _positive_int(n_qubits, "n_qubits"), 3)
+    return (_checks.integer(n_layers, "n_layers", minimum=1), _checks.integer(n_qubits, "n_qubits", minimum=1), 3)
 
 
-def _ring(wires: tuple[int, ...]) -> list[tuple[int, int]]:
+def cnot_ring(wires: tuple[int, ...]) -> list[tuple[int, int]]:
+    """The ansatz's entangling layer on ``wires``: ``CNOT(w_q, w_{q+1 mod n})`` pairs, in order.
+
+    One pair for two wires, none for one (a ring of two would apply the same CNOT twice).
+    """
     n = len(wires)
     if n == 1:
         return []
@@ -198,7 +190,7 @@ def ansatz(
         for q, w in enumerate(wires):
             for a, axis in enumerate(("RX", "RY", "RZ")):
                 ops.append(Gate(axis, (w,), (Param(param, (layer, q, a)),), controls, values))
-        ops += [Gate("CNOT", pair, (), controls, values) for pair in _ring(wires)]
+        ops += [Gate("CNOT", pair, (), controls, values) for pair in cnot_ring(wires)]
     return _circuit(ops, controls + wires, (ParamSpec(param, shape, "trainable"),))
 
 
@@ -207,14 +199,13 @@ def lcu_angles(k: int, beta: float) -> np.ndarray:
 
     ``theta_p = 2 atan2(r_{p+1}, a_p)`` with ``a_p = sqrt(c_p/lambda)``, ``r_p^2 = sum_{q>=p} a_q^2``.
     """
-    k = _positive_int(k, "k")
-    if not (isinstance(beta, (int, float, np.floating)) and math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be positive and finite; got {beta!r}")
+    k = _checks.integer(k, "k", minimum=1)
+    beta = _checks.real_number(beta, "beta", positive=True)
     if k * math.log(beta) >= math.log(float(np.finfo(np.float64).max) / (k + 1)):
         raise ValueError(
             f"beta must keep beta^k and the sum of beta^p / p! finite in float64 for k = {k}; got {beta!r}"
         )
-    c = np.array([float(beta) ** p / math.factorial(p) for p in range(k + 1)])
+    c = np.array([beta**p / math.factorial(p) for p in range(k + 1)])
     a = np.sqrt(c / c.sum())
     r = np.sqrt(np.cumsum((a**2)[::-1])[::-1])  # r_p, p = 0..k
     return np.array([2 * math.atan2(r[p + 1], a[p]) for p in range(k)])
@@ -231,7 +222,7 @@ def lcu_register(k: int, beta: float, *, wires: tuple[int, ...] | None = None) -
 
 def query_phases(T: int, *, wires: tuple[int, ...] | None = None, param: str = "phi") -> Circuit:
     r"""Phase ``e^{i phi_j}`` on query-register value ``|j>``, ``j < T`` (a controlled global phase each)."""
-    T = _positive_int(T, "T")
+    T = _checks.integer(T, "T", minimum=1)
     c = n_index_qubits(T)
     wires = _wires(wires, c, "wires")
     ops = [Gate("GlobalPhase", (), (Param(param, (j,)),), wires, bits(j, c)) for j in range(T)]
@@ -246,18 +237,40 @@ class QSACircuit:
     over the values ``j`` of ``index_wires`` (empty for ``mu`` and circuit B). Summed over ``j`` it is
     ``mu``, ``zeta``, ``nu`` (circuit A) or ``P0`` (circuit B); per ``j`` the ``zeta``/``nu`` circuits
     give ``||z_j||^2 / (lambda^2 T N)`` and ``|A_j|^2 / (lambda^2 T N)``.
+
+    Attributes:
+        circuit: the IR :class:`~qsa.circuits.ir.Circuit`.
+        shape: the :class:`~qsa.circuits.shape.Shape` it was built from.
+        variant: ``"mu"``, ``"zeta"``, ``"nu"`` (circuit A) or ``"P0"`` (circuit B).
+        zero_wires, index_wires: the wires projected on 0, and the index wires read out per value.
     """
 
     circuit: Circuit
-    family: Literal["A", "B"]
+    shape: Shape
     variant: Literal["mu", "zeta", "nu", "P0"]
-    T: int
-    d: int
-    k: int
-    kernel: Literal["mono", "poly"]
-    beta: float | None
     zero_wires: tuple[int, ...]
     index_wires: tuple[int, ...]
+
+    @property
+    def T(self) -> int:
+        return self.shape.T
+
+    @property
+    def d(self) -> int:
+        return self.shape.d
+
+    @property
+    def k(self) -> int:
+        return self.shape.k
+
+    @property
+    def kernel(self) -> str:
+        return self.shape.kernel
+
+    @property
+    def beta(self) -> float | None:
+        """The poly kernel's scale (``sqrt(d)`` by default); ``None`` for the mono kernel."""
+        return self.shape.resolved_beta
 
     @property
     def n_qubits(self) -> int:
@@ -277,11 +290,6 @@ def _map(name: str, n: int, layers: int | None, wires, controls=(), values=()) -
     return ansatz(
         n, layers, wires=tuple(wires), param=f"theta_{name}", controls=tuple(controls), control_values=tuple(values)
     )
-
-
-def _check_layers(value: int | None, name: str) -> None:
-    if value is not None:
-        _positive_int(value, name)
 
 
 def circuit_a(
@@ -318,17 +326,10 @@ def circuit_a(
         w_layers, v_layers: ``None`` to enter ``W``/``V`` as matrices, or ansatz depth ``L``.
         phases: add the trainable query phases ``phi`` (``mu`` only; the others sum over ``C1``).
     """
-    T = _positive_int(T, "T")
-    n = _n_qubits_of_width(d)
-    k = _positive_int(k, "k")
-    if kernel not in ("mono", "poly"):
-        raise ValueError(f"kernel must be 'mono' or 'poly'; got {kernel!r}")
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}")
-    _check_layers(w_layers, "w_layers")
-    _check_layers(v_layers, "v_layers")
-    if kernel == "poly":
-        beta = math.sqrt(d) if beta is None else beta
+    shape = Shape("A", T, d, k, kernel, beta, w_layers, v_layers, phases)
+    _checks.one_of(variant, "variant", VARIANTS)
+    T, d, k, n = shape.T, shape.d, shape.k, shape.n_qubits
+    beta = shape.resolved_beta
     c = n_index_qubits(T)
     C1 = tuple(range(c))
     C2 = tuple(range(c, 2 * c))
@@ -373,7 +374,7 @@ def circuit_a(
         zero, index = C2 + B_all + P, C1
     else:
         zero, index = C2 + A + B_all + P, C1
-    return QSACircuit(circ, "A", variant, T, d, k, kernel, beta, zero, index)
+    return QSACircuit(circ, shape, variant, zero, index)
 
 
 def circuit_b(
@@ -393,11 +394,8 @@ def circuit_b(
     from every ``B`` (phases ``e^{i phi_j}`` if ``phases``); un-prepare the uniform state; project
     every wire on 0: ``P0 = |(1/T) sum_j e^{i phi_j} A_j / n_j|^2``.
     """
-    T = _positive_int(T, "T")
-    n = _n_qubits_of_width(d)
-    k = _positive_int(k, "k")
-    _check_layers(w_layers, "w_layers")
-    _check_layers(v_layers, "v_layers")
+    shape = Shape("B", T, d, k, w_layers=w_layers, v_layers=v_layers, phases=phases)
+    T, d, k, n = shape.T, shape.d, shape.k, shape.n_qubits
     c = n_index_qubits(T)
     C = tuple(range(c))
     A = tuple(range(c, c + n))
@@ -421,7 +419,7 @@ def circuit_b(
     if phases:
         circ = circ.compose(query_phases(T, wires=C))
     circ = circ.compose(uniform_state(T, wires=C).adjoint())
-    return QSACircuit(circ, "B", "P0", T, d, k, "mono", None, tuple(range(circ.n_wires)), ())
+    return QSACircuit(circ, shape, "P0", tuple(range(circ.n_wires)), ())
 
 
 def _per_item_floats(value: float | Sequence[float], n: int, name: str) -> tuple[float, ...]:
@@ -481,8 +479,8 @@ def tfim_trotter_step(
         order: 1 (Lie-Trotter) or 2 (Strang).
         wires: the circuit's wires for qubits ``0..n-1`` (default ``0..n-1``).
     """
-    n = _positive_int(n_qubits, "n_qubits")
-    n_steps = _positive_int(n_steps, "n_steps")
+    n = _checks.integer(n_qubits, "n_qubits", minimum=1)
+    n_steps = _checks.integer(n_steps, "n_steps", minimum=1)
     if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"order must be 1 or 2; got {order!r}")
     if (

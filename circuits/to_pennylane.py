@@ -31,6 +31,7 @@ import numpy as np
 import pennylane as qml
 
 from qsa.circuits.ir import Circuit, Gate, Select, StatePrep, Unitary, resolve
+from qsa.circuits.linalg import householder
 from qsa.circuits.lowering import derive, lower
 
 __all__ = ["apply", "householder", "select_matrix", "matrix", "GATE_MAP", "SELECT_MODES"]
@@ -49,30 +50,6 @@ GATE_MAP: dict[str, Callable[..., qml.operation.Operator]] = {
     "CZ": qml.CZ,
     "SWAP": qml.SWAP,
 }
-
-
-def householder(x: Any) -> Any:
-    r"""Unitaries whose first column is ``x``: shape ``(..., d) -> (..., d, d)`` (numpy or torch).
-
-    ``w_0 = 1 - |x_0|`` is computed as ``sum_{b>0} |x_b|^2 / (1 + |x_0|)`` to avoid cancellation
-    near ``x = e_0``; where ``x`` is a multiple of ``e_0`` the result is ``e^{i alpha} I``.
-    """
-    math = qml.math
-    d = math.shape(x)[-1]
-    x0 = x[..., 0]
-    a = math.abs(x0)
-    rest2 = math.sum(math.abs(x[..., 1:]) ** 2, axis=-1)  # (...,)
-    safe_a = math.where(a > 0, a, math.ones_like(a))
-    phase = math.where(a > 0, x0 / safe_a, math.ones_like(x0))  # e^{i alpha}
-    v = x * math.conj(phase)[..., None]  # v_0 = |x_0| real
-    w0 = rest2 / (1 + a)
-    w = math.concatenate([math.cast_like(w0, x)[..., None], -v[..., 1:]], axis=-1)
-    norm2 = w0**2 + rest2
-    degenerate = norm2 <= 0
-    scale = math.where(degenerate, math.zeros_like(norm2), 2.0 / math.where(degenerate, math.ones_like(norm2), norm2))
-    eye = math.cast_like(math.eye(d, like=math.get_interface(x)), x)
-    outer = w[..., :, None] * math.conj(w)[..., None, :]
-    return phase[..., None, None] * (eye - math.cast_like(scale, x)[..., None, None] * outer)
 
 
 def select_matrix(op: Select, params: Mapping[str, Any]) -> Any:

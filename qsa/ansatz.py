@@ -13,13 +13,15 @@ import functools
 import numpy as np
 import torch
 
+from qsa.circuits.builders import cnot_ring
+
 __all__ = ["ansatz_unitary", "ring_permutation"]
 
 
 @functools.cache
 def ring_permutation(n_qubits: int) -> np.ndarray:
     """The CNOT ring ``CNOT(n-1, 0) ... CNOT(1, 2) CNOT(0, 1)`` as a ``(2^n, 2^n)`` permutation matrix."""
-    pairs = [] if n_qubits == 1 else [(0, 1)] if n_qubits == 2 else [(q, (q + 1) % n_qubits) for q in range(n_qubits)]
+    pairs = cnot_ring(tuple(range(n_qubits)))
     d = 2**n_qubits
     P = np.zeros((d, d))
     for b in range(d):

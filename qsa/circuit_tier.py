@@ -14,11 +14,14 @@ import numpy as np
 import torch
 
 from qsa import _validate, analytic, backends, preflight
-from qsa.circuits import QSACircuit, circuit_a, circuit_b
+from qsa.circuits import QSACircuit, Shape
 
 __all__ = ["CIRCUITS", "circuit_observables", "superposition_states", "build_circuits"]
 
-CIRCUITS = ("two_register", "superposition")
+#: ``circuit=`` values: circuit A (``"A"``, also called ``"two_register"``) and circuit B
+#: (``"B"``, also called ``"superposition"``).
+CIRCUITS = ("two_register", "superposition", "A", "B")
+_CIRCUIT = {"two_register": "A", "superposition": "B", "A": "A", "B": "B"}
 
 
 def superposition_states(X: np.ndarray, *, k: int = 1) -> np.ndarray:
@@ -35,14 +38,10 @@ def superposition_states(X: np.ndarray, *, k: int = 1) -> np.ndarray:
 def build_circuits(
     T: int, d: int, *, k: int, kernel: str, beta: float | None, circuit: str, phases: bool
 ) -> dict[str, QSACircuit]:
-    """The circuits ``circuit_observables`` runs, by variant name."""
-    if circuit == "superposition":
-        return {"P0": circuit_b(T, d, k, phases=phases)}
-    return {
-        "mu": circuit_a(T, d, k, kernel=kernel, beta=beta, variant="mu", phases=phases),
-        "zeta": circuit_a(T, d, k, kernel=kernel, beta=beta, variant="zeta"),
-        "nu": circuit_a(T, d, k, kernel=kernel, beta=beta, variant="nu"),
-    }
+    """The circuits ``circuit_observables`` runs, by variant name (``W`` and ``V`` enter as matrices)."""
+    if _CIRCUIT[circuit] == "B":
+        return Shape("B", T, d, k, phases=phases).build_all()
+    return Shape("A", T, d, k, kernel, beta, phases=phases).build_all()
 
 
 def circuit_observables(
@@ -55,7 +54,7 @@ def circuit_observables(
     kernel: Literal["mono", "poly"] = "mono",
     beta: float | None = None,
     phases: Any = None,
-    circuit: Literal["two_register", "superposition"] = "two_register",
+    circuit: Literal["two_register", "superposition", "A", "B"] = "two_register",
     backend: str = "default.qubit",
     shots: int | None = None,
     seed: int | None = None,
@@ -65,9 +64,9 @@ def circuit_observables(
     Args:
         X, Y, W, V, k, kernel, beta, phases: as in :func:`qsa.observables`. ``phases="aligned"``
             uses ``phi_j = -arg A_j`` computed classically.
-        circuit: ``"two_register"`` (circuit A: ``mu``, ``zeta``, ``nu`` and all derived fields)
-            or ``"superposition"`` (circuit B, mono kernel: ``P0`` and ``L_half_circuit = -log P0``;
-            the circuit-A fields are ``None``).
+        circuit: ``"two_register"`` or ``"A"`` (circuit A: ``mu``, ``zeta``, ``nu`` and all derived
+            fields) or ``"superposition"`` or ``"B"`` (circuit B, mono kernel: ``P0`` and
+            ``L_half_circuit = -log P0``; the circuit-A fields are ``None``).
         backend: ``"default.qubit"``, ``"lightning.qubit"``, ``"aer"`` or ``"torch"`` (QSA's
             batched torch statevector simulator, :mod:`qsa.backends.statevector`).
         shots: ``None`` for exact probabilities, else the number of samples per circuit.
@@ -87,7 +86,7 @@ def circuit_observables(
     phases = _validate.phases(phases, X.shape[:-1])
     if not isinstance(circuit, str) or circuit not in CIRCUITS:
         raise ValueError(f"circuit must be one of {CIRCUITS}; got {circuit!r}")
-    if circuit == "superposition" and kernel != "mono":
+    if _CIRCUIT[circuit] == "B" and kernel != "mono":
         raise ValueError(f"kernel must be 'mono' for the superposition circuit; got {kernel!r}")
     backends.check_backend(backend)
     backends.check_shots(shots, seed)
@@ -123,14 +122,14 @@ def circuit_observables(
         params = {"x": Xn[s], "y": Yn[s], "W": Wn, "V": Vn}
         if phi is not None:
             params["phi"] = phi[s]
-        if circuit == "superposition":
+        if _CIRCUIT[circuit] == "B":
             params["psi"] = superposition_states(Xn[s], k=k)
         instances.append(params)
 
     probs = {
         name: backends.run(qc, instances, backend=backend, shots=shots, seed=seed) for name, qc in circuits.items()
     }
-    result = _assemble(probs, T) if circuit == "two_register" else _assemble_b(probs["P0"])
+    result = _assemble(probs, T) if _CIRCUIT[circuit] == "A" else _assemble_b(probs["P0"])
     if single:
         result = analytic.Observables(**{name: _squeeze(v) for name, v in vars(result).items()})
     return result

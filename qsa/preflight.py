@@ -406,7 +406,7 @@ def sweep_need(config: Any, *, names: Mapping[str, str] | None = None) -> Need:
     key.update(names or {})
     S = config.mu_samples
     worst: tuple[int, str, tuple] | None = None
-    for family in config.families:
+    for family in config.circuits:
         for T in config.T:
             for d in config.d:
                 for k in config.k:
@@ -495,7 +495,7 @@ def training_needs(config: Any, *, data_width: int | None = None) -> list[Need]:
         return needs
     batch = 1
     if m.backend == "torch":
-        from qsa.backends.statevector import MAX_AMPLITUDES
+        from qsa.evaluators.statevector import MAX_AMPLITUDES
 
         n_train = getattr(cfg, "n_train", 1) or 1
         sequences = config.train.batch_size or n_train

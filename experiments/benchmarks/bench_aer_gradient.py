@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from common import interleaved, row, stats
 
+from qsa.circuits import Shape
 from qsa.circuits.to_qiskit import to_qiskit
 from qsa.hardware import ExactRunner, HardwareEvaluator, programs
 from qsa.hardware.runners import SamplerRunner, isa_compile
@@ -58,7 +59,7 @@ def run(*, smoke: bool, repeats: int) -> dict[str, Any]:
         "theta_V": torch.tensor(rng.normal(size=(L, n, 3)), requires_grad=True),
         "phi": torch.tensor(rng.uniform(-np.pi, np.pi, T), requires_grad=True),
     }
-    shape = programs.Shape("A", T, d, k, "mono", None, L, L, True)
+    shape = Shape("A", T, d, k, "mono", None, L, L, True)
     prog = programs.program(shape)
     arrays = {name: v.detach().numpy() for name, v in params.items()}
     bindings = prog.bindings(arrays, X.numpy(), Y.numpy(), gradient=True)

@@ -4,9 +4,9 @@ One step = ``model.loss(batch, "L_B")`` and its backward pass, for a :class:`qsa
 with trained query phases, on the mu, zeta and nu circuits of circuit A (ansatz gates for W and
 V) -- the same circuits, the same parameters and the same sequences on every path:
 
-* ``torch``: :class:`qsa.backends.statevector.StatevectorEvaluator` (backprop; complex128 and
+* ``torch``: :class:`qsa.evaluators.StatevectorEvaluator` (backprop; complex128 and
   complex64);
-* ``default.qubit``: :class:`qsa.model.PennyLaneEvaluator` with backprop (PennyLane's fastest
+* ``default.qubit``: :class:`qsa.evaluators.PennyLaneEvaluator` with backprop (PennyLane's fastest
   differentiable path for this circuit; one QNode per circuit, sequence by sequence);
 * ``lightning.qubit``: the same with the adjoint method;
 * ``analytic``: the closed forms, for scale (not a circuit).
@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from common import interleaved, row, stats
 
-from qsa.backends.statevector import StatevectorEvaluator
 from qsa.circuits import circuit_a
 from qsa.data import Sequences
-from qsa.model import AnalyticEvaluator, ModelConfig, PennyLaneEvaluator, QSAModel
+from qsa.evaluators import AnalyticEvaluator, PennyLaneEvaluator, StatevectorEvaluator
+from qsa.model import ModelConfig, QSAModel
 from qsa.random import random_states
 
 GOAL = 10.0

@@ -37,8 +37,8 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _legend(fig, families) -> None:
-    handles = [Line2D([], [], color=COLORS[f], lw=3, label=f"QSA {f}") for f in families]
+def _legend(fig, circuits) -> None:
+    handles = [Line2D([], [], color=COLORS[f], lw=3, label=f"QSA {f}") for f in circuits]
     handles += [Line2D([], [], color="gray", label=label, **style) for _, label, style in QSA_LINES]
     handles += [Line2D([], [], label=label, **style) for _, label, style in CLASSICAL_LINES]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
@@ -48,13 +48,13 @@ def _measured(rows, **fixed):
     return [r for r in rows if r["measured"] and all(r[k] == v for k, v in fixed.items())]
 
 
-def _panel(ax, rows, along: str, families) -> None:
-    for family in families:
-        line = sorted((r for r in rows if r["family"] == family), key=lambda r: r[along])
+def _panel(ax, rows, along: str, circuits) -> None:
+    for circuit in circuits:
+        line = sorted((r for r in rows if r["circuit"] == circuit), key=lambda r: r[along])
         for column, _, style in QSA_LINES:
             pts = [(r[along], r[column]) for r in line if r.get(column) is not None]
             if pts:
-                ax.plot(*zip(*pts), color=COLORS[family], **style)
+                ax.plot(*zip(*pts), color=COLORS[circuit], **style)
     classical = {r[along]: r for r in rows}
     xs = sorted(classical)
     for column, _, style in CLASSICAL_LINES:
@@ -69,29 +69,29 @@ def counts_vs(record: dict, along: str, path: Path) -> None:
     rows, plots = record["rows"], record["plots"]
     k = plots["k"]
     other, values = ("d", plots["d_fixed"]) if along == "T" else ("T", plots["T_fixed"])
-    families = sorted({r["family"] for r in rows})
+    circuits = sorted({r["circuit"] for r in rows})
     fig, axes = plt.subplots(1, len(values), figsize=(5.5 * len(values), 5.2), squeeze=False)
     for ax, value in zip(axes[0], values):
-        _panel(ax, _measured(rows, k=k, **{other: value}), along, families)
+        _panel(ax, _measured(rows, k=k, **{other: value}), along, circuits)
         ax.set_xlabel(along)
         ax.set_ylabel("two-qubit gates (QSA) / multiply-adds (classical)")
         ax.set_title(f"{other} = {value}, k = {k}, L = {rows[0]['n_layers']}")
     fig.suptitle(f"Cost of one attention evaluation vs {along}: QSA circuits (mu / P0) and a classical head")
-    _legend(fig, families)
+    _legend(fig, circuits)
     fig.tight_layout(rect=(0, 0.1, 1, 0.96))
     _save(fig, path)
 
 
 def counts_vs_k(record: dict, path: Path) -> None:
     rows, (T, d) = record["rows"], record["plots"]["k_at"]
-    families = sorted({r["family"] for r in rows})
+    circuits = sorted({r["circuit"] for r in rows})
     fig, ax = plt.subplots(figsize=(10, 5.6))
-    for family in families:
-        line = sorted(_measured(rows, family=family, T=T, d=d), key=lambda r: r["k"])
+    for circuit in circuits:
+        line = sorted(_measured(rows, circuit=circuit, T=T, d=d), key=lambda r: r["k"])
         for column, _, style in QSA_LINES:
             pts = [(r["k"], r[column]) for r in line if r.get(column) is not None]
             if pts:
-                ax.plot(*zip(*pts), color=COLORS[family], **style)
+                ax.plot(*zip(*pts), color=COLORS[circuit], **style)
     classical = _measured(rows, T=T, d=d)
     if classical:
         for column, _, style in CLASSICAL_LINES:
@@ -101,7 +101,7 @@ def counts_vs_k(record: dict, path: Path) -> None:
     ax.set_xticks(sorted({r["k"] for r in rows}))
     ax.set_ylabel("two-qubit gates / multiply-adds")
     ax.set_title(f"Counts vs k at T = {T}, d = {d}, L = {rows[0]['n_layers']} (classical cost does not depend on k)")
-    _legend(fig, families)
+    _legend(fig, circuits)
     fig.tight_layout(rect=(0, 0.16, 1, 1))
     _save(fig, path)
 
@@ -110,15 +110,15 @@ def shots(record: dict, path: Path) -> None:
     """Measured probability vs T against the advantage threshold, and CNOTs x shots against classical."""
     rows, plots = record["rows"], record["plots"]
     k, d = plots["k"], plots["d_fixed"][0]
-    families = sorted({r["family"] for r in rows})
+    circuits = sorted({r["circuit"] for r in rows})
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 5.2))
-    for family in families:
-        line = sorted(_measured(rows, family=family, k=k, d=d), key=lambda r: r["T"])
+    for circuit in circuits:
+        line = sorted(_measured(rows, circuit=circuit, k=k, d=d), key=lambda r: r["T"])
         T = [r["T"] for r in line]
         for instance, ls in (("ideal", "-"), ("random", ":")):
-            left.plot(T, [r[f"p_{instance}"] for r in line], color=COLORS[family], ls=ls, marker="o", ms=3)
-            right.plot(T, [r[f"cnot_x_shots_{instance}"] for r in line], color=COLORS[family], ls=ls, marker="o", ms=3)
-    line = sorted(_measured(rows, family=families[0], k=k, d=d), key=lambda r: r["T"])
+            left.plot(T, [r[f"p_{instance}"] for r in line], color=COLORS[circuit], ls=ls, marker="o", ms=3)
+            right.plot(T, [r[f"cnot_x_shots_{instance}"] for r in line], color=COLORS[circuit], ls=ls, marker="o", ms=3)
+    line = sorted(_measured(rows, circuit=circuits[0], k=k, d=d), key=lambda r: r["T"])
     T = [r["T"] for r in line]
     left.plot(T, [r["advantage_threshold"] for r in line], color="black", lw=2)
     for column, _, style in CLASSICAL_LINES:
@@ -132,7 +132,7 @@ def shots(record: dict, path: Path) -> None:
     left.set_title(f"Measured probability, d = {d}, k = {k}\nblack: advantage needs it >= k / min(T, C(d+k-1, k))")
     right.set_ylabel(f"logical CNOTs x shots for {record['config']['rel_error']:.0%} relative precision")
     right.set_title(f"Two-qubit gates per estimate, d = {d}, k = {k}\nagainst classical multiply-adds")
-    handles = [Line2D([], [], color=COLORS[f], lw=3, label=f"QSA {f}") for f in families]
+    handles = [Line2D([], [], color=COLORS[f], lw=3, label=f"QSA {f}") for f in circuits]
     handles += [
         Line2D([], [], color="gray", ls="-", label="ideal targets y = z/|z|"),
         Line2D([], [], color="gray", ls=":", label="random targets (untrained)"),

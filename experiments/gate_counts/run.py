@@ -29,14 +29,15 @@ import plot  # noqa: E402
 
 from qsa import runs  # noqa: E402
 from qsa.resources import SweepConfig, TranspileCache, rows_to_csv, summarize  # noqa: E402
-from qsa.resources.sweep import measure, shapes  # noqa: E402
+from qsa.resources.sweep import grid as circuit_grid  # noqa: E402
+from qsa.resources.sweep import measure  # noqa: E402
 
 DIGEST_METRICS = ("cnot", "cnot_generic", "heron_two_qubit", "eagle_two_qubit")
 
 
 def _measure(job):
-    shape, config, cache = job
-    return measure(shape, config, cache=cache)
+    shape, variant, config, cache = job
+    return measure(shape, variant, config, cache=cache)
 
 
 def _ci(fit: dict, key: str = "exponent") -> str:
@@ -55,9 +56,9 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
 
     def table(title: str, along: str, fixed: str, values, groups) -> None:
         out.append(f"\n## {title}\n")
-        out.append("| family | k | metric | " + " | ".join(f"{fixed}={v}" for v in values) + " |")
+        out.append("| circuit | k | metric | " + " | ".join(f"{fixed}={v}" for v in values) + " |")
         out.append("|---" * (3 + len(values)) + "|")
-        for family, k, metric, fits in groups:
+        for circuit, k, metric, fits in groups:
             cells = []
             for v in values:
                 match = [
@@ -66,7 +67,7 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
                 pow2 = [f for f in match if f["subset"] == "pow2"]
                 label = " (all T)" if along == "T" and not pow2 and match else ""
                 cells.append(_ci((pow2 or match)[0]) + label if match else "-")
-            out.append(f"| {family} | {k} | {metric} | " + " | ".join(cells) + " |")
+            out.append(f"| {circuit} | {k} | {metric} | " + " | ".join(cells) + " |")
 
     groups = [
         (f, k, m, fits)
@@ -85,16 +86,16 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
         groups + classical,
     )
     out.append("\n## Joint fits count ~ a T^alpha d^beta\n")
-    out.append("| family | k | metric | subset | alpha | beta | n |")
+    out.append("| circuit | k | metric | subset | alpha | beta | n |")
     out.append("|---|---|---|---|---|---|---|")
-    for family, k, metric, fits in groups + classical:
+    for circuit, k, metric, fits in groups + classical:
         for j in fits["joint"]:
             out.append(
-                f"| {family} | {k} | {metric} | {j['subset']} | {_ci(j, 'alpha')} | {_ci(j, 'beta')} | {j['n']} |"
+                f"| {circuit} | {k} | {metric} | {j['subset']} | {_ci(j, 'alpha')} | {_ci(j, 'beta')} | {j['n']} |"
             )
     out.append("\n## Crossovers in T (QSA count = classical count), by d\n")
     out.append(
-        "| family | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |"
+        "| circuit | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |"
     )
     out.append("|---|---|---|---|---|---|---|---|")
     for c in summary["crossovers"]:
@@ -103,7 +104,7 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
         cross = ", ".join(f"{t:.1f}" for t in c["crossings_T"]) or "none"
         below = "never" if c["below_from_T"] is None else c["below_from_T"]
         out.append(
-            f"| {c['family']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
+            f"| {c['circuit']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
             f"{below} | {c['ratio_at_max_T']:.3g} |"
         )
     return "\n".join(out) + "\n"
@@ -126,18 +127,18 @@ def main() -> None:
     config = SweepConfig.from_dict(data["sweep"])
     cache = None if args.no_cache else TranspileCache(args.cache or Path(args.out) / "cache" / "gate_counts")
     run_dir = runs.new_run_dir(args.out, "gate_counts")
-    grid = shapes(config)
-    print(f"{len(grid)} circuit shapes from {config_path.name}; writing {run_dir}", flush=True)
+    grid = circuit_grid(config)
+    print(f"{len(grid)} circuits from {config_path.name}; writing {run_dir}", flush=True)
 
     start = time.perf_counter()
-    jobs = [(shape, config, cache) for shape in grid]
+    jobs = [(shape, variant, config, cache) for shape, variant in grid]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             rows = []
             for i, row in enumerate(pool.map(_measure, jobs, chunksize=1)):
                 rows.append(row)
                 if (i + 1) % 50 == 0 or i + 1 == len(jobs):
-                    print(f"  {i + 1}/{len(jobs)} shapes, {time.perf_counter() - start:.0f} s", flush=True)
+                    print(f"  {i + 1}/{len(jobs)} circuits, {time.perf_counter() - start:.0f} s", flush=True)
     else:
         rows = [_measure(job) for job in jobs]
     wall = time.perf_counter() - start

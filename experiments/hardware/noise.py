@@ -29,6 +29,7 @@ import torch
 
 from qsa import analytic, runs
 from qsa.ansatz import ansatz_unitary
+from qsa.circuits import Shape
 from qsa.hardware import HardwareEvaluator, NoisyAerRunner, aer_sampler_runner, noise, programs
 from qsa.hardware.runners import isa_compile
 from qsa.random import random_states
@@ -41,7 +42,7 @@ def transpile_rows(backends, shapes, levels, seed_transpiler):
     for name in backends:
         backend = noise.fake_backend(name)
         for T, d, k in shapes:
-            prog = programs.program(programs.Shape("A", T, d, k, "mono", None, 1, 1, True))
+            prog = programs.program(Shape("A", T, d, k, "mono", None, 1, 1, True))
             for level in levels:
                 pm = noise.isa_pass_manager(backend, optimization_level=level, seed_transpiler=seed_transpiler)
                 for v, tpl in prog.templates.items():

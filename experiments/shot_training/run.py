@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from qsa import runs
-from qsa.model import AnalyticEvaluator, make_evaluator
+from qsa.evaluators import AnalyticEvaluator, make_evaluator
 from qsa.training import load_config, read_metrics, train
 
 HERE = Path(__file__).resolve().parent

@@ -47,6 +47,7 @@ import torch
 
 from qsa import _validate
 from qsa.circuits.ir import GATES, Circuit, Gate, Param, Select, StatePrep, Unitary
+from qsa.circuits.linalg import householder
 from qsa.circuits.lowering import select_table
 
 __all__ = [
@@ -80,33 +81,6 @@ _FIXED = {
 @functools.cache
 def _fixed(name: str, dtype: torch.dtype) -> torch.Tensor:
     return torch.tensor(_FIXED[name], dtype=dtype)
-
-
-def householder(x: torch.Tensor) -> torch.Tensor:
-    r"""Unitaries whose first column is ``x``: ``(..., d) -> (..., d, d)`` (torch, differentiable).
-
-    The completion of :func:`qsa.circuits.to_pennylane.householder`:
-    ``U(x) = e^{i alpha} (I - 2 w w^dagger / ||w||^2)``, ``e^{i alpha} = x_0/|x_0|``,
-    ``w = e_0 - e^{-i alpha} x`` with ``w_0 = sum_{b>0} |x_b|^2 / (1 + |x_0|)`` (no cancellation);
-    ``e^{i alpha} I`` where ``x`` is a multiple of ``e_0``.
-    """
-    d = x.shape[-1]
-    x0 = x[..., 0]
-    a = x0.abs()
-    rest2 = (x[..., 1:].abs() ** 2).sum(-1)  # (...,)
-    nonzero = a > 0
-    phase = torch.where(nonzero, x0 / torch.where(nonzero, a, torch.ones_like(a)), torch.ones_like(x0))
-    v = x * phase.conj()[..., None]  # v_0 = |x_0|
-    w0 = rest2 / (1 + a)
-    w = torch.cat([w0.to(x.dtype)[..., None], -v[..., 1:]], -1)  # (..., d)
-    norm2 = w0**2 + rest2
-    degenerate = norm2 <= 0
-    scale = torch.where(
-        degenerate, torch.zeros_like(norm2), 2.0 / torch.where(degenerate, torch.ones_like(norm2), norm2)
-    )
-    eye = torch.eye(d, dtype=x.dtype)
-    outer = w[..., :, None] * w.conj()[..., None, :]  # (..., d, d)
-    return phase[..., None, None] * (eye - scale.to(x.dtype)[..., None, None] * outer)
 
 
 def gate_matrix(name: str, angles: Sequence[Any], dtype: torch.dtype = torch.complex128) -> torch.Tensor:
@@ -830,144 +804,17 @@ def run(
     return counts.reshape(len(instances), 2**n_index, -1)[..., 0]
 
 
-# --- the evaluator ---------------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    if name in ("StatevectorEvaluator", "MAX_AMPLITUDES"):  # moved to qsa.evaluators.statevector
+        import warnings
 
-#: Default bound on ``chunk x 2^n`` amplitudes held per state (2^22: 64 MiB in complex128).
-MAX_AMPLITUDES = 2**22
+        warnings.warn(
+            f"qsa.backends.statevector.{name} moved to qsa.evaluators.statevector; the old path will be removed "
+            "in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from qsa.evaluators import statevector
 
-
-class StatevectorEvaluator:
-    r"""Circuit A's ``mu``, ``zeta`` and ``nu`` circuits simulated in torch, all sequences in one batch.
-
-    The :class:`qsa.model.Evaluator` of backend ``"torch"``: ``evaluator(params, X, Y, *, k,
-    kernel, beta) -> Observables`` with the circuits of :func:`qsa.circuits.circuit_a` (ansatz
-    gates for ``W`` and ``V``, query phases when ``params`` holds ``phi``), read out as
-    :func:`qsa.circuit_observables` reads them (``mu``; ``zeta_j``, ``nu_j`` per query index) and
-    assembled by :func:`qsa.analytic.observables_from_probabilities`. Gradients by backprop through
-    the simulation reach ``theta_W``, ``theta_V``, ``phi`` and the tokens ``X``, ``Y`` (an embedding).
-
-    Args:
-        dtype: ``torch.complex128`` (default; agrees with the analytic tier to 1e-10) or
-            ``torch.complex64`` (about twice as fast on wide circuits; ~1e-6 relative accuracy).
-        max_fused_wires: widest run of gates fused into one matrix (see :func:`simulate_many`).
-        max_amplitudes: sequences are simulated in chunks of at most ``max_amplitudes / 2^n``;
-            with gradients, each chunk is checkpointed (recomputed in the backward pass), so the
-            memory of a step is that of one chunk.
-    """
-
-    def __init__(
-        self,
-        *,
-        dtype: torch.dtype = torch.complex128,
-        max_fused_wires: int = MAX_FUSED_WIRES,
-        max_amplitudes: int = MAX_AMPLITUDES,
-    ) -> None:
-        self.dtype = _validate.complex_dtype(dtype)
-        for name, value, low in (("max_fused_wires", max_fused_wires, 0), ("max_amplitudes", max_amplitudes, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-        self.max_fused_wires, self.max_amplitudes = max_fused_wires, max_amplitudes
-        self._circuits: dict[tuple, dict[str, Any]] = {}
-
-    def circuits(
-        self, T: int, d: int, k: int, kernel: str, beta: float | None, w_layers: int, v_layers: int, phases: bool
-    ) -> dict[str, Any]:
-        """The ``mu``, ``zeta``, ``nu`` :class:`~qsa.circuits.QSACircuit` of one shape (built once)."""
-        key = (T, d, k, kernel, beta, w_layers, v_layers, phases)
-        if key not in self._circuits:
-            from qsa.circuits import circuit_a
-
-            qcs = {
-                v: circuit_a(
-                    T,
-                    d,
-                    k,
-                    kernel=kernel,
-                    beta=beta,
-                    variant=v,
-                    w_layers=w_layers,
-                    v_layers=v_layers,
-                    phases=phases and v == "mu",
-                )
-                for v in ("mu", "zeta", "nu")
-            }
-            program = _Program(
-                [qc.circuit for qc in qcs.values()],
-                self.max_fused_wires,
-                readouts=[(qc.index_wires, qc.zero_wires) for qc in qcs.values()],
-            )
-            self._circuits[key] = (qcs, program)
-        return self._circuits[key][0]
-
-    def _cells(self, circuits: dict[str, Any], arrays: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        program = next(p for c, p in self._circuits.values() if c is circuits)
-        return tuple(program.run(arrays, self.dtype))  # mu (B, 1), zeta and nu (B, 2^c) cells
-
-    def __call__(
-        self,
-        params: Mapping[str, torch.Tensor],
-        X: torch.Tensor,
-        Y: torch.Tensor,
-        *,
-        k: int,
-        kernel: str = "mono",
-        beta: float | None = None,
-    ):
-        from qsa import _validate, analytic
-
-        if not isinstance(params, Mapping) or "theta_W" not in params or "theta_V" not in params:
-            raise ValueError(
-                f"params must hold 'theta_W' and 'theta_V' (and optionally 'phi'); got {type(params).__name__}"
-            )
-        unknown = sorted(set(params) - {"theta_W", "theta_V", "phi"})
-        if unknown:
-            raise ValueError(f"params must hold only 'theta_W', 'theta_V' and 'phi'; got also {unknown}")
-        X, Y = _validate.tokens(X, "X"), _validate.tokens(Y, "Y")
-        if X.shape != Y.shape:
-            raise ValueError(f"Y must have the shape of X {tuple(X.shape)}; got {tuple(Y.shape)}")
-        _validate.kernel_options(k, kernel, beta)
-        single = X.ndim == 2
-        X, Y = (X[None], Y[None]) if single else (X, Y)  # (S, T, d)
-        S, T, d = X.shape
-        n = d.bit_length() - 1
-        theta_W, theta_V, phi = params["theta_W"], params["theta_V"], params.get("phi")
-        for name, theta in (("theta_W", theta_W), ("theta_V", theta_V)):
-            if (
-                not isinstance(theta, torch.Tensor)
-                or not theta.dtype.is_floating_point
-                or theta.ndim != 3
-                or tuple(theta.shape[1:]) != (n, 3)
-            ):
-                raise ValueError(
-                    f"params[{name!r}] must be a real tensor of shape (L, {n}, 3); got {getattr(theta, 'shape', theta)!r}"
-                )
-        circuits = self.circuits(T, d, int(k), kernel, beta, theta_W.shape[0], theta_V.shape[0], phi is not None)
-        arrays = {"x": X.to(self.dtype), "y": Y.to(self.dtype), "theta_W": theta_W, "theta_V": theta_V}
-        if phi is not None:
-            phi = _validate.phases(phi, (S, T))
-            arrays["phi"] = torch.broadcast_to(phi, (S, T))  # (S, T)
-        width = circuits["mu"].n_qubits
-        chunk = max(1, self.max_amplitudes // 2**width)
-        if S <= chunk:
-            mu, zeta, nu = self._cells(circuits, arrays)
-        else:
-            parts = []
-            for start in range(0, S, chunk):
-                part = {
-                    name: (a[start : start + chunk] if name in ("x", "y", "phi") else a) for name, a in arrays.items()
-                }
-                if torch.is_grad_enabled():
-                    from torch.utils.checkpoint import checkpoint
-
-                    parts.append(checkpoint(lambda p: self._cells(circuits, p), part, use_reentrant=False))
-                else:
-                    parts.append(self._cells(circuits, part))
-            mu, zeta, nu = (torch.cat(c) for c in zip(*parts))
-        real = torch.float64 if self.dtype == torch.complex128 else torch.float32
-        obs = analytic.observables_from_probabilities(mu[:, 0].to(real), zeta[:, :T].to(real), nu[:, :T].to(real))
-        if single:
-            obs = analytic.Observables(**{f: (None if v is None else v[0]) for f, v in vars(obs).items()})
-        return obs
-
-    def __repr__(self) -> str:
-        return f"StatevectorEvaluator(dtype={self.dtype}, max_fused_wires={self.max_fused_wires})"
+        return getattr(statevector, name)
+    raise AttributeError(f"module 'qsa.backends.statevector' has no attribute {name!r}")

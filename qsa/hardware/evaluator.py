@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from qsa import _validate, analytic
+from qsa.circuits import CIRCUITS, Shape
 from qsa.hardware import programs
 from qsa.hardware.estimators import Estimate, estimate
 from qsa.hardware.runners import Compiled, Pub, Runner
@@ -48,7 +50,7 @@ PARAM_NAMES = ("theta_W", "theta_V", "phi")
 class ParameterShift(torch.autograd.Function):
     """``(theta_W, theta_V, phi) -> cell probabilities per variant``, gradient by parameter shift.
 
-    Inputs after the context: the evaluator, the :class:`~qsa.hardware.programs.Shape`, the data
+    Inputs after the context: the evaluator, the :class:`~qsa.hardware.Shape`, the data
     ``X``, ``Y`` (numpy, ``(S, T, d)``), whether to send the shifted points, then ``theta_W``,
     ``theta_V`` and ``phi`` (``(S, T)`` or ``None``). Outputs: one ``(S, 2^c)`` float64 tensor per
     variant of the shape.
@@ -110,7 +112,8 @@ class HardwareEvaluator:
             :func:`~qsa.hardware.runners.aer_sampler_runner`,
             :class:`~qsa.hardware.runners.NoisyAerRunner`, or a
             :class:`~qsa.hardware.runners.SamplerRunner` around an IBM runtime sampler).
-        family: ``"A"`` (two control registers; the default) or ``"B"`` (superposition loading).
+        circuit: ``"A"`` (two control registers; the default) or ``"B"`` (superposition loading);
+            ``family=`` is the deprecated name of this argument.
         on_job: called as ``on_job(job_id, info)`` right after every job is submitted, before its
             result is awaited (e.g. to append the id to a journal).
         max_qubits: refuse circuits wider than this (default: the runner's backend width, if known).
@@ -125,20 +128,24 @@ class HardwareEvaluator:
         self,
         runner: Runner,
         *,
-        family: str = "A",
+        circuit: str = "A",
         on_job: Callable[[str, dict], None] | None = None,
         max_qubits: int | None = None,
+        family: str | None = None,
     ):
         if not isinstance(runner, Runner):
             raise TypeError(f"runner must be a qsa.hardware.runners.Runner; got {type(runner).__name__}")
-        if family not in ("A", "B"):
-            raise ValueError(f"family must be 'A' or 'B'; got {family!r}")
+        if family is not None:
+            warnings.warn(
+                "HardwareEvaluator(family=...) is deprecated: the argument is now called circuit", DeprecationWarning, 2
+            )
+            circuit = family
         self.runner = runner
-        self.family = family
+        self.circuit = _validate.one_of(circuit, "circuit", CIRCUITS)
         self.on_job = on_job
         backend = getattr(runner, "backend", None)
         self.max_qubits = max_qubits if max_qubits is not None else getattr(backend, "num_qubits", None)
-        self._compiled: dict[tuple[programs.Shape, str], Compiled] = {}
+        self._compiled: dict[tuple[Shape, str], Compiled] = {}
         self.job_ids: list[str] = []
         self.last_estimate: Estimate | None = None
 
@@ -159,7 +166,7 @@ class HardwareEvaluator:
         gradient = torch.is_grad_enabled() and any(t.requires_grad for t in leaves)
         cells = ParameterShift.apply(self, shape, X, Y, gradient, theta_W, theta_V, phi)
         T = shape.T
-        if shape.family == "A":
+        if shape.circuit == "A":
             mu, zeta, nu = cells
             result = analytic.observables_from_probabilities(mu[:, 0], zeta[:, :T], nu[:, :T])
         else:
@@ -223,10 +230,10 @@ class HardwareEvaluator:
             if not bool(torch.isfinite(phi).all()):
                 raise ValueError("params['phi'] must be finite; got NaN or inf")
             phi = phi.to(torch.float64).expand(S, T)
-        if self.family == "B" and kernel != "mono":
+        if self.circuit == "B" and kernel != "mono":
             raise ValueError(f"kernel must be 'mono' for circuit B; got {kernel!r}")
-        shape = programs.Shape(
-            family=self.family,
+        shape = Shape(
+            circuit=self.circuit,
             T=T,
             d=d,
             k=int(k),
@@ -247,7 +254,7 @@ class HardwareEvaluator:
         Yn = Y.detach().cpu().numpy().astype(np.complex128)
         return shape, Xn, Yn, theta_W.to(torch.float64), theta_V.to(torch.float64), phi, single
 
-    def compiled(self, shape: programs.Shape, variant: str) -> Compiled:
+    def compiled(self, shape: Shape, variant: str) -> Compiled:
         """The template of ``variant`` compiled for the runner (once per shape)."""
         key = (shape, variant)
         if key not in self._compiled:

@@ -1,6 +1,6 @@
 r"""What goes into a primitive job: circuit templates, parameter-shift points and their bindings.
 
-A :class:`Shape` fixes the circuits (family A or B, ``T``, ``d``, ``k``, kernel, ansatz depths,
+A :class:`~qsa.circuits.Shape` fixes the circuits (circuit A or B, ``T``, ``d``, ``k``, kernel, ansatz depths,
 query phases); :func:`program` builds, once per shape, one parameterised Qiskit template per
 circuit variant (``mu``, ``zeta``, ``nu`` for circuit A; ``P0`` for circuit B) and the
 parameter-shift plan of each. :meth:`Program.bindings` turns the trainable angles and the data of
@@ -40,13 +40,12 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from qsa import _validate
 from qsa.circuit_tier import superposition_states
-from qsa.circuits import QSACircuit, circuit_a, circuit_b
+from qsa.circuits import QSACircuit, Shape
 from qsa.circuits.ir import Circuit, Gate, Param, ParamSpec
 from qsa.circuits.to_qiskit import QiskitTemplate, to_qiskit
 
@@ -93,78 +92,6 @@ def _rule(op: Gate) -> ShiftRule | None:
     if op.name == "GlobalPhase":
         return TWO_TERM if op.controls else None
     raise NotImplementedError(f"no parameter-shift rule for a trainable {op.name} gate")
-
-
-@dataclass(frozen=True)
-class Shape:
-    """Everything that fixes the circuit templates (not the data or the angles).
-
-    Attributes:
-        family: ``"A"`` (two control registers: ``mu``, ``zeta``, ``nu``) or ``"B"`` (superposition
-            loading: ``P0``; mono kernel only).
-        T, d, k: steps, token width, key copies.
-        kernel, beta: ``"mono"`` or ``"poly"`` and the poly scale (``None``: ``sqrt(d)``).
-        w_layers, v_layers: ansatz depths of ``W`` and ``V``.
-        phases: whether the query phases ``phi`` enter (the ``mu`` / ``P0`` circuit).
-    """
-
-    family: Literal["A", "B"]
-    T: int
-    d: int
-    k: int
-    kernel: Literal["mono", "poly"]
-    beta: float | None
-    w_layers: int
-    v_layers: int
-    phases: bool
-
-    def __post_init__(self) -> None:
-        if self.family not in ("A", "B"):
-            raise ValueError(f"family must be 'A' or 'B'; got {self.family!r}")
-        _validate.integer(self.T, "T", minimum=1)
-        _validate.power_of_two(self.d, "d")
-        _validate.kernel_options(self.k, self.kernel, self.beta)
-        _validate.integer(self.w_layers, "w_layers", minimum=1)
-        _validate.integer(self.v_layers, "v_layers", minimum=1)
-        if self.family == "B" and self.kernel != "mono":
-            raise ValueError(f"kernel must be 'mono' for circuit B; got {self.kernel!r}")
-        if not isinstance(self.phases, bool):
-            raise TypeError(f"phases must be a bool; got {self.phases!r}")
-
-    @property
-    def n_qubits(self) -> int:
-        """Token qubits ``n = log2 d``."""
-        return self.d.bit_length() - 1
-
-    @property
-    def variants(self) -> tuple[str, ...]:
-        return ("mu", "zeta", "nu") if self.family == "A" else ("P0",)
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Shapes of the trainable arrays (``phi`` only with phases)."""
-        n = self.n_qubits
-        shapes = {"theta_W": (self.w_layers, n, 3), "theta_V": (self.v_layers, n, 3)}
-        if self.phases:
-            shapes["phi"] = (self.T,)
-        return shapes
-
-    def build(self, variant: str) -> QSACircuit:
-        """The IR circuit of ``variant``."""
-        if variant not in self.variants:
-            raise ValueError(f"variant must be one of {self.variants}; got {variant!r}")
-        if self.family == "B":
-            return circuit_b(self.T, self.d, self.k, w_layers=self.w_layers, v_layers=self.v_layers, phases=self.phases)
-        return circuit_a(
-            self.T,
-            self.d,
-            self.k,
-            kernel=self.kernel,
-            beta=self.beta,
-            variant=variant,
-            w_layers=self.w_layers,
-            v_layers=self.v_layers,
-            phases=self.phases and variant == "mu",
-        )
 
 
 def light_cone(circuit: Circuit, measured: tuple[int, ...]) -> frozenset[int]:
@@ -286,7 +213,7 @@ class Program:
         """One parameter array per variant, ``(S * rows, n_parameters)``, sequence-major.
 
         Args:
-            params: ``theta_W``, ``theta_V`` (shapes of :meth:`Shape.param_shapes`) and, with phases,
+            params: ``theta_W``, ``theta_V`` (shapes of :meth:`~qsa.circuits.Shape.trainable_shapes`) and, with phases,
                 ``phi`` of shape ``(T,)`` or ``(S, T)``; numpy arrays (float64).
             X, Y: tokens and targets, ``(S, T, d)`` complex.
             gradient: include every shifted point (else only the unshifted one per sequence).
@@ -300,7 +227,7 @@ class Program:
             blocks = []
             for s in range(S):
                 arrays: dict[str, Any] = {"x": X[s], "y": Y[s]}
-                if self.shape.family == "B":
+                if self.shape.circuit == "B":
                     arrays["psi"] = _superposition(X[s], self.shape.k)
                 for occ in tpl.occurrences:
                     base = phi[s] if occ.base == "phi" else params[occ.base]
@@ -328,7 +255,7 @@ def _template(shape: Shape, variant: str, layout: dict[str, tuple[int, tuple[int
     qsa_circuit = shape.build(variant)
     split, occurrences = split_occurrences(qsa_circuit.circuit, qsa_circuit.measured_wires)
     qsa_circuit = replace(qsa_circuit, circuit=split)
-    qiskit = to_qiskit(split, measure=qsa_circuit.measured_wires, name=f"qsa_{shape.family}_{variant}")
+    qiskit = to_qiskit(split, measure=qsa_circuit.measured_wires, name=f"qsa_{shape.circuit}_{variant}")
     column = {source: c for c, source in enumerate(qiskit.sources)}
     rows: list[tuple[int, float]] = []
     coefficient_rows: list[tuple[int, float]] = []  # (flat trainable slot, coefficient) per shift row
@@ -354,8 +281,11 @@ def program(shape: Shape) -> Program:
     """The templates and shift plans of ``shape`` (built once per shape and cached)."""
     if not isinstance(shape, Shape):
         raise TypeError(f"shape must be a Shape; got {type(shape).__name__}")
+    for name in ("w_layers", "v_layers"):
+        if getattr(shape, name) is None:
+            raise ValueError(f"shape.{name} must be an ansatz depth (the hardware path trains ansatz angles); got None")
     layout, offset = {}, 0
-    for name, s in shape.param_shapes().items():
+    for name, s in shape.trainable_shapes().items():
         layout[name] = (offset, s)
         offset += math.prod(s)
     templates = {v: _template(shape, v, layout, offset) for v in shape.variants}

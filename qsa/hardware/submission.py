@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from qsa import _validate, analytic, runs
+from qsa.circuits import Shape
 from qsa.hardware import noise, programs
 from qsa.hardware.estimators import FIELDS_A, FIELDS_B, estimate, zero_cells
 from qsa.hardware.journal import Journal
@@ -73,7 +74,7 @@ class SubmitConfig:
 
     TOML layout (every key optional except ``circuit.T`` and ``circuit.d``)::
 
-        [circuit]   family = "A"  T = 4  d = 2  k = 1  kernel = "mono"  beta = 1.4  layers = 1  phases = true
+        [circuit]   name = "A"  T = 4  d = 2  k = 1  kernel = "mono"  beta = 1.4  layers = 1  phases = true
         [data]      source = "random"  sequences = 2  seed = 0        # or source = "tfim" (h = J = 1, dt = 0.35)
         [params]    seed = 1  scale = 1.0                              # or file = "params.npz" (theta_W, theta_V[, phi])
         [run]       shots = 1000  gradient = false  optimization_level = 1  seed_transpiler = 0
@@ -82,7 +83,7 @@ class SubmitConfig:
 
     T: int
     d: int
-    family: str = "A"
+    circuit: str = "A"
     k: int = 1
     kernel: str = "mono"
     beta: float | None = None
@@ -119,9 +120,9 @@ class SubmitConfig:
         self.shape  # validates the circuit keys  # noqa: B018
 
     @property
-    def shape(self) -> programs.Shape:
-        return programs.Shape(
-            family=self.family,
+    def shape(self) -> Shape:
+        return Shape(
+            circuit=self.circuit,
             T=self.T,
             d=self.d,
             k=self.k,
@@ -134,7 +135,8 @@ class SubmitConfig:
 
     _SECTIONS = {
         "circuit": {
-            "family": "family",
+            "name": "circuit",
+            "family": "circuit",  # the name's old key, still read
             "T": "T",
             "d": "d",
             "k": "k",
@@ -204,7 +206,7 @@ def load_inputs(config: SubmitConfig) -> tuple[np.ndarray, np.ndarray, dict[str,
             transverse_ising(shape.n_qubits, h=1.0, J=1.0), dt=0.35, T=T, n_sequences=S, seed=config.data_seed
         )
         X, Y = seqs.X.numpy(), seqs.Y.numpy()
-    shapes = shape.param_shapes()
+    shapes = shape.trainable_shapes()
     if config.params_file:
         try:
             with np.load(config.params_file) as f:
@@ -242,7 +244,7 @@ class Plan:
     rep_delay: float
 
     @property
-    def shape(self) -> programs.Shape:
+    def shape(self) -> Shape:
         return self.config.shape
 
     @property
@@ -532,7 +534,7 @@ def _takes_timeout(job: Any) -> bool:
 
 
 def _results(run_dir: Path, plan: dict[str, Any], submitted: dict[int, str]) -> dict[str, Any]:
-    shape = programs.Shape(**plan["shape"])
+    shape = Shape.from_dict(plan["shape"])
     S, T = plan["config"]["sequences"], shape.T
     pieces: dict[str, list[tuple[int, np.ndarray]]] = {v: [] for v in shape.variants}
     for chunk, job_id in sorted(submitted.items()):
@@ -551,7 +553,7 @@ def _results(run_dir: Path, plan: dict[str, Any], submitted: dict[int, str]) -> 
         if gradient:
             jac[v] = np.einsum("rp,src->scp", prog.templates[v].coefficients, c)
     est = estimate(base, T=T, shots=shots)
-    fields = FIELDS_A + ("p",) if shape.family == "A" else FIELDS_B
+    fields = FIELDS_A + ("p",) if shape.circuit == "A" else FIELDS_B
     out: dict[str, Any] = {
         "backend": plan["backend"],
         "shape": plan["shape"],
@@ -580,7 +582,7 @@ def _loss_gradient(prog, base, jac, shape, S, *, per_sequence_phi: bool) -> dict
     T = shape.T
     g = np.zeros((S, prog.n_trainable))
     for s in range(S):
-        if shape.family == "A":
+        if shape.circuit == "A":
             q = torch.tensor(
                 np.concatenate([base["mu"][s, :1], base["zeta"][s, :T], base["nu"][s, :T]]), requires_grad=True
             )
@@ -592,7 +594,7 @@ def _loss_gradient(prog, base, jac, shape, S, *, per_sequence_phi: bool) -> dict
             a = np.array([-1.0 / base["P0"][s, 0] / S])
             J = jac["P0"][s, :1]
         g[s] = a @ J
-    out = {"loss": "mean L_B" if shape.family == "A" else "mean -log P0"}
+    out = {"loss": "mean L_B" if shape.circuit == "A" else "mean -log P0"}
     for name, (offset, shp) in prog.layout.items():
         block = g[:, offset : offset + math.prod(shp)]
         if name == "phi" and per_sequence_phi:

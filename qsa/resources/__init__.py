@@ -2,10 +2,10 @@
 
 METHOD.md section 7. The pieces, each usable alone:
 
-* :mod:`~qsa.resources.decompose` — the logical decomposition to CNOT + single-qubit gates (which
+* :mod:`qsa.circuits.decompose` — the logical decomposition to CNOT + single-qubit gates (which
   one, exactly, is in its docstring) and exact per-op count formulas;
-* :mod:`~qsa.resources.counts` — :class:`Shape` (family, ``T``, ``d``, ``k``, ansatz depth,
-  variant) and :func:`logical_counts`;
+* :mod:`~qsa.resources.counts` — :func:`shape` (a :class:`~qsa.circuits.Shape` from a circuit
+  label ``"A-mono"``, ``"A-poly"``, ``"B"``) and :func:`logical_counts` of one of its variants;
 * :mod:`~qsa.resources.transpiled` — two-qubit counts and depths on heavy-hex fake backends
   (Heron ``FakeFez``, Eagle ``FakeSherbrooke``), with an on-disk cache;
 * :mod:`~qsa.resources.shots` — shots for a target precision and the advantage criterion;
@@ -16,18 +16,10 @@ METHOD.md section 7. The pieces, each usable alone:
 Qiskit is imported only when transpiling.
 """
 
+from qsa.circuits import LABELS, Shape
+from qsa.circuits.decompose import Decomposition, decompose, decomposed_counts, two_qubit_depth
 from qsa.resources.classical import ClassicalCost, classical_attention_cost
-from qsa.resources.counts import (
-    DEFAULT_LAYERS,
-    FAMILIES,
-    VARIANTS,
-    LogicalCounts,
-    Shape,
-    build,
-    logical_counts,
-    n_qubits,
-)
-from qsa.resources.decompose import Decomposition, decompose, decomposed_counts, two_qubit_depth
+from qsa.resources.counts import DEFAULT_LAYERS, LogicalCounts, logical_counts, shape
 from qsa.resources.fits import JointFit, PowerLawFit, crossovers, fit_joint, fit_power_law
 from qsa.resources.shots import (
     ProbabilityEstimate,
@@ -42,8 +34,7 @@ from qsa.resources.transpiled import BACKENDS, TranspileCache, TranspiledCounts,
 __all__ = [
     "BACKENDS",
     "DEFAULT_LAYERS",
-    "FAMILIES",
-    "VARIANTS",
+    "LABELS",
     "ClassicalCost",
     "Decomposition",
     "JointFit",
@@ -55,7 +46,6 @@ __all__ = [
     "TranspileCache",
     "TranspiledCounts",
     "advantage_threshold",
-    "build",
     "classical_attention_cost",
     "crossovers",
     "decompose",
@@ -64,9 +54,9 @@ __all__ = [
     "fit_power_law",
     "logical_counts",
     "meets_advantage",
-    "n_qubits",
     "reference_probability",
     "rows_to_csv",
+    "shape",
     "shots_for_precision",
     "summarize",
     "sweep",

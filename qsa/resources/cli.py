@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["register", "run"]
 
 COLUMNS = (
-    ("family", "family", "{}"),
+    ("circuit", "circuit", "{}"),
     ("variant", "var", "{}"),
     ("T", "T", "{}"),
     ("d", "d", "{}"),
@@ -40,7 +40,8 @@ COLUMNS = (
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``qsa gates`` to the ``qsa`` command."""
-    from qsa.resources.counts import DEFAULT_LAYERS, FAMILIES
+    from qsa.circuits import LABELS
+    from qsa.resources.counts import DEFAULT_LAYERS
     from qsa.resources.transpiled import BACKENDS
 
     p = subparsers.add_parser(
@@ -50,7 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--family", nargs="+", default=list(FAMILIES), choices=FAMILIES, help="circuit families (default: all)"
+        "--circuit",
+        "--family",  # the old name, still read
+        dest="circuit",
+        nargs="+",
+        default=list(LABELS),
+        choices=LABELS,
+        help="circuits: A-mono, A-poly, B (default: all)",
     )
     p.add_argument("--T", nargs="+", type=int, default=[8], help="sequence lengths (default: 8)")
     p.add_argument("--d", nargs="+", type=int, default=[4], help="token widths, powers of two (default: 4)")
@@ -91,7 +98,7 @@ def _cell(value: Any, fmt: str) -> str:
 
 #: The flag of each :class:`~qsa.resources.sweep.SweepConfig` field (errors name the flag the user typed).
 FLAGS = {
-    "families": "--family",
+    "circuits": "--circuit",
     "T": "--T",
     "d": "--d",
     "k": "--k",
@@ -119,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     with renamed(FLAGS):
         config = SweepConfig(
-            families=tuple(args.family),
+            circuits=tuple(args.circuit),
             T=tuple(args.T),
             d=tuple(args.d),
             k=tuple(args.k),

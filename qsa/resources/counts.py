@@ -1,87 +1,43 @@
 r"""Logical resources of the QSA circuits: qubits, CNOT and single-qubit counts, depths.
 
-A :class:`Shape` names one circuit: its family (``"A-mono"``, ``"A-poly"``: circuit A of
-METHOD.md section 4 with the monomial or LCU-polynomial kernel; ``"B"``: circuit B of section 5),
-``(T, d, k)``, the ansatz depth ``n_layers`` of ``W`` and ``V`` (the trainable circuit, not
-matrices) and the variant (``"mu"``, ``"zeta"``, ``"nu"`` for A; ``"P0"`` for B). Counts follow
-the decomposition of :mod:`qsa.resources.decompose`.
+A circuit to count is a :class:`~qsa.circuits.Shape` (circuit A with the mono or poly kernel, or
+circuit B; ``(T, d, k)``; the ansatz depths of ``W`` and ``V``, the trainable circuit rather than
+matrices; the query phases) and one of its variants (``"mu"``, ``"zeta"``, ``"nu"`` for A;
+``"P0"`` for B; default the measured one). :func:`shape` makes one from the gate-count study's
+circuit labels (``"A-mono"``, ``"A-poly"``, ``"B"``). Counts follow the decomposition of
+:mod:`qsa.circuits.decompose`.
 
-Qubits (``c = ceil(log2 T)``, ``n = log2 d``): A ``2c + (k+1) n`` (+ ``k`` for poly), B ``c + (k+1) n``.
+Qubits (``c = ceil(log2 T)``, ``n = log2 d``): A ``2c + (k+1) n`` (+ ``k`` for poly), B ``c + (k+1) n``
+(:attr:`qsa.circuits.Shape.n_wires`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field
 
-from qsa import _validate
-from qsa.circuits import QSACircuit, circuit_a, circuit_b, n_index_qubits
-from qsa.resources.decompose import SINGLE_QUBIT, TWO_QUBIT, decompose, decomposed_counts, two_qubit_depth
+from qsa.circuits import LABELS, Shape
+from qsa.circuits._checks import one_of
+from qsa.circuits.decompose import SINGLE_QUBIT, TWO_QUBIT, decompose, decomposed_counts, two_qubit_depth
 
-__all__ = ["FAMILIES", "VARIANTS", "DEFAULT_LAYERS", "Shape", "LogicalCounts", "build", "n_qubits", "logical_counts"]
+__all__ = ["LABELS", "DEFAULT_LAYERS", "LogicalCounts", "shape", "logical_counts"]
 
-FAMILIES = ("A-mono", "A-poly", "B")
-#: Variants of each family: the measured circuit first (the one whose probability sets the shots).
-VARIANTS: dict[str, tuple[str, ...]] = {"A-mono": ("mu", "zeta", "nu"), "A-poly": ("mu", "zeta", "nu"), "B": ("P0",)}
-#: Ansatz depth of the reference model (METHOD.md section 9).
+#: Ansatz depth of the reference model (arXiv 2602.06699, the TFIM reference task).
 DEFAULT_LAYERS = 8
 
 
-@dataclass(frozen=True)
-class Shape:
-    """One QSA circuit to count: family, ``(T, d, k)``, ansatz depth, variant, query phases.
+def shape(label: str, T: int, d: int, k: int = 1, *, n_layers: int = DEFAULT_LAYERS, phases: bool = True) -> Shape:
+    """The :class:`~qsa.circuits.Shape` the gate-count study calls ``label`` (``"A-mono"``, ``"A-poly"``, ``"B"``).
 
-    ``variant=None`` picks the family's measured circuit (``"mu"`` for A, ``"P0"`` for B).
-    ``phases`` adds the trainable query phases (only the ``mu`` and ``P0`` circuits carry them).
+    ``W`` and ``V`` are ``n_layers``-layer ansatz circuits; ``phases`` adds the trainable query
+    phases (only the ``mu`` and ``P0`` circuits carry them).
+
+    Raises:
+        ValueError, TypeError: for a label or size out of its domain.
     """
-
-    family: Literal["A-mono", "A-poly", "B"]
-    T: int
-    d: int
-    k: int = 1
-    n_layers: int = DEFAULT_LAYERS
-    variant: str | None = None
-    phases: bool = True
-
-    def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}; got {self.family!r}")
-        _validate.integer(self.T, "T", minimum=1)
-        _validate.power_of_two(self.d, "d")
-        _validate.integer(self.k, "k", minimum=1)
-        _validate.integer(self.n_layers, "n_layers", minimum=1)
-        if self.variant is None:
-            object.__setattr__(self, "variant", VARIANTS[self.family][0])
-        if self.variant not in VARIANTS[self.family]:
-            raise ValueError(
-                f"variant must be one of {VARIANTS[self.family]} for family {self.family}; got {self.variant!r}"
-            )
-        if not isinstance(self.phases, bool):
-            raise TypeError(f"phases must be a bool; got {self.phases!r}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def build(shape: Shape) -> QSACircuit:
-    """The circuit ``shape`` names, with ``W`` and ``V`` as ``n_layers``-layer ansatz."""
-    L = shape.n_layers
-    if shape.family == "B":
-        return circuit_b(shape.T, shape.d, shape.k, w_layers=L, v_layers=L, phases=shape.phases)
-    kernel = "mono" if shape.family == "A-mono" else "poly"
-    phases = shape.phases and shape.variant == "mu"
-    return circuit_a(
-        shape.T, shape.d, shape.k, kernel=kernel, variant=shape.variant, w_layers=L, v_layers=L, phases=phases
-    )
-
-
-def n_qubits(shape: Shape) -> int:
-    """Qubits of the circuit (formula of the module docstring; the tests check it against :func:`build`)."""
-    c, n = n_index_qubits(shape.T), shape.d.bit_length() - 1
-    if shape.family == "B":
-        return c + (shape.k + 1) * n
-    return 2 * c + (shape.k + 1) * n + (shape.k if shape.family == "A-poly" else 0)
+    one_of(label, "circuit", LABELS)
+    circuit, kernel = ("B", "mono") if label == "B" else ("A", label[2:])
+    return Shape(circuit, T, d, k, kernel, None, n_layers, n_layers, phases)
 
 
 @dataclass(frozen=True)
@@ -89,7 +45,7 @@ class LogicalCounts:
     """Gate counts of a circuit decomposed to CNOT + single-qubit gates.
 
     Attributes:
-        shape: the circuit.
+        shape: the circuit's shape; variant: which of its circuits was counted.
         prune: whether vanishing rotations of the fixed index states were dropped.
         n_qubits: width.
         cnot: CNOTs (the only two-qubit gate of the decomposition).
@@ -100,6 +56,7 @@ class LogicalCounts:
     """
 
     shape: Shape
+    variant: str
     prune: bool
     n_qubits: int
     cnot: int
@@ -113,15 +70,18 @@ class LogicalCounts:
         return self.cnot + self.single_qubit
 
 
-def logical_counts(shape: Shape, *, prune: bool = True, depth: bool = False) -> LogicalCounts:
-    """Counts of ``shape``'s circuit after :func:`qsa.resources.decompose.decompose`.
+def logical_counts(
+    shape: Shape, *, variant: str | None = None, prune: bool = True, depth: bool = False
+) -> LogicalCounts:
+    """Counts of ``shape``'s ``variant`` circuit (default: the measured one) after :func:`qsa.circuits.decompose.decompose`.
 
     Gate counts come from the exact per-op formulas (no gate list is built, so millions of gates
     cost milliseconds); ``depth=True`` builds the decomposed circuit to measure its depths.
     """
     if not isinstance(shape, Shape):
         raise TypeError(f"shape must be a Shape; got {type(shape).__name__}")
-    circuit = build(shape).circuit
+    qc = shape.build(variant)
+    circuit = qc.circuit
     counts: Counter = decomposed_counts(circuit, prune=prune)
     unknown = set(counts) - SINGLE_QUBIT - TWO_QUBIT
     if unknown:  # pragma: no cover - decompose() emits only these
@@ -132,6 +92,7 @@ def logical_counts(shape: Shape, *, prune: bool = True, depth: bool = False) -> 
         full_depth, cx_depth = decomposed.depth(), two_qubit_depth(decomposed)
     return LogicalCounts(
         shape=shape,
+        variant=qc.variant,
         prune=prune,
         n_qubits=circuit.n_wires,
         cnot=sum(v for g, v in counts.items() if g in TWO_QUBIT),

@@ -29,8 +29,8 @@ import torch
 
 from qsa import analytic
 from qsa.ansatz import ansatz_unitary
+from qsa.circuits import Shape
 from qsa.random import random_states
-from qsa.resources.counts import Shape
 
 __all__ = [
     "INSTANCES",
@@ -83,9 +83,16 @@ class ProbabilityEstimate(NamedTuple):
 
 
 def reference_probability(
-    shape: Shape, *, instance: Literal["random", "ideal"] = "random", n_samples: int = 8, seed: int = 0
+    shape: Shape,
+    *,
+    variant: str | None = None,
+    instance: Literal["random", "ideal"] = "random",
+    n_samples: int = 8,
+    seed: int = 0,
 ) -> ProbabilityEstimate:
-    """``mu``/``zeta``/``nu``/``P0`` of ``shape``'s circuit on ``n_samples`` seeded instances (analytic tier).
+    """``mu``/``zeta``/``nu``/``P0`` of ``shape``'s ``variant`` circuit (default: the measured one) on seeded instances.
+
+    Analytic tier, ``n_samples`` instances; ``W`` and ``V`` are the shape's ansatz circuits.
 
     Sample ``s`` draws tokens, targets and the ansatz angles of ``W`` and ``V`` from
     ``numpy.random.default_rng([seed, s])``; query phases are aligned (``phi_j = -arg A_j``), the
@@ -93,30 +100,33 @@ def reference_probability(
     """
     if not isinstance(shape, Shape):
         raise TypeError(f"shape must be a Shape; got {type(shape).__name__}")
+    variant = shape.build(variant).variant
+    if shape.w_layers is None or shape.v_layers is None:
+        raise ValueError(f"shape must have ansatz depths for W and V (w_layers, v_layers); got {shape}")
     if instance not in INSTANCES:
         raise ValueError(f"instance must be one of {INSTANCES}; got {instance!r}")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
     T, d, k, S = shape.T, shape.d, shape.k, n_samples
     n = d.bit_length() - 1
-    kernel = "poly" if shape.family == "A-poly" else "mono"
-    beta = analytic.resolve_beta(None, d)
+    kernel = shape.kernel
+    beta = analytic.resolve_beta(shape.beta, d)
     draws = []
     for s in range(S):
         rng = np.random.default_rng([seed, s])
         X, Y = random_states(T, d, seed=rng), random_states(T, d, seed=rng)
-        angles = [rng.uniform(0, 2 * np.pi, (shape.n_layers, n, 3)) for _ in range(2)]
+        angles = [rng.uniform(0, 2 * np.pi, (L, n, 3)) for L in (shape.w_layers, shape.v_layers)]
         draws.append((X, Y, *angles))
     X, Y = (torch.as_tensor(np.stack([draw[i] for draw in draws])) for i in (0, 1))  # (S, T, d)
     W, V = (ansatz_unitary(torch.as_tensor(np.stack([draw[i] for draw in draws]))) for i in (2, 3))  # (S, d, d)
     if instance == "ideal":
         Z = analytic.predictions(X, W, V, k=k, kernel=kernel, beta=beta)  # (S, T, d): z_j
         Y = Z / torch.linalg.vector_norm(Z, dim=-1, keepdim=True)
-    if shape.family == "B":  # P0 with aligned phases (analytic.superposition_P0, batched over W and V)
+    if shape.circuit == "B":  # P0 with aligned phases (analytic.superposition_P0, batched over W and V)
         A = analytic.branch_amplitudes(X, Y, W, V, k=k)  # (S, T)
         p = (torch.abs(A) / analytic.superposition_norms(X, k=k)).mean(-1) ** 2
     else:  # analytic.observables, batched over W and V
         A, z_norm2 = analytic.amplitudes_and_norms(X, Y, W, V, k=k, kernel=kernel, beta=beta)  # (S, T) each
-        p = getattr(analytic.observables_from_amplitudes(A, z_norm2, phases="aligned"), shape.variant)
+        p = getattr(analytic.observables_from_amplitudes(A, z_norm2, phases="aligned"), variant)
     values = p.detach().cpu().numpy()
     return ProbabilityEstimate(instance, float(values.mean()), float(values.min()), float(values.max()), S, seed)

@@ -1,13 +1,13 @@
 r"""Sweeps of the QSA resources over ``(T, d, k)`` against classical attention, fits and crossovers.
 
-:func:`sweep` measures every :class:`~qsa.resources.counts.Shape` of a :class:`SweepConfig` grid:
-qubits, logical counts (pruned and generic, :mod:`qsa.resources.decompose`), logical depths (up to
+:func:`sweep` measures every circuit (a :class:`~qsa.circuits.Shape` and a variant) of a :class:`SweepConfig` grid:
+qubits, logical counts (pruned and generic, :mod:`qsa.circuits.decompose`), logical depths (up to
 a size limit), the measured probability on seeded instances and the shots it implies
 (:mod:`qsa.resources.shots`), the classical cost (:mod:`qsa.resources.classical`) and, on a
 sub-grid, transpiled counts on the heavy-hex backends (:mod:`qsa.resources.transpiled`, cached
 by circuit). :func:`summarize` fits exponents of ``T`` at fixed ``d``, of ``d`` at fixed ``T`` and
 jointly (:mod:`qsa.resources.fits`) and locates where QSA's count crosses the classical one.
-Rows are flat dicts (one per shape), ready for CSV or JSON.
+Rows are flat dicts (one per circuit), ready for CSV or JSON.
 """
 
 from __future__ import annotations
@@ -17,21 +17,24 @@ import io
 import itertools
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from qsa.circuits import LABELS, Shape
 from qsa.resources.classical import classical_attention_cost
-from qsa.resources.counts import DEFAULT_LAYERS, FAMILIES, VARIANTS, Shape, logical_counts
+from qsa.resources.counts import DEFAULT_LAYERS, logical_counts
+from qsa.resources.counts import shape as label_shape
 from qsa.resources.fits import crossovers, fit_joint, fit_power_law
 from qsa.resources.shots import advantage_threshold, reference_probability, shots_for_precision
 from qsa.resources.transpiled import BACKENDS, TranspileCache, transpiled_counts
 
-__all__ = ["SweepConfig", "shapes", "measure", "sweep", "summarize", "rows_to_csv", "QSA_METRICS", "CLASSICAL_METRICS"]
+__all__ = ["SweepConfig", "grid", "measure", "sweep", "summarize", "rows_to_csv", "QSA_METRICS", "CLASSICAL_METRICS"]
 
 log = logging.getLogger(__name__)
 
-#: Count columns of a row that are fitted for the QSA families, and the classical ones.
+#: Count columns of a row that are fitted for the QSA circuits, and the classical ones.
 QSA_METRICS = (
     "cnot",
     "cnot_generic",
@@ -56,7 +59,7 @@ class SweepConfig:
     """What to measure: the grid, the ansatz depth, the transpiled sub-grid and the seeds.
 
     Attributes:
-        families: QSA families (``"A-mono"``, ``"A-poly"``, ``"B"``).
+        circuits: circuit labels (``"A-mono"``, ``"A-poly"``, ``"B"``; :data:`qsa.circuits.LABELS`).
         T, d, k: grid values (``d`` powers of two).
         n_layers: ansatz depth of ``W`` and ``V``; phases: include the trainable query phases.
         all_variants: also count circuit A's ``zeta`` and ``nu`` circuits (needed for ``F``).
@@ -68,7 +71,7 @@ class SweepConfig:
             relative precision of one estimate.
     """
 
-    families: tuple[str, ...] = FAMILIES
+    circuits: tuple[str, ...] = LABELS
     T: tuple[int, ...] = (2, 4, 8, 16)
     d: tuple[int, ...] = (2, 4, 8)
     k: tuple[int, ...] = (1, 2)
@@ -88,12 +91,12 @@ class SweepConfig:
     rel_error: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("families", "backends"):
+        for name in ("circuits", "backends"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("T", "d", "k", "transpile_T", "transpile_d", "transpile_k"):
             object.__setattr__(self, name, _ints(getattr(self, name), name))
-        if not set(self.families) <= set(FAMILIES) or not self.families:
-            raise ValueError(f"families must be a non-empty subset of {FAMILIES}; got {self.families}")
+        if not set(self.circuits) <= set(LABELS) or not self.circuits:
+            raise ValueError(f"circuits must be a non-empty subset of {LABELS}; got {self.circuits}")
         if not set(self.backends) <= set(BACKENDS):
             raise ValueError(f"backends must be a subset of {tuple(BACKENDS)}; got {self.backends}")
         if not (self.T and self.d and self.k):
@@ -110,11 +113,18 @@ class SweepConfig:
                 raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
         if isinstance(self.rel_error, bool) or not isinstance(self.rel_error, (int, float)) or not self.rel_error > 0:
             raise ValueError(f"rel_error must be a positive number; got {self.rel_error!r}")
-        list(shapes(self))  # every grid point must be a valid shape, before anything runs
+        grid(self)  # every grid point must be a valid shape, before anything runs
 
     @classmethod
     def from_dict(cls, data: dict) -> SweepConfig:
-        """A config from a mapping (e.g. a TOML table); unknown keys are an error."""
+        """A config from a mapping (e.g. a TOML table); unknown keys are an error.
+
+        ``families``, the old name of ``circuits``, is still read (with a deprecation warning).
+        """
+        data = dict(data)
+        if "families" in data and "circuits" not in data:
+            warnings.warn("sweep key 'families' is deprecated: call it 'circuits'", DeprecationWarning, stacklevel=2)
+            data["circuits"] = data.pop("families")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -125,18 +135,19 @@ class SweepConfig:
         return asdict(self)
 
 
-def shapes(config: SweepConfig) -> list[Shape]:
-    """Every shape of the grid, measured variants first within each ``(family, T, d, k)``."""
+def grid(config: SweepConfig) -> list[tuple[Shape, str]]:
+    """Every circuit of the grid as ``(shape, variant)``, measured variants first within each ``(circuit, T, d, k)``."""
     out = []
-    for family, k, d, T in itertools.product(config.families, config.k, config.d, config.T):
-        variants = VARIANTS[family] if config.all_variants else VARIANTS[family][:1]
-        out += [Shape(family, T, d, k, config.n_layers, v, config.phases) for v in variants]
+    for label, k, d, T in itertools.product(config.circuits, config.k, config.d, config.T):
+        shape = label_shape(label, T, d, k, n_layers=config.n_layers, phases=config.phases)
+        variants = shape.variants if config.all_variants else shape.variants[:1]
+        out += [(shape, v) for v in variants]
     return out
 
 
-def _transpile_here(shape: Shape, config: SweepConfig, cnot: int) -> bool:
+def _transpile_here(shape: Shape, variant: str, config: SweepConfig, cnot: int) -> bool:
     return (
-        shape.variant == VARIANTS[shape.family][0]
+        variant == shape.variants[0]
         and shape.T in config.transpile_T
         and shape.d in config.transpile_d
         and shape.k in config.transpile_k
@@ -144,23 +155,23 @@ def _transpile_here(shape: Shape, config: SweepConfig, cnot: int) -> bool:
     )
 
 
-def measure(shape: Shape, config: SweepConfig, *, cache: TranspileCache | None = None) -> dict[str, Any]:
-    """One flat row of everything :func:`sweep` records for ``shape``."""
+def measure(shape: Shape, variant: str, config: SweepConfig, *, cache: TranspileCache | None = None) -> dict[str, Any]:
+    """One flat row of everything :func:`sweep` records for ``shape``'s ``variant`` circuit."""
     start = time.perf_counter()
-    measured = shape.variant == VARIANTS[shape.family][0]
-    generic = logical_counts(shape, prune=False)
-    pruned = logical_counts(shape, prune=True)
+    measured = variant == shape.variants[0]
+    generic = logical_counts(shape, variant=variant, prune=False)
+    pruned = logical_counts(shape, variant=variant, prune=True)
     if measured and pruned.total <= config.depth_max_gates:
-        pruned = logical_counts(shape, prune=True, depth=True)
+        pruned = logical_counts(shape, variant=variant, prune=True, depth=True)
     classical = classical_attention_cost(shape.T, shape.d)
     row: dict[str, Any] = {
-        "family": shape.family,
-        "variant": shape.variant,
+        "circuit": shape.label,
+        "variant": variant,
         "measured": measured,
         "T": shape.T,
         "d": shape.d,
         "k": shape.k,
-        "n_layers": shape.n_layers,
+        "n_layers": shape.w_layers,
         "phases": shape.phases,
         "n_qubits": pruned.n_qubits,
         "cnot": pruned.cnot,
@@ -181,7 +192,9 @@ def measure(shape: Shape, config: SweepConfig, *, cache: TranspileCache | None =
     threshold = advantage_threshold(shape.T, shape.d, shape.k)
     row["advantage_threshold"] = threshold if measured else None
     for instance in ("random", "ideal"):
-        p = reference_probability(shape, instance=instance, n_samples=config.mu_samples, seed=config.mu_seed)
+        p = reference_probability(
+            shape, variant=variant, instance=instance, n_samples=config.mu_samples, seed=config.mu_seed
+        )
         row[f"p_{instance}"] = p.mean
         row[f"p_{instance}_min"], row[f"p_{instance}_max"] = p.min, p.max
         row[f"shots_{instance}"] = shots_for_precision(p.mean, rel_error=config.rel_error)
@@ -190,10 +203,11 @@ def measure(shape: Shape, config: SweepConfig, *, cache: TranspileCache | None =
     for backend in config.backends:
         for name in ("two_qubit", "two_qubit_depth", "depth", "n_physical", "seconds", "cached"):
             row[f"{backend}_{name}"] = None
-        if _transpile_here(shape, config, pruned.cnot):
+        if _transpile_here(shape, variant, config, pruned.cnot):
             got = transpiled_counts(
                 shape,
                 backend,
+                variant=variant,
                 optimization_level=config.optimization_level,
                 seed_transpiler=config.seed_transpiler,
                 cache=cache,
@@ -202,7 +216,7 @@ def measure(shape: Shape, config: SweepConfig, *, cache: TranspileCache | None =
                 row[f"{backend}_{name}"] = getattr(got, name)
             log.info(
                 "%s %s: %s two-qubit gates on %s (%.1f s%s)",
-                shape.family,
+                shape.label,
                 (shape.T, shape.d, shape.k),
                 got.two_qubit,
                 backend,
@@ -219,15 +233,15 @@ def sweep(
     cache: TranspileCache | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Measure every shape of ``config`` (:func:`measure`); ``progress(i, n, row)`` after each."""
+    """Measure every circuit of ``config`` (:func:`measure`); ``progress(i, n, row)`` after each."""
     if not isinstance(config, SweepConfig):
         raise TypeError(f"config must be a SweepConfig; got {type(config).__name__}")
-    grid = shapes(config)
+    circuits = grid(config)
     rows = []
-    for i, shape in enumerate(grid):
-        rows.append(measure(shape, config, cache=cache))
+    for i, (shape, variant) in enumerate(circuits):
+        rows.append(measure(shape, variant, config, cache=cache))
         if progress is not None:
-            progress(i + 1, len(grid), rows[-1])
+            progress(i + 1, len(circuits), rows[-1])
     return rows
 
 
@@ -287,21 +301,21 @@ def _fits(rows: list[dict], metric: str, confidence: float) -> dict:
 def summarize(rows: list[dict[str, Any]], *, confidence: float = 0.95) -> dict[str, Any]:
     """Fits of every count column and the crossovers with classical attention, from :func:`sweep` rows.
 
-    Returns ``{"qsa": {family: {k: {metric: fits}}}, "classical": {metric: fits}, "crossovers": [...]}``
+    Returns ``{"qsa": {circuit: {k: {metric: fits}}}, "classical": {metric: fits}, "crossovers": [...]}``
     where ``fits`` holds the ``T`` exponents at each fixed ``d`` (on all ``T`` and on powers of two
     only), the ``d`` exponents at each fixed ``T`` and the joint fits; only measured circuits
-    (``mu``, ``P0``) are fitted. Each crossover entry gives, for one family, ``k``, ``d``, QSA metric
+    (``mu``, ``P0``) are fitted. Each crossover entry gives, for one circuit, ``k``, ``d``, QSA metric
     and classical metric, the ``T`` where the two cross (log-log interpolation), the grid ``T``
     from which QSA stays below (``below_from_T``, ``None`` if it is not below at the largest
     ``T``) and the ratio at the largest ``T``.
     """
     measured = [r for r in rows if r["measured"]]
     out: dict[str, Any] = {"confidence": confidence, "qsa": {}, "classical": {}, "crossovers": []}
-    for family in sorted({r["family"] for r in measured}):
-        out["qsa"][family] = {}
-        for k in sorted({r["k"] for r in measured if r["family"] == family}):
-            sub = [r for r in measured if r["family"] == family and r["k"] == k]
-            out["qsa"][family][k] = {m: _fits(sub, m, confidence) for m in QSA_METRICS if any(r.get(m) for r in sub)}
+    for circuit in sorted({r["circuit"] for r in measured}):
+        out["qsa"][circuit] = {}
+        for k in sorted({r["k"] for r in measured if r["circuit"] == circuit}):
+            sub = [r for r in measured if r["circuit"] == circuit and r["k"] == k]
+            out["qsa"][circuit][k] = {m: _fits(sub, m, confidence) for m in QSA_METRICS if any(r.get(m) for r in sub)}
             for d in sorted({r["d"] for r in sub}):
                 line = sorted((r for r in sub if r["d"] == d), key=lambda r: r["T"])
                 for metric, against in itertools.product(QSA_METRICS, CLASSICAL_METRICS):
@@ -313,7 +327,7 @@ def summarize(rows: list[dict[str, Any]], *, confidence: float = 0.95) -> dict[s
                     below = [i for i in range(len(T)) if all(q[m] < c[m] for m in range(i, len(T)))]
                     out["crossovers"].append(
                         {
-                            "family": family,
+                            "circuit": circuit,
                             "k": k,
                             "d": d,
                             "metric": metric,

@@ -1,6 +1,6 @@
 r"""Two-qubit gate count and depth after transpiling to IBM heavy-hex fake backends.
 
-The input is the logical decomposition (:func:`qsa.resources.decompose.decompose`, pruned) exported
+The input is the logical decomposition (:func:`qsa.circuits.decompose.decompose`, pruned) exported
 as one parameterised Qiskit template per shape (:func:`qsa.circuits.to_qiskit.to_qiskit`): token
 loads enter as parameters, so the counts hold for any data. It is transpiled with Qiskit's preset
 pass manager for the backend's target (SabreLayout + SabreSwap routing on the heavy-hex coupling
@@ -24,8 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from qsa.resources.counts import Shape, build
-from qsa.resources.decompose import decompose
+from qsa.circuits import Shape
+from qsa.circuits.decompose import decompose
 
 __all__ = [
     "BACKENDS",
@@ -37,7 +37,7 @@ __all__ = [
     "transpiled_counts",
 ]
 
-#: Backend class names by family name.
+#: Fake backend class names by IBM processor type (Heron r2 ``FakeFez``, Eagle r3 ``FakeSherbrooke``).
 BACKENDS: dict[str, str] = {"heron": "FakeFez", "eagle": "FakeSherbrooke"}
 
 
@@ -168,11 +168,12 @@ def transpiled_counts(
     shape: Shape,
     backend: str = "heron",
     *,
+    variant: str | None = None,
     optimization_level: int = 2,
     seed_transpiler: int = 0,
     cache: TranspileCache | None = None,
 ) -> TranspiledCounts:
-    """Transpile ``shape``'s decomposed circuit (pruned, parameterised) to ``backend`` and count it.
+    """Transpile ``shape``'s ``variant`` circuit (default: the measured one), decomposed, pruned and parameterised, to ``backend`` and count it.
 
     With ``cache``, a result for the same circuit, backend, settings and versions is read instead.
     """
@@ -184,7 +185,7 @@ def transpiled_counts(
         raise ValueError(f"backend must be one of {tuple(BACKENDS)}; got {backend!r}")
     if optimization_level not in (0, 1, 2, 3):
         raise ValueError(f"optimization_level must be 0, 1, 2 or 3; got {optimization_level!r}")
-    decomposed = decompose(build(shape).circuit).circuit
+    decomposed = decompose(shape.build(variant).circuit).circuit
     key = None
     if cache is not None:
         key = cache.key(fingerprint(decomposed), backend, optimization_level, seed_transpiler)

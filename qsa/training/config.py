@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from qsa.errors import UserError
+from qsa.options import ModelOptions
 from qsa.preflight import parse_size
 
 __all__ = [
@@ -129,8 +130,12 @@ DATA_SOURCES: dict[str, type] = {"tfim": TFIMSource, "markov": MarkovSource, "te
 
 
 @dataclass(frozen=True)
-class ModelSection:
-    """The model (:class:`qsa.model.ModelConfig`); the token width and steps come from the data.
+class ModelSection(ModelOptions):
+    """The ``[model]`` section: the shared :class:`~qsa.options.ModelOptions` of :class:`qsa.model.ModelConfig`
+    (``k``, ``kernel``, ``beta``, ``w_layers``, ``v_layers``, ``phases``, ``positional``,
+    ``train_rotation``, ``train_embedding``, ``backend``, ``diff_method``, ``shots``,
+    ``shot_seed``, ``noise``, declared once there), and what a training config adds: the token
+    width and the model family. The steps ``T`` come from the data.
 
     ``d``: token width the circuit sees. ``None`` takes the data's width (``2^n_qubits`` for TFIM,
     ``d`` for Markov tokens); smaller than ``2^n_qubits`` for TFIM adds a trainable projector;
@@ -146,21 +151,7 @@ class ModelSection:
     Eq. (60) layers of the Koopman families.
     """
 
-    k: int = 1
-    kernel: Literal["mono", "poly"] = "mono"
-    beta: float | None = None
-    w_layers: int = 2
-    v_layers: int = 2
-    phases: Literal["none", "aligned", "trained"] = "aligned"
     d: int | None = None
-    positional: bool = False
-    train_rotation: bool = True
-    train_embedding: bool = True
-    backend: Literal["analytic", "torch", "default.qubit", "lightning.qubit", "aer"] = "analytic"
-    diff_method: Literal["best", "backprop", "adjoint", "parameter-shift"] = "best"
-    shots: int | None = None
-    shot_seed: int | None = None
-    noise: str | None = None
     family: Literal["qsa", "kcsa", "softmax_isometric", "softmax_general", "linear", "koopman", "koopman_unitary"] = (
         "qsa"
     )
@@ -258,10 +249,6 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("data", "max_size"): (lambda v: v is None or v >= 2, ">= 2"),
     ("data", "max_train"): (lambda v: v >= 0, ">= 0 (0: all)"),
     ("data", "max_test"): (lambda v: v >= 0, ">= 0 (0: all)"),
-    ("model", "k"): (lambda v: v >= 1, ">= 1"),
-    ("model", "beta"): (lambda v: v is None or v > 0, "> 0"),
-    ("model", "w_layers"): (lambda v: v >= 1, ">= 1"),
-    ("model", "v_layers"): (lambda v: v >= 1, ">= 1"),
     ("model", "d"): (lambda v: v is None or (v >= 2 and not v & (v - 1)), "a power of two >= 2"),
     ("model", "koopman_layers"): (lambda v: v >= 1, ">= 1"),
     ("train", "lr"): (lambda v: v > 0, "> 0"),
@@ -351,7 +338,10 @@ def _section(cls: type, raw: Any, prefix: str) -> Any:
         check = _RANGES.get((prefix, key))
         if check is not None and values[key] is not None and not check[0](values[key]):
             raise ConfigError(f"{prefix}.{key} must be {check[1]}; got {values[key]!r}", key=f"{prefix}.{key}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:  # the section's own checks (ModelOptions): name the key
+        raise ConfigError(f"{prefix}.{exc}", key=f"{prefix}.{str(exc).split()[0]}") from None
 
 
 def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
@@ -382,29 +372,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
         train=_section(TrainSection, raw.get("train", {}), "train"),
     )
     _check_family(config.model, config.train)
-    _check_combinations(config)
     return config
-
-
-def _check_combinations(config: TrainConfig) -> None:
-    """Keys that only make sense together, checked before anything is built (each message names the key)."""
-    m = config.model
-    if m.backend != "aer":
-        for name in ("shots", "shot_seed", "noise"):
-            if getattr(m, name) is not None:
-                raise ConfigError(
-                    f"model.{name} must be none unless model.backend = 'aer' (shots, sampler seeds and noise belong to "
-                    f"the Aer hardware path); got {getattr(m, name)!r} with model.backend = {m.backend!r}",
-                    key=f"model.{name}",
-                )
-    elif m.shots is None:
-        for name in ("shot_seed", "noise"):
-            if getattr(m, name) is not None:
-                raise ConfigError(
-                    f"model.shots must be given for model.{name} (exact Aer probabilities sample nothing); got none "
-                    f"with model.{name} = {getattr(m, name)!r}",
-                    key="model.shots",
-                )
 
 
 def _check_family(model: ModelSection, train: TrainSection) -> None:

@@ -235,10 +235,7 @@ def model_config(config: TrainConfig, dataset: Dataset) -> ModelConfig:
     embedding, extra = "none", {}
     if dataset.vocabulary is not None:
         d = m.d
-        embedding, extra = (
-            "isometric",
-            {"vocab_size": len(dataset.vocabulary), "positional": m.positional, "train_rotation": m.train_rotation},
-        )
+        embedding, extra = "isometric", {"vocab_size": len(dataset.vocabulary)}
     else:
         d = dataset.width if m.d is None else m.d
         if d > dataset.width:
@@ -249,22 +246,11 @@ def model_config(config: TrainConfig, dataset: Dataset) -> ModelConfig:
                     f"model.d must equal the data's token width {dataset.width} for {config.data.source} data; got {d}"
                 )
             embedding, extra = "projector", {"input_qubits": dataset.width.bit_length() - 1}
-    if embedding != "none":
-        extra["train_embedding"] = m.train_embedding
-    return ModelConfig(
-        d=d,
-        T=dataset.T,
-        k=m.k,
-        kernel=m.kernel,
-        beta=m.beta,
-        w_layers=m.w_layers,
-        v_layers=m.v_layers,
-        phases=m.phases,
-        embedding=embedding,
-        backend=m.backend,
-        diff_method=m.diff_method,
-        shots=m.shots,
-        shot_seed=m.shot_seed,
-        noise=m.noise,
-        **extra,
-    )
+    options = m.options()  # the shared ModelOptions, declared once
+    token_keys = {
+        "none": ("positional", "train_rotation", "train_embedding"),
+        "projector": ("positional", "train_rotation"),
+    }
+    for key in token_keys.get(embedding, ()):  # token options of an embedding the data does not use
+        del options[key]
+    return ModelConfig(d, dataset.T, embedding=embedding, **options, **extra)

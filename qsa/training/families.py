@@ -35,7 +35,8 @@ from qsa.analytic import Observables
 from qsa.baselines.attention import KCSA, LinearAttention, SoftmaxAttention, count_parameters, prediction_observables
 from qsa.baselines.koopman import KoopmanAttention, KoopmanConfig
 from qsa.data.sequences import Sequences
-from qsa.model import Evaluator, ModelConfig, QSAModel, make_embedding
+from qsa.evaluators import Evaluator
+from qsa.model import ModelConfig, QSAModel, make_embedding
 from qsa.training.config import FAMILIES, TrainConfig
 from qsa.training.data import Dataset, model_config
 

@@ -59,7 +59,8 @@ import torch
 
 from qsa import preflight, runs
 from qsa.errors import UserError, renamed
-from qsa.model import Evaluator, QSAModel, objective
+from qsa.evaluators import Evaluator
+from qsa.model import QSAModel, objective
 from qsa.training.config import DATA_SOURCES, ModelSection, TrainConfig, TrainSection, config_from_dict, config_to_dict
 from qsa.training.data import Dataset, build_dataset, select, size
 from qsa.training.families import FamilyModel, build_model, count_parameters
@@ -479,7 +480,7 @@ def train(
         config: the :class:`~qsa.training.config.TrainConfig`.
         out: where the run directory ``<name>-<UTC stamp>`` is created.
         run_dir: an explicit, new or empty directory instead.
-        evaluator: an :class:`~qsa.model.Evaluator` replacing ``config.model.backend`` (e.g. a
+        evaluator: an :class:`~qsa.evaluators.Evaluator` replacing ``config.model.backend`` (e.g. a
             hardware-faithful Aer evaluator); ``None`` uses the configured backend. Family
             ``"qsa"`` only.
         progress: show a tqdm progress bar (on stderr).

@@ -8,9 +8,11 @@ import torch
 from support import TOL_GRAD, TOL_STATE
 
 from qsa import analytic
-from qsa import model as model_module
+from qsa.circuits import Shape
 from qsa.data import Sequences, markov_sequences
-from qsa.model import AnalyticEvaluator, Evaluator, ModelConfig, PennyLaneEvaluator, QSAModel, objective
+from qsa.evaluators import AnalyticEvaluator, Evaluator, PennyLaneEvaluator
+from qsa.evaluators import pennylane as pennylane_evaluator
+from qsa.model import ModelConfig, QSAModel, objective
 
 
 @pytest.fixture(autouse=True)
@@ -174,8 +176,8 @@ def test_lightning_measures_wide_projectors_in_pieces_at_full_precision():
     ev = PennyLaneEvaluator("lightning.qubit", diff_method="adjoint")
     circuit = QSAModel(model.config, seed=0, evaluator=ev)
     circuit.load_state_dict(model.state_dict())
-    ((qc, qnode),) = [c for v, c in ev._circuits(3, 4, 1, "mono", None, 1, 1, True).items() if v == "mu"]
-    assert len(qc.index_wires) + len(qc.zero_wires) > model_module._PROJECTOR_GROUP
+    ((qc, qnode),) = [c for v, c in ev._circuits(Shape("A", 3, 4, 1, "mono", None, 1, 1, True)).items() if v == "mu"]
+    assert len(qc.index_wires) + len(qc.zero_wires) > pennylane_evaluator._PROJECTOR_GROUP
     expected, got = model(batch), circuit(batch)
     assert got.mu.dtype == torch.float64
     for field in ("mu", "zeta", "nu", "L_B", "L_1"):

@@ -129,7 +129,7 @@ def test_circuit_observables_refuses_before_building_anything(monkeypatch):
 
 
 def test_the_sweep_at_a_million_steps_is_refused_at_once():
-    config = SweepConfig(families=("A-mono", "B"), T=(8, 1048576), d=(4,), k=(1,))
+    config = SweepConfig(circuits=("A-mono", "B"), T=(8, 1048576), d=(4,), k=(1,))
     start = time.perf_counter()
     need = preflight.sweep_need(config, names={"T": "--T"})
     with pytest.raises(preflight.ResourceError, match=r"the gate-count sweep at family B, --T 1048576, d 4, k 1 needs"):

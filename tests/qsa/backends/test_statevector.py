@@ -19,7 +19,8 @@ from qsa.backends import statevector as sv
 from qsa.circuit_tier import superposition_states
 from qsa.circuits import GATES, Circuit, Gate, Param, ParamSpec, Unitary, circuit_a, circuit_b
 from qsa.circuits import to_pennylane as tp
-from qsa.model import AnalyticEvaluator, ModelConfig, QSAModel
+from qsa.evaluators import AnalyticEvaluator, StatevectorEvaluator
+from qsa.model import ModelConfig, QSAModel
 
 SPEC = (ParamSpec("theta", (3,), "trainable"),)
 
@@ -158,7 +159,7 @@ def test_evaluator_equals_the_closed_forms_with_gradients(T, d, k, kernel, phase
     params, X, Y = _evaluator_inputs(rng, 2, T, d, phases=phases)
     X.requires_grad_(True)  # backprop reaches the tokens (an embedding)
     leaves = [params[n] for n in ("theta_W", "theta_V", "phi") if n in params and params[n].requires_grad] + [X]
-    got = sv.StatevectorEvaluator()(params, X, Y, k=k, kernel=kernel, beta=None)
+    got = StatevectorEvaluator()(params, X, Y, k=k, kernel=kernel, beta=None)
     expected = AnalyticEvaluator()(params, X, Y, k=k, kernel=kernel, beta=None)
     for name in ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
         torch.testing.assert_close(getattr(got, name), getattr(expected, name), rtol=0, atol=TOL_STATE, msg=name)
@@ -174,9 +175,9 @@ def test_evaluator_equals_the_closed_forms_with_gradients(T, d, k, kernel, phase
 
 def test_chunked_and_checkpointed_batches_equal_one_batch(rng):
     params, X, Y = _evaluator_inputs(rng, 5, 3, 2)
-    one = sv.StatevectorEvaluator()(params, X, Y, k=2, kernel="mono", beta=None)
+    one = StatevectorEvaluator()(params, X, Y, k=2, kernel="mono", beta=None)
     n_qubits = circuit_a(3, 2, 2).n_qubits
-    chunked = sv.StatevectorEvaluator(max_amplitudes=2 * 2**n_qubits)(params, X, Y, k=2, kernel="mono", beta=None)
+    chunked = StatevectorEvaluator(max_amplitudes=2 * 2**n_qubits)(params, X, Y, k=2, kernel="mono", beta=None)
     torch.testing.assert_close(chunked.L_B, one.L_B, rtol=0, atol=TOL_STATE)
     leaves = [params["theta_W"], params["theta_V"], params["phi"]]
     for a, b in zip(torch.autograd.grad(chunked.L_B.sum(), leaves), torch.autograd.grad(one.L_B.sum(), leaves)):
@@ -185,8 +186,8 @@ def test_chunked_and_checkpointed_batches_equal_one_batch(rng):
 
 def test_complex64_evaluator_is_close(rng):
     params, X, Y = _evaluator_inputs(rng, 2, 3, 4)
-    exact = sv.StatevectorEvaluator()(params, X, Y, k=2, kernel="mono", beta=None)
-    single = sv.StatevectorEvaluator(dtype=torch.complex64)(params, X, Y, k=2, kernel="mono", beta=None)
+    exact = StatevectorEvaluator()(params, X, Y, k=2, kernel="mono", beta=None)
+    single = StatevectorEvaluator(dtype=torch.complex64)(params, X, Y, k=2, kernel="mono", beta=None)
     assert single.L_B.dtype == torch.float32
     torch.testing.assert_close(single.L_B.double(), exact.L_B, rtol=TOL_F32, atol=TOL_F32)
 
@@ -206,7 +207,7 @@ def test_model_backend_torch_trains_like_the_analytic_backend(rng):
             loss.backward()
             opt.step()
             losses[backend].append(float(loss.detach()))
-    assert isinstance(QSAModel(ModelConfig(d=4, T=3, backend="torch"), seed=0).evaluator, sv.StatevectorEvaluator)
+    assert isinstance(QSAModel(ModelConfig(d=4, T=3, backend="torch"), seed=0).evaluator, StatevectorEvaluator)
     np.testing.assert_allclose(losses["torch"], losses["analytic"], rtol=0, atol=TOL_STATE)
 
 
@@ -236,12 +237,12 @@ def test_shots_are_within_standard_errors_and_repeat_with_a_seed(rng):
 )
 def test_bad_evaluator_options_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        sv.StatevectorEvaluator(**kwargs)
+        StatevectorEvaluator(**kwargs)
 
 
 def test_bad_inputs_are_refused(rng):
     params, X, Y = _evaluator_inputs(rng, 2, 3, 2)
-    ev = sv.StatevectorEvaluator()
+    ev = StatevectorEvaluator()
     with pytest.raises(ValueError, match="params must hold only"):
         ev({**params, "extra": params["phi"]}, X, Y, k=1)
     with pytest.raises(ValueError, match=r"params\['theta_W'\] must be a real tensor of shape"):

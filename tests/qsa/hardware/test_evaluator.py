@@ -86,7 +86,7 @@ def test_exact_mode_values_and_gradients_equal_the_analytic_ones(exact, T, d, k,
 
 def test_exact_mode_circuit_b_gradient(exact):
     X, Y, params = _instance(5, 2, 3, 2, 1, "shared")
-    ev = HardwareEvaluator(exact.runner, family="B")
+    ev = HardwareEvaluator(exact.runner, circuit="B")
     got = ev(params, X, Y, k=2)
     W, V = ansatz_unitary(params["theta_W"]), ansatz_unitary(params["theta_V"])
     want = analytic.superposition_P0(X, Y, W, V, k=2, phases=params["phi"])
@@ -257,6 +257,6 @@ def test_bad_data_and_options_are_refused(exact):
     with pytest.raises(ValueError, match="kernel must be one of"):
         exact(params, X, Y, k=1, kernel="exp")
     with pytest.raises(ValueError, match="kernel must be 'mono' for circuit B"):
-        HardwareEvaluator(exact.runner, family="B")(params, X, Y, k=1, kernel="poly")
+        HardwareEvaluator(exact.runner, circuit="B")(params, X, Y, k=1, kernel="poly")
     with pytest.raises(TypeError, match="runner must be a qsa.hardware.runners.Runner"):
         HardwareEvaluator("aer")

@@ -12,7 +12,7 @@ from qsa.hardware.programs import FOUR_TERM, TWO_TERM, Shape, program
 
 
 def _shape(**kw) -> Shape:
-    base = dict(family="A", T=3, d=4, k=2, kernel="mono", beta=None, w_layers=1, v_layers=2, phases=True)
+    base = dict(circuit="A", T=3, d=4, k=2, kernel="mono", beta=None, w_layers=1, v_layers=2, phases=True)
     base.update(kw)
     return Shape(**base)
 
@@ -83,11 +83,11 @@ def test_bindings_shift_one_column_per_row(rng):
 
 
 def test_shape_checks_its_input():
-    with pytest.raises(ValueError, match="family must be"):
-        _shape(family="C")
+    with pytest.raises(ValueError, match="circuit must be"):
+        _shape(circuit="C")
     with pytest.raises(ValueError, match="power of two"):
         _shape(d=3)
     with pytest.raises(ValueError, match="kernel must be 'mono' for circuit B"):
-        _shape(family="B", kernel="poly")
+        _shape(circuit="B", kernel="poly")
     with pytest.raises(TypeError, match="shape must be a Shape"):
         programs.program("A")

@@ -8,10 +8,10 @@ import json
 from qsa.cli import main
 
 
-def test_gates_default_prints_one_row_per_family(capsys):
+def test_gates_default_prints_one_row_per_circuit(capsys):
     assert main(["gates", "--samples", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:3] == ["family", "var", "T"]
+    assert out[0].split()[:3] == ["circuit", "var", "T"]
     assert [line.split()[0] for line in out[1:4]] == ["A-mono", "A-poly", "B"]
     assert "optimization_level 2" in out[-1]
 
@@ -19,7 +19,7 @@ def test_gates_default_prints_one_row_per_family(capsys):
 def test_gates_writes_csv_and_json_with_transpiled_counts(tmp_path, capsys):
     args = [
         "gates",
-        "--family",
+        "--circuit",
         "B",
         "--T",
         "2",

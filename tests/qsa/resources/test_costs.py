@@ -12,11 +12,11 @@ from qsa import analytic
 from qsa.ansatz import ansatz_unitary
 from qsa.random import random_states
 from qsa.resources import (
-    Shape,
     advantage_threshold,
     classical_attention_cost,
     meets_advantage,
     reference_probability,
+    shape,
     shots_for_precision,
 )
 
@@ -53,48 +53,47 @@ def test_advantage_threshold_bad_input():
 
 
 @pytest.mark.parametrize(
-    "shape",
+    "s, variant",
     [
-        Shape("A-mono", 5, 4, 2, n_layers=2),
-        Shape("A-poly", 4, 2, 2, n_layers=1, variant="zeta"),
-        Shape("B", 6, 4, 2, n_layers=3),
+        (shape("A-mono", 5, 4, 2, n_layers=2), "mu"),
+        (shape("A-poly", 4, 2, 2, n_layers=1), "zeta"),
+        (shape("B", 6, 4, 2, n_layers=3), "P0"),
     ],
     ids=str,
 )
 @pytest.mark.parametrize("instance", ["random", "ideal"])
-def test_reference_probability_is_the_analytic_observable_of_each_seeded_instance(shape, instance):
+def test_reference_probability_is_the_analytic_observable_of_each_seeded_instance(s, variant, instance):
     """The batched evaluation equals qsa.analytic's public functions, sample by sample."""
-    got = reference_probability(shape, instance=instance, n_samples=3, seed=3)
+    got = reference_probability(s, variant=variant, instance=instance, n_samples=3, seed=3)
     expected = []
-    for s in range(3):
-        rng = np.random.default_rng([3, s])
-        X, Y = (torch.as_tensor(random_states(shape.T, shape.d, seed=rng)) for _ in range(2))
-        n = shape.d.bit_length() - 1
-        W, V = (ansatz_unitary(torch.as_tensor(rng.uniform(0, 2 * np.pi, (shape.n_layers, n, 3)))) for _ in range(2))
-        kernel = "poly" if shape.family == "A-poly" else "mono"
+    for sample in range(3):
+        rng = np.random.default_rng([3, sample])
+        X, Y = (torch.as_tensor(random_states(s.T, s.d, seed=rng)) for _ in range(2))
+        n = s.d.bit_length() - 1
+        W, V = (ansatz_unitary(torch.as_tensor(rng.uniform(0, 2 * np.pi, (s.w_layers, n, 3)))) for _ in range(2))
         if instance == "ideal":
-            Z = analytic.predictions(X, W, V, k=shape.k, kernel=kernel, beta=analytic.resolve_beta(None, shape.d))
+            Z = analytic.predictions(X, W, V, k=s.k, kernel=s.kernel, beta=analytic.resolve_beta(None, s.d))
             Y = Z / torch.linalg.vector_norm(Z, dim=-1, keepdim=True)
-        if shape.family == "B":
-            expected.append(float(analytic.superposition_P0(X, Y, W, V, k=shape.k, phases="aligned")))
+        if s.circuit == "B":
+            expected.append(float(analytic.superposition_P0(X, Y, W, V, k=s.k, phases="aligned")))
         else:
-            obs = analytic.observables(X, Y, W, V, k=shape.k, kernel=kernel, phases="aligned")
-            expected.append(float(getattr(obs, shape.variant)))
+            obs = analytic.observables(X, Y, W, V, k=s.k, kernel=s.kernel, phases="aligned")
+            expected.append(float(getattr(obs, variant)))
     assert (got.mean, got.min, got.max) == pytest.approx((np.mean(expected), min(expected), max(expected)), rel=1e-10)
 
 
-@pytest.mark.parametrize("family", ["A-mono", "A-poly", "B"])
-def test_ideal_targets_never_lower_the_probability(family):
+@pytest.mark.parametrize("label", ["A-mono", "A-poly", "B"])
+def test_ideal_targets_never_lower_the_probability(label):
     """``y_j = z_j / ||z_j||`` maximises every ``|A_j|`` for the same tokens and maps."""
     for seed in range(3):
-        shape = Shape(family, 6, 4, 2, n_layers=2)
-        random, ideal = (reference_probability(shape, instance=i, n_samples=2, seed=seed) for i in ("random", "ideal"))
+        s = shape(label, 6, 4, 2, n_layers=2)
+        random, ideal = (reference_probability(s, instance=i, n_samples=2, seed=seed) for i in ("random", "ideal"))
         assert 0 < random.min <= random.mean <= random.max <= 1
         assert ideal.mean >= random.mean and ideal.max <= 1 + 1e-12
 
 
 def test_reference_probability_bad_input():
     with pytest.raises(ValueError, match="instance must be one of"):
-        reference_probability(Shape("B", 4, 2), instance="best")
+        reference_probability(shape("B", 4, 2), instance="best")
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
-        reference_probability(Shape("B", 4, 2), n_samples=0)
+        reference_probability(shape("B", 4, 2), n_samples=0)

@@ -13,9 +13,17 @@ import numpy as np
 import pytest
 from qiskit.quantum_info import Statevector
 
-from qsa.circuits import ansatz, indexed_load, n_index_qubits, triangular_amplitudes, triangular_state, uniform_state
+from qsa.circuits import (
+    ansatz,
+    indexed_load,
+    n_index_qubits,
+    triangular_amplitudes,
+    triangular_state,
+    uniform_state,
+)
+from qsa.circuits.decompose import decompose, decomposed_counts, two_qubit_depth
 from qsa.circuits.to_qiskit import to_qiskit
-from qsa.resources import Shape, build, decompose, decomposed_counts, logical_counts, n_qubits, two_qubit_depth
+from qsa.resources import logical_counts, shape
 
 
 def ring(n: int) -> int:
@@ -85,7 +93,7 @@ def test_circuit_a_mono_mu(T, d, k, L):
     c, n = n_index_qubits(T), d.bit_length() - 1
     expected_cx = 2 * (2 ** (2 * c) - 2) + 2 * (k + 1) * sel_cx(c, n) + (k + 1) * L * ring(n) + (2**c - 2)
     expected_1q = 2 * (2 ** (2 * c) - 1) + 2 * (k + 1) * sel_1q(c, n) + (k + 1) * 3 * L * n + (2**c - 1)
-    got = logical_counts(Shape("A-mono", T, d, k, n_layers=L), prune=False)
+    got = logical_counts(shape("A-mono", T, d, k, n_layers=L), prune=False)
     assert (got.cnot, got.single_qubit) == (expected_cx, expected_1q)
     assert got.n_qubits == 2 * c + (k + 1) * n
 
@@ -94,8 +102,8 @@ def test_circuit_a_mono_mu(T, d, k, L):
 def test_circuit_a_mono_zeta_and_nu(T, d, k, L):
     c, n = n_index_qubits(T), d.bit_length() - 1
     index_states = (2 ** (2 * c) - 2) + (2**c - 2)  # triangular prepared, uniform un-prepared on C2
-    zeta = logical_counts(Shape("A-mono", T, d, k, n_layers=L, variant="zeta"), prune=False)
-    nu = logical_counts(Shape("A-mono", T, d, k, n_layers=L, variant="nu"), prune=False)
+    zeta = logical_counts(shape("A-mono", T, d, k, n_layers=L), variant="zeta", prune=False)
+    nu = logical_counts(shape("A-mono", T, d, k, n_layers=L), variant="nu", prune=False)
     assert zeta.cnot == index_states + (2 * k + 1) * sel_cx(c, n) + (k + 1) * L * ring(n)
     assert nu.cnot == index_states + 2 * (k + 1) * sel_cx(c, n) + (k + 1) * L * ring(n)
 
@@ -113,7 +121,7 @@ def test_circuit_a_poly_mu(T, d, k, L):
         + 2 * 2 * (k - 1)  # LCU cascade (k - 1 controlled RY) and its inverse
         + (2**c - 2)  # query phases
     )
-    got = logical_counts(Shape("A-poly", T, d, k, n_layers=L), prune=False)
+    got = logical_counts(shape("A-poly", T, d, k, n_layers=L), prune=False)
     assert got.cnot == expected_cx
     assert got.n_qubits == 2 * c + (k + 1) * n + k
 
@@ -125,7 +133,7 @@ def test_circuit_b(T, d, k, L, prune):
     c, n = n_index_qubits(T), d.bit_length() - 1
     uniform = 0 if prune else 2 * (2**c - 2)
     expected_cx = uniform + sel_cx(c, (k + 1) * n) + (k + 1) * sel_cx(c, n) + (k + 1) * L * ring(n) + (2**c - 2)
-    got = logical_counts(Shape("B", T, d, k, n_layers=L), prune=prune)
+    got = logical_counts(shape("B", T, d, k, n_layers=L), prune=prune)
     if prune and T != 2**c:  # some of the uniform state's 2 (2^c - 2) CNOTs go: no closed form pinned
         assert expected_cx < got.cnot <= expected_cx + 2 * (2**c - 2)
     else:
@@ -133,42 +141,47 @@ def test_circuit_b(T, d, k, L, prune):
     assert got.n_qubits == c + (k + 1) * n
 
 
-@pytest.mark.parametrize("family", ["A-mono", "A-poly", "B"])
+@pytest.mark.parametrize("label", ["A-mono", "A-poly", "B"])
 @pytest.mark.parametrize("T, d, k", [(2, 2, 1), (6, 4, 3), (16, 2, 2)])
-def test_qubit_formula_matches_the_built_circuit(family, T, d, k):
-    shape = Shape(family, T, d, k)
-    assert n_qubits(shape) == build(shape).n_qubits
+def test_qubit_formula_matches_the_built_circuit(label, T, d, k):
+    s = shape(label, T, d, k)
+    assert {s.n_wires} == {qc.n_qubits for qc in s.build_all().values()}
 
 
 def test_logical_counts_fields_are_consistent():
-    shape = Shape("A-poly", 5, 4, 2, n_layers=2)
-    got = logical_counts(shape, depth=True)
-    built = decompose(build(shape).circuit).circuit
+    s = shape("A-poly", 5, 4, 2, n_layers=2)
+    got = logical_counts(s, depth=True)
+    built = decompose(s.build().circuit).circuit
     assert got.cnot == got.by_name["CNOT"] and got.total == sum(got.by_name.values())
     assert (got.depth, got.two_qubit_depth) == (built.depth(), two_qubit_depth(built))
-    assert got.two_qubit_depth <= got.cnot and logical_counts(shape).depth is None
+    assert got.two_qubit_depth <= got.cnot and logical_counts(s).depth is None
+    assert (got.shape, got.variant) == (s, "mu")
 
 
 def test_phases_cost_one_diagonal():
-    with_phases = logical_counts(Shape("B", 8, 2, 1))
-    without = logical_counts(Shape("B", 8, 2, 1, phases=False))
+    with_phases = logical_counts(shape("B", 8, 2, 1))
+    without = logical_counts(shape("B", 8, 2, 1, phases=False))
     assert with_phases.cnot - without.cnot == 2**3 - 2
 
 
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"family": "C", "T": 4, "d": 2}, ValueError, "family must be one of"),
-        ({"family": "B", "T": 4, "d": 3}, ValueError, "d must be a power of two"),
-        ({"family": "B", "T": 0, "d": 2}, ValueError, "T must be >= 1"),
-        ({"family": "B", "T": 4, "d": 2, "variant": "mu"}, ValueError, "variant must be one of"),
-        ({"family": "A-mono", "T": 4, "d": 2, "k": 1.5}, TypeError, "k must be an integer"),
-        ({"family": "A-mono", "T": 4, "d": 2, "phases": 1}, TypeError, "phases must be a bool"),
+        ({"label": "C", "T": 4, "d": 2}, ValueError, "circuit must be one of"),
+        ({"label": "B", "T": 4, "d": 3}, ValueError, "d must be a power of two"),
+        ({"label": "B", "T": 0, "d": 2}, ValueError, "T must be >= 1"),
+        ({"label": "A-mono", "T": 4, "d": 2, "k": 1.5}, TypeError, "k must be an integer"),
+        ({"label": "A-mono", "T": 4, "d": 2, "phases": 1}, TypeError, "phases must be a bool"),
     ],
 )
 def test_bad_shapes(kwargs, error, match):
     with pytest.raises(error, match=match):
-        Shape(**kwargs)
+        shape(**kwargs)
+
+
+def test_variants_are_checked_against_the_circuit():
+    with pytest.raises(ValueError, match="variant must be one of"):
+        logical_counts(shape("B", 4, 2), variant="mu")
 
 
 def test_logical_counts_wants_a_shape():

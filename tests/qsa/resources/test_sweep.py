@@ -8,15 +8,14 @@ import math
 
 import pytest
 
-from qsa.resources import SweepConfig, logical_counts, rows_to_csv, summarize, sweep
-from qsa.resources.counts import Shape
-from qsa.resources.sweep import shapes
+from qsa.resources import SweepConfig, logical_counts, rows_to_csv, shape, summarize, sweep
+from qsa.resources.sweep import grid
 
 
 @pytest.fixture(scope="module")
 def rows():
     config = SweepConfig(
-        families=("A-mono", "B"),
+        circuits=("A-mono", "B"),
         T=(2, 3, 4),
         d=(2, 4),
         k=(1,),
@@ -33,8 +32,10 @@ def rows():
 def test_one_row_per_shape_with_logical_and_classical_columns(rows):
     assert len(rows) == 2 * 3 * 3 + 2 * 3  # A: mu, zeta, nu; B: P0
     for r in rows:
-        shape = Shape(r["family"], r["T"], r["d"], r["k"], r["n_layers"], r["variant"], r["phases"])
-        assert r["cnot"] == logical_counts(shape).cnot and r["cnot_generic"] == logical_counts(shape, prune=False).cnot
+        s = shape(r["circuit"], r["T"], r["d"], r["k"], n_layers=r["n_layers"], phases=r["phases"])
+        v = r["variant"]
+        assert r["cnot"] == logical_counts(s, variant=v).cnot
+        assert r["cnot_generic"] == logical_counts(s, variant=v, prune=False).cnot
         assert r["classical_attention"] == 2 * r["T"] ** 2 * r["d"]
         assert r["measured"] == (r["variant"] in ("mu", "P0"))
         assert (r["depth"] is not None) == r["measured"]
@@ -44,7 +45,7 @@ def test_one_row_per_shape_with_logical_and_classical_columns(rows):
 
 def test_transpiled_columns_only_on_the_sub_grid(rows):
     done = [r for r in rows if r["heron_two_qubit"] is not None]
-    assert {(r["family"], r["T"], r["d"], r["variant"]) for r in done} == {("A-mono", 2, 2, "mu"), ("B", 2, 2, "P0")}
+    assert {(r["circuit"], r["T"], r["d"], r["variant"]) for r in done} == {("A-mono", 2, 2, "mu"), ("B", 2, 2, "P0")}
     assert all("eagle_two_qubit" not in r for r in rows)
 
 
@@ -60,7 +61,7 @@ def _synthetic(T_values, d_values, law):
         for d in d_values:
             out.append(
                 {
-                    "family": "A-mono",
+                    "circuit": "A-mono",
                     "variant": "mu",
                     "measured": True,
                     "T": T,
@@ -107,7 +108,7 @@ def test_summary_separates_powers_of_two():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"families": ("A-mono", "C")}, ValueError, "families must be"),
+        ({"circuits": ("A-mono", "C")}, ValueError, "circuits must be"),
         ({"d": (2, 6)}, ValueError, "d must be a power of two"),
         ({"T": ()}, ValueError, "must be non-empty"),
         ({"backends": ("falcon",)}, ValueError, "backends must be"),
@@ -122,6 +123,12 @@ def test_bad_config(kwargs, error, match):
 def test_config_from_dict_refuses_unknown_keys_and_orders_shapes():
     with pytest.raises(ValueError, match="unknown"):
         SweepConfig.from_dict({"T": [2], "Ts": [4]})
-    config = SweepConfig.from_dict({"families": ["B", "A-poly"], "T": [4], "d": [2], "k": [1], "all_variants": False})
-    assert [(s.family, s.variant) for s in shapes(config)] == [("B", "P0"), ("A-poly", "mu")]
+    config = SweepConfig.from_dict({"circuits": ["B", "A-poly"], "T": [4], "d": [2], "k": [1], "all_variants": False})
+    assert [(s.label, v) for s, v in grid(config)] == [("B", "P0"), ("A-poly", "mu")]
     assert SweepConfig.from_dict(config.as_dict()) == config
+
+
+def test_config_reads_the_old_key_families_with_a_deprecation_warning():
+    with pytest.deprecated_call(match="families"):
+        config = SweepConfig.from_dict({"families": ["B"], "T": [4], "d": [2], "k": [1]})
+    assert config.circuits == ("B",)

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from qsa.resources import Shape, TranspileCache, logical_counts, transpiled_counts
+from qsa.circuits import Shape
+from qsa.resources import TranspileCache, logical_counts, shape, transpiled_counts
 from qsa.resources.transpiled import BACKENDS, fake_backend
 
 NATIVE_2Q = {"heron": "cz", "eagle": "ecr"}
@@ -14,7 +15,7 @@ NATIVE_2Q = {"heron": "cz", "eagle": "ecr"}
 
 @pytest.fixture(scope="module")
 def small() -> Shape:
-    return Shape("B", 4, 2, 1, n_layers=2)
+    return shape("B", 4, 2, 1, n_layers=2)
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))

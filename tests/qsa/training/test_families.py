@@ -14,7 +14,8 @@ import torch
 from qsa.baselines.attention import KCSA, LinearAttention, SoftmaxAttention
 from qsa.baselines.koopman import KoopmanAttention
 from qsa.cli import main
-from qsa.model import AnalyticEvaluator, QSAModel
+from qsa.evaluators import AnalyticEvaluator
+from qsa.model import QSAModel
 from qsa.training import (
     FAMILIES,
     ConfigError,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from qsa.model import AnalyticEvaluator
+from qsa.evaluators import AnalyticEvaluator
 from qsa.training import config_from_dict, config_to_dict, load_config, read_metrics, resume, train
 
 ROOT = Path(__file__).resolve().parents[3]

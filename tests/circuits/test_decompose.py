@@ -12,16 +12,27 @@ from qiskit.quantum_info import Operator
 from support import TOL_STATE, random_states
 
 from qsa.circuit_tier import superposition_states
-from qsa.circuits import Circuit, Gate, Param, ParamSpec, Unitary, query_phases
+from qsa.circuits import Circuit, Gate, Param, ParamSpec, Shape, Unitary, query_phases
+from qsa.circuits.decompose import CONTROLLED_COST, SINGLE_QUBIT, _pruned_rotation, decompose, decomposed_counts
 from qsa.circuits.lowering import gray_code_angles, uniformly_controlled
 from qsa.circuits.to_pennylane import matrix
 from qsa.circuits.to_qiskit import to_qiskit
-from qsa.resources import Shape, build, decompose, decomposed_counts
-from qsa.resources.decompose import CONTROLLED_COST, SINGLE_QUBIT, _pruned_rotation
+
+
+def _case(label: str, T: int, d: int, k: int, n_layers: int, variant: str | None = None) -> tuple[Shape, str]:
+    """The ``variant`` circuit (default: the measured one) of a gate-count label, ``L``-layer ansatz, phases."""
+    circuit, kernel = ("B", "mono") if label == "B" else ("A", label[2:])
+    shape = Shape(circuit, T, d, k, kernel, None, n_layers, n_layers, True)
+    return shape, variant or shape.variants[0]
+
+
+def _ids(case: tuple[Shape, str]) -> str:
+    shape, variant = case
+    return f"{shape.label}-T{shape.T}-d{shape.d}-k{shape.k}-L{shape.w_layers}-{variant}"
 
 
 def _params(shape: Shape, rng: np.random.Generator) -> dict:
-    T, d, L = shape.T, shape.d, shape.n_layers
+    T, d, L = shape.T, shape.d, shape.w_layers
     n = d.bit_length() - 1
     p = {
         "x": random_states(rng, T, d),
@@ -30,7 +41,7 @@ def _params(shape: Shape, rng: np.random.Generator) -> dict:
         "theta_W": rng.uniform(-np.pi, np.pi, (L, n, 3)),
         "theta_V": rng.uniform(-np.pi, np.pi, (L, n, 3)),
     }
-    if shape.family == "B":
+    if shape.circuit == "B":
         p["psi"] = superposition_states(p["x"], k=shape.k)
     return p
 
@@ -41,21 +52,22 @@ def _operator(circuit: Circuit, params: dict) -> np.ndarray:
 
 
 SMALL = [
-    Shape("A-mono", 3, 2, 1, n_layers=1),
-    Shape("A-mono", 2, 4, 1, n_layers=1),
-    Shape("A-poly", 2, 2, 2, n_layers=1),
-    Shape("A-poly", 3, 2, 1, n_layers=1, variant="zeta"),
-    Shape("A-poly", 2, 2, 1, n_layers=2, variant="nu"),
-    Shape("B", 3, 2, 1, n_layers=1),
-    Shape("B", 4, 2, 2, n_layers=1),
+    _case("A-mono", 3, 2, 1, 1),
+    _case("A-mono", 2, 4, 1, 1),
+    _case("A-poly", 2, 2, 2, 1),
+    _case("A-poly", 3, 2, 1, 1, "zeta"),
+    _case("A-poly", 2, 2, 1, 2, "nu"),
+    _case("B", 3, 2, 1, 1),
+    _case("B", 4, 2, 2, 1),
 ]
 
 
-@pytest.mark.parametrize("shape", SMALL, ids=str)
+@pytest.mark.parametrize("case", SMALL, ids=_ids)
 @pytest.mark.parametrize("prune", [True, False])
-def test_decomposition_is_the_same_unitary_as_the_qiskit_export(shape, prune, rng):
+def test_decomposition_is_the_same_unitary_as_the_qiskit_export(case, prune, rng):
     """Against Qiskit's own controlled gates (crx, ccx, mcphase, ...) on the lowered circuit."""
-    circuit = build(shape).circuit
+    shape, variant = case
+    circuit = shape.build(variant).circuit
     params = _params(shape, rng)
     dec = decompose(circuit, prune=prune)
     expected = _operator(circuit, params)
@@ -63,9 +75,10 @@ def test_decomposition_is_the_same_unitary_as_the_qiskit_export(shape, prune, rn
     np.testing.assert_allclose(got, expected, rtol=0, atol=TOL_STATE)
 
 
-@pytest.mark.parametrize("shape", SMALL[:3], ids=str)
-def test_decomposition_only_has_cnots_and_uncontrolled_single_qubit_gates(shape):
-    ops = decompose(build(shape).circuit).circuit.ops
+@pytest.mark.parametrize("case", SMALL[:3], ids=_ids)
+def test_decomposition_only_has_cnots_and_uncontrolled_single_qubit_gates(case):
+    shape, variant = case
+    ops = decompose(shape.build(variant).circuit).circuit.ops
     assert all(not op.controls for op in ops)
     assert {op.name for op in ops} <= SINGLE_QUBIT | {"CNOT", "GlobalPhase"}
     assert all(len(op.wires) == 0 for op in ops if op.name == "GlobalPhase")
@@ -121,22 +134,23 @@ def test_pruned_uniformly_controlled_rotation_equals_the_full_gray_code_circuit(
 
 
 COUNTED = [
-    Shape(f, T, d, k, n_layers=L, variant=v)
+    _case(f, T, d, k, L, v)
     for f, v in [("A-mono", "mu"), ("A-mono", "zeta"), ("A-poly", "mu"), ("A-poly", "nu"), ("B", "P0")]
     for T, d, k, L in [(2, 2, 1, 1), (5, 4, 2, 2), (16, 8, 2, 3)]
 ]
 
 
-@pytest.mark.parametrize("shape", COUNTED, ids=str)
+@pytest.mark.parametrize("case", COUNTED, ids=_ids)
 @pytest.mark.parametrize("prune", [True, False])
-def test_count_formulas_equal_the_built_decomposition(shape, prune):
-    circuit = build(shape).circuit
+def test_count_formulas_equal_the_built_decomposition(case, prune):
+    shape, variant = case
+    circuit = shape.build(variant).circuit
     assert decomposed_counts(circuit, prune=prune) == decompose(circuit, prune=prune).count_ops()
 
 
 def test_pruning_never_adds_gates_and_keeps_data_rotations():
-    for shape in COUNTED:
-        circuit = build(shape).circuit
+    for shape, variant in COUNTED:
+        circuit = shape.build(variant).circuit
         pruned, generic = decomposed_counts(circuit), decomposed_counts(circuit, prune=False)
         assert pruned["CNOT"] <= generic["CNOT"] and pruned["RZ"] == generic["RZ"]
 
@@ -152,8 +166,8 @@ def test_matrices_and_multiply_controlled_gates_are_refused():
 
 def test_pennylane_specs_and_qiskit_count_ops_agree_with_the_ir_on_the_decomposition(rng):
     """Same decomposed circuit, three counters: gate counts and depth agree exactly."""
-    shape = Shape("A-poly", 3, 2, 1, n_layers=1)
-    dec = decompose(build(shape).circuit)
+    shape, variant = _case("A-poly", 3, 2, 1, 1)
+    dec = decompose(shape.build(variant).circuit)
     params = _params(shape, rng)
     params = {**params, **dec.derive(params)}
     circuit = replace(dec.circuit, ops=tuple(op for op in dec.circuit.ops if op.name != "GlobalPhase"))  # free
