@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 import qsa
+from qsa.configs_cli import register as register_configs
 from qsa.errors import EXIT_INTERNAL, EXIT_USER, user_message
 from qsa.hardware.cli import register as register_hardware
 from qsa.resources.cli import register as register_gates
@@ -32,6 +33,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_train,  # qsa train
     register_hardware,  # qsa submit, qsa jobs
     register_gates,  # qsa gates
+    register_configs,  # qsa configs
 ]
 
 

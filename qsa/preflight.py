@@ -448,8 +448,11 @@ def data_need(config: Any) -> Need:
         D = 2**cfg.n_qubits
         n_seq = cfg.n_train + cfg.n_test * (1 + cfg.n_heldout_hamiltonians)
         terms = [(n_seq * (cfg.T + 1) * D * z, f"{n_seq} sequences x {cfg.T + 1} steps x 2^{cfg.n_qubits} x {z} B")]
-        if cfg.evolution == "exact":
+        if cfg.evolution == "exact" and cfg.n_qubits < 7:  # dense expm below 7 qubits (qsa.data.tfim)
             terms.append((6 * D * D * z, f"dense Hamiltonian and exponential 6 x (2^{cfg.n_qubits})^2 x {z} B"))
+        elif cfg.evolution == "exact":  # expm_multiply of the sparse Hamiltonian: (n + 1) 2^n non-zeros
+            nnz = (cfg.n_qubits + 1) * D
+            terms.append((nnz * 28 + 8 * D * z, f"sparse Hamiltonian {nnz} non-zeros x 28 B and 8 work vectors"))
         what, key = f"the TFIM data at data.n_qubits = {cfg.n_qubits}, data.T = {cfg.T}", "data.n_qubits"
     elif isinstance(cfg, MarkovSource):
         n_seq = cfg.n_train + cfg.n_test
