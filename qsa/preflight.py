@@ -448,7 +448,9 @@ def data_need(config: Any) -> Need:
         D = 2**cfg.n_qubits
         n_seq = cfg.n_train + cfg.n_test * (1 + cfg.n_heldout_hamiltonians)
         terms = [(n_seq * (cfg.T + 1) * D * z, f"{n_seq} sequences x {cfg.T + 1} steps x 2^{cfg.n_qubits} x {z} B")]
-        if cfg.evolution == "exact" and cfg.n_qubits < 7:  # dense expm below 7 qubits (qsa.data.tfim)
+        from qsa.data.tfim import SPARSE_FROM_QUBITS
+
+        if cfg.evolution == "exact" and cfg.n_qubits < SPARSE_FROM_QUBITS:  # dense expm
             terms.append((6 * D * D * z, f"dense Hamiltonian and exponential 6 x (2^{cfg.n_qubits})^2 x {z} B"))
         elif cfg.evolution == "exact":  # expm_multiply of the sparse Hamiltonian: (n + 1) 2^n non-zeros
             nnz = (cfg.n_qubits + 1) * D
