@@ -7,7 +7,7 @@ A run lives in one directory (``runs/<name>-<stamp>/``)::
 
     config.json       the resolved configuration (every key, after overrides)
     environment.json  Python, platform, package versions, git commit, torch threads
-    data.json         data sizes, chance levels and baselines
+    data.json         data sizes, chance levels and untrained baselines (copy-last, unigram, ...) per split
     metrics.jsonl     one JSON object per line, flushed as written:
                       {"kind": "train", "step": s, "loss": ...}            (the batch loss before step s)
                       {"kind": "eval", "step": s, "split": ..., "L_1": ..., "L_half": ..., "L_B": ..., "F": ...}
@@ -439,6 +439,7 @@ class _Run:
             "chance": self.dataset.chance._asdict(),
             "majority_accuracy": self.dataset.majority_accuracy,
             "nll_baselines": self.dataset.nll_baselines,
+            "baselines": self.dataset.baselines,
             "wall_seconds": self.elapsed(),
             "resumes": self.resumes,
             "plots": [p.name for p in written],
@@ -461,6 +462,7 @@ def _data_record(run: _Run, config: TrainConfig) -> dict[str, Any]:
         "chance": run.dataset.chance._asdict(),
         "majority_accuracy": run.dataset.majority_accuracy,
         "nll_baselines": run.dataset.nll_baselines,
+        "baselines": run.dataset.baselines,
         "loss": config.train.loss,
     }
 
