@@ -23,6 +23,7 @@ from qsa.training.config import (
     config_from_dict,
     config_to_dict,
     load_config,
+    load_config_with_family,
     with_family,
 )
 from qsa.training.data import Dataset, build_dataset, model_config
@@ -59,6 +60,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "load_config_with_family",
     "with_family",
     "Dataset",
     "build_dataset",
