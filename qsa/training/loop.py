@@ -449,7 +449,6 @@ class _Run:
     def execute(self, progress: bool, plots: bool) -> TrainResult:
         cfg = self.config.train
         with open(self.run_dir / METRICS, "ab") as metrics:
-
             stop = False
 
             def write(record: dict[str, Any]) -> None:
@@ -466,7 +465,11 @@ class _Run:
                 for name, split in self.dataset.splits.items():
                     record = {"kind": "eval", "step": self.step, "split": name, **evaluate(self.model, split)}
                     write(record)
-                    if select and name == SELECTION_SPLIT and (self.best is None or record[cfg.loss] < self.best["value"]):
+                    if (
+                        select
+                        and name == SELECTION_SPLIT
+                        and (self.best is None or record[cfg.loss] < self.best["value"])
+                    ):
                         self.best = {"step": self.step, "split": name, "loss": cfg.loss, "value": record[cfg.loss]}
                         _save(
                             self.run_dir / BEST,
