@@ -22,10 +22,10 @@ themselves live in :mod:`qsa.backends` (where a circuit runs); the hardware eval
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from qsa._lazy import exports
 from qsa.options import BACKENDS, DIFF_METHODS, HARDWARE_BACKENDS, PENNYLANE_DEVICES
 
 if TYPE_CHECKING:
@@ -46,17 +46,15 @@ __all__ = [
 ]
 
 
-_LAZY = {
-    "AnalyticEvaluator": "qsa.evaluators.analytic",
-    "PennyLaneEvaluator": "qsa.evaluators.pennylane",
-    "StatevectorEvaluator": "qsa.evaluators.statevector",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:  # PennyLane is imported only when its evaluator is used
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'qsa.evaluators' has no attribute {name!r}")
+#: The evaluator classes load their modules on first use (PennyLane only when its evaluator is used).
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "AnalyticEvaluator": ".analytic",
+        "PennyLaneEvaluator": ".pennylane",
+        "StatevectorEvaluator": ".statevector",
+    },
+)
 
 
 @runtime_checkable
