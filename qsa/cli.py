@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import qsa
+from qsa.configs_cli import register as register_configs
 from qsa.hardware.cli import register as register_hardware
 from qsa.resources.cli import register as register_gates
 from qsa.training.cli import register as register_train
@@ -23,6 +24,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_train,  # qsa train
     register_hardware,  # qsa submit, qsa jobs
     register_gates,  # qsa gates
+    register_configs,  # qsa configs
 ]
 
 

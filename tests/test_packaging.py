@@ -33,9 +33,9 @@ def test_readme_opens_with_two_setup_commands_and_ci_runs_the_test_one():
 def test_every_package_directory_is_listed_in_pyproject():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     mapping = config["package-dir"]
-    assert mapping == {"qsa": "qsa", "qsa.circuits": "circuits"}
+    assert mapping == {"qsa": "qsa", "qsa.circuits": "circuits", "qsa.experiments": "experiments"}
     found = set()
-    for top, name in (("qsa", "qsa"), ("circuits", "qsa.circuits")):
+    for top, name in (("qsa", "qsa"), ("circuits", "qsa.circuits"), ("experiments", "qsa.experiments")):
         for init in (ROOT / top).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / top)
             found.add(".".join([name, *rel.parts]) if rel.parts else name)
@@ -104,3 +104,9 @@ def test_regular_install_includes_every_package(tmp_path):
     for package in config["packages"]:
         assert package.replace(".", "/") + "/__init__.py" in names, package
     assert "qsa/circuits/builders.py" in names
+    assert "qsa/py.typed" in names
+    assert "qsa/experiments/tfim/config.toml" in names  # the configs, for `qsa configs`
+    shipped = {n.removeprefix("qsa/experiments/") for n in names if n.endswith(".toml")}
+    assert shipped == {str(p.relative_to(ROOT / "experiments")) for p in (ROOT / "experiments").glob("*/*.toml")}
+    assert not any(n.startswith("qsa/experiments/") and n.endswith(".py") and "__init__" not in n for n in names)
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

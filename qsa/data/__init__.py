@@ -1,7 +1,8 @@
 """Seeded, offline data sources; every one returns or feeds a :class:`~qsa.data.sequences.Sequences`.
 
 - :mod:`qsa.data.sequences`: the shared container ``Sequences(X, Y, field, meta)``, ``(S, T, d)`` unit tokens.
-- :mod:`qsa.data.tfim`: transverse-field Ising trajectories (exact ``exp(-i H dt)``; Trotter reference).
+- :mod:`qsa.data.tfim`: transverse-field Ising trajectories (exact ``exp(-i H dt)`` by SciPy's ``expm`` or
+  ``expm_multiply``, up to 20 qubits; Trotter reference).
 - :mod:`qsa.data.trotter`: TFIM trajectories from Trotter circuits run on a simulator.
 - :mod:`qsa.data.markov`: Markov tokens on the unit sphere with correlation ``rho``.
 - :mod:`qsa.data.text`: tokenizer, vocabulary, text loader, id windows, offline demo corpora
@@ -28,6 +29,7 @@ from qsa.data.tfim import (
     TFIMConfig,
     TFIMData,
     TFIMParts,
+    evolve,
     exact_unitary,
     initial_states,
     random_tfim,
@@ -56,6 +58,7 @@ __all__ = [
     "trotter_sequences",
     "initial_states",
     "trajectories",
+    "evolve",
     "tfim_sequences",
     "tfim_data",
     "reference_tfim_config",

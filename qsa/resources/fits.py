@@ -1,7 +1,9 @@
 r"""Power-law fits on log-log data, with confidence intervals, and crossovers.
 
-:func:`fit_power_law` fits ``y ~ a x^alpha`` by ordinary least squares of ``log y`` on ``log x``;
-:func:`fit_joint` fits ``y ~ a T^alpha d^beta``. Confidence intervals are ``estimate +- t s.e.``
+:func:`fit_power_law` fits ``y ~ a x^alpha`` by ordinary least squares of ``log y`` on ``log x``
+(``scipy.stats.linregress``); :func:`fit_joint` fits ``y ~ a T^alpha d^beta`` (``numpy.linalg.lstsq``,
+the same estimator with two regressors; the tests pin it to ``linregress`` with one). Confidence
+intervals are ``estimate +- t s.e.``
 with the Student-t quantile at ``n - p`` degrees of freedom and the standard errors from the
 covariance ``s^2 (X^T X)^{-1}`` of the fit (``s^2`` the residual variance). Residuals are
 returned in log space (natural log): ``rms_residual`` and ``max_residual`` say how far the
@@ -16,7 +18,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["PowerLawFit", "JointFit", "fit_power_law", "fit_joint", "crossovers"]
 
@@ -61,6 +62,12 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be a float in (0, 1); got {confidence!r}")
 
 
+def _t_quantile(confidence: float, dof: int) -> float:
+    from scipy import stats  # imported here: scipy.stats is slow to import and off the training path
+
+    return float(stats.t.ppf(0.5 + confidence / 2, dof))
+
+
 def _ols(X: np.ndarray, y: np.ndarray, confidence: float):
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ coef
@@ -68,22 +75,36 @@ def _ols(X: np.ndarray, y: np.ndarray, confidence: float):
     dof = n - p
     s2 = float(resid @ resid) / dof
     cov = s2 * np.linalg.inv(X.T @ X)
-    half = stats.t.ppf(0.5 + confidence / 2, dof) * np.sqrt(np.diag(cov))
+    half = _t_quantile(confidence, dof) * np.sqrt(np.diag(cov))
     ss_tot = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
     return coef, half, r2, float(np.sqrt(np.mean(resid**2))), float(np.max(np.abs(resid)))
 
 
 def fit_power_law(x: Sequence[float], y: Sequence[float], *, confidence: float = 0.95) -> PowerLawFit:
-    """Least-squares fit of ``log y = log a + alpha log x`` (at least 3 points, 2 distinct ``x``)."""
+    """Least-squares fit of ``log y = log a + alpha log x`` (at least 3 points, 2 distinct ``x``) by ``scipy.stats.linregress``.
+
+    ``r2`` is 1 for data on an exact power law (also a constant ``y``, where ``linregress`` has no correlation).
+    """
+    from scipy import stats
+
     _check_confidence(confidence)
     lx, ly = np.log(_positive(x, "x")), np.log(_positive(y, "y"))
     if lx.size != ly.size or lx.size < 3 or np.ptp(lx) == 0:
         raise ValueError(f"x and y must have the same length >= 3 with distinct x; got {lx.size} and {ly.size} points")
-    coef, half, r2, rms, worst = _ols(np.stack([np.ones_like(lx), lx], 1), ly, confidence)
-    alpha = float(coef[1])
+    fit = stats.linregress(lx, ly)
+    alpha, half = float(fit.slope), _t_quantile(confidence, lx.size - 2) * float(fit.stderr)
+    resid = ly - (fit.intercept + fit.slope * lx)
+    r2 = float(fit.rvalue) ** 2 if np.ptp(ly) > 0 else 1.0
     return PowerLawFit(
-        alpha, (alpha - float(half[1]), alpha + float(half[1])), math.exp(coef[0]), r2, rms, worst, lx.size, confidence
+        alpha,
+        (alpha - half, alpha + half),
+        math.exp(fit.intercept),
+        r2,
+        float(np.sqrt(np.mean(resid**2))),
+        float(np.max(np.abs(resid))),
+        lx.size,
+        confidence,
     )
 
 

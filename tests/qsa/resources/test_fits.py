@@ -28,6 +28,21 @@ def test_interval_is_t_quantile_times_standard_error_of_the_slope(rng):
     assert fit.r2 == pytest.approx(ref.rvalue**2, rel=1e-10)
 
 
+def test_joint_fits_least_squares_equals_linregress_with_one_regressor(rng):
+    """fit_joint's own OLS (two regressors, no scipy equivalent) is pinned to linregress on one."""
+    from qsa.resources.fits import _ols
+
+    lx = np.log([2.0, 3, 4, 6, 8, 12, 16])
+    ly = 0.7 + 1.4 * lx + rng.normal(0, 0.2, lx.size)
+    coef, half, r2, *_ = _ols(np.stack([np.ones_like(lx), lx], 1), ly, 0.95)
+    ref = stats.linregress(lx, ly)
+    np.testing.assert_allclose(coef, (ref.intercept, ref.slope), rtol=1e-12)
+    np.testing.assert_allclose(
+        half, stats.t.ppf(0.975, lx.size - 2) * np.array([ref.intercept_stderr, ref.stderr]), rtol=1e-10
+    )
+    assert r2 == pytest.approx(ref.rvalue**2, rel=1e-12)
+
+
 def test_joint_fit_recovers_both_exponents():
     T, d = np.meshgrid([2, 4, 8, 16, 64], [2, 4, 8, 16])
     T, d = T.ravel(), d.ravel()
