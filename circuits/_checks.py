@@ -14,20 +14,25 @@ from typing import Any
 __all__ = ["integer", "power_of_two", "real_number", "one_of", "boolean"]
 
 
-def integer(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def integer(
+    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None, describe: str | None = None
+) -> int:
     """``value`` as an ``int`` (a bool is not an integer here), optionally bounded.
+
+    ``describe`` words what is wanted in every message ("X must be <describe>; got ..."), e.g.
+    ``"None or a positive integer"``; by default the messages name the failed condition.
 
     Raises:
         TypeError: ``value`` is not an integer (numpy integers count).
         ValueError: ``value`` is below ``minimum`` or above ``maximum``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
+        raise TypeError(f"{name} must be {describe or 'an integer'}; got {value!r}")
     number = int(value)
     if minimum is not None and number < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {number}")
+        raise ValueError(f"{name} must be {describe or f'>= {minimum}'}; got {number}")
     if maximum is not None and number > maximum:
-        raise ValueError(f"{name} must be <= {maximum}; got {number}")
+        raise ValueError(f"{name} must be {describe or f'<= {maximum}'}; got {number}")
     return number
 
 

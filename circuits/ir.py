@@ -308,7 +308,7 @@ class Circuit:
     derivations: tuple[Derivation, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
-        _checks.integer(self.n_wires, "n_wires", minimum=0)
+        _checks.integer(self.n_wires, "n_wires", minimum=0, describe="a non-negative integer")
         for op in self.ops:
             if not isinstance(op, OP_KINDS):
                 raise TypeError(f"ops must be Gate, Unitary, Select or StatePrep; got {type(op).__name__}")

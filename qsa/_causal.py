@@ -134,7 +134,7 @@ def causal_kernel_mix(
     Returns:
         ``(..., T, d)``, differentiable in ``Q`` and ``K`` (twice).
     """
-    _validate.integer(block, "block", minimum=1)
+    _validate.integer(block, "block", minimum=1, describe="a positive integer")
     batch = Q.shape[:-2]
     if K.shape[:-2] != batch:
         batch = torch.broadcast_shapes(batch, K.shape[:-2])

@@ -40,9 +40,9 @@ def check_backend(backend: Any, n_qubits: int | None = None) -> str:
 def check_shots(shots: Any, seed: Any) -> None:
     """``shots``: ``None`` (exact) or a positive integer; ``seed``: ``None`` or a non-negative integer."""
     if shots is not None:
-        _validate.integer(shots, "shots", minimum=1)
+        _validate.integer(shots, "shots", minimum=1, describe="None or a positive integer")
     if seed is not None:
-        _validate.integer(seed, "seed", minimum=0)
+        _validate.integer(seed, "seed", minimum=0, describe="None or a non-negative integer")
 
 
 def marginal_zero(probs: np.ndarray, n_index: int, n_zero: int) -> np.ndarray:

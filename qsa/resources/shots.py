@@ -61,7 +61,7 @@ def shots_for_precision(p: float, *, rel_error: float = 0.1) -> int:
 def advantage_threshold(T: int, d: int, k: int) -> float:
     """``k / min(T, m_k)`` with ``m_k = C(d+k-1, k)``: the smallest ``mu`` that keeps the advantage."""
     for value, name in ((T, "T"), (d, "d"), (k, "k")):
-        integer(value, name, minimum=1)
+        integer(value, name, minimum=1, describe="a positive integer")
     return k / min(T, math.comb(d + k - 1, k))
 
 
@@ -104,7 +104,7 @@ def reference_probability(
         raise ValueError(f"shape must have ansatz depths for W and V (w_layers, v_layers); got {shape}")
     if instance not in INSTANCES:
         raise ValueError(f"instance must be one of {INSTANCES}; got {instance!r}")
-    integer(n_samples, "n_samples", minimum=1)
+    integer(n_samples, "n_samples", minimum=1, describe="a positive integer")
     T, d, k, S = shape.T, shape.d, shape.k, n_samples
     n = d.bit_length() - 1
     kernel = shape.kernel
