@@ -203,6 +203,10 @@ def lcu_angles(k: int, beta: float) -> np.ndarray:
     """
     k = _checks.integer(k, "k", minimum=1)
     beta = _checks.real_number(beta, "beta", positive=True)
+    if k * math.log(beta) >= math.log(float(np.finfo(np.float64).max) / (k + 1)):
+        raise ValueError(
+            f"beta must keep beta^k and the sum of beta^p / p! finite in float64 for k = {k}; got {beta!r}"
+        )
     c = np.array([beta**p / math.factorial(p) for p in range(k + 1)])
     a = np.sqrt(c / c.sum())
     r = np.sqrt(np.cumsum((a**2)[::-1])[::-1])  # r_p, p = 0..k

@@ -61,13 +61,17 @@ Angle = float | Param
 
 
 def resolve(angle: Angle, params: Mapping[str, Any]) -> Any:
-    """The value of ``angle`` given named arrays ``params`` (a float stays a float; tensors flow through)."""
+    """The value of ``angle`` given named arrays ``params`` (a float stays a float; tensors flow through).
+
+    ``angle.index`` addresses the array's trailing axes: leading axes are a batch, kept
+    (``phi`` of shape ``(B, T)`` gives ``phi[:, j]`` for ``Param("phi", (j,))``).
+    """
     if isinstance(angle, Param):
         try:
             array = params[angle.name]
         except KeyError:
             raise KeyError(f"parameter {angle.name!r} must be given; got only {sorted(params)}") from None
-        value = array[angle.index] if angle.index else array
+        value = array[(Ellipsis, *angle.index)] if angle.index else array
         return value if angle.scale == 1.0 else angle.scale * value
     return angle
 

@@ -51,6 +51,8 @@ def tokens(X: Any, name: str = "X") -> torch.Tensor:
         raise ValueError(f"{name} must have shape (T, d) or (S, T, d); got shape {tuple(t.shape)}")
     if t.shape[-2] < 1:
         raise ValueError(f"{name} must have at least one step (T >= 1); got shape {tuple(t.shape)}")
+    if t.ndim == 3 and t.shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one sequence (S >= 1); got shape {tuple(t.shape)}")
     power_of_two(t.shape[-1], f"the token width d of {name}")
     with torch.no_grad():
         finite = torch.isfinite(t.real) & torch.isfinite(t.imag)
@@ -105,6 +107,20 @@ def kernel_options(k: Any, kernel: Any, beta: Any) -> None:
             raise TypeError(f"beta must be a real number or None; got {beta!r}")
         if not np.isfinite(beta) or beta <= 0:
             raise ValueError(f"beta must be positive and finite; got {beta!r}")
+        if kernel == "poly":
+            largest = max_poly_beta(int(k))
+            if beta > largest:
+                raise ValueError(
+                    f"beta must be at most {largest:.4g} for k = {k} (the poly kernel's coefficients beta^p / p! and "
+                    f"their sum must be finite in float64); got {beta!r}"
+                )
+
+
+def max_poly_beta(k: int) -> float:
+    """The largest ``beta`` for which ``beta^p`` (``p <= k``) and the sum of ``beta^p / p!`` are finite in float64."""
+    import math
+
+    return math.exp(math.log(float(np.finfo(np.float64).max) / (k + 1)) / k) * (1 - 1e-12)
 
 
 def phases(value: Any, batch_shape: tuple[int, ...]) -> torch.Tensor | str | None:

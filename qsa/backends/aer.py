@@ -3,11 +3,10 @@
 One parameterised template per circuit shape (:func:`qsa.circuits.to_qiskit.to_qiskit`),
 transpiled once; all sequences go into one job (exact) or one PUB with a parameter array (shots).
 
-The sampled template is transpiled to :data:`SAFE_BASIS` first: Aer's primitives drop the bound
-values of parameterised *controlled* gates (``cp``, ``cry``, ...; qiskit-aer issues #2323, #2391,
-#2403, open for Aer 0.18), which silently turns the query phases and the controlled poly-kernel
-ansatz into identities. With only single-qubit rotations parameterised, binding is correct
-(``tests/qsa/test_agreement.py`` checks the sampled values against the exact ones).
+The templates are made of :data:`qsa.circuits.to_qiskit.SAFE_BASIS` gates, with parameters only in
+single-qubit rotations: Aer's primitives drop the bound values of parameterised *controlled* gates
+(``cp``, ``cry``, ...; qiskit-aer issues #2323, #2391, #2403, open for Aer 0.18), so the exporter
+never emits them (``tests/circuits/test_primitives.py`` runs every family on Aer's primitives).
 """
 
 from __future__ import annotations
@@ -23,16 +22,12 @@ from qiskit_aer.primitives import SamplerV2
 
 from qsa.backends import marginal_zero
 from qsa.circuits import QSACircuit
-from qsa.circuits.to_qiskit import measured_qubits, to_qiskit
+from qsa.circuits.to_qiskit import SAFE_BASIS, measured_qubits, to_qiskit
 
 __all__ = ["run", "MATRIX_NAMES", "SAFE_BASIS", "pass_manager"]
 
 #: Parameter arrays that enter Aer templates as fixed matrices (the W, V of ``circuit_observables``).
 MATRIX_NAMES = ("W", "V")
-
-#: Gates the templates are transpiled to (plus fixed ``unitary`` matrices): no parameterised
-#: controlled gates (see above).
-SAFE_BASIS = ("rx", "ry", "rz", "p", "h", "x", "y", "z", "sx", "cx", "cz", "swap")
 
 
 def pass_manager(seed_transpiler: int = 0):

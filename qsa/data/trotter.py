@@ -76,12 +76,15 @@ def _states_aer(circuits: list[Circuit], psi0: np.ndarray) -> np.ndarray:
         template = to_qiskit(circ)
         tqc = pass_manager().run(template.circuit)
         tqc.save_statevector()
-        values = template.batch_values([{"psi0": psi0[s : s + 1]} for s in range(psi0.shape[0])])
+        instances = [{"psi0": psi0[s : s + 1]} for s in range(psi0.shape[0])]
+        values = template.batch_values(instances)
         bound = [tqc.assign_parameters(v) for v in values]
         result = sim.run(bound).result()
         for s in range(psi0.shape[0]):
-            # The exporter maps wire 0 to the most significant qubit: Aer's amplitudes are in our order.
-            out[s, j] = np.asarray(result.get_statevector(s), dtype=np.complex128)
+            # The exporter maps wire 0 to the most significant qubit: Aer's amplitudes are in our order;
+            # the load's global phase is kept aside by the exporter (template.phase restores it).
+            phase = np.exp(1j * template.phase(instances[s]))
+            out[s, j] = phase * np.asarray(result.get_statevector(s), dtype=np.complex128)
     return out
 
 

@@ -15,9 +15,11 @@ per PUB the *cell* probabilities ``P(index = j, zero wires = 0)``, shape ``(B, 2
 * :class:`NoisyAerRunner` -- a V2 ``SamplerV2`` of Aer with the noise of an IBM (fake) backend on
   the physical qubits the transpiled circuits use (see :mod:`qsa.hardware.noise`).
 
-The Aer runners compile to :data:`qsa.backends.aer.SAFE_BASIS` or to a device ISA, where only
-single-qubit rotations carry parameters: Aer 0.18 drops the bound values of parameterised
-*controlled* gates (qiskit-aer #2323/#2391/#2403).
+The exported templates (:func:`qsa.circuits.to_qiskit.to_qiskit`) carry parameters only in
+single-qubit rotations, and the runners compile them to :data:`qsa.circuits.to_qiskit.SAFE_BASIS`
+or to a device ISA: Aer 0.18 drops the bound values of parameterised *controlled* gates
+(qiskit-aer #2323/#2391/#2403), so a pass manager that brings them back is refused
+(:func:`check_bindable`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from qiskit import QuantumCircuit
 
 from qsa import backends as _backends
+from qsa.circuits.to_qiskit import unsafe_instructions
 from qsa.hardware import noise
 from qsa.hardware.estimators import zero_cells
 
@@ -44,6 +47,7 @@ __all__ = [
     "ExactRunner",
     "NoisyAerRunner",
     "aer_sampler_runner",
+    "check_bindable",
     "decode_sampler_result",
     "isa_compile",
 ]
@@ -92,6 +96,22 @@ def _columns(template: QuantumCircuit, compiled: QuantumCircuit) -> np.ndarray:
         return np.array([position[p.name] for p in compiled.parameters], dtype=np.int64)
     except KeyError as exc:  # pragma: no cover - transpilers do not invent parameters
         raise RuntimeError(f"compiled circuit has a parameter the template lacks: {exc}") from None
+
+
+def check_bindable(circuit: QuantumCircuit) -> None:
+    """Refuse a compiled circuit whose parameter arrays some V2 primitive would bind wrongly.
+
+    Raises:
+        ValueError: if ``circuit`` has parameterised controlled gates (named in the message).
+    """
+    bad = unsafe_instructions(circuit)
+    if bad:
+        raise ValueError(
+            "the pass manager must leave no parameterised controlled gates (Aer's V2 primitives bind parameter "
+            f"arrays into them wrongly, qiskit-aer #2323/#2391/#2403); got {', '.join(bad)} in {circuit.name!r}. "
+            "Use a pass manager onto a device target (qsa.hardware.noise.isa_pass_manager), one without a target, "
+            "or pass_manager=None"
+        )
 
 
 def isa_compile(template: QuantumCircuit, pass_manager: Any, *, n_index: int, n_zero: int) -> Compiled:
@@ -157,12 +177,20 @@ class SamplerRunner(Runner):
     """Any V2 sampler with a pass manager onto its ISA.
 
     Args:
-        sampler: a ``BaseSamplerV2`` (Aer, runtime server-side ``SamplerV2``, runtime
-            ``executor_sampler.Sampler``; in local testing mode or not).
+        sampler: a ``BaseSamplerV2`` (Aer, ``qiskit.primitives.StatevectorSampler``, runtime
+            server-side ``SamplerV2``, runtime ``executor_sampler.Sampler``; in local testing mode or not).
         shots: shots per parameter set.
         pass_manager: transpiles a template to the sampler's ISA (e.g.
-            :func:`qsa.hardware.noise.isa_pass_manager` of the backend).
+            :func:`qsa.hardware.noise.isa_pass_manager` of the backend), or ``None`` to run the
+            exported templates as they are (every V2 simulator takes them).
         backend: the device, if any (its width bounds the circuits, checked before any job).
+
+    Any pass manager is accepted whose output binds parameter arrays right on every primitive;
+    one that leaves parameterised *controlled* gates (``cp``, ``crx``, ... -- e.g. a preset pass
+    manager whose target lists them) is refused when a template is compiled, before any job, with
+    the gates named (:func:`qsa.circuits.to_qiskit.unsafe_instructions`: Aer's V2 primitives bind
+    parameter arrays into them wrongly). A pass manager without a target (``generate_preset_pass_manager(1)``)
+    leaves the exported gates as they are, which is right.
 
     On an IBM device, for instance (the account saved with the runtime's own ``save_account``)::
 
@@ -174,19 +202,25 @@ class SamplerRunner(Runner):
             evaluator = HardwareEvaluator(runner, on_job=lambda job_id, info: journal.append("submitted", job_id=job_id))
     """
 
-    def __init__(self, sampler: Any, *, shots: int, pass_manager: Any, backend: Any = None):
+    def __init__(self, sampler: Any, *, shots: int, pass_manager: Any = None, backend: Any = None):
         _backends.check_shots(shots, None)
         if shots is None:
             raise ValueError("shots must be a positive integer for a sampler; got None")
         if not hasattr(sampler, "run"):
             raise TypeError(f"sampler must be a V2 sampler primitive; got {type(sampler).__name__}")
+        if pass_manager is not None and not hasattr(pass_manager, "run"):
+            raise TypeError(f"pass_manager must be a Qiskit pass manager or None; got {type(pass_manager).__name__}")
         self.sampler = sampler
         self.shots = int(shots)
         self.pass_manager = pass_manager
         self.backend = backend
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
-        return isa_compile(template, self.pass_manager, n_index=n_index, n_zero=n_zero)
+        if self.pass_manager is None:
+            return Compiled(template, _columns(template, template), n_index, n_zero, template.num_qubits, isa=template)
+        compiled = isa_compile(template, self.pass_manager, n_index=n_index, n_zero=n_zero)
+        check_bindable(compiled.circuit)
+        return compiled
 
     def _pubs(self, pubs: Sequence[Pub]) -> list[tuple]:
         out = []
@@ -237,7 +271,7 @@ class _DoneJob:
 class ExactRunner(Runner):
     """Cell probabilities from Aer statevector simulation (one Aer job per PUB list), exact or sampled.
 
-    Templates are compiled to :data:`qsa.backends.aer.SAFE_BASIS`; final measurements become
+    Templates are compiled to :data:`qsa.circuits.to_qiskit.SAFE_BASIS`; final measurements become
     ``save_probabilities`` on the measured qubits (least significant first, as the bits read).
 
     Args:
