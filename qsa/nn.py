@@ -58,6 +58,7 @@ L-BFGS run of ``experiments/tfim`` gets further, see its README).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -97,8 +98,8 @@ class QSAAttention(nn.Module):
       ``z = weights @ (x V^T)`` per sequence.
 
     Raises:
-        ValueError, TypeError: for bad options at construction, and for an input of the wrong shape,
-        width, dtype or (``normalize=False``) norm, before any computation.
+        ValueError, TypeError: for bad options at construction, and for an input of the wrong
+            shape, width, dtype or (``normalize=False``) norm, before any computation.
 
     Example:
         >>> import torch
@@ -119,7 +120,7 @@ class QSAAttention(nn.Module):
         d: int,
         *,
         k: int = 1,
-        kernel: str = "mono",
+        kernel: Literal["mono", "poly"] = "mono",
         beta: float | None = None,
         w_layers: int = 2,
         v_layers: int = 2,
@@ -159,7 +160,7 @@ class QSAAttention(nn.Module):
         if self.normalize:
             if bool((norms == 0).any()) or not bool(torch.isfinite(norms).all()):
                 raise ValueError("x must have finite, non-zero rows (each token is amplitude-encoded as x/||x||)")
-            return x / norms
+            return torch.div(x, norms)
         _validate.unit_rows(x, "x")
         return x
 

@@ -53,7 +53,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -126,7 +126,7 @@ class TrainEvent:
     step: int
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    run_dir: Path
+    run_dir: Path | None
 
 
 #: A callback: ``callback(event) -> bool | None``; ``True`` stops the run after the current step
@@ -437,7 +437,8 @@ class _Run:
 
     def _spsa_step(self, batch: Any, loss_name: str) -> torch.Tensor:
         """Two loss evaluations, no gradient; returns their mean (SPSA never evaluates the loss at theta)."""
-        return self.optimizer.step(lambda: self.model.loss(batch, loss_name))
+        spsa = cast(SPSA, self.optimizer)
+        return spsa.step(lambda: self.model.loss(batch, loss_name))  # type: ignore[misc]
 
     def _clip_gradients(self) -> None:
         if self.config.train.grad_clip is not None:
@@ -870,7 +871,7 @@ def _append_line(path: Path, record: dict[str, Any]) -> None:
 
 
 def resume(
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike[str],
     *,
     evaluator: Evaluator | None = None,
     progress: bool = False,

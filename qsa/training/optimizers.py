@@ -171,6 +171,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: Any) -> torch.optim.lr
     sched = torch.optim.lr_scheduler
     warmup = cfg.warmup_steps
     rest = max(1, cfg.steps - warmup)
+    main: torch.optim.lr_scheduler.LRScheduler | None
     if cfg.schedule == "constant":
         main = None
     elif cfg.schedule == "cosine":
