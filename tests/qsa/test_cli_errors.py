@@ -39,8 +39,8 @@ class Scratch:
     """The scratch directory of one case (``root``), and ``shared``, where the pristine runs the
     resume and jobs cases damage are built once (each case damages its own copy)."""
 
-    def __init__(self, root: Path, shared: Path) -> None:
-        self.root, self.shared = root, shared
+    def __init__(self, root: Path, shared: Path, submitted: Path | None = None) -> None:
+        self.root, self.shared, self.submitted = root, shared, submitted
         self.holders: list[subprocess.Popen] = []
 
     def locked(self, run: Path) -> Path:
@@ -79,7 +79,7 @@ class Scratch:
 
     def submit_run(self) -> Path:
         """A copy of a finished local-mode submission (its local job store travels with it)."""
-        pristine = self.shared / "pristine-submit"
+        pristine = self.submitted or self.shared / "pristine-submit"
         if not pristine.exists():
             from qsa.hardware import submission
             from qsa.hardware.providers import LocalProvider
@@ -291,8 +291,9 @@ def shared(tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_every_mistake_is_one_line_naming_the_key_and_nothing_is_written(case, shared, tmp_path):
-    got = run_case(case, Scratch(tmp_path, shared))
+def test_every_mistake_is_one_line_naming_the_key_and_nothing_is_written(case, shared, tmp_path, request):
+    submitted = request.getfixturevalue("two_job_submission")[2] if case.name.startswith("jobs") else None
+    got = run_case(case, Scratch(tmp_path, shared, submitted))
     assert "Traceback" not in got.err and "internal error" not in got.err, got.err
     assert got.status == case.status, got.err
     if case.status == 2:

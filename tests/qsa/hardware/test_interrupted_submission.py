@@ -40,17 +40,11 @@ class Died(BaseException):
     """Stands for the death of the submitting process (not an Exception: nothing catches it on the way out)."""
 
 
-@pytest.fixture(scope="module")
-def two_jobs(tmp_path_factory):
+@pytest.fixture
+def two_jobs(two_job_submission):
     """The smoke config split into two jobs, its plan (transpiled once), and the uninterrupted results."""
-    root = tmp_path_factory.mktemp("uninterrupted")
-    config = submission.SubmitConfig.from_toml(SMOKE).replace(max_parameter_sets_per_job=1)
-    provider = LocalProvider(root / "store", simulator="ideal")
-    backend = provider.backend("fake_torino")
-    plan = submission.make_plan(config, backend)
-    assert len(plan.chunks) == 2
-    submission.submit(plan, provider, root / "run", backend=backend)
-    return plan, backend, submission.fetch(root / "run", provider=provider)
+    plan, backend, _run, results = two_job_submission
+    return plan, backend, results
 
 
 def _same_results(a: dict, b: dict) -> None:
