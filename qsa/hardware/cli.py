@@ -17,9 +17,11 @@ credentials. Exit status: 0 on success, 2 when the input is refused (before anyt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["register", "DEFAULT_MAX_SHOTS", "DEFAULT_MAX_QPU_SECONDS"]
 
@@ -191,14 +193,14 @@ def _submit(args: argparse.Namespace) -> int:
     return _fetch_and_print(run_dir, provider=provider)
 
 
-def _flags():
+def _flags() -> contextlib.AbstractContextManager[None]:
     """Errors about the overridden keys name the flags (``run.shots`` -> ``--shots``)."""
     from qsa.errors import renamed
 
     return renamed({"run.shots": "--shots", "run.gradient": "--gradient"})
 
 
-def _fetch_and_print(run_dir: Path, *, provider=None, timeout: float | None = None) -> int:
+def _fetch_and_print(run_dir: Path, *, provider: Any = None, timeout: float | None = None) -> int:
     from qsa.hardware import submission
 
     try:

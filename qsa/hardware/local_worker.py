@@ -38,6 +38,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 
 def _status(path: Path, status: str, **extra) -> None:
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     store, pending = Path(argv[0]), [Path(a) for a in argv[1:]]
     client = _Client()
-    submitted: list[tuple[Path, object]] = []
+    submitted: list[tuple[Path, Any]] = []
     try:
         from qiskit_ibm_runtime import Batch, RuntimeDecoder, RuntimeEncoder, Session
 
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             context = {"batch": Batch, "session": Session}.get(request["execution"])
             latency = float(request.get("latency", 0.0))
 
-            def run(mode, request=request, pubs=pubs):
+            def run(mode: Any, request: dict[str, Any] = request, pubs: list[tuple[Any, ...]] = pubs) -> Any:
                 sampler = make_sampler(
                     request["primitive"], mode, seed_simulator=request["seed_simulator"], tags=request["tags"]
                 )

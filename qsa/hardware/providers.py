@@ -128,7 +128,7 @@ class Provider(ABC):
         tags: Sequence[str] = (),
         chunk_tags: Sequence[Sequence[str]] | None = None,
         chunk_ids: Sequence[int] | None = None,
-        on_submitted: Callable[[int, str], None] | None = None,
+        on_submitted: Callable[[int, str], object] | None = None,
     ) -> list[str]:
         """Submit one job per chunk of PUBs, one after another; ``on_submitted(chunk, job_id)`` runs as soon
         as each id is known, before the next job is sent.
@@ -386,13 +386,15 @@ class LocalProvider(Provider):
                 close_fds=True,
             )
         ids = []
+        requests, replies = process.stdin, process.stdout
+        assert requests is not None and replies is not None  # both are pipes (PIPE above)
         try:
             for chunk, _extra in labels:  # one job at a time, as a client of the service sends them
-                process.stdin.write(b"submit\n")
-                process.stdin.flush()
-                line = process.stdout.readline().decode().strip()
+                requests.write(b"submit\n")
+                requests.flush()
+                line = replies.readline().decode().strip()
                 if not line.startswith("job "):
-                    process.stdin.close()
+                    requests.close()
                     process.wait()
                     raise RuntimeError(
                         f"the local worker did not accept chunk {chunk} (exit {process.returncode}):\n"
@@ -405,7 +407,7 @@ class LocalProvider(Provider):
                 if on_submitted is not None:
                     on_submitted(chunk, job_id)
         finally:
-            for stream in (process.stdin, process.stdout):
+            for stream in (requests, replies):
                 if not stream.closed:
                     stream.close()  # the worker runs the jobs it has; nothing more will be sent
         return ids

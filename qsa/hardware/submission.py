@@ -186,7 +186,7 @@ class SubmitConfig:
         return cls(**kwargs)
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> SubmitConfig:
+    def from_toml(cls, path: str | os.PathLike[str]) -> SubmitConfig:
         path = Path(path)
         try:
             table = tomllib.loads(path.read_bytes().decode("utf-8"))
@@ -420,7 +420,7 @@ def chunk_tag(chunk: int) -> str:
 def submit(
     plan: Plan,
     provider: Provider,
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike[str],
     *,
     backend: Any,
     execution: str = "batch",
@@ -509,7 +509,7 @@ def _read_json(run_dir: Path, name: str, what: str) -> Any:
         ) from None
 
 
-def _open_run(run_dir: str | os.PathLike) -> tuple[Path, Journal, dict[str, Any], dict[str, Any]]:
+def _open_run(run_dir: str | os.PathLike[str]) -> tuple[Path, Journal, dict[str, Any], dict[str, Any]]:
     """The run directory, its journal, the journal's run record and the plan, all checked."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -545,7 +545,7 @@ def _found_by_tag(provider: Provider, header: dict[str, Any], run_dir: Path, chu
         return []
 
 
-def status(run_dir: str | os.PathLike, *, provider: Provider | None = None) -> list[dict[str, Any]]:
+def status(run_dir: str | os.PathLike[str], *, provider: Provider | None = None) -> list[dict[str, Any]]:
     """One row per job of the run: chunk, job id, status, whether its result is saved.
 
     A chunk without a journaled id is looked up by its tags: ``"NOT JOURNALED"`` with the id found
@@ -591,7 +591,7 @@ def _header(journal: Journal, run_dir: Path) -> dict[str, Any]:
     return headers[-1]
 
 
-def recover(run_dir: str | os.PathLike, *, provider: Provider | None = None) -> dict[int, str]:
+def recover(run_dir: str | os.PathLike[str], *, provider: Provider | None = None) -> dict[int, str]:
     """Adopt every job of the run whose id never reached the journal, found by its tags; the adopted ids by chunk.
 
     A job submitted in the instant before a crash (its id returned by the runtime, the journal line
@@ -622,7 +622,7 @@ def recover(run_dir: str | os.PathLike, *, provider: Provider | None = None) -> 
 
 
 def adopt(
-    run_dir: str | os.PathLike, job_id: str, *, chunk: int | None = None, provider: Provider | None = None
+    run_dir: str | os.PathLike[str], job_id: str, *, chunk: int | None = None, provider: Provider | None = None
 ) -> int:
     """Journal the job ``job_id`` as the job of one chunk of the run (found in the dashboard, say); the chunk.
 
@@ -669,7 +669,7 @@ def adopt(
     return chunk
 
 
-def _pubs_from_files(run_dir: Path, plan: dict[str, Any], chunk: int) -> list[tuple]:
+def _pubs_from_files(run_dir: Path, plan: dict[str, Any], chunk: int) -> list[tuple[Any, ...]]:
     """The PUBs of job ``chunk`` rebuilt from ``isa_circuits.qpy`` and ``inputs.npz`` (what :meth:`Plan.pubs` gave)."""
     from qiskit import qpy
 
@@ -697,7 +697,7 @@ def _pubs_from_files(run_dir: Path, plan: dict[str, Any], chunk: int) -> list[tu
     return pubs
 
 
-def resubmit(run_dir: str | os.PathLike, *, provider: Provider | None = None) -> dict[int, str]:
+def resubmit(run_dir: str | os.PathLike[str], *, provider: Provider | None = None) -> dict[int, str]:
     """Send the chunks of the run that were never sent; the new job ids by chunk.
 
     First adopts by tag every job that was sent but never journaled (:func:`recover`); only chunks
@@ -748,7 +748,7 @@ def _saved_cells(path: Path) -> bool:
 
 
 def fetch(
-    run_dir: str | os.PathLike, *, provider: Provider | None = None, timeout: float | None = None
+    run_dir: str | os.PathLike[str], *, provider: Provider | None = None, timeout: float | None = None
 ) -> dict[str, Any]:
     """Collect every job of ``run_dir`` by id, save its cells, and write ``results.json``.
 
