@@ -19,11 +19,12 @@ from pathlib import Path
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a QSA model (or a baseline: model.family) from a TOML config (or resume a run)",
-        description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing runs/<name>-<stamp>/ "
+        description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing "
+        "runs/<name>[-<overrides>]-<stamp>/ "
         "(config, environment, metrics.jsonl, checkpoints, loss.png, summary.json). With --set model.family=F, the "
         "file's [model] keys that F does not use are reset to their defaults (named on stderr), as "
         "qsa.training.with_family does; keys given with --set are never reset.",
@@ -50,39 +51,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train or resume; every refusal is raised for the ``qsa`` error boundary (one line, exit 2)."""
     import torch
 
-    from qsa.training import ConfigError, load_config_with_family, resume, train
+    from qsa.errors import UserError, renamed
+    from qsa.runs import check_output_root, run_name
+    from qsa.training import load_config_with_family, resume, train
 
     if args.threads < 1:
-        print(f"qsa train: --threads must be >= 1; got {args.threads}", file=sys.stderr)
-        return 2
+        raise UserError(f"--threads must be >= 1; got {args.threads}", key="--threads")
     if (args.config is None) == (args.resume is None):
-        print("qsa train: give either CONFIG or --resume RUN_DIR", file=sys.stderr)
-        return 2
-    if args.resume and args.overrides:
-        print(
-            "qsa train: --set cannot change a run being resumed (it continues with its own config.json)",
-            file=sys.stderr,
+        raise UserError(
+            f"train must be given either CONFIG or --resume RUN_DIR; got {'both' if args.config else 'neither'}",
+            key="CONFIG",
         )
-        return 2
+    if args.resume and args.overrides:
+        raise UserError(
+            "--set must not be given with --resume (a resumed run continues with its own config.json); "
+            f"got {' '.join(args.overrides)}",
+            key="--set",
+        )
     torch.set_num_threads(args.threads)  # an entry point's choice, never the library's
-    try:
-        if args.resume:
+    if args.resume:
+        with renamed({"run_dir": "--resume"}):
             result = resume(args.resume, progress=not args.no_progress)
-        else:
-            config, reset = load_config_with_family(args.config, args.overrides)
-            if reset:
-                print(
-                    f"qsa train: model.family = {config.model.family!r} does not use "
-                    + ", ".join(f"{key} = {value!r}" for key, value in reset.items())
-                    + " of the config file; reset to the defaults (as qsa.training.with_family does)",
-                    file=sys.stderr,
-                )
-            result = train(config, out=args.out, progress=not args.no_progress)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"qsa train: {exc}", file=sys.stderr)
-        return 2
+    else:
+        config, reset = load_config_with_family(args.config, args.overrides)
+        check_output_root(args.out, "--out")
+        if reset:
+            print(
+                f"qsa train: model.family = {config.model.family!r} does not use "
+                + ", ".join(f"{key} = {value!r}" for key, value in reset.items())
+                + " of the config file; reset to the defaults (as qsa.training.with_family does)",
+                file=sys.stderr,
+            )
+        name = run_name(config.name, args.overrides)  # runs/<name>-<overrides>-<stamp>
+        result = train(config, out=args.out, progress=not args.no_progress, run_name=name)
     _report(result)
     return 0
 
