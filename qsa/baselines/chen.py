@@ -66,7 +66,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -105,6 +105,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Measurement outcomes of a text, one per token (``None``: the empty outcome, the diamond).
+Outcomes = tuple[int | None, ...]
 
 # A dense Choi matrix larger than this (side d_in * d_out) is refused: its eigendecomposition would
 # be the expensive part of a check and is never what a caller meant.
@@ -241,8 +244,8 @@ class FockSpace:
     cutoff: int
 
     def __post_init__(self) -> None:
-        _integer(self.n_tokens, "n_tokens", minimum=1)
-        _integer(self.cutoff, "cutoff", minimum=1)
+        _validate.integer(self.n_tokens, "n_tokens", minimum=1)
+        _validate.integer(self.cutoff, "cutoff", minimum=1)
 
     @property
     def dims(self) -> tuple[int, ...]:
@@ -256,7 +259,7 @@ class FockSpace:
 
     def sector(self, k: int) -> slice:
         """Rows of sector ``k`` in the full space (the vacuum is row 0)."""
-        _integer(k, "k", minimum=0)
+        _validate.integer(k, "k", minimum=0)
         if k > self.cutoff:
             raise ValueError(f"k must be <= cutoff {self.cutoff}; got {k}")
         start = sum(self.dims[:k])
@@ -417,7 +420,7 @@ def sector_kraus(layer: Layer, tokens, m: int, *, scale: float | None = None) ->
     """
     T = _tokens(tokens)
     N = T.shape[0]
-    m = _integer(m, "m", minimum=1)
+    m = _validate.integer(m, "m", minimum=1)
     if N ** (m + 1) > MAX_SECTOR_DIM:
         raise ValueError(
             f"N^(m+1) must be <= {MAX_SECTOR_DIM} for a dense Kraus set; got N = {N}, m = {m} "
@@ -454,8 +457,8 @@ def fock_kraus(layer: Layer, tokens, cutoff: int, *, scale: float | None = None,
     """
     T = _tokens(tokens)
     N = T.shape[0]
-    cutoff = _integer(cutoff, "cutoff", minimum=1)
-    empty_token = _integer(empty_token, "empty_token", minimum=0)
+    cutoff = _validate.integer(cutoff, "cutoff", minimum=1)
+    empty_token = _validate.integer(empty_token, "empty_token", minimum=0)
     if empty_token >= N:
         raise ValueError(f"empty_token must be a token index in [0, {N}); got {empty_token}")
     fock = FockSpace(N, cutoff)
@@ -500,7 +503,7 @@ def choi_from_map(channel: Callable[[np.ndarray], np.ndarray], d_in: int) -> np.
     r"""Choi matrix of any linear map given as a function on ``(d_in, d_in)`` matrices (same convention)."""
     if not callable(channel):
         raise TypeError(f"channel must be callable; got {type(channel).__name__}")
-    d_in = _integer(d_in, "d_in", minimum=1)
+    d_in = _validate.integer(d_in, "d_in", minimum=1)
     blocks = []
     for i in range(d_in):
         row = []
@@ -522,7 +525,7 @@ def check_choi(choi: np.ndarray, d_in: int, *, atol: float = 1e-12) -> ChannelCh
     CP iff :math:`J\succeq 0`; TP iff :math:`\operatorname{Tr}_{out}J=I_{in}`.
     """
     choi = np.asarray(choi)
-    d_in = _integer(d_in, "d_in", minimum=1)
+    d_in = _validate.integer(d_in, "d_in", minimum=1)
     atol = _tolerance(atol)
     if choi.ndim != 2 or choi.shape[0] != choi.shape[1] or choi.shape[0] % d_in:
         raise ValueError(f"choi must be square with side a multiple of d_in = {d_in}; got shape {choi.shape}")
@@ -566,7 +569,7 @@ def input_state(text: Sequence[int], n_tokens: int, *, cutoff: int | None = None
     On sector ``n`` (shape ``(N^n, N^n)``) or, with ``cutoff`` ``M``, embedded in the full
     :math:`\mathcal F^{(M)}(\mathbf h)` as :math:`\operatorname{diag}(0,\dots,0,\rho_T,0,\dots)`.
     """
-    N = _integer(n_tokens, "n_tokens", minimum=1)
+    N = _validate.integer(n_tokens, "n_tokens", minimum=1)
     text = _text(text, N)
     n = len(text)
     if N**n > MAX_SECTOR_DIM:
@@ -576,7 +579,7 @@ def input_state(text: Sequence[int], n_tokens: int, *, cutoff: int | None = None
     rho[idx, idx] = 1.0
     if cutoff is None:
         return rho
-    fock = FockSpace(N, _integer(cutoff, "cutoff", minimum=1))
+    fock = FockSpace(N, _validate.integer(cutoff, "cutoff", minimum=1))
     if n > fock.cutoff:
         raise ValueError(f"cutoff must be >= the text length {n}; got {fock.cutoff}")
     return fock.embed(rho, n, n)
@@ -642,7 +645,7 @@ def sequential_measurement(
     if cutoff is not None:
         if method == "populations":
             raise ValueError("method must be 'dense' (or None) with a Fock cutoff; got 'populations'")
-        cutoff = _integer(cutoff, "cutoff", minimum=1)
+        cutoff = _validate.integer(cutoff, "cutoff", minimum=1)
         if cutoff < n + L:
             raise ValueError(f"cutoff must be >= n + L = {n + L} to hold the generated text; got {cutoff}")
         fock = FockSpace(N, cutoff)
@@ -676,6 +679,8 @@ def sequential_measurement(
             masks[None] = ~np.logical_or.reduce(list(masks.values()))  # X({diamond})
         new = []
         for br in branches:
+            if br.state is None:  # pragma: no cover - the dense path keeps a state in every branch
+                raise RuntimeError("a dense branch must hold its state")
             rho = apply_kraus(kraus, br.state)  # rho(t_l), Eqs. (3)-(4)
             for outcome, mask in masks.items():
                 p = float(np.real(np.diagonal(rho)[mask].sum()))  # Tr[E rho]
@@ -695,8 +700,11 @@ def _measure_populations(text: tuple[int, ...], blocks: list[_Block], c: float) 
     for ell, block in enumerate(blocks):
         new = []
         for br in branches:
-            strings = list(br.populations)
-            q = np.array([br.populations[x] for x in strings])  # (K,)
+            populations = br.populations
+            if populations is None:  # pragma: no cover - the population path keeps them in every branch
+                raise RuntimeError("a population branch must hold its populations")
+            strings = list(populations)
+            q = np.array([populations[x] for x in strings])  # (K,)
             P = q[:, None] * _next_distribution(block, np.asarray(strings), c)  # (K, N): population of x y
             for y in np.flatnonzero(P.sum(0) > 0):  # outcome y: the strings ending in y
                 p = float(P[:, y].sum())  # Tr[E rho]
@@ -775,18 +783,18 @@ class GAISystem:
     """
 
     def __init__(
-        self, joint: Callable[[tuple[int, ...], int], Mapping[tuple, float]], *, n_tokens: int, horizon: int
+        self, joint: Callable[[tuple[int, ...], int], Mapping[Outcomes, float]], *, n_tokens: int, horizon: int
     ) -> None:
         if not callable(joint):
             raise TypeError(f"joint must be callable as joint(text, n); got {type(joint).__name__}")
         self._joint = joint
-        self.n_tokens = _integer(n_tokens, "n_tokens", minimum=1)
-        self.horizon = _integer(horizon, "horizon", minimum=1)
+        self.n_tokens = _validate.integer(n_tokens, "n_tokens", minimum=1)
+        self.horizon = _validate.integer(horizon, "horizon", minimum=1)
 
-    def joint(self, text: Sequence[int], n: int) -> dict[tuple, float]:
+    def joint(self, text: Sequence[int], n: int) -> dict[Outcomes, float]:
         """:math:`P_T(y_1..y_n)` for the input ``text``; ``n = 0`` is ``{(): 1.0}``."""
         text = _text(text, self.n_tokens)
-        n = _integer(n, "n", minimum=0)
+        n = _validate.integer(n, "n", minimum=0)
         if n > self.horizon:
             raise ValueError(f"n must be <= the horizon {self.horizon}; got {n}")
         if n == 0:
@@ -797,10 +805,10 @@ class GAISystem:
                 raise ValueError(f"joint(text, {n}) must map histories of length {n}; got the key {key!r}")
         return table
 
-    def marginal(self, text: Sequence[int], n: int) -> dict[tuple, float]:
+    def marginal(self, text: Sequence[int], n: int) -> dict[Outcomes, float]:
         r""":math:`\sum_{y_n} P_T(y_1..y_n)` as a table over histories of length ``n - 1``."""
-        out: dict[tuple, float] = {}
-        for key, p in self.joint(text, _integer(n, "n", minimum=1)).items():
+        out: dict[Outcomes, float] = {}
+        for key, p in self.joint(text, _validate.integer(n, "n", minimum=1)).items():
             out[key[:-1]] = out.get(key[:-1], 0.0) + p
         return out
 
@@ -814,7 +822,7 @@ class GAISystem:
             shorter = self.joint(text, 0)
             for n in range(1, self.horizon + 1):
                 longer = self.joint(text, n)
-                summed: dict[tuple, float] = {}
+                summed: dict[Outcomes, float] = {}
                 for key, p in longer.items():
                     summed[key[:-1]] = summed.get(key[:-1], 0.0) + p
                 for key in set(summed) | set(shorter):
@@ -841,7 +849,7 @@ def chen_system(
     for layer in layers:
         _resolve(layer, T)
 
-    def joint(text: tuple[int, ...], n: int) -> dict[tuple, float]:
+    def joint(text: tuple[int, ...], n: int) -> dict[Outcomes, float]:
         return joint_distribution(text, layers[:n], T, scale=c, method=method)
 
     return GAISystem(joint, n_tokens=T.shape[0], horizon=len(layers))
@@ -856,24 +864,24 @@ def autoregressive_system(
     trained text model, :func:`qsa.training.generate.next_token_distribution`). Outcome histories
     of probability 0 are left out.
     """
-    N = _integer(n_tokens, "n_tokens", minimum=1)
+    N = _validate.integer(n_tokens, "n_tokens", minimum=1)
     if not callable(next_token):
         raise TypeError(f"next_token must be callable as next_token(text); got {type(next_token).__name__}")
 
-    def joint(text: tuple[int, ...], n: int) -> dict[tuple, float]:
+    def joint(text: tuple[int, ...], n: int) -> dict[Outcomes, float]:
         if N**n > MAX_BRANCHES:
             raise ValueError(f"N^n must be <= {MAX_BRANCHES} (one entry per history); got N = {N}, n = {n}")
-        table: dict[tuple, float] = {(): 1.0}
+        table: dict[tuple[int, ...], float] = {(): 1.0}
         for _ in range(n):
-            new: dict[tuple, float] = {}
+            new: dict[tuple[int, ...], float] = {}
             for hist, p in table.items():
-                q = np.asarray(next_token(text + hist), dtype=float)
+                q = np.asarray(next_token(text + hist), dtype=np.float64)
                 if q.shape != (N,):
                     raise ValueError(f"next_token must return a distribution of shape ({N},); got {q.shape}")
                 for y in np.flatnonzero(q > 0):
                     new[hist + (int(y),)] = p * float(q[y])
             table = new
-        return table
+        return dict(table.items())
 
     return GAISystem(joint, n_tokens=N, horizon=horizon)
 
@@ -920,8 +928,8 @@ class ChenAttention(torch.nn.Module):
 
     def __init__(self, d: int, *, heads: int = 1, scale: float | None = None, seed: int | np.random.Generator) -> None:
         super().__init__()
-        self.d = _integer(d, "d", minimum=1)
-        self.heads = _integer(heads, "heads", minimum=1)
+        self.d = _validate.integer(d, "d", minimum=1)
+        self.heads = _validate.integer(heads, "heads", minimum=1)
         self.scale = math.sqrt(self.d) if scale is None else _scale(scale, self.d)
         rngs = _validate.generator(seed).spawn(2 * self.heads)
         self.W = torch.nn.ModuleList(FreeMatrix(self.d, self.d, seed=rngs[2 * h]) for h in range(self.heads))
@@ -934,15 +942,16 @@ class ChenAttention(torch.nn.Module):
         r"""Head probabilities :math:`\pi` ``(H,)``."""
         if self.head_logits is None:
             return torch.ones(1, dtype=torch.float64)
-        return torch.softmax(self.head_logits, 0)
+        weights: torch.Tensor = torch.softmax(self.head_logits, 0)
+        return weights
 
-    def _tokens(self, X) -> torch.Tensor:
-        X = _validate.tokens(X, "X")
-        if X.dtype != torch.complex128:
-            raise TypeError(f"X must be complex128 (or float64); got {X.dtype}")
-        if X.shape[-1] != self.d:
-            raise ValueError(f"X must have token width d = {self.d} (the model's); got shape {tuple(X.shape)}")
-        return X
+    def _tokens(self, X: Any) -> torch.Tensor:
+        t = _validate.tokens(X, "X")
+        if t.dtype != torch.complex128:
+            raise TypeError(f"X must be complex128 (or float64); got {t.dtype}")
+        if t.shape[-1] != self.d:
+            raise ValueError(f"X must have token width d = {self.d} (the model's); got shape {tuple(t.shape)}")
+        return t
 
     def attention(self, X: torch.Tensor) -> torch.Tensor:
         """Attention probabilities :math:`a^h_{ji}` ``(H, ..., T, T)``: row ``j`` a distribution over keys ``i <= j``."""
@@ -977,7 +986,7 @@ class ChenAttention(torch.nn.Module):
         p = (a * (amp.real**2 + amp.imag**2)).sum(-1)  # (H, ..., T)
         return torch.einsum("h,h...->...", self.head_weights(), p)
 
-    def observables(self, X, Y):
+    def observables(self, X: Any, Y: Any) -> analytic.Observables:
         """``p``, ``L_1``, ``L_half`` (:class:`qsa.analytic.Observables`; circuit fields ``None``)."""
         p = self.probabilities(X, Y)
         return analytic.Observables(
@@ -1122,33 +1131,16 @@ def _layers(layers) -> tuple[Layer, ...]:
     return tuple(layers)
 
 
-def _scale(scale, d: int) -> float:
-    if scale is None:
-        return 1.0 / math.sqrt(d)
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-        raise TypeError(f"scale must be a real number or None; got {scale!r}")
-    if not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be positive and finite; got {scale!r}")
-    return float(scale)
+def _scale(scale: Any, d: int) -> float:
+    """``scale``, or ``1/sqrt(d)`` for ``None``: a positive finite real number."""
+    return 1.0 / math.sqrt(d) if scale is None else _validate.real_number(scale, "scale", positive=True)
 
 
-def _integer(value, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
+def _tolerance(atol: Any) -> float:
+    return _validate.real_number(atol, "atol", minimum=0.0)
 
 
-def _tolerance(atol) -> float:
-    if isinstance(atol, bool) or not isinstance(atol, numbers.Real):
-        raise TypeError(f"atol must be a real number; got {atol!r}")
-    if not math.isfinite(atol) or atol < 0:
-        raise ValueError(f"atol must be non-negative and finite; got {atol!r}")
-    return float(atol)
-
-
-def _real_matrix(a, name: str) -> np.ndarray:
+def _real_matrix(a: Any, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise TypeError(f"{name} must be a real numeric matrix; got dtype {arr.dtype}")
@@ -1160,7 +1152,7 @@ def _real_matrix(a, name: str) -> np.ndarray:
     return arr
 
 
-def _kraus(kraus) -> np.ndarray:
+def _kraus(kraus: Any) -> np.ndarray:
     K = np.asarray(kraus)
     if K.dtype == object or not np.issubdtype(K.dtype, np.number):
         raise TypeError(f"kraus must be a numeric array of shape (n_kraus, d_out, d_in); got dtype {K.dtype}")

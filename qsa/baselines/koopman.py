@@ -57,8 +57,8 @@ are free to drift; without the paper's normalisation layers nothing pins them.
 
 **Hamiltonian ablation (Stage IV, Sec. VIII.4).** :math:`\Gamma = 0`: the generator is the
 anti-Hermitian part of the same free parameter, :math:`G = (A - A^\dagger)/2 = -iH`, so
-:math:`K = e^{-iH}` is unitary (to rounding) and differentiable in :math:`A`. The dissipative
-variant uses :math:`G = A`.
+:math:`K = e^{-iH}` is unitary (to rounding) and differentiable in :math:`A`
+(``KoopmanConfig(dynamics="unitary")``). The dissipative dynamics use :math:`G = A`.
 
 Predictions ``Z`` (S, T, d) are scored like every model in the library:
 ``qsa.analytic.step_probabilities(Z, Y)`` then ``loss_L1`` / ``loss_L_half``; the scale of
@@ -69,11 +69,11 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import InitVar, dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -97,9 +97,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Variant = Literal["dissipative", "unitary"]
+Dynamics = Literal["dissipative", "unitary"]
 Objective = Literal["L1", "L_half"]
-VARIANTS = ("dissipative", "unitary")
+DYNAMICS = ("dissipative", "unitary")
 OBJECTIVES = ("L1", "L_half")
 
 
@@ -111,34 +111,50 @@ class KoopmanConfig:
         d: token width.
         n_layers: number of Eq. (60) layers ``L``.
         d_k: query/key width; ``None`` means ``d``.
-        variant: ``"dissipative"`` (free generator) or ``"unitary"`` (Hamiltonian ablation).
+        dynamics: ``"dissipative"`` (free generator) or ``"unitary"`` (Hamiltonian ablation).
         alpha_init: initial measurement strength of every layer.
         attention: ``False`` drops the attention term (Stage II: Koopman operators alone).
         init_scale: standard deviation of the entries of the initial generator parameter ``A``
             (``K = e^G`` starts near the identity) and, divided by ``sqrt(d)``, of the attention
             matrices' entries.
+
+    ``variant=`` is the former name of ``dynamics`` (in this library "variant" means the circuit
+    variants mu, zeta, nu, P0): still accepted as a keyword, with a ``DeprecationWarning``; so is
+    reading ``config.variant``.
+
+    Raises:
+        TypeError, ValueError: a field of the wrong type or out of range ("X must be ...; got ...");
+            ``variant`` and ``dynamics`` both given and different.
     """
 
     d: int
     n_layers: int = 1
     d_k: int | None = None
-    variant: Variant = "dissipative"
+    dynamics: Dynamics = "dissipative"
     alpha_init: float = 0.01
     init_scale: float = 0.1
     attention: bool = True
+    variant: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, variant: str | None) -> None:
         _validate.integer(self.d, "d", minimum=1)
         _validate.integer(self.n_layers, "n_layers", minimum=1)
         if self.d_k is not None:
             _validate.integer(self.d_k, "d_k", minimum=1)
-        if not isinstance(self.variant, str) or self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}; got {self.variant!r}")
-        _real(self.alpha_init, "alpha_init")
-        if not isinstance(self.attention, bool):
-            raise TypeError(f"attention must be a bool; got {self.attention!r}")
-        if _real(self.init_scale, "init_scale") < 0:
-            raise ValueError(f"init_scale must be >= 0; got {self.init_scale!r}")
+        if variant is not None:
+            warnings.warn(
+                "KoopmanConfig(variant=...) is deprecated: use dynamics= (the same values)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            if self.dynamics != "dissipative" and self.dynamics != variant:
+                raise ValueError(f"variant (deprecated) must equal dynamics when both are given; got {variant!r}")
+            _validate.one_of(variant, "variant", DYNAMICS)
+            object.__setattr__(self, "dynamics", variant)
+        _validate.one_of(self.dynamics, "dynamics", DYNAMICS)
+        _validate.real_number(self.alpha_init, "alpha_init")
+        _validate.boolean(self.attention, "attention")
+        _validate.real_number(self.init_scale, "init_scale", minimum=0.0)
 
     @property
     def key_width(self) -> int:
@@ -260,7 +276,7 @@ class KoopmanAttention(torch.nn.Module):
     def generator(self) -> torch.Tensor:
         """``G`` per layer, ``(L, d, d)`` complex128: ``A`` (dissipative) or ``(A - A^dagger)/2`` (unitary)."""
         A = torch.complex(self.A_re, self.A_im)
-        if self.config.variant == "unitary":
+        if self.config.dynamics == "unitary":
             return 0.5 * (A - A.conj().transpose(-1, -2))
         return A
 
@@ -353,8 +369,7 @@ def train_koopman(
     if not isinstance(config, KoopmanConfig):
         raise TypeError(f"config must be a KoopmanConfig; got {type(config).__name__}")
     n_steps = _validate.integer(n_steps, "n_steps", minimum=1)
-    if _real(lr, "lr") <= 0:
-        raise ValueError(f"lr must be positive; got {lr!r}")
+    _validate.real_number(lr, "lr", positive=True)
     if not isinstance(objective, str) or objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}")
     model = KoopmanAttention(config, seed=seed)
@@ -371,7 +386,7 @@ def train_koopman(
         if step % 50 == 0:
             logger.debug("step %d: %s = %.6f", step, objective, history[-1])
     final = evaluate(model, X, Y)
-    logger.info("trained %s Koopman model: L_1 = %.4f, L_half = %.4f", config.variant, *final)
+    logger.info("trained %s Koopman model: L_1 = %.4f, L_half = %.4f", config.dynamics, *final)
     return TrainResult(model=model, history=history, final=final)
 
 
@@ -400,9 +415,7 @@ def spectral_split(K, *, tol: float = 1e-6, relative: bool = False) -> SpectralS
         raise ValueError(f"K must be a non-empty square matrix (d, d); got shape {K.shape}")
     if not np.all(np.isfinite(K)):
         raise ValueError("K must be finite; got NaN or inf")
-    tol = _real(tol, "tol")
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0; got {tol!r}")
+    tol = _validate.real_number(tol, "tol", minimum=0.0)
     if not isinstance(relative, bool):
         raise TypeError(f"relative must be a bool; got {relative!r}")
     lam = np.linalg.eigvals(K.astype(np.complex128))
@@ -474,7 +487,7 @@ def plot_spectrum(spectrum, path: str | os.PathLike, *, tol: float = 1e-6, title
     return path
 
 
-def _tokens(X, name: str, d: int) -> torch.Tensor:
+def _tokens(X: Any, name: str, d: int) -> torch.Tensor:
     t = _validate.tokens(X, name)
     if t.dtype != torch.complex128:
         raise TypeError(f"{name} must be complex128 (or float64); got {t.dtype}")
@@ -483,7 +496,7 @@ def _tokens(X, name: str, d: int) -> torch.Tensor:
     return t
 
 
-def _pair(X, Y, model: KoopmanAttention) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair(X: Any, Y: Any, model: KoopmanAttention) -> tuple[torch.Tensor, torch.Tensor]:
     d = model.config.d
     X, Y = _tokens(X, "X", d), _tokens(Y, "Y", d)
     if X.shape != Y.shape:
@@ -491,9 +504,12 @@ def _pair(X, Y, model: KoopmanAttention) -> tuple[torch.Tensor, torch.Tensor]:
     return X, Y
 
 
-def _real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value!r}")
-    return float(value)
+def _deprecated_variant(self: KoopmanConfig) -> str:
+    """Deprecated: ``dynamics`` (read with a ``DeprecationWarning``)."""
+    warnings.warn("KoopmanConfig.variant is deprecated: read .dynamics", DeprecationWarning, stacklevel=2)
+    return self.dynamics
+
+
+KoopmanConfig.variant = property(_deprecated_variant)  # type: ignore[attr-defined]  # replaces the InitVar's default
+#: Deprecated name of :data:`DYNAMICS`.
+VARIANTS = DYNAMICS

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,13 +112,13 @@ def _initialise(module: nn.Module, seed: int) -> None:
             p.zero_()
 
 
-def _tokens(X, d: int) -> torch.Tensor:
-    X = _validate.tokens(X, "X")
-    if X.dtype != torch.complex128:
-        raise TypeError(f"X must be complex128 (or float64); got {X.dtype}")
-    if X.shape[-1] != d:
-        raise ValueError(f"X must have token width d = {d} (the model's); got shape {tuple(X.shape)}")
-    return X
+def _tokens(X: Any, d: int) -> torch.Tensor:
+    t = _validate.tokens(X, "X")
+    if t.dtype != torch.complex128:
+        raise TypeError(f"X must be complex128 (or float64); got {t.dtype}")
+    if t.shape[-1] != d:
+        raise ValueError(f"X must have token width d = {d} (the model's); got shape {tuple(t.shape)}")
+    return t
 
 
 def causal_dft(T: int, *, dtype: torch.dtype = torch.complex128) -> torch.Tensor:
@@ -140,11 +141,12 @@ class _RealCoordinates(nn.Module):
         self.embed = nn.Linear(2 * config.d, w, dtype=torch.float64)
         self.unembed = nn.Linear(w, 2 * config.d, dtype=torch.float64)
 
-    def _input(self, X) -> torch.Tensor:
+    def _input(self, X: Any) -> torch.Tensor:
         X = _tokens(X, self.config.d)
         if X.shape[-2] > self.config.T:
             raise ValueError(f"X must have at most T = {self.config.T} steps (the model's); got {X.shape[-2]}")
-        return self.embed(torch.cat([X.real, X.imag], dim=-1))  # (..., T, w)
+        h: torch.Tensor = self.embed(torch.cat([X.real, X.imag], dim=-1))  # (..., T, w)
+        return h
 
     def _output(self, h: torch.Tensor) -> torch.Tensor:
         u = self.unembed(h)  # (..., T, 2d)
@@ -191,7 +193,7 @@ class CausalTransformer(_RealCoordinates):
             self.norm = nn.LayerNorm(w, dtype=torch.float64)
         _initialise(self, seed)
 
-    def forward(self, X) -> torch.Tensor:
+    def forward(self, X: Any) -> torch.Tensor:
         """Predictions ``Z`` of the shape of ``X``."""
         h = self._input(X)  # (..., T, w)
         lead = h.shape[:-2]
@@ -219,7 +221,8 @@ class _FNetBlock(nn.Module):
     def forward(self, h: torch.Tensor, F_T: torch.Tensor, F_w: torch.Tensor) -> torch.Tensor:
         mixed = (F_T @ (h.to(F_w.dtype) @ F_w)).real  # (..., T, w): Re(F_T h F_w), causal in t
         h = self.mix_norm(h + mixed)
-        return self.ffn_norm(h + self.ffn(h))  # (..., T, w)
+        out: torch.Tensor = self.ffn_norm(h + self.ffn(h))  # (..., T, w)
+        return out
 
 
 class CausalFNet(_RealCoordinates):
@@ -232,6 +235,9 @@ class CausalFNet(_RealCoordinates):
     ``model(X)`` maps tokens ``(T', d)`` or ``(S, T', d)`` (``T' <= config.T``) to predictions of
     the same shape; ``z_t`` depends on ``x_0..x_t`` only.
     """
+
+    F_T: torch.Tensor  # (T, T) buffer
+    F_w: torch.Tensor  # (w, w) buffer
 
     def __init__(self, config: NetworkConfig, *, seed: int | np.random.Generator) -> None:
         if not isinstance(config, NetworkConfig):
@@ -249,7 +255,7 @@ class CausalFNet(_RealCoordinates):
         )
         self.register_buffer("F_w", F_w, persistent=False)  # (w, w): the DFT along the width
 
-    def forward(self, X) -> torch.Tensor:
+    def forward(self, X: Any) -> torch.Tensor:
         """Predictions ``Z`` of the shape of ``X``."""
         h = self._input(X)  # (..., T', w)
         T = h.shape[-2]

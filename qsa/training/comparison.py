@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from qsa import _validate
 from qsa.training.config import (
@@ -51,6 +52,7 @@ from qsa.training.config import (
     load_config,
     with_family,
 )
+from qsa.training.families import FamilyModel
 from qsa.training.loop import TrainResult, run_dataset, train
 
 logger = logging.getLogger(__name__)
@@ -208,7 +210,8 @@ def run_row(result: TrainResult, task: str, metrics: Sequence[str]) -> dict[str,
 
 def json_config(result: TrainResult) -> dict[str, Any]:
     """The resolved config of a run, as written to its ``config.json``."""
-    return json.loads((Path(result.run_dir) / "config.json").read_text(encoding="utf-8"))
+    config: dict[str, Any] = json.loads((Path(result.run_dir) / "config.json").read_text(encoding="utf-8"))
+    return config
 
 
 _BASELINE_METRIC = {"accuracy": "next_token_accuracy"}
@@ -309,7 +312,7 @@ def strongest_baseline(baselines: dict[str, Any], task: str, key: str) -> str | 
         for name, values in baselines[task]["baselines"].items()
         if values.get(key) is not None
     }
-    return min(candidates, key=candidates.get) if candidates else None
+    return min(candidates, key=lambda name: candidates[name]) if candidates else None
 
 
 def beats_baseline(
@@ -361,7 +364,7 @@ def markdown(
         cells = [_fmt(a[f"train_{main}"]), _fmt(a[f"test_{main}"]), _range(a[f"test_{main}"])]
         cells += [_fmt(a[f"heldout_{main}"])] if has_h else []
         cells += [_fmt(a[f"test_{second}"])] + ([_fmt(a[f"heldout_{second}"])] if has_h else [])
-        if best:
+        if best and rows_of_task is not None and per_seed is not None:
             wins, n_runs = beats_baseline(rows_of_task, per_seed, task, a["family"], best, f"test_{main}")
             cells += [f"{wins}/{n_runs}"]
         cells += [str(a["parameters"]), f"{a['cpu_seconds']:.1f}"]
@@ -386,12 +389,14 @@ def markdown(
     return "\n".join(lines)
 
 
-def koopman_spectrum(model) -> dict[str, Any]:
+def koopman_spectrum(model: FamilyModel) -> dict[str, Any]:
     """Eigenvalues of every layer's Koopman operator ``K`` of a trained Koopman family, raw and
     relative to ``|det K|^(1/d)``, with the decay / neutral / growth counts (``SPECTRUM_TOL``) and ``alpha``."""
-    from qsa.baselines.koopman import spectral_split
+    from qsa.baselines.koopman import KoopmanAttention, spectral_split
 
     core = model.core
+    if not isinstance(core, KoopmanAttention):
+        raise TypeError(f"model.core must be a KoopmanAttention (a Koopman family); got {type(core).__name__}")
     layers = []
     for K in core.koopman().detach():
         raw, rel = spectral_split(K, tol=SPECTRUM_TOL), spectral_split(K, tol=SPECTRUM_TOL, relative=True)
@@ -415,10 +420,13 @@ def text_sample(result: TrainResult, config: TrainConfig, *, n_tokens: int = 16,
     from qsa.training.generate import generate
 
     dataset = run_dataset(config)
-    prompt = dataset.splits["test"][0, :3].tolist()
-    sample = generate(result.model, dataset.vocabulary, prompt, n_tokens, seed=seed)
+    test, vocabulary = dataset.splits["test"], dataset.vocabulary
+    if not isinstance(test, torch.Tensor) or vocabulary is None:
+        raise ValueError(f"config must be a text task (data.source = 'text'); got {config.data.source!r}")
+    prompt = test[0, :3].tolist()
+    sample = generate(result.model, vocabulary, prompt, n_tokens, seed=seed)
     return {
-        "prompt": " ".join(dataset.vocabulary.decode(prompt)),
+        "prompt": " ".join(vocabulary.decode(prompt)),
         "text": sample.text,
         "log_probability": sample.log_probability,
     }
@@ -460,7 +468,7 @@ def merge_results(parts: Sequence[dict[str, Any]], *, replace_rows: bool = False
     for part in parts[1:]:
         if part["base_configs"] != first["base_configs"] or part["metrics"] != first["metrics"]:
             raise ValueError("parts must run the same tasks with the same base configs; got different ones")
-    latest: dict[tuple, int] = {}
+    latest: dict[tuple[str, str, int], int] = {}
     for i, part in enumerate(parts):
         for r in part["rows"]:
             key = (r["task"], r["family"], r["seed"])
@@ -558,7 +566,7 @@ def run_comparison(
                 result = train(cfg, run_dir=run_dir, progress=progress, plots=run_plots and seed == seeds[0])
                 row = {**run_row(result, task.name, metrics), "run_dir": f"{task.name}/{family}-seed{seed}"}
                 rows.append(row)
-                if family.startswith("koopman"):
+                if family.startswith("koopman") and isinstance(result.model, FamilyModel):
                     spectra.append(
                         {"task": task.name, "family": family, "seed": seed, **koopman_spectrum(result.model)}
                     )

@@ -660,5 +660,6 @@ def with_family(config: TrainConfig, family: str) -> TrainConfig:
         raise ConfigError(f"family must be one of {', '.join(map(repr, FAMILIES))}; got {family!r}")
     keep = set(FAMILY_KEYS[family])
     defaults = {f.name: f.default for f in fields(ModelSection) if any(f.name in keys for keys in FAMILY_KEYS.values())}
-    model = dataclasses.replace(config.model, family=family, **{k: v for k, v in defaults.items() if k not in keep})
+    changes: dict[str, Any] = {"family": family, **{k: v for k, v in defaults.items() if k not in keep}}
+    model = dataclasses.replace(config.model, **changes)
     return config_from_dict(config_to_dict(dataclasses.replace(config, model=model)))

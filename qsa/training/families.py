@@ -39,6 +39,8 @@ in every family), and the losses are :func:`qsa.model.objective` of the same obs
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 import torch
 from torch import nn
@@ -47,9 +49,10 @@ from qsa import _validate
 from qsa.analytic import Observables
 from qsa.baselines.attention import KCSA, LinearAttention, SoftmaxAttention, count_parameters, prediction_observables
 from qsa.baselines.chen import ChenAttention
-from qsa.baselines.koopman import KoopmanAttention, KoopmanConfig
+from qsa.baselines.koopman import Dynamics, KoopmanAttention, KoopmanConfig
 from qsa.baselines.networks import CausalFNet, CausalTransformer, NetworkConfig
 from qsa.data.sequences import Sequences
+from qsa.embeddings import IsometricEmbedding
 from qsa.evaluators import Evaluator
 from qsa.model import ModelConfig, QSAModel, make_embedding
 from qsa.training.config import FAMILIES, ModelSection, TrainConfig
@@ -81,10 +84,10 @@ def _core(family: str, config: ModelConfig, rng: np.random.Generator, options: M
             ffn_width=options.ffn_width,
         )
         return CausalTransformer(net, seed=rng) if family == "transformer" else CausalFNet(net, seed=rng)
-    variant = "unitary" if family == "koopman_unitary" else "dissipative"
+    dynamics: Dynamics = "unitary" if family == "koopman_unitary" else "dissipative"
     seed = int(rng.integers(0, 2**63 - 1))  # KoopmanAttention draws from a torch.Generator seeded with an int
     koopman = KoopmanConfig(
-        d=d, n_layers=options.koopman_layers, variant=variant, attention=family != "koopman_no_attention"
+        d=d, n_layers=options.koopman_layers, dynamics=dynamics, attention=family != "koopman_no_attention"
     )
     return KoopmanAttention(koopman, seed=seed)
 
@@ -125,7 +128,8 @@ class FamilyModel(nn.Module):
         _validate.one_of(family, "family", BASELINES)
         if not isinstance(config, ModelConfig):
             raise TypeError(f"config must be a ModelConfig; got {type(config).__name__}")
-        options = ModelSection(family=family) if options is None else options
+        name: Any = family  # checked above: one of the Literal family names
+        options = ModelSection(family=name) if options is None else options
         if not isinstance(options, ModelSection):
             raise TypeError(f"options must be a ModelSection; got {type(options).__name__}")
         rng_core, _, rng_E = _validate.generator(seed).spawn(3)
@@ -154,12 +158,12 @@ class FamilyModel(nn.Module):
         X, _ = self.tokens(batch)
         return self.core(X)  # (S, T, d)
 
-    def monitor(self, batch: Sequences | torch.Tensor) -> dict:
+    def monitor(self, batch: Sequences | torch.Tensor) -> dict[str, Any]:
         """What the core monitors on ``batch`` (the Koopman families: ``alpha``, spectral radius, hidden norms); else ``{}``."""
-        if not hasattr(self.core, "monitor"):
+        if not isinstance(self.core, KoopmanAttention):
             return {}
-        X, _ = self.tokens(batch)
-        return self.core.monitor(X)
+        X, _ = QSAModel.tokens(cast(QSAModel, self), batch)
+        return dict(self.core.monitor(X))
 
     def extra_repr(self) -> str:
         return f"family={self.family!r}, d={self.config.d}, T={self.config.T}, embedding={self.config.embedding!r}"
@@ -198,7 +202,11 @@ def next_token_probabilities(model: QSAModel | FamilyModel, ids: torch.Tensor) -
         raise ValueError(
             f"model must be a text model (embedding 'isometric'); got embedding {model.config.embedding!r}"
         )
+    embedding = model.embedding
+    if not isinstance(embedding, IsometricEmbedding):  # pragma: no cover - the config check above guarantees it
+        raise TypeError(f"model.embedding must be an IsometricEmbedding; got {type(embedding).__name__}")
     if isinstance(model, FamilyModel) and isinstance(model.core, ChenAttention):
-        X, _ = model.tokens(ids)  # (S, T, d)
-        return model.core.next_token_probabilities(X, model.embedding.F)  # (S, T, M)
-    return model.embedding.next_token_probabilities(model.predictions(ids))  # (S, T, M)
+        X, _ = QSAModel.tokens(cast(QSAModel, model), ids)  # (S, T, d)
+        return model.core.next_token_probabilities(X, embedding.F)  # (S, T, M)
+    probabilities: torch.Tensor = embedding.next_token_probabilities(model.predictions(ids))  # (S, T, M)
+    return probabilities

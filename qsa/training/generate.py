@@ -23,7 +23,7 @@ last ``T`` tokens.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from qsa.training.families import FamilyModel, next_token_probabilities
 __all__ = ["Sample", "next_token_probabilities", "next_token_distribution", "generate"]
 
 
-def _text_model(model) -> QSAModel | FamilyModel:
+def _text_model(model: Any) -> QSAModel | FamilyModel:
     if not isinstance(model, (QSAModel, FamilyModel)):
         raise TypeError(f"model must be a QSAModel or FamilyModel; got {type(model).__name__}")
     if model.config.embedding != "isometric":
@@ -50,6 +50,8 @@ def next_token_distribution(model: QSAModel | FamilyModel, context: Sequence[int
     """The distribution ``(M,)`` of the word after ``context`` (ids; the last ``T`` are used)."""
     model = _text_model(model)
     M, T = model.config.vocab_size, model.config.T
+    if M is None:  # pragma: no cover - a text model has a vocabulary
+        raise ValueError("model must have a vocabulary (config.vocab_size); got None")
     ctx = [_validate.integer(i, "context id", minimum=0) for i in context]
     if not ctx or max(ctx) >= M:
         raise ValueError(f"context must be a non-empty sequence of ids in [0, {M}); got {list(context)!r}")

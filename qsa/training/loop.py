@@ -344,7 +344,8 @@ class _Run:
         self.scheduler = make_scheduler(self.optimizer, config.train)
         self.callbacks = list(callbacks)
         self.order = BatchOrder(size(self.dataset.train), config.train.batch_size, np.random.default_rng(order_seed))
-        self.step, self.best, self.resumes = 0, None, 0
+        self.step, self.resumes = 0, 0
+        self.best: dict[str, Any] | None = None
         self.elapsed_before = 0.0  # wall seconds of earlier sessions (up to their last checkpoint)
         self.cpu_before = 0.0  # CPU seconds of this process in earlier sessions
         self.started, self.cpu_started = time.perf_counter(), time.process_time()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from qsa import runs
 
@@ -154,7 +155,7 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
     return path
 
 
-def plot_monitor(records: list[dict], path: str | os.PathLike, *, title: str = "") -> Path:
+def plot_monitor(records: list[dict[str, Any]], path: str | os.PathLike[str], *, title: str = "") -> Path:
     """What a Koopman run monitors, per evaluation step: the learned strength ``alpha`` of every
     layer (the dissipative Koopman paper's Fig. 1), the spectral radius of every layer's Koopman
     operator, and the norm of the final hidden state (mean and maximum) on every split.

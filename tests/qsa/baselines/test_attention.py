@@ -42,7 +42,7 @@ MODELS = {
         KoopmanConfig(d=d, n_layers=2, alpha_init=0.3, init_scale=0.5), seed=seed
     ),
     "koopman_unitary": lambda d, T, seed: KoopmanAttention(
-        KoopmanConfig(d=d, n_layers=2, variant="unitary", alpha_init=0.3, init_scale=0.5), seed=seed
+        KoopmanConfig(d=d, n_layers=2, dynamics="unitary", alpha_init=0.3, init_scale=0.5), seed=seed
     ),
 }
 

@@ -311,7 +311,7 @@ def test_bad_inputs_raise_clear_errors():
         chen.joint_distribution((0,), layers, np.eye(3))
     with pytest.raises(ValueError, match=r"kraus must have shape \(n_kraus, d_out, d_in\)"):
         chen.check_kraus(np.eye(2))
-    with pytest.raises(ValueError, match="atol must be non-negative"):
+    with pytest.raises(ValueError, match="atol must be >= 0"):
         chen.check_kraus(np.eye(2)[None], atol=-1.0)
     with pytest.raises(ValueError, match="d_in \\* d_out must be <="):
         chen.choi_from_kraus(np.zeros((1, 128, 64)))

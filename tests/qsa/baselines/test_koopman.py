@@ -66,9 +66,9 @@ def _eq60_by_loops(model: kp.KoopmanAttention, X: torch.Tensor) -> torch.Tensor:
     return h
 
 
-@pytest.mark.parametrize("variant", kp.VARIANTS)
-def test_shapes_and_eq60_by_hand(rng, variant):
-    cfg = kp.KoopmanConfig(d=4, n_layers=2, d_k=3, variant=variant, alpha_init=0.3, init_scale=0.5)
+@pytest.mark.parametrize("dynamics", kp.DYNAMICS)
+def test_shapes_and_eq60_by_hand(rng, dynamics):
+    cfg = kp.KoopmanConfig(d=4, n_layers=2, d_k=3, dynamics=dynamics, alpha_init=0.3, init_scale=0.5)
     model = kp.KoopmanAttention(cfg, seed=3)
     X = torch.as_tensor(random_states(rng, 3, 5, 4))
     Z = model(X)
@@ -90,9 +90,9 @@ def test_linear_attention_on_real_data_is_the_papers_phi_q_dot_phi_k(rng):
     assert_allclose(m.numpy(), expected, rtol=0, atol=TOL_STATE)
 
 
-def test_unitary_variant_operator_is_unitary(rng):
+def test_unitary_dynamics_operator_is_unitary(rng):
     for seed in range(3):
-        model = kp.KoopmanAttention(kp.KoopmanConfig(d=8, n_layers=2, variant="unitary", init_scale=2.0), seed=seed)
+        model = kp.KoopmanAttention(kp.KoopmanConfig(d=8, n_layers=2, dynamics="unitary", init_scale=2.0), seed=seed)
         with torch.no_grad():
             K = model.koopman()
             _, Gamma = kp.generator_parts(model.generator())
@@ -103,13 +103,13 @@ def test_unitary_variant_operator_is_unitary(rng):
         assert len(split.neutral) == 8 and len(split.decay) == len(split.growth) == 0
     # ... and stays unitary under training.
     X, Y = unitary_trajectories(rng, random_unitary(rng, 4), 3, 5)
-    result = kp.train_koopman(X, Y, kp.KoopmanConfig(d=4, variant="unitary"), seed=0, n_steps=20, lr=0.1)
+    result = kp.train_koopman(X, Y, kp.KoopmanConfig(d=4, dynamics="unitary"), seed=0, n_steps=20, lr=0.1)
     with torch.no_grad():
         K = result.model.koopman()[0]
     assert_allclose((K.conj().T @ K - torch.eye(4)).abs().max().item(), 0.0, rtol=0, atol=TOL_UNITARY)
 
 
-def test_dissipative_variant_has_a_dissipative_part():
+def test_dissipative_dynamics_have_a_dissipative_part():
     model = kp.KoopmanAttention(kp.KoopmanConfig(d=4, init_scale=0.5), seed=0)
     with torch.no_grad():
         G = model.generator()[0]
@@ -160,10 +160,10 @@ def test_plot_spectrum_writes_png(tmp_path):
     assert out2.exists()
 
 
-@pytest.mark.parametrize("variant", kp.VARIANTS)
+@pytest.mark.parametrize("dynamics", kp.DYNAMICS)
 @pytest.mark.parametrize("objective", kp.OBJECTIVES)
-def test_gradients_match_finite_differences(rng, variant, objective):
-    cfg = kp.KoopmanConfig(d=4, n_layers=2, d_k=3, variant=variant, alpha_init=0.2, init_scale=0.4)
+def test_gradients_match_finite_differences(rng, dynamics, objective):
+    cfg = kp.KoopmanConfig(d=4, n_layers=2, d_k=3, dynamics=dynamics, alpha_init=0.2, init_scale=0.4)
     model = kp.KoopmanAttention(cfg, seed=11)
     X, Y = markov_tokens(rng, 2, 4, 4, 0.6)
     loss_fn = loss_L1 if objective == "L1" else loss_L_half
@@ -196,13 +196,13 @@ def test_gradients_match_finite_differences(rng, variant, objective):
         assert_allclose(fd, analytic, rtol=0, atol=TOL_GRAD)
 
 
-@pytest.mark.parametrize("variant", kp.VARIANTS)
-def test_training_learns_a_unitary_trajectory(rng, variant):
-    """A learnable toy: x_{j+1} = U x_j is predicted exactly by K = U, alpha = 0 (both variants can reach it)."""
+@pytest.mark.parametrize("dynamics", kp.DYNAMICS)
+def test_training_learns_a_unitary_trajectory(rng, dynamics):
+    """A learnable toy: x_{j+1} = U x_j is predicted exactly by K = U, alpha = 0 (both dynamics can reach it)."""
     d = 4
     U = random_unitary(rng, d)
     X, Y = unitary_trajectories(rng, U, 12, 6)
-    result = kp.train_koopman(X, Y, kp.KoopmanConfig(d=d, variant=variant), seed=0, n_steps=150, lr=0.05)
+    result = kp.train_koopman(X, Y, kp.KoopmanConfig(d=d, dynamics=dynamics), seed=0, n_steps=150, lr=0.05)
     assert len(result.history) == 150
     chance = chance_levels(d).L_1
     assert result.history[0] > 0.5 * chance
@@ -238,8 +238,10 @@ def test_evaluate_scores_with_the_library_losses(rng):
 
 
 def test_bad_inputs_raise_clear_errors(rng, tmp_path):
-    with pytest.raises(ValueError, match="variant must be one of"):
-        kp.KoopmanConfig(d=4, variant="hamiltonian")
+    with pytest.raises(ValueError, match="dynamics must be one of"):
+        kp.KoopmanConfig(d=4, dynamics="hamiltonian")
+    with pytest.raises(TypeError, match="attention must be a bool"):
+        kp.KoopmanConfig(d=4, attention=1)
     with pytest.raises(ValueError, match="n_layers must be >= 1"):
         kp.KoopmanConfig(d=4, n_layers=0)
     with pytest.raises(TypeError, match="d must be an integer"):
@@ -329,7 +331,7 @@ def test_hamiltonian_ablation_small_scale():
     300 Adam steps, seeds 0-2. Findings this test pins (the numbers are in the comparators report):
     the unitary constraint costs loss only when the data come from a dissipative operator (and then
     a few thousandths of a nat); on TFIM trajectories it costs nothing, and on Markov tokens the two
-    variants are within the seed-to-seed and draw-to-draw spread."""
+    dynamics are within the seed-to-seed and draw-to-draw spread."""
     d, T, S = 8, 16, 32
     rng = np.random.default_rng(2026)
     A = dissipative_operator(rng, d, 0.5)
@@ -340,19 +342,21 @@ def test_hamiltonian_ablation_small_scale():
     }
     test_L1 = {}
     for name, ((X, Y), (Xt, Yt)) in datasets.items():
-        for variant in kp.VARIANTS:
+        for dynamics in kp.DYNAMICS:
             losses = []
             for seed in range(3):
-                result = kp.train_koopman(X, Y, kp.KoopmanConfig(d=d, variant=variant), seed=seed, n_steps=300, lr=0.02)
+                result = kp.train_koopman(
+                    X, Y, kp.KoopmanConfig(d=d, dynamics=dynamics), seed=seed, n_steps=300, lr=0.02
+                )
                 losses.append(kp.evaluate(result.model, Xt, Yt).L_1)
-            test_L1[name, variant] = np.array(losses)
+            test_L1[name, dynamics] = np.array(losses)
     summary = {key: float(v.mean()) for key, v in test_L1.items()}
     # Dissipative data: the unitary constraint degrades the held-out loss, for every seed.
     assert np.all(test_L1["dissipative", "dissipative"] < test_L1["dissipative", "unitary"]), summary
     assert summary["dissipative", "unitary"] > 1e-3, summary
     # Unitary (TFIM) data: no degradation from the constraint.
     assert summary["tfim", "unitary"] <= summary["tfim", "dissipative"] + 1e-4, summary
-    # Markov tokens: both variants overfit alike (the best predictor, z = x_t, is in both families);
+    # Markov tokens: both dynamics overfit alike (the best predictor, z = x_t, is in both families);
     # which one ends lower depends on the data draw, by a few hundredths of a nat.
     assert abs(summary["markov", "unitary"] - summary["markov", "dissipative"]) < 0.1, summary
 
@@ -368,3 +372,18 @@ def test_learned_spectrum_recovers_relative_moduli():
     learned = np.abs(kp.spectral_split(result.model.koopman()[0], relative=True).eigenvalues)
     true = np.abs(kp.spectral_split(A, relative=True).eigenvalues)
     assert_allclose(learned, true, rtol=0, atol=2e-3)
+
+
+def test_variant_is_the_deprecated_name_of_dynamics():
+    """ "variant" means mu/zeta/nu/P0 in this library: the old keyword still works, with a warning."""
+    with pytest.warns(DeprecationWarning, match="use dynamics="):
+        old = kp.KoopmanConfig(d=4, variant="unitary")
+    assert old == kp.KoopmanConfig(d=4, dynamics="unitary")
+    assert old.dynamics == "unitary"
+    with pytest.warns(DeprecationWarning, match="read .dynamics"):
+        assert old.variant == "unitary"
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="variant must be one of"):
+        kp.KoopmanConfig(d=4, variant="hamiltonian")
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="must equal dynamics"):
+        kp.KoopmanConfig(d=4, dynamics="unitary", variant="dissipative")
+    assert kp.VARIANTS == kp.DYNAMICS
