@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from qsa.training import FAMILIES
-from qsa.training.comparison import aggregate, paired, read_plan
+from qsa.training.comparison import aggregate, beats_baseline, paired, read_plan, strongest_baseline
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("tfim", "markov", "text")
@@ -112,6 +112,17 @@ def test_paired_differences_compare_families_seed_by_seed():
     d = paired(rows, "t", "a", "b", "test_L_1")
     assert (d["n"], d["b_larger"], d["min"], d["max"]) == (3, 2, -1.0, 1.0) and abs(d["mean"] - 0.5 / 3) < 1e-12
     assert paired(rows, "t", "a", "c", "test_L_1") is None
+
+
+def test_families_are_counted_against_the_strongest_baseline_seed_by_seed():
+    """The strongest baseline has the lowest mean loss; a family wins a seed when it is below that seed's baseline."""
+    baselines = {"t": {"baselines": {"copy_last": {"test_L_1": {"mean": 0.5}}, "unigram": {"test_L_1": {"mean": 2.0}}}}}
+    assert strongest_baseline(baselines, "t", "test_L_1") == "copy_last"
+    assert strongest_baseline(baselines, "t", "heldout_L_1") is None
+    per_seed = {"t": [{"seed": s, "baselines": {"copy_last": {"test_L_1": v}}} for s, v in enumerate([1.0, 1.0, 5.0])]}
+    rows = _rows([0.5, 2.0, 4.0], [1.5, 1.0, 6.0])  # a: below at seeds 0 and 2; b: never below (a tie is no win)
+    assert beats_baseline(rows, per_seed, "t", "a", "copy_last", "test_L_1") == (2, 3)
+    assert beats_baseline(rows, per_seed, "t", "b", "copy_last", "test_L_1") == (0, 3)
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,9 @@ def test_model_options_are_declared_once():
         assert issubclass(cls, ModelOptions)
         own = [f.name for f in fields(cls) if f.name not in shared]
         assert not set(own) & set(shared)
-    assert [f.name for f in fields(ModelSection) if f.name not in shared] == ["d", "family", "koopman_layers"]
+    # the training-only keys: the width the circuit sees, the family and the baselines' sizes
+    own = [f.name for f in fields(ModelSection) if f.name not in shared]
+    assert own == ["d", "family", "koopman_layers", "layers", "heads", "width", "ffn_width"]
 
 
 @pytest.mark.parametrize(
