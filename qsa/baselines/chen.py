@@ -106,9 +106,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Measurement outcomes of a text, one per token (``None``: the empty outcome, the diamond).
-Outcomes = tuple[int | None, ...]
-
 # A dense Choi matrix larger than this (side d_in * d_out) is refused: its eigendecomposition would
 # be the expensive part of a check and is never what a caller meant.
 MAX_CHOI_SIDE = 4096
@@ -783,7 +780,11 @@ class GAISystem:
     """
 
     def __init__(
-        self, joint: Callable[[tuple[int, ...], int], Mapping[Outcomes, float]], *, n_tokens: int, horizon: int
+        self,
+        joint: Callable[[tuple[int, ...], int], Mapping[tuple[int | None, ...], float]],
+        *,
+        n_tokens: int,
+        horizon: int,
     ) -> None:
         if not callable(joint):
             raise TypeError(f"joint must be callable as joint(text, n); got {type(joint).__name__}")
@@ -791,7 +792,7 @@ class GAISystem:
         self.n_tokens = _validate.integer(n_tokens, "n_tokens", minimum=1)
         self.horizon = _validate.integer(horizon, "horizon", minimum=1)
 
-    def joint(self, text: Sequence[int], n: int) -> dict[Outcomes, float]:
+    def joint(self, text: Sequence[int], n: int) -> dict[tuple[int | None, ...], float]:
         """:math:`P_T(y_1..y_n)` for the input ``text``; ``n = 0`` is ``{(): 1.0}``."""
         text = _text(text, self.n_tokens)
         n = _validate.integer(n, "n", minimum=0)
@@ -805,9 +806,9 @@ class GAISystem:
                 raise ValueError(f"joint(text, {n}) must map histories of length {n}; got the key {key!r}")
         return table
 
-    def marginal(self, text: Sequence[int], n: int) -> dict[Outcomes, float]:
+    def marginal(self, text: Sequence[int], n: int) -> dict[tuple[int | None, ...], float]:
         r""":math:`\sum_{y_n} P_T(y_1..y_n)` as a table over histories of length ``n - 1``."""
-        out: dict[Outcomes, float] = {}
+        out: dict[tuple[int | None, ...], float] = {}
         for key, p in self.joint(text, _validate.integer(n, "n", minimum=1)).items():
             out[key[:-1]] = out.get(key[:-1], 0.0) + p
         return out
@@ -822,7 +823,7 @@ class GAISystem:
             shorter = self.joint(text, 0)
             for n in range(1, self.horizon + 1):
                 longer = self.joint(text, n)
-                summed: dict[Outcomes, float] = {}
+                summed: dict[tuple[int | None, ...], float] = {}
                 for key, p in longer.items():
                     summed[key[:-1]] = summed.get(key[:-1], 0.0) + p
                 for key in set(summed) | set(shorter):
@@ -849,7 +850,7 @@ def chen_system(
     for layer in layers:
         _resolve(layer, T)
 
-    def joint(text: tuple[int, ...], n: int) -> dict[Outcomes, float]:
+    def joint(text: tuple[int, ...], n: int) -> dict[tuple[int | None, ...], float]:
         return joint_distribution(text, layers[:n], T, scale=c, method=method)
 
     return GAISystem(joint, n_tokens=T.shape[0], horizon=len(layers))
@@ -861,14 +862,14 @@ def autoregressive_system(
     r"""The GAI system of a next-token rule: :math:`P_T(y_1..y_n)=\prod_k p(y_k\mid T\,y_1\cdots y_{k-1})`.
 
     ``next_token(text)`` returns the distribution ``(N,)`` of the token after ``text`` (for a
-    trained text model, :func:`qsa.training.generate.next_token_distribution`). Outcome histories
+    trained text model, ``qsa.training.generate.next_token_distribution``). Outcome histories
     of probability 0 are left out.
     """
     N = _validate.integer(n_tokens, "n_tokens", minimum=1)
     if not callable(next_token):
         raise TypeError(f"next_token must be callable as next_token(text); got {type(next_token).__name__}")
 
-    def joint(text: tuple[int, ...], n: int) -> dict[Outcomes, float]:
+    def joint(text: tuple[int, ...], n: int) -> dict[tuple[int | None, ...], float]:
         if N**n > MAX_BRANCHES:
             raise ValueError(f"N^n must be <= {MAX_BRANCHES} (one entry per history); got N = {N}, n = {n}")
         table: dict[tuple[int, ...], float] = {(): 1.0}

@@ -174,7 +174,7 @@ class ModelSection(ModelOptions):
     ``koopman_layers``: the number of Eq. (60) layers of the Koopman families. ``layers``,
     ``heads``, ``width``, ``ffn_width``: blocks, attention heads, model width (none: ``2 d``) and
     feed-forward width (none: twice the width) of the transformer and the FNet
-    (:mod:`qsa.baselines.networks`); ``heads`` is also the number of heads of Chen's model.
+    (``qsa.baselines.networks``); ``heads`` is also the number of heads of Chen's model.
     """
 
     d: int | None = None

@@ -3,28 +3,28 @@ r"""Model families for the training loop: QSA or a baseline, on the same tokens,
 ``model.family`` (:class:`~qsa.training.config.ModelSection`) picks what :func:`build_model`
 returns:
 
-===================== ===================================================== =========================================
-family                model                                                 observables
-===================== ===================================================== =========================================
-``qsa``               :class:`qsa.model.QSAModel` (ansatz ``W``, ``V``)      every field, on the configured backend
-``kcsa``              :class:`qsa.baselines.attention.KCSA`                  every field (QSA's closed forms)
-``softmax_isometric`` :class:`~qsa.baselines.attention.SoftmaxAttention`,    ``p``, ``L_1``, ``L_half``
-                      unitary value map
-``softmax_general``   the same with a free complex value map                ``p``, ``L_1``, ``L_half``
-``linear``            :class:`~qsa.baselines.attention.LinearAttention`      ``p``, ``L_1``, ``L_half``
-``chen``              :class:`qsa.baselines.chen.ChenAttention`: Chen's      ``p = <y|rho|y>``, ``L_1``, ``L_half``
-                      physical model, a mixed state per step, ``heads``
-``transformer``       :class:`qsa.baselines.networks.CausalTransformer`     ``p``, ``L_1``, ``L_half``
-                      (``layers``, ``heads``, ``width``, ``ffn_width``)
-``fnet``              :class:`qsa.baselines.networks.CausalFNet` (Koopman    ``p``, ``L_1``, ``L_half``
-                      paper's Stage I)
-``koopman_no_attention`` :class:`qsa.baselines.koopman.KoopmanAttention`     ``p``, ``L_1``, ``L_half``
-                      without attention (Stage II)
-``koopman``           :class:`qsa.baselines.koopman.KoopmanAttention`,       ``p``, ``L_1``, ``L_half``
-                      dissipative generator (Stage III)
-``koopman_unitary``   the same, Hamiltonian ablation (``K`` unitary,         ``p``, ``L_1``, ``L_half``
-                      Stage IV)
-===================== ===================================================== =========================================
+========================= ==================================================== ======================================
+family                    model                                                observables
+========================= ==================================================== ======================================
+``qsa``                   :class:`qsa.model.QSAModel` (ansatz ``W``, ``V``)    every field, on the configured backend
+``kcsa``                  :class:`qsa.baselines.attention.KCSA`                every field (QSA's closed forms)
+``softmax_isometric``     :class:`~qsa.baselines.attention.SoftmaxAttention`,  ``p``, ``L_1``, ``L_half``
+                          unitary value map
+``softmax_general``       the same with a free complex value map               ``p``, ``L_1``, ``L_half``
+``linear``                :class:`~qsa.baselines.attention.LinearAttention`    ``p``, ``L_1``, ``L_half``
+``chen``                  :class:`qsa.baselines.chen.ChenAttention`: Chen's    ``p = <y|rho|y>``, ``L_1``, ``L_half``
+                          physical model, a mixed state per step, ``heads``
+``transformer``           ``qsa.baselines.networks.CausalTransformer``         ``p``, ``L_1``, ``L_half``
+                          (``layers``, ``heads``, ``width``, ``ffn_width``)
+``fnet``                  ``qsa.baselines.networks.CausalFNet`` (Koopman       ``p``, ``L_1``, ``L_half``
+                          paper's Stage I)
+``koopman_no_attention``  :class:`qsa.baselines.koopman.KoopmanAttention`      ``p``, ``L_1``, ``L_half``
+                          without attention (Stage II)
+``koopman``               :class:`qsa.baselines.koopman.KoopmanAttention`,     ``p``, ``L_1``, ``L_half``
+                          dissipative generator (Stage III)
+``koopman_unitary``       the same, Hamiltonian ablation (``K`` unitary,       ``p``, ``L_1``, ``L_half``
+                          Stage IV)
+========================= ==================================================== ======================================
 
 Families with something to monitor over training (the Koopman families: ``alpha`` per layer,
 spectral radius, hidden-state norm; :meth:`qsa.baselines.koopman.KoopmanAttention.monitor`) add it
