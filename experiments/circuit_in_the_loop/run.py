@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "evals": evals,
             }
         )
-        print(
-            f"{label:>32} {losses[-1]:>12.8f} {diff:>13.2e} {result.summary['wall_seconds']:>8.1f}", flush=True
-        )
+        print(f"{label:>32} {losses[-1]:>12.8f} {diff:>13.2e} {result.summary['wall_seconds']:>8.1f}", flush=True)
     worst = max(r["max_abs_loss_difference"] for r in rows)
     results = {
         "config": config_to_dict(base),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from qsa import runs
 
@@ -37,7 +38,7 @@ def _yscale(ax, values: list[float]) -> None:
         ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def training_curve(records: list[dict]) -> tuple[list[int], list[float]]:
+def training_curve(records: list[dict[str, Any]]) -> tuple[list[int], list[float]]:
     """The training-batch losses of ``metrics.jsonl`` records and the steps they belong to.
 
     The loop writes ``{"kind": "train", "step": s, "loss": ...}`` after its ``s``-th optimiser step
