@@ -29,8 +29,8 @@ import plot  # noqa: E402
 
 from qsa import runs  # noqa: E402
 from qsa.resources import SweepConfig, TranspileCache, rows_to_csv, summarize  # noqa: E402
+from qsa.resources.sweep import EVALUATION_METRICS, QSA_METRICS, measure  # noqa: E402
 from qsa.resources.sweep import grid as circuit_grid  # noqa: E402
-from qsa.resources.sweep import measure  # noqa: E402
 
 DIGEST_METRICS = ("cnot", "cnot_generic", "heron_two_qubit", "eagle_two_qubit")
 
@@ -43,6 +43,34 @@ def _measure(job):
 def _ci(fit: dict, key: str = "exponent") -> str:
     lo, hi = fit[f"{key}_ci"]
     return f"{fit[key]:.2f} [{lo:.2f}, {hi:.2f}] (rms {fit['rms_residual']:.2f})"
+
+
+def crossover_statements(
+    summary: dict, metric: str = "evaluation_total", against: str = "classical_attention"
+) -> list[str]:
+    """One sentence per circuit, ``k`` and ``d``: where one whole evaluation (ideal and random targets,
+    shots and preprocessing counted) meets the classical ``2 T^2 d``, or that it never does on the grid."""
+    by_key: dict = {}
+    for c in summary["crossovers"]:
+        if c["against"] == against and c["metric"] in (f"{metric}_ideal", f"{metric}_random"):
+            by_key.setdefault((c["circuit"], c["k"], c["d"]), {})[c["metric"].rsplit("_", 1)[1]] = c
+    out = []
+    for (circuit, k, d), pair in sorted(by_key.items()):
+        parts = []
+        for instance in ("ideal", "random"):
+            c = pair.get(instance)
+            if c is None:
+                continue
+            lo, hi = c["T_range"]
+            if c["below_from_T"] is not None:
+                verdict = f"below the classical head from T = {c['below_from_T']} on"
+            elif c["crossings_T"]:
+                verdict = "crosses at T = " + ", ".join(f"{t:.1f}" for t in c["crossings_T"]) + " but ends above"
+            else:
+                verdict = f"above it at every T in [{lo}, {hi}]"
+            parts.append(f"{instance} targets {verdict} ({c['ratio_at_max_T']:.3g}x classical at T = {hi})")
+        out.append(f"{circuit}, k = {k}, d = {d}: " + "; ".join(parts))
+    return out
 
 
 def fits_markdown(summary: dict, config: SweepConfig) -> str:
@@ -93,20 +121,33 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
             out.append(
                 f"| {circuit} | {k} | {metric} | {j['subset']} | {_ci(j, 'alpha')} | {_ci(j, 'beta')} | {j['n']} |"
             )
-    out.append("\n## Crossovers in T (QSA count = classical count), by d\n")
-    out.append(
-        "| circuit | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |"
-    )
-    out.append("|---|---|---|---|---|---|---|---|")
-    for c in summary["crossovers"]:
-        if c["metric"] == "total":
-            continue
-        cross = ", ".join(f"{t:.1f}" for t in c["crossings_T"]) or "none"
-        below = "never" if c["below_from_T"] is None else c["below_from_T"]
+
+    def crossings(title: str, metrics) -> None:
+        out.append(f"\n## {title}\n")
         out.append(
-            f"| {c['circuit']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
-            f"{below} | {c['ratio_at_max_T']:.3g} |"
+            "| circuit | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |"
         )
+        out.append("|---|---|---|---|---|---|---|---|")
+        for c in summary["crossovers"]:
+            if c["metric"] not in metrics:
+                continue
+            cross = ", ".join(f"{t:.1f}" for t in c["crossings_T"]) or "none"
+            below = "never" if c["below_from_T"] is None else c["below_from_T"]
+            out.append(
+                f"| {c['circuit']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
+                f"{below} | {c['ratio_at_max_T']:.3g} |"
+            )
+
+    out.append("\n## Crossover statements: one whole attention evaluation against one classical head\n")
+    out += [f"- {line}" for line in crossover_statements(summary)]
+    crossings(
+        "Crossovers in T of one whole evaluation (every variant x its shots; total = + classical preprocessing)",
+        EVALUATION_METRICS,
+    )
+    crossings(
+        "Crossovers in T of ONE SHOT of the measured circuit (not a whole evaluation)",
+        [m for m in QSA_METRICS if m not in EVALUATION_METRICS and m != "total"],
+    )
     return "\n".join(out) + "\n"
 
 
@@ -160,6 +201,8 @@ def main() -> None:
     runs.write_json(run_dir / "results.json", record)
     runs.write_bytes(run_dir / "fits.md", fits_markdown(summary, config).encode())
     plot.plot_all(record, run_dir)
+    for line in crossover_statements(summary):
+        print("  " + line)
     print(
         f"done in {wall:.0f} s ({record['n_transpiled_from_cache']} transpilations from cache); "
         f"wrote results.csv, results.json, fits.md and {len(plot.FIGURES)} figures to {run_dir}"
