@@ -31,7 +31,11 @@ QSA_LINES = [  # column, label, style
     ("eagle_two_qubit", "ECR on Eagle (FakeSherbrooke)", {"ls": "none", "marker": "^", "ms": 6, "mfc": "none"}),
 ]
 EVALUATION_LINES = [  # column, label, style
-    ("evaluation_cnot_ideal", "logical CNOT x shots, ideal targets y = z/|z| (best case)", {"ls": "-", "marker": "o", "ms": 3}),
+    (
+        "evaluation_cnot_ideal",
+        "logical CNOT x shots, ideal targets y = z/|z| (best case)",
+        {"ls": "-", "marker": "o", "ms": 3},
+    ),
     ("evaluation_cnot_random", "logical CNOT x shots, random targets (untrained)", {"ls": ":", "marker": None}),
     (
         "evaluation_heron_ideal",

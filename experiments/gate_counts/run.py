@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import multiprocessing
 import sys
 import time
@@ -32,6 +33,8 @@ from qsa.resources import SweepConfig, TranspileCache, rows_to_csv, summarize  #
 from qsa.resources.sweep import EVALUATION_METRICS, QSA_METRICS, measure  # noqa: E402
 from qsa.resources.sweep import grid as circuit_grid  # noqa: E402
 
+#: Extrapolated crossovers beyond this T are reported as such (a power law fitted on T <= 64 says nothing there).
+FAR = 1e6
 DIGEST_METRICS = ("cnot", "cnot_generic", "heron_two_qubit", "eagle_two_qubit")
 
 
@@ -45,11 +48,43 @@ def _ci(fit: dict, key: str = "exponent") -> str:
     return f"{fit[key]:.2f} [{lo:.2f}, {hi:.2f}] (rms {fit['rms_residual']:.2f})"
 
 
+def _extrapolated(summary: dict, c: dict, classical_exponent: float = 2.0) -> str:
+    """Where a QSA count above the classical one at the largest T would meet it, on the fitted power law in T."""
+    by_k = summary["qsa"][c["circuit"]]  # keyed by k (a string once read back from results.json)
+    fits = by_k.get(c["k"], by_k.get(str(c["k"]), {})).get(c["metric"], {}).get("T_at_fixed_d", [])
+    fit = next((f for f in fits if f["d"] == c["d"] and f["subset"] == "pow2"), None) or next(
+        (f for f in fits if f["d"] == c["d"]), None
+    )
+    if fit is None or c["ratio_at_max_T"] <= 1:
+        return ""
+    T_max, r = c["T_range"][1], c["ratio_at_max_T"]
+
+    def meet(alpha: float) -> float:
+        if alpha >= classical_exponent:
+            return math.inf
+        log_T = math.log(T_max) + math.log(r) / (classical_exponent - alpha)
+        return math.exp(log_T) if log_T < 700 else math.inf
+
+    lo, hi = fit["exponent_ci"]
+    law = f"its fitted T^{fit['exponent']:.2f} (95 % CI [{lo:.2f}, {hi:.2f}])"
+    if fit["exponent"] >= classical_exponent:
+        return f"; {law} grows no slower than 2T^2d: no crossover ahead"
+    if meet(fit["exponent"]) > FAR:
+        return f"; on {law} it would not meet 2T^2d before T = {FAR:.0e}"
+
+    def at(alpha: float) -> str:
+        T = meet(alpha)
+        return f"{T:.3g}" if T <= FAR else "beyond 1e6"
+
+    return f"; on {law} it would meet 2T^2d at T ~ {at(fit['exponent'])} ({at(lo)} to {at(hi)}), beyond the grid"
+
+
 def crossover_statements(
     summary: dict, metric: str = "evaluation_total", against: str = "classical_attention"
 ) -> list[str]:
     """One sentence per circuit, ``k`` and ``d``: where one whole evaluation (ideal and random targets,
-    shots and preprocessing counted) meets the classical ``2 T^2 d``, or that it never does on the grid."""
+    shots and preprocessing counted) meets the classical ``2 T^2 d``, or that it never does on the grid
+    (with the crossover its fitted ``T`` exponent would reach, if any)."""
     by_key: dict = {}
     for c in summary["crossovers"]:
         if c["against"] == against and c["metric"] in (f"{metric}_ideal", f"{metric}_random"):
@@ -68,7 +103,10 @@ def crossover_statements(
                 verdict = "crosses at T = " + ", ".join(f"{t:.1f}" for t in c["crossings_T"]) + " but ends above"
             else:
                 verdict = f"above it at every T in [{lo}, {hi}]"
-            parts.append(f"{instance} targets {verdict} ({c['ratio_at_max_T']:.3g}x classical at T = {hi})")
+            parts.append(
+                f"{instance} targets {verdict} ({c['ratio_at_max_T']:.3g}x classical at T = {hi}"
+                f"{_extrapolated(summary, c)})"
+            )
         out.append(f"{circuit}, k = {k}, d = {d}: " + "; ".join(parts))
     return out
 

@@ -43,7 +43,7 @@ __all__ = [
     "reference_probabilities",
 ]
 
-INSTANCES = ("random", "ideal")
+INSTANCES: tuple[Literal["random", "ideal"], ...] = ("random", "ideal")
 
 
 def _probability(p: float, name: str) -> float:

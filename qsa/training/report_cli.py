@@ -114,7 +114,64 @@ def run_cost(args: argparse.Namespace) -> int:
 
 
 def run_diagnose(args: argparse.Namespace) -> int:
-    """``qsa diagnose``: :func:`qsa.training.diagnose.diagnose` on the config, with a table and plots."""
-    from qsa.training.diagnose import main
+    """``qsa diagnose``: :func:`qsa.training.diagnose.diagnose` on the config; prints the fitted rates, writes the plots."""
+    import time
 
-    return main(args)
+    from qsa import runs
+    from qsa.errors import renamed
+    from qsa.training import load_config
+    from qsa.training.diagnose import LOSSES, DiagnoseGrid, diagnose, plot_diagnostics
+
+    config = load_config(args.config, args.overrides)
+    given = {
+        "n_qubits": args.n_qubits,
+        "T": args.T,
+        "layers": args.layers,
+        "kernels": args.kernels,
+        "inits": args.inits,
+    }
+    with renamed(
+        {"n_qubits": "--n-qubits", "T": "--T", "layers": "--layers", "kernels": "--kernels", "inits": "--inits"}
+    ):
+        grid = DiagnoseGrid(**{k: v for k, v in given.items() if v is not None})
+    runs.check_output_root(args.out, "--out")
+    start = time.perf_counter()
+    result = diagnose(config, grid)
+    result["wall_seconds"] = time.perf_counter() - start
+    result["environment"] = runs.environment(Path(__file__).resolve().parent)
+    out = runs.new_run_dir(args.out, "diagnose")
+    runs.write_json(out / "diagnostics.json", result)
+    plots = plot_diagnostics(result, out)
+    f = result["fixed"]
+    print(
+        f"gradient variance over {grid.inits} random initialisations ({config.name}: k = {config.model.k}, "
+        f"phases {config.model.phases}; fixed d = {2 ** f['n_qubits']}, T = {f['T']}, L = {f['layers']}); "
+        "fit Var = a exp(rate x), 95 % CI:"
+    )
+    print(f"  {'kernel':>6} {'sweep':>18} {'loss':>5} {'rate':>8} {'95 % CI':>20} {'factor':>7} {'rms':>5}")
+    names = {
+        "d": "per qubit (via d)",
+        "d_per_token_qubit": "per token qubit",
+        "T": "per qubit (via T)",
+        "depth": "per layer",
+    }
+    for kernel, by_sweep in result["fits"].items():
+        for sweep, by_loss in by_sweep.items():
+            for loss in LOSSES:
+                fit = by_loss[loss]
+                if fit is None:
+                    print(f"  {kernel:>6} {names[sweep]:>18} {loss:>5} {'-':>8} (fewer than 3 points)")
+                    continue
+                ci = f"[{fit['rate_ci'][0]:+.3f}, {fit['rate_ci'][1]:+.3f}]"
+                print(
+                    f"  {kernel:>6} {names[sweep]:>18} {loss:>5} {fit['rate']:>+8.3f} {ci:>20} "
+                    f"{fit['factor']:>7.3f} {fit['rms_residual']:>5.2f}"
+                )
+    check = result["check"]
+    if check is not None:
+        print(
+            f"check on backend {check['backend']!r} ({check['n_qubits']} qubits, {check['inits']} initialisations): "
+            f"largest |gradient - analytic| = {check['max_abs_difference']:.1e} (largest gradient {check['max_gradient']:.2g})"
+        )
+    print(f"wrote {out / 'diagnostics.json'} and {', '.join(p.name for p in plots)} ({result['wall_seconds']:.0f} s)")
+    return 0
