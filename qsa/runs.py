@@ -165,16 +165,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def remove_temporary_files(directory: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
+def remove_temporary_files(directory: str | os.PathLike) -> list[Path]:
     """Remove the temporary files of :func:`write_bytes` a kill inside a write left in ``directory``.
 
     Call it only while holding the directory's :class:`RunLock` (no other write can be under way).
     Returns the removed paths (each is logged).
     """
     directory = Path(directory)
-    found = directory.rglob(".*") if recursive else directory.glob(".*")
     removed = []
-    for path in found:
+    for path in directory.glob(".*"):
         match = _TEMPORARY.match(path.name)
         if match and path.is_file() and (match["suffix"] or (path.parent / match["name"]).exists()):
             path.unlink(missing_ok=True)
