@@ -368,11 +368,11 @@ def plot_diagnostics(result: dict[str, Any], directory: str | Path) -> list[Path
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7)
         fig.suptitle(
-            f"Gradient variance over {grid['inits']} random initialisations (analytic tier); dotted: fit "
-            "Var = a exp(rate x)",
+            f"Gradient variance over {grid['inits']} random initialisations (analytic tier)\n"
+            "dotted: the fit Var = a exp(rate x); rate per qubit or per layer, 95 % CI",
             fontsize=10,
         )
-        fig.tight_layout(rect=(0, 0, 1, 0.94))
+        fig.tight_layout(rect=(0, 0, 1, 0.91))
         runs.write_png(directory / name, fig)
         written.append(directory / name)
     return written
