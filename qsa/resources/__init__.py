@@ -9,9 +9,13 @@ docs/method.md section 7. The pieces, each usable alone:
 * :mod:`~qsa.resources.transpiled` — two-qubit counts and depths on heavy-hex fake backends
   (Heron ``FakeFez``, Eagle ``FakeSherbrooke``), with an on-disk cache;
 * :mod:`~qsa.resources.shots` — shots for a target precision and the advantage criterion;
-* :mod:`~qsa.resources.classical` — multiply-adds of one classical attention head;
-* :mod:`~qsa.resources.fits` and :mod:`~qsa.resources.sweep` — sweeps, log-log fits with
-  confidence intervals, crossovers.
+* :mod:`~qsa.resources.classical` — multiply-adds of one classical attention head, and the
+  classical preprocessing a QSA circuit needs (circuit B's ``O(T d^(k+1))`` loads);
+* :mod:`~qsa.resources.fits` and :mod:`~qsa.resources.sweep` — sweeps (one whole attention
+  evaluation: every variant at its own shots), log-log and exponential fits with confidence
+  intervals, crossovers;
+* :mod:`~qsa.resources.report` — the cost block of a trained model (:mod:`qsa.training.cost`):
+  probabilities, shots per circuit, loss and gradient, executions per step, advantage.
 
 Qiskit is imported only when transpiling.
 """
