@@ -37,7 +37,7 @@ The cost model is the one of :mod:`qsa.hardware`:
   loads (no shift rule: not counted);
 * **per training step**: one loss-and-gradient evaluation on a batch of ``B`` sequences, the
   variants the training loss needs (an L-BFGS step whose line search evaluates more often costs a
-  multiple); **per evaluation** of a split: all three variants at the unshifted point of every
+  multiple; an SPSA step is two loss evaluations and no gradient circuits); **per evaluation** of a split: all three variants at the unshifted point of every
   sequence, with the shots that give ``eps`` on both ``L_B`` and ``L_1``. Shots are set by the
   sequence that needs the most (one shot count per job);
 * **two-qubit gates per shot**: logical CNOTs (:func:`~qsa.resources.counts.logical_counts`) and,
@@ -204,6 +204,7 @@ def cost_block(
     trained_phases: bool = False,
     train_split: str = "train",
     transpiled: Mapping[str, Any] | None = None,
+    optimizer: str = "adam",
 ) -> dict[str, Any]:
     """The cost block of a trained model (module docstring), JSON-ready.
 
@@ -217,6 +218,9 @@ def cost_block(
         train_split: the split whose sequences set the training step's shots.
         transpiled: optional ``{"backend": name, "backend_class": ..., "variants": {variant:
             TranspiledCounts or its dict}}`` to report native two-qubit gates per shot.
+        optimizer: the training config's optimiser: ``"spsa"`` steps with two loss evaluations and
+            no gradient circuits; any other takes one loss evaluation and its parameter-shift
+            gradient per step (an L-BFGS step whose line search evaluates more often costs a multiple).
 
     Raises:
         ValueError, TypeError: for a shape that is not circuit A with ansatz depths, a loss,
@@ -229,6 +233,8 @@ def cost_block(
     one_of(loss, "loss", tuple(LOSS_VARIANTS))
     integer(batch_size, "batch_size", minimum=1)
     rel_error = real_number(rel_error, "rel_error", positive=True)
+    if not isinstance(optimizer, str):
+        raise TypeError(f"optimizer must be a string such as 'adam' or 'spsa'; got {type(optimizer).__name__}")
     if train_split not in cells:
         raise ValueError(f"cells must hold the split {train_split!r}; got {sorted(cells)}")
     T, d, k = shape.T, shape.d, shape.k
@@ -302,20 +308,22 @@ def cost_block(
     needed = LOSS_VARIANTS[loss]
     train_loss_shots = splits[train_split]["loss_shots"]["L_1" if loss == "nll" else loss]["max"]
     point_shots = _ceil(math.inf if train_loss_shots is None else train_loss_shots)
-    shift_shots = None if point_shots is None else max(1, math.ceil(point_shots * weight))
-    executions = batch_size * sum(1 + circuits[v]["shift_points"] for v in needed)
-    step_shots = (
-        None
-        if point_shots is None
-        else batch_size * sum(point_shots + circuits[v]["shift_points"] * shift_shots for v in needed)
-    )
+    if optimizer == "spsa":  # two loss evaluations at shifted parameters, no gradient circuits
+        runs_per_variant = dict.fromkeys(needed, (2, 0))  # (unshifted-like executions, shifted executions)
+        shift_shots = None
+    else:  # one loss evaluation and its parameter-shift points
+        runs_per_variant = {v: (1, int(circuits[v]["shift_points"])) for v in needed}
+        shift_shots = None if point_shots is None else max(1, math.ceil(point_shots * weight))
+    executions = batch_size * sum(a + b for a, b in runs_per_variant.values())
 
-    def step_gates(key: str) -> int | None:
-        if point_shots is None or shift_shots is None:
+    def step_count(key: str | None) -> int | None:
+        """Shots (``key`` None) or two-qubit gates (``key`` a per-shot count) of one training step."""
+        if point_shots is None or (shift_shots is None and optimizer != "spsa"):
             return None
         total = 0
-        for v in needed:
-            total += int(circuits[v][key]) * (point_shots + int(circuits[v]["shift_points"]) * shift_shots)
+        for v, (plain, shifted) in runs_per_variant.items():
+            shots = plain * point_shots + shifted * (shift_shots or 0)
+            total += shots * (1 if key is None else int(circuits[v][key]))
         return batch_size * total
 
     classical = classical_attention_cost(T, d)
@@ -333,13 +341,15 @@ def cost_block(
         "split_names": list(splits),  # the order of the splits (a JSON object's keys may come back sorted)
         "splits": splits,
         "training_step": {
+            "optimizer": optimizer,
+            "gradient": "SPSA: two loss evaluations" if optimizer == "spsa" else "parameter shift",
             "variants": list(needed),
             "shots_per_execution": point_shots,
             "shots_per_shifted_execution": shift_shots,
             "executions": executions,
-            "shots": step_shots,
-            "two_qubit_gates": step_gates("cnot"),
-            **({native: step_gates(native)} if native else {}),
+            "shots": step_count(None),
+            "two_qubit_gates": step_count("cnot"),
+            **({native: step_count(native)} if native else {}),
         },
         "classical": {
             "attention": classical.attention,
@@ -399,10 +409,14 @@ def format_block(block: Mapping[str, Any]) -> list[str]:
         parts = ", ".join(f"{name} {_num(e['loss_shots'][name]['max'])}" for name in LOSS_SHOTS)
         lines.append(f"  {split:>12}: {parts}")
     t = block["training_step"]
+    spsa = t.get("optimizer") == "spsa"
+    how = f"two SPSA evaluations of {block['loss']}" if spsa else f"{block['loss']} and its parameter-shift gradient"
+    each = f"{_num(t['shots_per_execution'])} shots each" + (
+        "" if spsa else f" ({_num(t['shots_per_shifted_execution'])} per shifted point)"
+    )
     lines.append(
-        f"  per training step ({block['loss']} and its parameter-shift gradient on {block['batch_size']} sequences, "
-        f"circuits {'+'.join(t['variants'])}): {t['executions']:,} circuit executions, "
-        f"{_num(t['shots_per_execution'])} shots each ({_num(t['shots_per_shifted_execution'])} per shifted point), "
+        f"  per training step ({how} on {block['batch_size']} sequences, "
+        f"circuits {'+'.join(t['variants'])}): {t['executions']:,} circuit executions, {each}, "
         f"{_num(t['shots'])} shots, {_num(t['two_qubit_gates'])} logical CNOTs"
         + (f", {_num(t[backend + '_two_qubit'])} two-qubit gates on {backend}" if backend else "")
     )

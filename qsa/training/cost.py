@@ -127,6 +127,7 @@ def run_cost(
         trained_phases=config.model.phases == "trained",
         train_split="train" if "train" in cells else next(iter(cells)),
         transpiled=transpiled,
+        optimizer=config.train.optimizer,
     )
     if transpiled is not None:
         block["transpiled"].update(optimization_level=optimization_level, seed_transpiler=seed_transpiler)

@@ -43,7 +43,8 @@ def training_curve(records: list[dict[str, Any]]) -> tuple[list[int], list[float
 
     The loop writes ``{"kind": "train", "step": s, "loss": ...}`` after its ``s``-th optimiser step
     with the loss of the batch *before* that step (:mod:`qsa.training.loop`: Adam's closure and
-    L-BFGS's first evaluation are taken at the parameters the step starts from), that is at the
+    L-BFGS's first evaluation are taken at the parameters the step starts from; SPSA records the
+    mean of its two evaluations around them), that is at the
     parameters of step ``s - 1``, where the evaluation records of step ``s - 1`` were taken. So the
     point is drawn at ``s - 1``: with full batches it lies on the training split's evaluation curve.
 

@@ -207,3 +207,20 @@ def test_model_cells_sum_to_the_models_observables(tmp_path):
         got = cells[name] if name == "mu" else cells[name].sum(1)
         np.testing.assert_allclose(got, getattr(obs, name).numpy(), rtol=0, atol=TOL_STATE)
     assert result.summary["cost"]["trainable"] == ["theta_W", "theta_V", "phi"]
+
+
+def test_a_step_of_spsa_is_two_loss_evaluations_and_no_gradient_circuits():
+    rng = np.random.default_rng(1)
+    cells = {"train": _random_cells(rng, 3, 4, 2, 1)}
+    shape = Shape("A", 4, 2, 1, "mono", None, 1, 1, True)
+    shift = cost_block(shape, cells, loss="L_B", batch_size=3)["training_step"]
+    spsa = cost_block(shape, cells, loss="L_B", batch_size=3, optimizer="spsa")["training_step"]
+    S = math.ceil(loss_shots(cells["train"], loss="L_B").max())
+    assert spsa["executions"] == 3 * 2 * 2 and spsa["shots"] == spsa["executions"] * S  # mu and zeta, twice
+    points = sum(shift_plan(shape, v)[0] for v in ("mu", "zeta"))
+    assert shift["executions"] == 3 * (2 + points) and shift["shots_per_execution"] == spsa["shots_per_execution"] == S
+    cnot = {v: logical_counts(shape, variant=v).cnot for v in ("mu", "zeta")}
+    assert spsa["two_qubit_gates"] == 3 * 2 * S * sum(cnot.values())
+    assert "two SPSA evaluations of L_B" in "\n".join(
+        format_block(cost_block(shape, cells, loss="L_B", batch_size=3, optimizer="spsa"))
+    )
