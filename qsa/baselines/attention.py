@@ -2,7 +2,7 @@ r"""Classical attention baselines on QSA's tokens, scored with QSA's losses.
 
 Every model here maps tokens ``X`` ``(S, T, d)`` (complex unit rows, the same tokens QSA sees) to
 unnormalised predictions ``Z`` ``(S, T, d)``, causally: ``z_j`` depends on ``x_0..x_j`` only. A
-prediction is scored exactly like QSA's (METHOD.md sections 2-3):
+prediction is scored exactly like QSA's (docs/method.md sections 2-3):
 
 .. math::
 
@@ -17,18 +17,18 @@ the ``z_j``, which only the overlap kernel fixes.
 
 The models (``s_ji = <x_j|W|x_i>``, query ``j``, key ``i <= j``):
 
-================================ ====================================================== ===============
-model                            prediction ``z_j``                                     real parameters
-================================ ====================================================== ===============
-``KCSA``                         ``sum_i g(s_ji) V x_i``, ``g`` QSA's mono/poly kernel,   ``2 d^2``
-                                 ``W``, ``V`` free unitaries                              (+ ``T`` phases)
-``SoftmaxAttention("isometric")`` ``sum_i softmax_i(beta Re s_ji) V x_i``, ``W`` free      ``3 d^2``
-                                 complex, ``V`` free unitary, ``beta = sqrt(d)``
+================================= ====================================================== ================
+model                             prediction ``z_j``                                     real parameters
+================================= ====================================================== ================
+``KCSA``                          ``sum_i g(s_ji) V x_i``, ``g`` QSA's mono/poly kernel, ``2 d^2``
+                                  ``W``, ``V`` free unitaries                            (+ ``T`` phases)
+``SoftmaxAttention("isometric")`` ``sum_i softmax_i(beta Re s_ji) V x_i``, ``W`` free    ``3 d^2``
+                                  complex, ``V`` free unitary, ``beta = sqrt(d)``
 ``SoftmaxAttention("general")``   as above with ``V`` a free complex matrix              ``4 d^2``
-``LinearAttention``              ``sum_i w_ji V x_i / sum_i w_ji``,                        ``6 d^2``
-                                 ``w_ji = <phi(W_Q x_j), phi(W_K x_i)>``,
-                                 ``phi(u) = |u|^2`` elementwise
-================================ ====================================================== ===============
+``LinearAttention``               ``sum_i w_ji V x_i / sum_i w_ji``,                     ``6 d^2``
+                                  ``w_ji = <phi(W_Q x_j), phi(W_K x_i)>``,
+                                  ``phi(u) = |u|^2`` elementwise
+================================= ====================================================== ================
 
 Choices, stated:
 
@@ -207,7 +207,7 @@ def _causal(T: int) -> torch.Tensor:
 class KCSA(nn.Module):
     r"""Classical kernel self-attention: QSA's closed forms with free unitaries ``W``, ``V``.
 
-    ``z_j = sum_{i<=j} g(s_ji) V x_i`` with QSA's kernel ``g`` (mono ``s^k`` or poly, METHOD.md
+    ``z_j = sum_{i<=j} g(s_ji) V x_i`` with QSA's kernel ``g`` (mono ``s^k`` or poly, docs/method.md
     section 2), scored by :func:`qsa.observables`; only the parametrisation of ``W`` and ``V``
     differs from QSA (a :class:`FreeUnitary` each instead of the hardware-efficient ansatz). With
     ``W``, ``V`` set to QSA's ansatz unitaries it gives QSA's observables.

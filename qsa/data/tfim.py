@@ -1,4 +1,4 @@
-r"""Transverse-field Ising trajectories: the quantum data of METHOD.md section 1.
+r"""Transverse-field Ising trajectories: the quantum data of docs/method.md section 1.
 
 The Hamiltonian on ``n`` qubits (sign convention as PennyLane's ``qml.spin.transverse_ising``):
 
@@ -514,7 +514,7 @@ def evolve(
 
     Raises:
         ValueError: for a bad ``psi0``, ``dt``, ``T`` or ``method``, or ``method="dense"`` above
-        ``MAX_DENSE_QUBITS``, before any evolution.
+            ``MAX_DENSE_QUBITS``, before any evolution.
     """
     model = _model(model)
     dt = _validate.real_number(dt, "dt", positive=True)
@@ -570,7 +570,7 @@ def tfim_sequences(
 class TFIMConfig:
     """A TFIM data set: training Hamiltonian(s), test sequences, held-out Hamiltonians.
 
-    The defaults are the reference task of METHOD.md section 9 (see :func:`reference_tfim_config`).
+    The defaults are the reference task of docs/method.md section 9 (see :func:`reference_tfim_config`).
 
     Attributes:
         n_qubits: spins; token width ``d = 2^n_qubits``.

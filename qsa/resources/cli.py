@@ -38,7 +38,7 @@ COLUMNS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``qsa gates`` to the ``qsa`` command."""
     from qsa.circuits import LABELS
     from qsa.resources.counts import DEFAULT_LAYERS
