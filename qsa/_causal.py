@@ -23,6 +23,8 @@ The backward is written in differentiable torch operations, so double backward w
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 
 from qsa import _validate
@@ -157,7 +159,9 @@ def causal_kernel_mix(
     return torch.cat(parts).reshape(*batch, *Q.shape[-2:])
 
 
-def _amplitudes_tiled(X, Y, W, V, coefficients, block):
+def _amplitudes_tiled(
+    X: torch.Tensor, Y: torch.Tensor, W: torch.Tensor, V: torch.Tensor, coefficients: tuple[float, ...], block: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`causal_amplitudes` through :func:`causal_kernel_mix` (differentiable torch operations)."""
     mix = causal_kernel_mix(X.conj() @ W, X, coefficients, block=block)  # (..., T, d): z_j = V mix_j
     A = ((Y.conj() @ V) * mix).sum(-1)  # (..., T)
@@ -171,7 +175,9 @@ class _CausalAmplitudes(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(X, Y, W, V, coefficients, block):
+    def forward(
+        X: torch.Tensor, Y: torch.Tensor, W: torch.Tensor, V: torch.Tensor, coefficients: tuple[float, ...], block: int
+    ) -> tuple[torch.Tensor, ...]:
         g, _ = kernel_polynomial(coefficients)
         Q = X.conj() @ W  # (..., T, d): rows <x_j|W
         S = Q @ X.transpose(-1, -2)  # (..., T, T): s_ji
@@ -182,7 +188,7 @@ class _CausalAmplitudes(torch.autograd.Function):
         return A, z_norm2, Q, S, mix, B
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
         X, Y, W, V, coefficients, block = inputs
         _, _, Q, S, mix, B = output
         ctx.mark_non_differentiable(Q, S, mix, B)
@@ -191,7 +197,9 @@ class _CausalAmplitudes(torch.autograd.Function):
         ctx.coefficients, ctx.block = coefficients, block
 
     @staticmethod
-    def backward(ctx, grad_A, grad_z, *_intermediates):
+    def backward(
+        ctx: Any, grad_A: torch.Tensor | None, grad_z: torch.Tensor | None, *_intermediates: Any
+    ) -> tuple[torch.Tensor | None, ...]:
         X, Y, W, V, Q, S, mix, B = ctx.saved_tensors
         need_X, need_Y, need_W, need_V = ctx.needs_input_grad[:4]
         if grad_A is None and grad_z is None:
@@ -258,5 +266,6 @@ def causal_amplitudes(
     T = X.shape[-2]
     entries = X[..., 0, 0].numel() * T * T
     if T <= block and entries <= _MAX_SAVED_ENTRIES and X.shape == Y.shape and W.ndim == 2 and V.ndim == 2:
-        return _CausalAmplitudes.apply(X, Y, W, V, coefficients, block)[:2]
+        out = _CausalAmplitudes.apply(X, Y, W, V, coefficients, block)  # type: ignore[no-untyped-call]
+        return cast(torch.Tensor, out[0]), cast(torch.Tensor, out[1])
     return _amplitudes_tiled(X, Y, W, V, coefficients, block)

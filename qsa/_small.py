@@ -19,6 +19,8 @@ same infinities and NaNs either way.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,6 +28,9 @@ import torch
 from qsa.ansatz import _DENSE_GENERATORS, _PAULI, _gate_matrix, ring_permutation
 
 __all__ = ["FIELDS", "MAX_PRODUCT", "applies", "observables"]
+
+#: ``recompute(theta_W, theta_V, phi)``: the fields through differentiable torch operations.
+Recompute = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], tuple[torch.Tensor, ...]]
 
 #: The :class:`~qsa.analytic.Observables` fields the node returns, in order.
 FIELDS = ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p")
@@ -37,7 +42,7 @@ FIELDS = ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p")
 MAX_PRODUCT = 2**15
 
 
-def applies(theta_W: torch.Tensor, theta_V: torch.Tensor, phi, X: torch.Tensor, Y: torch.Tensor) -> bool:
+def applies(theta_W: torch.Tensor, theta_V: torch.Tensor, phi: Any, X: torch.Tensor, Y: torch.Tensor) -> bool:
     """Whether :func:`observables` takes this call: complex128 tokens of one shape ``(..., T, d)`` on the CPU
     that need no gradient, float64 angles ``(L, n, 3)`` on the CPU, every product within :data:`MAX_PRODUCT`,
     phases ``None``, ``"aligned"`` or float64 ``(T,)`` / ``(..., T)`` on the CPU."""
@@ -59,7 +64,7 @@ def applies(theta_W: torch.Tensor, theta_V: torch.Tensor, phi, X: torch.Tensor, 
 
 
 @functools.cache
-def _constants(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+def _constants(n: int) -> tuple[Array, Array, Array, Array | None]:
     """Gate matrix, ring rows and their inverse, and the generator matrices (as :func:`qsa.ansatz._constants`)."""
     rows = ring_permutation(n).argmax(1)
     generators = None
@@ -76,7 +81,11 @@ def _constants(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray |
 # --- the ansatz -------------------------------------------------------------------------------------
 
 
-def _ansatz(theta: np.ndarray):
+Array = np.ndarray[Any, Any]
+Saved = tuple[Array, Array, Array]
+
+
+def _ansatz(theta: Array) -> tuple[Array, Saved]:
     """``theta`` ``(L, B, n, 3)`` -> ``U`` ``(B, d, d)`` and what the backward pass needs (as :func:`qsa.ansatz._build`)."""
     L, n = theta.shape[0], theta.shape[-2]
     M, rows, _, _ = _constants(n)
@@ -97,11 +106,11 @@ def _ansatz(theta: np.ndarray):
     return P[-1], (theta, kron, P)
 
 
-def _generator_parts(H: np.ndarray, n: int, generators: np.ndarray | None) -> np.ndarray:
+def _generator_parts(H: Array, n: int, generators: Array | None) -> Array:
     """``Re tr(H^dagger E_{sigma,q})`` ``(..., 3, n)`` (as :func:`qsa.ansatz._generator_parts`)."""
     if generators is not None:
         flat = np.ascontiguousarray(H).view(np.float64).reshape(*H.shape[:-2], -1)
-        return (flat @ generators).reshape(*H.shape[:-2], 3, n)
+        return cast(Array, (flat @ generators).reshape(*H.shape[:-2], 3, n))
     parts = []
     for q in range(n):
         left, right = 2**q, 2 ** (n - 1 - q)
@@ -122,7 +131,7 @@ def _generator_parts(H: np.ndarray, n: int, generators: np.ndarray | None) -> np
     return np.stack(parts, -1)
 
 
-def _ansatz_backward(grad_U: np.ndarray, saved) -> np.ndarray:
+def _ansatz_backward(grad_U: Array, saved: Saved) -> Array:
     """Gradient of the angles ``(L, B, n, 3)`` from that of ``U`` (as :func:`qsa.ansatz._build_backward`)."""
     theta, kron, P = saved
     n = theta.shape[-2]
@@ -142,13 +151,13 @@ def _ansatz_backward(grad_U: np.ndarray, saved) -> np.ndarray:
 # --- kernel, amplitudes, observables ------------------------------------------------------------------
 
 
-def _polynomial(coefficients: tuple[float, ...]):
+def _polynomial(coefficients: tuple[float, ...]) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
     """``(g, g')`` of ``sum_p c_p s^p`` on arrays (as :func:`qsa._causal.kernel_polynomial`)."""
     c = coefficients
     degree = len(c) - 1
     monomial = degree >= 1 and all(v == 0 for v in c[:-1])
 
-    def g(s):
+    def g(s: Array) -> Array:
         if monomial:
             out = s if degree == 1 else (s * s if degree == 2 else s**degree)
             return out if c[-1] == 1 else out * c[-1]
@@ -157,7 +166,7 @@ def _polynomial(coefficients: tuple[float, ...]):
             out = out * s + c[p]
         return out
 
-    def dg(s):
+    def dg(s: Array) -> Array:
         if degree == 0:
             return np.zeros_like(s)
         if monomial:
@@ -174,7 +183,17 @@ def _polynomial(coefficients: tuple[float, ...]):
 
 class _Observables(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, theta_W, theta_V, phi, X, Y, coefficients, aligned, recompute):
+    def forward(
+        ctx: Any,
+        theta_W: torch.Tensor,
+        theta_V: torch.Tensor,
+        phi: torch.Tensor | None,
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        coefficients: tuple[float, ...],
+        aligned: bool,
+        recompute: Recompute,
+    ) -> tuple[torch.Tensor, ...]:
         with np.errstate(all="ignore"):
             out, saved = _forward(
                 theta_W.detach().numpy(),
@@ -193,7 +212,7 @@ class _Observables(torch.autograd.Function):
         return tuple(torch.from_numpy(np.asarray(a)) for a in out)
 
     @staticmethod
-    def backward(ctx, *grads):
+    def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         theta_W, theta_V, phi = ctx.saved_tensors
         need_W, need_V, need_phi = ctx.needs_input_grad[:3]
         if torch.is_grad_enabled():  # create_graph=True: differentiate the torch path
@@ -222,12 +241,21 @@ class _Observables(torch.autograd.Function):
         )
 
 
-def _forward(theta_W, theta_V, phi, X, Y, coefficients, aligned):
+def _forward(
+    theta_W: Array,
+    theta_V: Array,
+    phi: Array | None,
+    X: Array,
+    Y: Array,
+    coefficients: tuple[float, ...],
+    aligned: bool,
+) -> tuple[tuple[Array, ...], dict[str, Any]]:
     """Every field of :data:`FIELDS` and what :func:`_backward` needs."""
+    ansatz_saved: tuple[Saved, ...]
     if theta_W.shape == theta_V.shape:
-        WV, ansatz_saved = _ansatz(np.stack((theta_W, theta_V), 1))
+        WV, saved_WV = _ansatz(np.stack((theta_W, theta_V), 1))
         W, V = WV
-        ansatz_saved = (ansatz_saved,)
+        ansatz_saved = (saved_WV,)
     else:
         (W,), saved_W = _ansatz(theta_W[:, None].copy())
         (V,), saved_V = _ansatz(theta_V[:, None].copy())
@@ -285,7 +313,7 @@ def _forward(theta_W, theta_V, phi, X, Y, coefficients, aligned):
     return out, saved
 
 
-def _backward(grads, s, need_phi: bool):
+def _backward(grads: list[Array | None], s: dict[str, Any], need_phi: bool) -> tuple[Array, Array, Array | None]:
     """Gradients of ``theta_W``, ``theta_V`` and the phases from those of the fields (any of them ``None``)."""
     g_mu, g_zeta, g_nu, g_F, g_LB, g_LA, g_Lhalf, g_L1, g_p = grads
     T, N, p, zeta_j = s["T"], s["N"], s["p"], s["zeta_j"]
@@ -349,7 +377,7 @@ def observables(
     Y: torch.Tensor,
     coefficients: tuple[float, ...],
     phases: torch.Tensor | str | None,
-    recompute,
+    recompute: Recompute,
 ) -> tuple[torch.Tensor, ...]:
     """The fields :data:`FIELDS` for unchecked input meeting :func:`applies`, as one autograd node.
 
@@ -358,4 +386,7 @@ def observables(
     """
     aligned = isinstance(phases, str)
     phi = None if phases is None or aligned else phases
-    return _Observables.apply(theta_W, theta_V, phi, X, Y, tuple(float(c) for c in coefficients), aligned, recompute)
+    fields = _Observables.apply(  # type: ignore[no-untyped-call]
+        theta_W, theta_V, phi, X, Y, tuple(float(c) for c in coefficients), aligned, recompute
+    )
+    return cast(tuple[torch.Tensor, ...], fields)

@@ -19,6 +19,7 @@ recomputes through :func:`ansatz_unitary_autograd`, the same matrix in plain tor
 from __future__ import annotations
 
 import functools
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -106,7 +107,7 @@ def _generator_parts(H: torch.Tensor, n: int, generators: torch.Tensor | None) -
     """``Re tr(H^dagger E_{sigma,q})`` for ``E = I (x) -i sigma / 2 (x) I`` (``sigma`` X, Y, Z at qubit ``q``):
     ``(..., 3, n)`` from ``H`` ``(..., d, d)``."""
     if generators is not None:
-        return (torch.view_as_real(H).flatten(-3) @ generators).unflatten(-1, (3, n))
+        return (torch.view_as_real(H).flatten(-3) @ generators).reshape(*H.shape[:-2], 3, n)
     parts = []
     for q in range(n):  # the partial trace onto qubit q, then its Pauli components
         left, right = 2**q, 2 ** (n - 1 - q)
@@ -127,7 +128,7 @@ def _generator_parts(H: torch.Tensor, n: int, generators: torch.Tensor | None) -
     return torch.stack(parts, -1)
 
 
-def _build(theta: torch.Tensor):
+def _build(theta: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """``theta`` ``(L, B, n, 3)`` -> ``(U (B, d, d), saved)``: the fused forward pass."""
     L, n = theta.shape[0], theta.shape[-2]
     M, rows = _constants(n, theta.dtype, theta.device)[:2]
@@ -135,7 +136,7 @@ def _build(theta: torch.Tensor):
     t = torch.stack((torch.cos(half), torch.sin(half)), -1)  # (L, B, n, 3, 2)
     t_bc = t[..., 1, :, None] * t[..., 2, None, :]  # (L, B, n, 2, 2)
     m = (t[..., 0, :, None, None] * t_bc[..., None, :, :]).flatten(-3)  # (L, B, n, 8)
-    u = torch.view_as_complex((m @ M).unflatten(-1, (4, 2))).unflatten(-1, (2, 2))  # (L, B, n, 2, 2)
+    u = torch.view_as_complex((m @ M).reshape(*m.shape[:-1], 4, 2)).reshape(*m.shape[:-1], 2, 2)  # (L, B, n, 2, 2)
     kron = u[..., n - 1, :, :]  # u_q (x) ... (x) u_{n-1}, built from the last qubit
     for q in range(n - 2, -1, -1):
         a, D = u[..., q, :, :], kron.shape[-1]
@@ -148,7 +149,9 @@ def _build(theta: torch.Tensor):
     return P[-1].clone(), (kron, P)
 
 
-def _build_backward(grad_U: torch.Tensor, theta: torch.Tensor, saved) -> torch.Tensor:
+def _build_backward(
+    grad_U: torch.Tensor, theta: torch.Tensor, saved: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
     """Gradient ``(L, B, n, 3)`` of the angles from that of ``U`` (torch's conjugate-Wirtinger convention).
 
     With ``g_K`` the gradient of the kron of layer ``l`` (ring undone), ``dL/dtheta = Re tr(g_K^dag dK/dtheta)``,
@@ -174,12 +177,12 @@ class _Ansatz(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(theta):  # (L, B, n, 3) -> U (B, d, d), and the kron and prefix products for the backward
-        U, (kron, P) = _build(theta)
+    def forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        U, (kron, P) = _build(theta)  # (L, B, n, 3) -> U (B, d, d); the krons and prefix products for the backward
         return U, kron, P
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
         (theta,) = inputs
         _, kron, P = output
         ctx.mark_non_differentiable(kron, P)
@@ -187,25 +190,31 @@ class _Ansatz(torch.autograd.Function):
         ctx.save_for_backward(theta, kron, P)
 
     @staticmethod
-    def backward(ctx, grad_U, _grad_kron, _grad_P):
+    def backward(ctx: Any, grad_U: torch.Tensor | None, *_unused: Any) -> torch.Tensor | None:
         theta, kron, P = ctx.saved_tensors
         if grad_U is None:
             return None
         if torch.is_grad_enabled():  # create_graph=True: differentiate a differentiable recomputation
             with torch.enable_grad():
                 U = ansatz_unitary_autograd(theta.movedim(0, -3))
-                return torch.autograd.grad(U, theta, grad_U, create_graph=True)[0]
+                (grad,) = torch.autograd.grad(U, theta, grad_U, create_graph=True)
+                return cast(torch.Tensor, grad)
         return _build_backward(grad_U, theta, (kron, P))
+
+
+def _apply(theta: torch.Tensor) -> torch.Tensor:
+    """``_Ansatz`` of angles ``(L, B, n, 3)``: ``(B, d, d)``."""
+    return cast(torch.Tensor, _Ansatz.apply(theta)[0])  # type: ignore[no-untyped-call]
 
 
 def _fused(theta: torch.Tensor) -> torch.Tensor:
     """The ansatz of unchecked angles ``(..., L, n, 3)``: ``(..., d, d)``."""
     batch, (L, n) = theta.shape[:-3], theta.shape[-3:-1]
-    U = _Ansatz.apply(theta.movedim(-3, 0).reshape(L, -1, n, 3))[0]  # (B, d, d)
+    U = _apply(theta.movedim(-3, 0).reshape(L, -1, n, 3))  # (B, d, d)
     return U.reshape(*batch, *U.shape[-2:])
 
 
-def _check(theta, name: str) -> None:
+def _check(theta: Any, name: str) -> None:
     if not isinstance(theta, torch.Tensor) or not theta.dtype.is_floating_point:
         raise TypeError(f"{name} must be a real floating torch tensor; got {type(theta).__name__}")
     if theta.ndim < 3 or theta.shape[-1] != 3:
@@ -236,7 +245,7 @@ def ansatz_unitaries(theta_W: torch.Tensor, theta_V: torch.Tensor) -> tuple[torc
     _check(theta_V, "theta_V")
     if theta_W.shape == theta_V.shape and theta_W.dtype == theta_V.dtype and theta_W.device == theta_V.device:
         L, n = theta_W.shape[-3:-1]
-        WV = _Ansatz.apply(torch.stack((theta_W, theta_V), -3).movedim(-4, 0).reshape(L, -1, n, 3))[0]  # (2 B, d, d)
+        WV = _apply(torch.stack((theta_W, theta_V), -3).movedim(-4, 0).reshape(L, -1, n, 3))  # (2 B, d, d)
         WV = WV.reshape(*theta_W.shape[:-3], 2, *WV.shape[-2:])
         return WV[..., 0, :, :], WV[..., 1, :, :]
     return _fused(theta_W), _fused(theta_V)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 
@@ -88,11 +89,12 @@ class AnalyticEvaluator:
         if phases is not None and (phases != "aligned" or "phi" in params):
             raise ValueError(f"phases must be None or 'aligned' (and then params must not hold 'phi'); got {phases!r}")
         phi = params.get("phi")
+        mode: torch.Tensor | str | None = phases
         if phi is not None:
             if isinstance(phi, str):
                 raise TypeError(f"params['phi'] must be real phases of shape (T,) or (S, T); got {phi!r}")
-            phases = _validate.phases(phi, X.shape[:-1])
-        return self.evaluate(params["theta_W"], params["theta_V"], X, Y, k=k, kernel=kernel, beta=beta, phases=phases)
+            mode = _validate.phases(phi, X.shape[:-1])
+        return self.evaluate(params["theta_W"], params["theta_V"], X, Y, k=k, kernel=kernel, beta=beta, phases=mode)
 
     def evaluate(
         self,
@@ -116,22 +118,37 @@ class AnalyticEvaluator:
         beta = analytic.resolve_beta(beta, X.shape[-1])
         if self.dtype == torch.complex128 and _small.applies(theta_W, theta_V, phases, X, Y):
 
-            def recompute(theta_W, theta_V, phi):  # the torch path, for a double backward
+            def recompute(
+                theta_W: torch.Tensor, theta_V: torch.Tensor, phi: torch.Tensor | None
+            ) -> tuple[torch.Tensor, ...]:  # the torch path, for a double backward
                 obs = self._evaluate(
                     theta_W, theta_V, X, Y, k=k, kernel=kernel, beta=beta, phases=phases if phi is None else phi
                 )
                 return tuple(getattr(obs, name) for name in _small.FIELDS)
 
-            coefficients = analytic.kernel_coefficients(k, kernel, beta)
+            coefficients = analytic.kernel_coefficients(k, cast(analytic.Kernel, kernel), beta)
             fields = _small.observables(theta_W, theta_V, X, Y, coefficients, phases, recompute)
             return Observables(**dict(zip(_small.FIELDS, fields)))
         return self._evaluate(theta_W, theta_V, X, Y, k=k, kernel=kernel, beta=beta, phases=phases)
 
-    def _evaluate(self, theta_W, theta_V, X, Y, *, k, kernel, beta, phases) -> Observables:
+    def _evaluate(
+        self,
+        theta_W: torch.Tensor,
+        theta_V: torch.Tensor,
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        *,
+        k: int,
+        kernel: str,
+        beta: float,
+        phases: torch.Tensor | str | None,
+    ) -> Observables:
         """The torch path of :meth:`evaluate` (``beta`` resolved, tokens of :attr:`dtype`)."""
         W, V = ansatz_unitaries(theta_W, theta_V)  # (d, d) each
         W, V = W.to(self.dtype), V.to(self.dtype)
-        A, z_norm2 = analytic.amplitudes_and_norms(X, Y, W, V, k=k, kernel=kernel, beta=beta)  # (..., T) each
+        A, z_norm2 = analytic.amplitudes_and_norms(
+            X, Y, W, V, k=k, kernel=cast(analytic.Kernel, kernel), beta=beta
+        )  # (..., T) each
         if isinstance(phases, str):
             phases = analytic.aligned_phases(A.detach())  # (..., T)
         return analytic.observables_from_amplitudes(A, z_norm2, phases=phases)
