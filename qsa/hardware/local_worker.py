@@ -10,10 +10,11 @@ assigned) and prints ``job <id>`` on stdout; then closes stdout -- the submittin
 die -- waits the requested latency (a simulated queue) and writes each job's ``result.json``
 (``RuntimeEncoder``) and ``status.json``.
 
-The simulator: ``noisy`` restricts the ISA circuits to the physical qubits they use and runs them
-on ``AerSimulator.from_backend`` of the device restricted to those qubits (the device's noise on
-those qubits, fast); ``device`` runs on the fake backend itself; ``ideal`` on a noiseless
-``AerSimulator``.
+The simulator: ``noisy`` restricts the ISA circuits (and an estimator's observables) to the
+physical qubits they use and runs them on ``AerSimulator.from_backend`` of the device restricted to
+those qubits (the device's noise on those qubits, fast); ``ideal`` does the same without the noise
+model (the device's target and timing stay, which dynamical decoupling needs); ``device`` runs on
+the fake backend itself.
 """
 
 from __future__ import annotations
@@ -36,16 +37,21 @@ def _mode_backend(request: dict, jobs: list[list[tuple]]):
     """The backend local mode runs on, and every job's PUBs as that backend takes them."""
     from qsa.hardware import noise
 
-    if request["simulator"] == "ideal":
-        from qiskit_aer import AerSimulator
-
-        return AerSimulator(), jobs
-    device = noise.fake_backend(request["backend"])
     if request["simulator"] == "device":
-        return device, jobs
+        return noise.fake_backend(request["backend"]), jobs
+    device = noise.fake_backend(request["backend"])
     union = sorted(set().union(*(noise.active_qubits(p[0]) for pubs in jobs for p in pubs)))
-    restricted = [[(noise.restrict_circuit(p[0], union), *p[1:]) for p in pubs] for pubs in jobs]
-    return noise.noisy_simulator(device, union), restricted
+    if request.get("estimator"):  # (circuit, observables, values): the observables follow the qubits
+        restricted = [
+            [(noise.restrict_circuit(p[0], union), noise.restrict_observables(p[1], union), *p[2:]) for p in pubs]
+            for pubs in jobs
+        ]
+    else:
+        restricted = [[(noise.restrict_circuit(p[0], union), *p[1:]) for p in pubs] for pubs in jobs]
+    simulator = noise.noisy_simulator(device, union)
+    if request["simulator"] == "ideal":  # the device's qubits, target and timing, without its noise
+        simulator.set_options(noise_model=None)
+    return simulator, restricted
 
 
 def _plain(value):
@@ -66,10 +72,13 @@ def _plain(value):
 
 
 def _portable(result):
-    """The ``PrimitiveResult`` with plain metadata (the data, the counts, are untouched)."""
-    from qiskit.primitives import PrimitiveResult, SamplerPubResult
+    """The ``PrimitiveResult`` with plain metadata (the data, the counts or expectation values, are untouched)."""
+    from qiskit.primitives import PrimitiveResult, PubResult, SamplerPubResult
 
-    pubs = [SamplerPubResult(r.data, metadata=_plain(r.metadata)) for r in result]
+    pubs = [
+        (SamplerPubResult if isinstance(r, SamplerPubResult) else PubResult)(r.data, metadata=_plain(r.metadata))
+        for r in result
+    ]
     return PrimitiveResult(pubs, metadata=_plain(result.metadata))
 
 
@@ -80,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from qiskit_ibm_runtime import Batch, RuntimeDecoder, RuntimeEncoder, Session
 
-        from qsa.hardware.providers import make_sampler
+        from qsa.hardware.providers import _run, make_primitive
         from qsa.runs import write_bytes
 
         requests = [json.loads((p / "request.json").read_text(), cls=RuntimeDecoder) for p in pending]
@@ -91,10 +100,16 @@ def main(argv: list[str] | None = None) -> int:
 
         def run_all(mode):
             for i, (request, pubs) in enumerate(zip(requests, jobs)):
-                sampler = make_sampler(
-                    request["primitive"], mode, seed_simulator=request["seed_simulator"], tags=request["tags"]
+                primitive = make_primitive(
+                    request["primitive"],
+                    mode,
+                    shots=request["shots"],
+                    estimator=request.get("estimator", False),
+                    mitigation=request.get("mitigation"),
+                    seed_simulator=request["seed_simulator"],
+                    tags=request["tags"],
                 )
-                job = sampler.run(pubs, shots=request["shots"])
+                job = _run(primitive, pubs, request["shots"])
                 job_id = str(job.job_id())
                 paths[i] = store / job_id
                 os.replace(pending[i], paths[i])

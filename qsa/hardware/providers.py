@@ -46,6 +46,8 @@ __all__ = [
     "PRIMITIVES",
     "LOCAL_SIMULATORS",
     "make_sampler",
+    "make_estimator",
+    "make_primitive",
     "provider_from_record",
 ]
 
@@ -87,6 +89,64 @@ def make_sampler(primitive: str, mode: Any, *, seed_simulator: int | None = None
     return sampler
 
 
+def make_estimator(
+    primitive: str, mode: Any, *, shots: int, seed_simulator: int | None = None, tags: Sequence[str] = ()
+):
+    """A runtime V2 estimator on ``mode``: the client-side ``executor_estimator.Estimator`` or the
+    server-side ``EstimatorV2`` (``primitive`` ``"executor"`` / ``"sampler"``, as for samplers), ``shots``
+    per parameter set and measurement basis."""
+    if primitive == "executor":
+        from qiskit_ibm_runtime.executor_estimator import Estimator
+
+        estimator = Estimator(mode=mode)
+    elif primitive == "sampler":
+        from qiskit_ibm_runtime import EstimatorV2
+
+        with warnings.catch_warnings():  # the server-side primitives are deprecated since 0.50
+            warnings.simplefilter("ignore", DeprecationWarning)
+            estimator = EstimatorV2(mode=mode)
+    else:
+        raise ValueError(f"primitive must be one of {PRIMITIVES}; got {primitive!r}")
+    estimator.options.default_shots = int(shots)
+    if seed_simulator is not None:
+        estimator.options.simulator.seed_simulator = int(seed_simulator)
+    if tags:
+        estimator.options.environment.job_tags = list(tags)
+    return estimator
+
+
+def make_primitive(
+    primitive: str,
+    mode: Any,
+    *,
+    shots: int,
+    estimator: bool = False,
+    mitigation: Any = None,
+    seed_simulator: int | None = None,
+    tags: Sequence[str] = (),
+):
+    """A runtime sampler (or, with ``estimator``, estimator) on ``mode`` with ``mitigation`` applied.
+
+    ``mitigation``: a :class:`qsa.hardware.mitigation.Mitigation`, its ``as_dict()``, or ``None``.
+    """
+    from qsa.hardware.mitigation import Mitigation
+
+    if isinstance(mitigation, dict):
+        mitigation = Mitigation.from_dict(mitigation)
+    if estimator:
+        out = make_estimator(primitive, mode, shots=shots, seed_simulator=seed_simulator, tags=tags)
+    else:
+        out = make_sampler(primitive, mode, seed_simulator=seed_simulator, tags=tags)
+    return mitigation.apply(out) if mitigation is not None else out
+
+
+def _run(primitive: Any, pubs: Sequence[tuple], shots: int) -> Any:
+    """Submit ``pubs`` to a sampler (``shots`` per parameter set) or an estimator (its ``default_shots``)."""
+    if hasattr(primitive.options, "resilience"):  # an estimator
+        return primitive.run(list(pubs))
+    return primitive.run(list(pubs), shots=shots)
+
+
 def _check_choice(value: Any, name: str, options: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {options}; got {value!r}")
@@ -114,8 +174,14 @@ class Provider(ABC):
         seed_simulator: int | None = None,
         tags: Sequence[str] = (),
         on_submitted: Callable[[int, str], None] | None = None,
+        estimator: bool = False,
+        mitigation: Any = None,
     ) -> list[str]:
-        """Submit one job per chunk of PUBs; ``on_submitted(chunk, job_id)`` runs as soon as each id is known."""
+        """Submit one job per chunk of PUBs; ``on_submitted(chunk, job_id)`` runs as soon as each id is known.
+
+        ``estimator``: the PUBs are estimator PUBs (circuit, observables, values); ``mitigation``:
+        a :class:`qsa.hardware.mitigation.Mitigation` to set on the primitive.
+        """
 
     @abstractmethod
     def job(self, job_id: str) -> Any:
@@ -188,22 +254,28 @@ class IBMProvider(Provider):
         seed_simulator=None,
         tags=(),
         on_submitted=None,
+        estimator=False,
+        mitigation=None,
     ):
         from qiskit_ibm_runtime import Batch, Session
 
         _check_choice(execution, "execution", EXECUTIONS)
         _check_choice(primitive, "primitive", PRIMITIVES)
         context = {"batch": Batch, "session": Session}.get(execution)
+
+        def make(mode):
+            return make_primitive(primitive, mode, shots=shots, estimator=estimator, mitigation=mitigation, tags=tags)
+
         if context is None:
-            return self._run_chunks(make_sampler(primitive, backend, tags=tags), chunks, shots, on_submitted)
+            return self._run_chunks(make(backend), chunks, shots, on_submitted)
         with context(backend=backend) as mode:
-            return self._run_chunks(make_sampler(primitive, mode, tags=tags), chunks, shots, on_submitted)
+            return self._run_chunks(make(mode), chunks, shots, on_submitted)
 
     @staticmethod
     def _run_chunks(sampler, chunks, shots, on_submitted):
         ids = []
         for c, pubs in enumerate(chunks):
-            job = sampler.run(list(pubs), shots=shots)
+            job = _run(sampler, pubs, shots)
             job_id = str(job.job_id())
             ids.append(job_id)
             if on_submitted is not None:
@@ -297,8 +369,12 @@ class LocalProvider(Provider):
         seed_simulator=None,
         tags=(),
         on_submitted=None,
+        estimator=False,
+        mitigation=None,
     ):
         from qiskit_ibm_runtime import RuntimeEncoder
+
+        from qsa.hardware.mitigation import Mitigation
 
         _check_choice(execution, "execution", EXECUTIONS)
         _check_choice(primitive, "primitive", PRIMITIVES)
@@ -317,6 +393,12 @@ class LocalProvider(Provider):
                 "seed_simulator": None if seed_simulator is None else int(seed_simulator) + c,
                 "latency": self.latency,
                 "tags": list(tags),
+                "estimator": bool(estimator),
+                "mitigation": (
+                    mitigation.as_dict()
+                    if isinstance(mitigation, Mitigation)
+                    else (mitigation or Mitigation().as_dict())
+                ),
             }
             runs.write_bytes(path / "request.json", json.dumps(request, cls=RuntimeEncoder).encode())
             pending.append(path)

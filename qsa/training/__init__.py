@@ -27,6 +27,7 @@ from qsa.training.config import (
 )
 from qsa.training.data import Dataset, build_dataset, model_config
 from qsa.training.families import FamilyModel, build_model, count_parameters
+from qsa.training.load import LoadedRun, load_run
 from qsa.training.loop import (
     BatchOrder,
     TrainResult,
@@ -68,6 +69,8 @@ __all__ = [
     "run_environment",
     "train",
     "resume",
+    "LoadedRun",
+    "load_run",
     "plot_losses",
     "plot_run",
 ]
