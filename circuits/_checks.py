@@ -14,20 +14,26 @@ from typing import Any
 __all__ = ["integer", "power_of_two", "real_number", "one_of", "boolean"]
 
 
-def integer(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def integer(
+    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None, describe: str | None = None
+) -> int:
     """``value`` as an ``int`` (a bool is not an integer here), optionally bounded.
+
+    ``describe`` words what is wanted in every message ("X must be <describe>; got ..."), e.g.
+    ``"None or a positive integer"``; by default the messages name the failed condition.
 
     Raises:
         TypeError: ``value`` is not an integer (numpy integers count).
         ValueError: ``value`` is below ``minimum`` or above ``maximum``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}; got {value}")
-    return int(value)
+        raise TypeError(f"{name} must be {describe or 'an integer'}; got {value!r}")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be {describe or f'>= {minimum}'}; got {number}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be {describe or f'<= {maximum}'}; got {number}")
+    return number
 
 
 def power_of_two(value: Any, name: str) -> int:
@@ -37,10 +43,10 @@ def power_of_two(value: Any, name: str) -> int:
         TypeError: ``value`` is not an integer.
         ValueError: ``value`` is not a power of two >= 2.
     """
-    value = integer(value, name)
-    if value < 2 or value & (value - 1):
-        raise ValueError(f"{name} must be a power of two >= 2; got {value}")
-    return value.bit_length() - 1
+    number = integer(value, name)
+    if number < 2 or number & (number - 1):
+        raise ValueError(f"{name} must be a power of two >= 2; got {number}")
+    return number.bit_length() - 1
 
 
 def real_number(
@@ -59,16 +65,16 @@ def real_number(
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be positive; got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}; got {value!r}")
-    return value
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite; got {number!r}")
+    if positive and number <= 0:
+        raise ValueError(f"{name} must be positive; got {number!r}")
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {number!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {number!r}")
+    return number
 
 
 def one_of(value: Any, name: str, options: tuple[Any, ...]) -> Any:

@@ -1,4 +1,4 @@
-r"""Pure builders of the QSA circuits (METHOD.md sections 2, 4, 5): same arguments, equal circuit.
+r"""Pure builders of the QSA circuits (docs/method.md sections 2, 4, 5): same arguments, equal circuit.
 
 Register layout of circuit A (wire 0 first, most significant):
 ``C1`` (``c = ceil(log2 T)`` qubits, query index ``j``), ``C2`` (``c`` qubits, key index ``i``),
@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from qsa.circuits import _checks
-from qsa.circuits.ir import Circuit, Gate, Param, ParamSpec, Register, Select, StatePrep, Unitary, bits
+from qsa.circuits.ir import Circuit, Gate, Op, Param, ParamSpec, Register, Select, StatePrep, Unitary, bits
 from qsa.circuits.shape import VARIANTS as _SHAPE_VARIANTS
 from qsa.circuits.shape import Shape, n_index_qubits
 
@@ -80,7 +80,9 @@ def _wires(wires: tuple[int, ...] | None, n: int, name: str) -> tuple[int, ...]:
     return wires
 
 
-def _circuit(ops: list, wires: tuple[int, ...], params: tuple[ParamSpec, ...] = (), registers=()) -> Circuit:
+def _circuit(
+    ops: Sequence[Op], wires: tuple[int, ...], params: tuple[ParamSpec, ...] = (), registers: Sequence[Register] = ()
+) -> Circuit:
     return Circuit(n_wires=max(wires, default=-1) + 1, ops=tuple(ops), params=params, registers=tuple(registers))
 
 
@@ -201,6 +203,10 @@ def lcu_angles(k: int, beta: float) -> np.ndarray:
     """
     k = _checks.integer(k, "k", minimum=1)
     beta = _checks.real_number(beta, "beta", positive=True)
+    if k * math.log(beta) >= math.log(float(np.finfo(np.float64).max) / (k + 1)):
+        raise ValueError(
+            f"beta must keep beta^k and the sum of beta^p / p! finite in float64 for k = {k}; got {beta!r}"
+        )
     c = np.array([beta**p / math.factorial(p) for p in range(k + 1)])
     a = np.sqrt(c / c.sum())
     r = np.sqrt(np.cumsum((a**2)[::-1])[::-1])  # r_p, p = 0..k
@@ -278,7 +284,14 @@ class QSACircuit:
         return self.index_wires + self.zero_wires
 
 
-def _map(name: str, n: int, layers: int | None, wires, controls=(), values=()) -> Circuit:
+def _map(
+    name: str,
+    n: int,
+    layers: int | None,
+    wires: Sequence[int],
+    controls: Sequence[int] = (),
+    values: Sequence[int] = (),
+) -> Circuit:
     if layers is None:
         op = Unitary(name, tuple(wires), tuple(controls), tuple(values))
         d = 2**n
@@ -300,7 +313,7 @@ def circuit_a(
     v_layers: int | None = None,
     phases: bool = False,
 ) -> QSACircuit:
-    r"""Circuit A, two control registers (METHOD.md section 4), in one of three variants.
+    r"""Circuit A, two control registers (docs/method.md section 4), in one of three variants.
 
     ``mu``: prepare ``tau`` on ``C1 C2`` (and the LCU register ``P``); controlled on ``C2 = |i>``
     load ``x_i`` on ``A`` and every ``B_c``; ``V`` on ``A``, ``W`` on every ``B_c``; controlled on
@@ -342,8 +355,9 @@ def circuit_a(
     data = (ParamSpec("x", (T, d), "data"), ParamSpec("y", (T, d), "data"))
     circ = Circuit(n_wires=top + len(P), registers=tuple(registers), params=data)
     circ = circ.compose(triangular_state(T, wires=C1 + C2))
-    if P:
-        circ = circ.compose(lcu_register(k, beta, wires=P))
+    lcu = lcu_register(k, beta, wires=P) if P and beta is not None else None  # poly: beta is resolved
+    if lcu is not None:
+        circ = circ.compose(lcu)
     circ = circ.compose(indexed_load("x", T, d, index_wires=C2, wires=A))
     for b, B in enumerate(Bs):
         circ = circ.compose(indexed_load("x", T, d, index_wires=C2, wires=B, controls=gate[b][0]))
@@ -360,10 +374,12 @@ def circuit_a(
         circ = circ.compose(triangular_state(T, wires=C1 + C2).adjoint())
     else:
         circ = circ.compose(uniform_state(T, wires=C2).adjoint())
-    if P:
-        circ = circ.compose(lcu_register(k, beta, wires=P).adjoint())
+    if lcu is not None:
+        circ = circ.compose(lcu.adjoint())
 
     B_all = tuple(w for B in Bs for w in B)
+    zero: tuple[int, ...]
+    index: tuple[int, ...]
     if variant == "mu":
         zero, index = tuple(range(circ.n_wires)), ()
     elif variant == "zeta":
@@ -382,7 +398,7 @@ def circuit_b(
     v_layers: int | None = None,
     phases: bool = False,
 ) -> QSACircuit:
-    r"""Circuit B, superposition loading with one control register (METHOD.md section 5), mono kernel.
+    r"""Circuit B, superposition loading with one control register (docs/method.md section 5), mono kernel.
 
     Prepare the uniform state over the ``T`` active branches on ``C``; controlled on ``|j>`` load
     ``psi_j = sum_{i<=j} x_i (x) x_i^{(x)k} / n_j`` on ``A B1..Bk`` (``psi`` computed classically);

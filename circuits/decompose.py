@@ -279,7 +279,7 @@ class Decomposition:
             out.update(diag.angles(params))
         return out
 
-    def count_ops(self) -> Counter:
+    def count_ops(self) -> Counter[str]:
         """Gates by name, global phases left out (they cost nothing)."""
         counts = self.circuit.count_ops()
         counts.pop("GlobalPhase", None)
@@ -290,7 +290,7 @@ def _is_controlled_phase(op: Any) -> bool:
     return isinstance(op, Gate) and op.name == "GlobalPhase" and bool(op.controls)
 
 
-def _phase_runs(ops: tuple) -> list[tuple[str, Any]]:
+def _phase_runs(ops: tuple[Any, ...]) -> list[tuple[str, Any]]:
     """``("op", op)`` or ``("diag", [ops])`` items: consecutive controlled phases on one register grouped."""
     items: list[tuple[str, Any]] = []
     for op in ops:
@@ -326,7 +326,7 @@ def decompose(circuit: Circuit, *, prune: bool = True) -> Decomposition:
     """
     _check_decomposable(circuit)
     if prune:
-        ops_in: list = []
+        ops_in: list[Any] = []
         for op in circuit.ops:
             ops_in += _pruned_stateprep(op) if isinstance(op, StatePrep) else [op]
         circuit = replace(circuit, ops=tuple(ops_in))
@@ -364,25 +364,25 @@ def _rotation_tree(K: int, n: int) -> tuple[int, int]:
     return ry, cx
 
 
-def select_counts(n_controls: int, n_wires: int) -> Counter:
+def select_counts(n_controls: int, n_wires: int) -> Counter[str]:
     """Gates of a lowered ``Select`` with ``n_controls`` control + index qubits on ``n_wires`` data qubits."""
     ry, cx = _rotation_tree(n_controls, n_wires)
     total = n_controls + n_wires
     return Counter({"RY": ry, "RZ": 2**total - 1, "CNOT": cx + 2**total - 2})
 
 
-def stateprep_counts(n_controls: int, n_wires: int) -> Counter:
+def stateprep_counts(n_controls: int, n_wires: int) -> Counter[str]:
     """Gates of a lowered (real) ``StatePrep`` on ``n_wires`` qubits with ``n_controls`` controls."""
     ry, cx = _rotation_tree(n_controls, n_wires)
     return Counter({"RY": ry, "CNOT": cx})
 
 
-def diagonal_counts(n_wires: int) -> Counter:
+def diagonal_counts(n_wires: int) -> Counter[str]:
     """Gates of a diagonal unitary on ``n_wires`` qubits (one run of query phases)."""
     return Counter({"RZ": 2**n_wires - 1, "CNOT": 2**n_wires - 2})
 
 
-def _gate_counts(op: Gate) -> Counter:
+def _gate_counts(op: Gate) -> Counter[str]:
     if op.name == "GlobalPhase":
         return Counter()
     if not op.controls:
@@ -390,23 +390,23 @@ def _gate_counts(op: Gate) -> Counter:
     return Counter(g.name for g in _controlled_gate(op))
 
 
-def decomposed_counts(circuit: Circuit, *, prune: bool = True) -> Counter:
+def decomposed_counts(circuit: Circuit, *, prune: bool = True) -> Counter[str]:
     """``decompose(circuit, prune=prune).count_ops()`` computed op by op, without building it.
 
     Loads and controlled gates by the formulas above, pruned index states from their angles.
     Exact (the tests check it against the built decomposition); fast for millions of gates.
     """
     _check_decomposable(circuit)
-    total: Counter = Counter()
-    cache: dict[tuple, Counter] = {}
+    total: Counter[str] = Counter()
+    cache: dict[tuple[Any, ...], Counter[str]] = {}
     for kind, item in _phase_runs(circuit.ops):
         if kind == "diag":
             total += diagonal_counts(len(item[0].controls))
             continue
         op = item
         if isinstance(op, Select):
-            key = ("S", len(op.controls) + len(op.index_wires), len(op.wires))
-            counts = cache.get(key) or cache.setdefault(key, select_counts(*key[1:]))
+            key: tuple[Any, ...] = ("S", len(op.controls) + len(op.index_wires), len(op.wires))
+            counts = cache.get(key) or cache.setdefault(key, select_counts(key[1], key[2]))
         elif isinstance(op, StatePrep) and prune:
             key = ("p", op.amplitudes, op.controls, op.control_values, op.wires)
             if key not in cache:

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from qsa.circuits import _checks
+
 __all__ = [
     "Param",
     "Angle",
@@ -310,8 +312,7 @@ class Circuit:
     derivations: tuple[Derivation, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.n_wires, bool) or not isinstance(self.n_wires, int) or self.n_wires < 0:
-            raise ValueError(f"n_wires must be a non-negative integer; got {self.n_wires!r}")
+        _checks.integer(self.n_wires, "n_wires", minimum=0, describe="a non-negative integer")
         for op in self.ops:
             if not isinstance(op, OP_KINDS):
                 raise TypeError(f"ops must be Gate, Unitary, Select or StatePrep; got {type(op).__name__}")
@@ -356,7 +357,7 @@ class Circuit:
         return replace(self, ops=tuple(op.adjoint() for op in reversed(self.ops)))
 
     # --- resources ----------------------------------------------------------------------------
-    def count_ops(self) -> Counter:
+    def count_ops(self) -> Counter[str]:
         """Operations by :func:`label` (e.g. ``RY``, ``CNOT``, ``C(RY)``, ``C2(Select)``)."""
         return Counter(label(op) for op in self.ops)
 

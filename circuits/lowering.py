@@ -66,10 +66,11 @@ def gray_code_angles(alpha: np.ndarray) -> np.ndarray:
     alpha = np.asarray(alpha, dtype=np.float64)
     size = alpha.shape[-1]
     gray = np.arange(size) ^ (np.arange(size) >> 1)
-    return _fwht(alpha)[..., gray] / size
+    theta: np.ndarray = _fwht(alpha)[..., gray] / size
+    return theta
 
 
-def uniformly_controlled(axis: str, target: int, controls: tuple[int, ...], thetas: list) -> list[Gate]:
+def uniformly_controlled(axis: str, target: int, controls: tuple[int, ...], thetas: list[Any]) -> list[Gate]:
     """Gray-code circuit of a uniformly controlled ``R<axis>`` (``thetas`` from :func:`gray_code_angles`)."""
     m = len(controls)
     if len(thetas) != 2**m:
@@ -207,10 +208,10 @@ def lower(circuit: Circuit) -> Circuit:
     ``Gate`` and ``Unitary`` operations are kept. Identical loads (same data array, table and
     width) share one set of derived arrays, recorded in ``circuit.derivations``.
     """
-    ops: list = []
+    ops: list[Any] = []
     specs = list(circuit.params)
-    derivations: dict[tuple, Derivation] = {d_.prefix: d_ for d_ in circuit.derivations}
-    keys: dict[tuple, str] = {(d_.ref, d_.table, d_.n_data): d_.prefix for d_ in circuit.derivations}
+    derivations: dict[str, Derivation] = {d_.prefix: d_ for d_ in circuit.derivations}
+    keys: dict[tuple[Any, ...], str] = {(d_.ref, d_.table, d_.n_data): d_.prefix for d_ in circuit.derivations}
     for op in circuit.ops:
         if isinstance(op, Select):
             key = (op.ref, select_table(op), len(op.wires))

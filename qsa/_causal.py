@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import torch
 
+from qsa import _validate
+
 __all__ = ["DEFAULT_BLOCK", "causal_kernel_mix", "kernel_polynomial"]
 
 #: Tile size of the causal walk (rows and columns); 512 x 512 complex128 is 4 MiB per sequence.
@@ -132,8 +134,7 @@ def causal_kernel_mix(
     Returns:
         ``(..., T, d)``, differentiable in ``Q`` and ``K`` (twice).
     """
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        raise ValueError(f"block must be a positive integer; got {block!r}")
+    _validate.integer(block, "block", minimum=1, describe="a positive integer")
     batch = Q.shape[:-2]
     if K.shape[:-2] != batch:
         batch = torch.broadcast_shapes(batch, K.shape[:-2])

@@ -12,27 +12,16 @@ from typing import Any
 import numpy as np
 import torch
 
-KERNELS = ("mono", "poly")
+# One copy of the plain checks, shared with qsa.circuits (which imports no torch).
+from qsa.circuits._checks import boolean as boolean
+from qsa.circuits._checks import integer as integer
+from qsa.circuits._checks import one_of as one_of
+from qsa.circuits._checks import power_of_two as power_of_two
+from qsa.circuits._checks import real_number as real_number
+from qsa.circuits.shape import KERNELS
 
 # Unit-norm and unitarity tolerances by precision: inputs are checked, never renormalised.
 _TOL = {torch.complex128: 1e-6, torch.complex64: 1e-4}
-
-
-def integer(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """``value`` as an ``int`` (a bool is not an integer here)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
-
-
-def power_of_two(value: int, name: str) -> int:
-    """``log2(value)`` for ``value`` a power of two >= 2."""
-    value = integer(value, name)
-    if value < 2 or value & (value - 1):
-        raise ValueError(f"{name} must be a power of two >= 2; got {value}")
-    return value.bit_length() - 1
 
 
 def _to_tensor(a: Any, name: str) -> torch.Tensor:
@@ -62,6 +51,8 @@ def tokens(X: Any, name: str = "X") -> torch.Tensor:
         raise ValueError(f"{name} must have shape (T, d) or (S, T, d); got shape {tuple(t.shape)}")
     if t.shape[-2] < 1:
         raise ValueError(f"{name} must have at least one step (T >= 1); got shape {tuple(t.shape)}")
+    if t.ndim == 3 and t.shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one sequence (S >= 1); got shape {tuple(t.shape)}")
     power_of_two(t.shape[-1], f"the token width d of {name}")
     with torch.no_grad():
         finite = torch.isfinite(t.real) & torch.isfinite(t.imag)
@@ -116,6 +107,20 @@ def kernel_options(k: Any, kernel: Any, beta: Any) -> None:
             raise TypeError(f"beta must be a real number or None; got {beta!r}")
         if not np.isfinite(beta) or beta <= 0:
             raise ValueError(f"beta must be positive and finite; got {beta!r}")
+        if kernel == "poly":
+            largest = max_poly_beta(int(k))
+            if beta > largest:
+                raise ValueError(
+                    f"beta must be at most {largest:.4g} for k = {k} (the poly kernel's coefficients beta^p / p! and "
+                    f"their sum must be finite in float64); got {beta!r}"
+                )
+
+
+def max_poly_beta(k: int) -> float:
+    """The largest ``beta`` for which ``beta^p`` (``p <= k``) and the sum of ``beta^p / p!`` are finite in float64."""
+    import math
+
+    return math.exp(math.log(float(np.finfo(np.float64).max) / (k + 1)) / k) * (1 - 1e-12)
 
 
 def phases(value: Any, batch_shape: tuple[int, ...]) -> torch.Tensor | str | None:
@@ -140,36 +145,6 @@ def phases(value: Any, batch_shape: tuple[int, ...]) -> torch.Tensor | str | Non
 # --- Checks shared by the data sources and embeddings (qsa.data, qsa.embeddings) -------------------
 
 _REAL_TOL = {torch.float64: 1e-6, torch.float32: 1e-4}
-
-
-def real_number(
-    value: Any,
-    name: str,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    positive: bool = False,
-) -> float:
-    """``value`` as a finite ``float`` (a bool is not a number here), optionally bounded."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be positive; got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}; got {value!r}")
-    return value
-
-
-def one_of(value: Any, name: str, options: tuple[str, ...]) -> str:
-    """``value``, which must be one of the strings ``options``."""
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {options}; got {value!r}")
-    return value
 
 
 def generator(seed: Any, name: str = "seed") -> np.random.Generator:

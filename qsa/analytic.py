@@ -1,4 +1,4 @@
-r"""Closed forms of the QSA observables (METHOD.md sections 2-5) as batched torch operations.
+r"""Closed forms of the QSA observables (docs/method.md sections 2-5) as batched torch operations.
 
 Everything here is exact and differentiable; it is the fast training path and the oracle every
 circuit backend is tested against. Shapes: a sequence has ``T`` steps of width ``d``; a leading
@@ -227,7 +227,7 @@ def observables(
     beta: float | None = None,
     phases=None,
 ) -> Observables:
-    r"""Every QSA observable of circuit A in closed form (METHOD.md section 4).
+    r"""Every QSA observable of circuit A in closed form (docs/method.md section 4).
 
     Args:
         X: query/key tokens, ``(T, d)`` or ``(S, T, d)``, unit rows, numpy or torch.
@@ -294,7 +294,7 @@ def observables_from_probabilities(mu: torch.Tensor, zeta_j: torch.Tensor, nu_j:
 
 
 def superposition_norms(X, *, k: int = 1) -> torch.Tensor:
-    r"""``n_j = || sum_{i<=j} x_i (x) x_i^{(x)k} ||`` from the Gram matrix (circuit B, METHOD.md section 5).
+    r"""``n_j = || sum_{i<=j} x_i (x) x_i^{(x)k} ||`` from the Gram matrix (circuit B, docs/method.md section 5).
 
     ``n_j^2 = sum_{i,i'<=j} <x_i|x_i'>^{k+1}``; shape ``(..., T)``.
     """

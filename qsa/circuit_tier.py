@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from qsa import _validate, analytic, backends
+from qsa import _validate, analytic, backends, preflight
 from qsa.circuits import QSACircuit, Shape
 
 __all__ = ["CIRCUITS", "circuit_observables", "superposition_states", "build_circuits"]
@@ -78,6 +78,8 @@ def circuit_observables(
     Raises:
         ValueError, TypeError: for malformed input or a circuit wider than the backend takes,
             before anything is built or run.
+        qsa.preflight.ResourceError: (a ``ValueError``) if the circuits cannot fit in this machine's
+            available memory (:func:`qsa.preflight.circuit_needs`), before anything is built.
     """
     X, Y, W, V = _validate.tokens_and_unitaries(X, Y, W, V)
     _validate.kernel_options(k, kernel, beta)
@@ -91,6 +93,20 @@ def circuit_observables(
     single = X.ndim == 2
     X, Y = (X[None], Y[None]) if single else (X, Y)  # (S, T, d)
     S, T, d = X.shape
+    family = "B" if circuit == "superposition" else "A"
+    backends.check_backend(backend, preflight.circuit_qubits(family, T, d, k, kernel=kernel))
+    preflight.check(  # before anything is built: the index states of a large T alone can exceed memory
+        preflight.circuit_needs(
+            family,
+            T,
+            d,
+            k,
+            kernel=kernel,
+            backend=backend,
+            batch=S if backend == "torch" else 1,
+            amplitude_bytes=X.element_size(),
+        )
+    )
     circuits = build_circuits(T, d, k=k, kernel=kernel, beta=beta, circuit=circuit, phases=phases is not None)
     for qc in circuits.values():
         backends.check_backend(backend, qc.n_qubits)

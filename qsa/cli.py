@@ -2,6 +2,13 @@
 
 qsa --version
 qsa <command> --help
+
+One error boundary for every subcommand (:func:`main`): a user mistake -- a bad argument, config
+key, file or an input too large for this machine -- ends as one line on stderr,
+``qsa <command>: <what> must be …; got …``, and exit status 2 (:func:`qsa.errors.user_message`
+says what counts as one); an internal fault keeps its traceback, says that it is a bug, and exits
+with status 70. Subcommands raise ``ValueError``/``TypeError`` with good messages and leave the
+formatting to the boundary.
 """
 
 from __future__ import annotations
@@ -9,15 +16,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 import qsa
 from qsa.configs_cli import register as register_configs
+from qsa.errors import EXIT_INTERNAL, EXIT_USER, user_message
 from qsa.hardware.cli import register as register_hardware
 from qsa.resources.cli import register as register_gates
 from qsa.training.cli import register as register_train
 
-__all__ = ["main", "build_parser", "REGISTRARS"]
+__all__ = ["main", "build_parser", "REGISTRARS", "OneLineParser"]
 
 #: Functions ``register(subparsers)`` adding subcommands; each sets ``func(args) -> int`` as default.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -28,10 +37,15 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr (exit status 2), like every other refusal."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="qsa", description="Quantum self-attention: train, run on Aer/IBM, count gates."
-    )
+    parser = OneLineParser(prog="qsa", description="Quantum self-attention: train, run on Aer/IBM, count gates.")
     parser.add_argument("--version", action="version", version=f"qsa {qsa.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -48,8 +62,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("qsa").setLevel(logging.INFO)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
+        return EXIT_USER
+    command = "qsa " + " ".join(
+        part for part in (args.command, getattr(args, "jobs_command", None)) if part
+    )  # e.g. "qsa jobs fetch"
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one error boundary of every subcommand
+        message = user_message(exc)
+        if message is not None:
+            print(f"{command}: {message}", file=sys.stderr)
+            return EXIT_USER
+        traceback.print_exc()
+        print(
+            f"{command}: internal error ({type(exc).__name__}): this is a bug in qsa, not a mistake in the input; "
+            "please report it with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -104,7 +104,7 @@ def config_path(name: str) -> Path:
     return known[name]
 
 
-def copy_configs(dest: str | os.PathLike, names: Sequence[str] = (), *, overwrite: bool = False) -> list[Path]:
+def copy_configs(dest: str | os.PathLike[str], names: Sequence[str] = (), *, overwrite: bool = False) -> list[Path]:
     """Copy configurations to ``dest/<study>/<file>.toml`` and return the paths written.
 
     Args:

@@ -17,7 +17,7 @@ __all__ = ["register", "run"]
 RUNNERS = {"train": "qsa train", "submit": "qsa submit", "gates": "gate_counts", "comparison": "comparison"}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``qsa configs`` to the ``qsa`` command."""
     p = subparsers.add_parser(
         "configs",

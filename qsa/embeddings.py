@@ -1,6 +1,6 @@
 r"""Trainable maps from data to unit tokens: vocabulary embeddings and projectors for large spin systems.
 
-**IsometricEmbedding** (METHOD.md section 1, classical data). A vocabulary of ``M`` words gets an
+**IsometricEmbedding** (docs/method.md section 1, classical data). A vocabulary of ``M`` words gets an
 input embedding ``E`` and an output embedding ``F``, both with orthonormal columns:
 
 .. math::

@@ -1,4 +1,4 @@
-"""Shared tolerances and random instances for the tests (STYLE.md, "Numerics in tests").
+"""Shared tolerances and random instances for the tests (the project's convention: one named tolerance per kind of quantity).
 
 Imported as `support` (pytest puts tests/ on the path, see pyproject.toml)."""
 

@@ -8,12 +8,12 @@ values ``j`` of the circuit's index register (one value when there is none): exa
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from qsa import _validate
 from qsa.circuits import QSACircuit
 
 __all__ = ["BACKENDS", "MAX_QUBITS", "check_backend", "check_shots", "run"]
@@ -40,15 +40,9 @@ def check_backend(backend: Any, n_qubits: int | None = None) -> str:
 def check_shots(shots: Any, seed: Any) -> None:
     """``shots``: ``None`` (exact) or a positive integer; ``seed``: ``None`` or a non-negative integer."""
     if shots is not None:
-        if isinstance(shots, bool) or not isinstance(shots, numbers.Integral):
-            raise TypeError(f"shots must be None or a positive integer; got {shots!r}")
-        if shots < 1:
-            raise ValueError(f"shots must be None or a positive integer; got {shots}")
+        _validate.integer(shots, "shots", minimum=1, describe="None or a positive integer")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise TypeError(f"seed must be None or a non-negative integer; got {seed!r}")
-        if seed < 0:
-            raise ValueError(f"seed must be None or a non-negative integer; got {seed}")
+        _validate.integer(seed, "seed", minimum=0, describe="None or a non-negative integer")
 
 
 def marginal_zero(probs: np.ndarray, n_index: int, n_zero: int) -> np.ndarray:

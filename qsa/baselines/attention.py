@@ -2,7 +2,7 @@ r"""Classical attention baselines on QSA's tokens, scored with QSA's losses.
 
 Every model here maps tokens ``X`` ``(S, T, d)`` (complex unit rows, the same tokens QSA sees) to
 unnormalised predictions ``Z`` ``(S, T, d)``, causally: ``z_j`` depends on ``x_0..x_j`` only. A
-prediction is scored exactly like QSA's (METHOD.md sections 2-3):
+prediction is scored exactly like QSA's (docs/method.md sections 2-3):
 
 .. math::
 
@@ -207,7 +207,7 @@ def _causal(T: int) -> torch.Tensor:
 class KCSA(nn.Module):
     r"""Classical kernel self-attention: QSA's closed forms with free unitaries ``W``, ``V``.
 
-    ``z_j = sum_{i<=j} g(s_ji) V x_i`` with QSA's kernel ``g`` (mono ``s^k`` or poly, METHOD.md
+    ``z_j = sum_{i<=j} g(s_ji) V x_i`` with QSA's kernel ``g`` (mono ``s^k`` or poly, docs/method.md
     section 2), scored by :func:`qsa.observables`; only the parametrisation of ``W`` and ``V``
     differs from QSA (a :class:`FreeUnitary` each instead of the hardware-efficient ansatz). With
     ``W``, ``V`` set to QSA's ansatz unitaries it gives QSA's observables.

@@ -1,6 +1,6 @@
 r"""The container every data source returns: ``S`` sequences of ``T`` tokens and targets.
 
-A sequence has query/key tokens ``x_0..x_{T-1}`` and targets ``y_0..y_{T-1}`` (METHOD.md
+A sequence has query/key tokens ``x_0..x_{T-1}`` and targets ``y_0..y_{T-1}`` (docs/method.md
 section 1), unit vectors of width ``d = 2^n``:
 
 .. math::

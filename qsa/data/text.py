@@ -1,6 +1,6 @@
 r"""Text as next-token sequences: tokenizer, vocabulary, loader, windows, and offline demo corpora.
 
-Pipeline (METHOD.md section 1, classical data): ``text -> tokenize -> Vocabulary (built from the
+Pipeline (docs/method.md section 1, classical data): ``text -> tokenize -> Vocabulary (built from the
 training positions) -> ids -> (S, T+1) windows``; :class:`qsa.embeddings.IsometricEmbedding` maps a
 window ``w_0..w_T`` to tokens ``x_t`` (from ``w_t``) and targets ``y_t`` (from ``w_{t+1}``).
 
@@ -10,7 +10,7 @@ other non-space character (punctuation, symbols) is a token of its own. Whitespa
 
 Vocabulary: tokens kept by count (``min_count``, ``max_size``), most frequent first (ties
 alphabetical). The unknown token ``<unk>`` is added only when the build leaves something out (or
-when asked), so a vocabulary that covers its data has no unused ``<unk>`` slot (METHOD.md section 8:
+when asked), so a vocabulary that covers its data has no unused ``<unk>`` slot (docs/method.md section 8:
 a tiny fixed vocabulary maps real text to ``<unk>``).
 
 Demo corpora, both offline and with no text copied into the repository:

@@ -1,4 +1,4 @@
-r"""Transverse-field Ising trajectories: the quantum data of METHOD.md section 1.
+r"""Transverse-field Ising trajectories: the quantum data of docs/method.md section 1.
 
 The Hamiltonian on ``n`` qubits (sign convention as PennyLane's ``qml.spin.transverse_ising``):
 
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -60,6 +61,8 @@ Topology = Literal["open", "periodic", "all"]
 TOPOLOGIES: tuple[str, ...] = ("open", "periodic", "all")
 InitialKind = Literal["haar", "basis", "product"]
 INITIAL_KINDS: tuple[str, ...] = ("haar", "basis", "product")
+Couplings = Literal["fixed", "random"]
+COUPLINGS: tuple[str, ...] = ("fixed", "random")
 
 #: Largest qubit count of a model (trajectories by ``expm_multiply``: 2^20 amplitudes, 16 MiB per state).
 MAX_QUBITS = 20
@@ -71,6 +74,7 @@ SPARSE_FROM_QUBITS = 7
 
 __all__ = [
     "MAX_QUBITS",
+    "COUPLINGS",
     "MAX_DENSE_QUBITS",
     "SPARSE_FROM_QUBITS",
     "TFIM",
@@ -564,21 +568,33 @@ def tfim_sequences(
 
 @dataclass(frozen=True)
 class TFIMConfig:
-    """A TFIM data set: one training Hamiltonian, held-out initial states, held-out Hamiltonians.
+    """A TFIM data set: training Hamiltonian(s), test sequences, held-out Hamiltonians.
 
-    The defaults are the reference task of METHOD.md section 9 (see :func:`reference_tfim_config`).
+    The defaults are the reference task of docs/method.md section 9 (see :func:`reference_tfim_config`).
 
     Attributes:
         n_qubits: spins; token width ``d = 2^n_qubits``.
-        h, J: training Hamiltonian's field and coupling (uniform).
+        h, J: field and coupling of the training Hamiltonian (uniform over sites and bonds) when
+            ``couplings = "fixed"``.
         topology: ``"open"``, ``"periodic"`` or ``"all"``.
         dt: time step of ``U = exp(-i H dt)``.
         T: steps per sequence.
-        n_train, n_test: sequences from new random initial states (same Hamiltonian).
+        n_train, n_test: sequences from new random initial states.
         initial: initial-state kind (see :func:`initial_states`).
+        couplings: ``"fixed"``: every training and test sequence evolves under the one Hamiltonian
+            ``(h, J)``. ``"random"``: a new Hamiltonian is drawn for every
+            ``sequences_per_hamiltonian`` sequences (training and test alike, test from its own
+            stream), with couplings ``J_b ~ U[J_range]`` on every bond and fields
+            ``h_q ~ U[h_range]`` (``h_range = None``: ``h`` on every site). The QSA authors' first
+            version used all-to-all couplings ``J_ij ~ U[0, 1]`` redrawn every 10 sequences
+            (``topology = "all"``, ``J_range = (0, 1)``, ``sequences_per_hamiltonian = 10``).
+        h_range, J_range, sequences_per_hamiltonian: the random couplings (``couplings = "random"`` only).
         n_heldout_hamiltonians: Hamiltonians with random couplings (:func:`random_tfim`), each with
             ``n_test`` sequences.
-        heldout_h_range, heldout_J_range: uniform ranges for the held-out couplings.
+        heldout_h_range, heldout_J_range: uniform ranges for the held-out fields and couplings.
+            ``None`` derives them from the training Hamiltonians (:meth:`heldout_ranges`): half to
+            one and a half times the fixed ``h`` or ``J`` (``(0.5, 1.5)`` for the reference, and of
+            the same sign for negative couplings), or the training ranges for random couplings.
     """
 
     n_qubits: int = 3
@@ -590,9 +606,33 @@ class TFIMConfig:
     n_train: int = 4
     n_test: int = 4
     initial: InitialKind = "haar"
+    couplings: Couplings = "fixed"
+    h_range: tuple[float, float] | None = None
+    J_range: tuple[float, float] = (0.0, 1.0)
+    sequences_per_hamiltonian: int = 10
     n_heldout_hamiltonians: int = 2
-    heldout_h_range: tuple[float, float] = (0.5, 1.5)
-    heldout_J_range: tuple[float, float] = (0.5, 1.5)
+    heldout_h_range: tuple[float, float] | None = None
+    heldout_J_range: tuple[float, float] | None = None
+
+    def training_ranges(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """``(h_range, J_range)`` of the random training couplings (``h_range = None``: ``(h, h)``)."""
+        h_range = (self.h, self.h) if self.h_range is None else _range(self.h_range, "h_range")
+        return h_range, _range(self.J_range, "J_range")
+
+    def heldout_ranges(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """``(heldout_h_range, heldout_J_range)`` with the ``None`` defaults resolved (see the class docstring)."""
+
+        def around(v: float) -> tuple[float, float]:
+            a, b = 0.5 * v, 1.5 * v
+            return (min(a, b), max(a, b))
+
+        if self.couplings == "random":
+            h_default, J_default = self.training_ranges()
+        else:
+            h_default, J_default = around(self.h), around(self.J)
+        h_range = h_default if self.heldout_h_range is None else _range(self.heldout_h_range, "heldout_h_range")
+        J_range = J_default if self.heldout_J_range is None else _range(self.heldout_J_range, "heldout_J_range")
+        return h_range, J_range
 
 
 class TFIMData(NamedTuple):
@@ -609,32 +649,80 @@ def reference_tfim_config() -> TFIMConfig:
     return TFIMConfig()
 
 
+#: Makes ``n_sequences`` trajectories of a Hamiltonian from a generator (initial states drawn from it).
+Simulate = Callable[[TFIM, int, np.random.Generator], Sequences]
+
+
+def _concat(parts: list[Sequences], meta: dict[str, Any]) -> Sequences:
+    X = torch.cat([p.X for p in parts])  # (S, T, d)
+    Y = torch.cat([p.Y for p in parts])  # (S, T, d)
+    return Sequences(X, Y, field="complex", meta=meta)
+
+
+def _draw(config: TFIMConfig, stream: np.random.Generator, n: int, simulate: Simulate) -> Sequences:
+    """``n`` sequences of the training distribution: one fixed Hamiltonian, or a new draw every
+    ``sequences_per_hamiltonian`` sequences (each group from its own child of ``stream``)."""
+    if config.couplings == "fixed":
+        model = transverse_ising(config.n_qubits, h=config.h, J=config.J, topology=config.topology)
+        return simulate(model, n, stream)
+    per = config.sequences_per_hamiltonian
+    h_range, J_range = config.training_ranges()
+    parts, hamiltonians = [], []
+    for group, child in enumerate(stream.spawn(-(-n // per))):
+        model = random_tfim(config.n_qubits, topology=config.topology, h_range=h_range, J_range=J_range, seed=child)
+        parts.append(simulate(model, min(per, n - group * per), child))
+        hamiltonians.append(model.as_dict())
+    meta = {
+        **parts[0].meta,
+        "hamiltonian": None,
+        "hamiltonians": hamiltonians,
+        "sequences_per_hamiltonian": per,
+        "seed": None,
+    }
+    return _concat(parts, meta)
+
+
 def tfim_data(
-    config: TFIMConfig, *, seed: int | np.random.Generator, dtype: torch.dtype = torch.complex128
+    config: TFIMConfig,
+    *,
+    seed: int | np.random.Generator,
+    dtype: torch.dtype = torch.complex128,
+    simulate: Simulate | None = None,
 ) -> TFIMData:
     """Build the data set of ``config``.
 
     ``seed`` is split (``numpy`` ``spawn``) into independent streams for the training states, the
     test states and each held-out Hamiltonian (couplings, then its states), so changing
-    ``n_heldout_hamiltonians`` leaves ``train`` and ``test`` unchanged.
+    ``n_heldout_hamiltonians`` leaves ``train`` and ``test`` unchanged. With random couplings the
+    training (test) stream is split again, one child per Hamiltonian (its couplings, then its states).
+
+    Args:
+        config: the :class:`TFIMConfig`.
+        seed: int or ``numpy.random.Generator``.
+        dtype: ``torch.complex128`` or ``torch.complex64``.
+        simulate: ``simulate(model, n_sequences, generator) -> Sequences``, the trajectories of one
+            Hamiltonian; ``None`` uses the exact :func:`tfim_sequences` (``qsa.data.trotter`` passes
+            Trotter circuits here).
     """
     if not isinstance(config, TFIMConfig):
         raise TypeError(f"config must be a TFIMConfig; got {type(config).__name__}")
     n_held = _validate.integer(config.n_heldout_hamiltonians, "n_heldout_hamiltonians", minimum=0)
+    _validate.one_of(config.couplings, "couplings", COUPLINGS)
+    _validate.integer(config.sequences_per_hamiltonian, "sequences_per_hamiltonian", minimum=1)
+    config.training_ranges()  # checks the ranges before anything is simulated
+    h_held, J_held = config.heldout_ranges()
+    if simulate is None:
+        common = dict(dt=config.dt, T=config.T, initial=config.initial, dtype=dtype)
+
+        def simulate(model: TFIM, n: int, rng: np.random.Generator) -> Sequences:
+            return tfim_sequences(model, n_sequences=n, seed=rng, **common)
+
     streams = _validate.generator(seed).spawn(2 + n_held)  # children 0, 1 do not depend on n_held
-    model = transverse_ising(config.n_qubits, h=config.h, J=config.J, topology=config.topology)
-    common = dict(dt=config.dt, T=config.T, initial=config.initial, dtype=dtype)
-    train = tfim_sequences(model, n_sequences=config.n_train, seed=streams[0], **common)
-    test = tfim_sequences(model, n_sequences=config.n_test, seed=streams[1], **common)
+    train = _draw(config, streams[0], config.n_train, simulate)
+    test = _draw(config, streams[1], config.n_test, simulate)
     held = []
     for stream in streams[2:]:
-        other = random_tfim(
-            config.n_qubits,
-            topology=config.topology,
-            h_range=config.heldout_h_range,
-            J_range=config.heldout_J_range,
-            seed=stream,
-        )
-        held.append(tfim_sequences(other, n_sequences=config.n_test, seed=stream, **common))
+        other = random_tfim(config.n_qubits, topology=config.topology, h_range=h_held, J_range=J_held, seed=stream)
+        held.append(simulate(other, config.n_test, stream))
     logger.debug("tfim_data: %d train, %d test, %d held-out Hamiltonians", len(train), len(test), n_held)
     return TFIMData(train=train, test=test, heldout_hamiltonians=tuple(held))

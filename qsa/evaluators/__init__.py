@@ -3,17 +3,14 @@ r"""Evaluators: what turns circuit parameters and tokens into QSA :class:`~qsa.a
 Every way of obtaining the observables of a QSA model is an *evaluator*, a callable
 ``evaluator(params, X, Y, *, k, kernel, beta) -> Observables`` (the :class:`Evaluator` protocol).
 One module each, and every one ends in :func:`qsa.analytic.observables_from_probabilities`, so
-the losses are derived the same way on every tier (arXiv 2602.06699, Sec. on circuit A):
+the losses are derived the same way on every tier (arXiv 2602.06699; docs/method.md section 4):
 
-==================== ===================================================== =====================
-backend              evaluator                                             gradients
-==================== ===================================================== =====================
-``"analytic"``       :class:`~qsa.evaluators.analytic.AnalyticEvaluator`   autograd, everything
-``"torch"``          :class:`~qsa.evaluators.statevector.StatevectorEvaluator` backprop, everything
-``"default.qubit"``  :class:`~qsa.evaluators.pennylane.PennyLaneEvaluator` backprop / adjoint / PS
-``"lightning.qubit"`` :class:`~qsa.evaluators.pennylane.PennyLaneEvaluator` adjoint / PS
-``"aer"``            :class:`qsa.hardware.HardwareEvaluator`               batched parameter shift
-==================== ===================================================== =====================
+* ``"analytic"``: :class:`~qsa.evaluators.analytic.AnalyticEvaluator` (autograd through everything);
+* ``"torch"``: :class:`~qsa.evaluators.statevector.StatevectorEvaluator` (backprop through the
+  simulation, tokens included);
+* ``"default.qubit"``, ``"lightning.qubit"``: :class:`~qsa.evaluators.pennylane.PennyLaneEvaluator`
+  (backprop, adjoint or parameter shift);
+* ``"aer"``: :class:`qsa.hardware.HardwareEvaluator` (batched parameter shift, one job per call).
 
 :func:`make_evaluator` builds the one a :class:`~qsa.model.ModelConfig` names. The simulators
 themselves live in :mod:`qsa.backends` (where a circuit runs); the hardware evaluator lives in
@@ -22,10 +19,10 @@ themselves live in :mod:`qsa.backends` (where a circuit runs); the hardware eval
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from qsa._lazy import exports
 from qsa.options import BACKENDS, DIFF_METHODS, HARDWARE_BACKENDS, PENNYLANE_DEVICES
 
 if TYPE_CHECKING:
@@ -46,17 +43,15 @@ __all__ = [
 ]
 
 
-_LAZY = {
-    "AnalyticEvaluator": "qsa.evaluators.analytic",
-    "PennyLaneEvaluator": "qsa.evaluators.pennylane",
-    "StatevectorEvaluator": "qsa.evaluators.statevector",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:  # PennyLane is imported only when its evaluator is used
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'qsa.evaluators' has no attribute {name!r}")
+#: The evaluator classes load their modules on first use (PennyLane only when its evaluator is used).
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "AnalyticEvaluator": ".analytic",
+        "PennyLaneEvaluator": ".pennylane",
+        "StatevectorEvaluator": ".statevector",
+    },
+)
 
 
 @runtime_checkable

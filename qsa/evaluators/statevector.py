@@ -52,10 +52,10 @@ class StatevectorEvaluator:
         max_amplitudes: int = MAX_AMPLITUDES,
     ) -> None:
         self.dtype = _validate.complex_dtype(dtype)
-        for name, value, low in (("max_fused_wires", max_fused_wires, 0), ("max_amplitudes", max_amplitudes, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-        self.max_fused_wires, self.max_amplitudes = max_fused_wires, max_amplitudes
+        self.max_fused_wires = _validate.integer(
+            max_fused_wires, "max_fused_wires", minimum=0, describe="an integer >= 0"
+        )
+        self.max_amplitudes = _validate.integer(max_amplitudes, "max_amplitudes", minimum=1, describe="an integer >= 1")
         self._programs: dict[Shape, tuple[dict[str, QSACircuit], Any]] = {}
 
     def _program(self, shape: Shape) -> tuple[dict[str, QSACircuit], Any]:

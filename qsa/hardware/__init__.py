@@ -15,29 +15,29 @@ that ``qsa --help`` does not pay for Qiskit.
 
 from __future__ import annotations
 
-import importlib
+from qsa._lazy import exports
 
 _EXPORTS = {
-    "Estimate": "estimators",
-    "estimate": "estimators",
-    "zero_cells": "estimators",
-    "HardwareEvaluator": "evaluator",
-    "ParameterShift": "evaluator",
-    "Program": "programs",
-    "Shape": "programs",
-    "program": "programs",
-    "Compiled": "runners",
-    "ExactRunner": "runners",
-    "NoisyAerRunner": "runners",
-    "Pub": "runners",
-    "Runner": "runners",
-    "SamplerRunner": "runners",
-    "aer_sampler_runner": "runners",
-    "IBMProvider": "providers",
-    "LocalProvider": "providers",
-    "MissingAccountError": "providers",
-    "Journal": "journal",
-    "SubmitConfig": "submission",
+    "Estimate": ".estimators",
+    "estimate": ".estimators",
+    "zero_cells": ".estimators",
+    "HardwareEvaluator": ".evaluator",
+    "ParameterShift": ".evaluator",
+    "Program": ".programs",
+    "Shape": ".programs",
+    "program": ".programs",
+    "Compiled": ".runners",
+    "ExactRunner": ".runners",
+    "NoisyAerRunner": ".runners",
+    "Pub": ".runners",
+    "Runner": ".runners",
+    "SamplerRunner": ".runners",
+    "aer_sampler_runner": ".runners",
+    "IBMProvider": ".providers",
+    "LocalProvider": ".providers",
+    "MissingAccountError": ".providers",
+    "Journal": ".journal",
+    "SubmitConfig": ".submission",
 }
 
 __all__ = [
@@ -64,11 +64,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"qsa.hardware.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'qsa.hardware' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -42,7 +42,7 @@ def _provider_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instance", default=None, help="runtime instance (CRN) to use")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``submit`` and ``jobs`` to the ``qsa`` command."""
     p = subparsers.add_parser(
         "submit", help="run QSA circuits on an IBM backend (dry run by default)", description=__doc__.split("\n\n")[0]

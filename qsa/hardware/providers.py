@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from qsa import runs
+from qsa import _validate, runs
 
 __all__ = [
     "MissingAccountError",
@@ -346,8 +346,7 @@ class LocalProvider(Provider):
 
     def __init__(self, store: str | os.PathLike, *, simulator: str = "noisy", latency: float = 0.0):
         _check_choice(simulator, "simulator", LOCAL_SIMULATORS)
-        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not latency >= 0:
-            raise ValueError(f"latency must be a non-negative number of seconds; got {latency!r}")
+        _validate.real_number(latency, "latency (seconds)", minimum=0)
         self.store = Path(store)
         self.simulator = simulator
         self.latency = float(latency)

@@ -1,6 +1,6 @@
 r"""``qsa submit`` and ``qsa jobs``: plan, guard, submit, journal, resume by job id, results.
 
-The flow (ARCHITECTURE.md, hardware path):
+The flow (the hardware path: build, transpile once, bind, one job per step, journal, fetch):
 
 1. :class:`SubmitConfig` (a TOML file) names the circuit shape, the data, the parameters and the
    shots; :func:`make_plan` builds the templates, transpiles each **once** to the backend's ISA

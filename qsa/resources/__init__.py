@@ -1,6 +1,6 @@
 """What a QSA circuit costs: qubits, logical and transpiled gate counts, shots, against classical attention.
 
-METHOD.md section 7. The pieces, each usable alone:
+docs/method.md section 7. The pieces, each usable alone:
 
 * :mod:`qsa.circuits.decompose` — the logical decomposition to CNOT + single-qubit gates (which
   one, exactly, is in its docstring) and exact per-op count formulas;
@@ -16,20 +16,42 @@ METHOD.md section 7. The pieces, each usable alone:
 Qiskit is imported only when transpiling.
 """
 
-from qsa.circuits import LABELS, Shape
-from qsa.circuits.decompose import Decomposition, decompose, decomposed_counts, two_qubit_depth
-from qsa.resources.classical import ClassicalCost, classical_attention_cost
-from qsa.resources.counts import DEFAULT_LAYERS, LogicalCounts, logical_counts, shape
-from qsa.resources.fits import JointFit, PowerLawFit, crossovers, fit_joint, fit_power_law
-from qsa.resources.shots import (
-    ProbabilityEstimate,
-    advantage_threshold,
-    meets_advantage,
-    reference_probability,
-    shots_for_precision,
-)
-from qsa.resources.sweep import SweepConfig, rows_to_csv, summarize, sweep
-from qsa.resources.transpiled import BACKENDS, TranspileCache, TranspiledCounts, transpiled_counts
+from qsa._lazy import exports
+
+_EXPORTS = {
+    "LABELS": "qsa.circuits",
+    "Shape": "qsa.circuits",
+    "Decomposition": "qsa.circuits.decompose",
+    "decompose": "qsa.circuits.decompose",
+    "decomposed_counts": "qsa.circuits.decompose",
+    "two_qubit_depth": "qsa.circuits.decompose",
+    "ClassicalCost": "qsa.resources.classical",
+    "classical_attention_cost": "qsa.resources.classical",
+    "DEFAULT_LAYERS": "qsa.resources.counts",
+    "LogicalCounts": "qsa.resources.counts",
+    "logical_counts": "qsa.resources.counts",
+    "shape": "qsa.resources.counts",
+    "JointFit": "qsa.resources.fits",
+    "PowerLawFit": "qsa.resources.fits",
+    "crossovers": "qsa.resources.fits",
+    "fit_joint": "qsa.resources.fits",
+    "fit_power_law": "qsa.resources.fits",
+    "ProbabilityEstimate": "qsa.resources.shots",
+    "advantage_threshold": "qsa.resources.shots",
+    "meets_advantage": "qsa.resources.shots",
+    "reference_probability": "qsa.resources.shots",
+    "shots_for_precision": "qsa.resources.shots",
+    "SweepConfig": "qsa.resources.sweep",
+    "rows_to_csv": "qsa.resources.sweep",
+    "summarize": "qsa.resources.sweep",
+    "sweep": "qsa.resources.sweep",
+    "BACKENDS": "qsa.resources.transpiled",
+    "TranspileCache": "qsa.resources.transpiled",
+    "TranspiledCounts": "qsa.resources.transpiled",
+    "transpiled_counts": "qsa.resources.transpiled",
+}
+
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
 
 __all__ = [
     "BACKENDS",

@@ -1,4 +1,4 @@
-r"""Cost of one classical causal attention head, in multiply-adds (METHOD.md section 7).
+r"""Cost of one classical causal attention head, in multiply-adds (docs/method.md section 7).
 
 For ``T`` tokens of width ``d`` and one head of width ``d``:
 

@@ -10,7 +10,6 @@ Sweeps with fits and plots: ``experiments/gate_counts``.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 __all__ = ["register", "run"]
@@ -39,7 +38,7 @@ COLUMNS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``qsa gates`` to the ``qsa`` command."""
     from qsa.circuits import LABELS
     from qsa.resources.counts import DEFAULT_LAYERS
@@ -82,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", default=None, help="directory caching transpiled counts (default: none)")
     p.add_argument("--csv", default=None, help="write the table as CSV here")
     p.add_argument("--json", default=None, help="write config, environment and rows as JSON here")
+    p.add_argument(
+        "--memory-limit",
+        default=None,
+        metavar="SIZE",
+        help="memory the sweep may use, e.g. 8GiB (default: what this machine has available)",
+    )
     p.set_defaults(func=run)
 
 
@@ -91,13 +96,35 @@ def _cell(value: Any, fmt: str) -> str:
     return fmt.format(value) if not isinstance(value, bool) else str(value)
 
 
+#: The flag of each :class:`~qsa.resources.sweep.SweepConfig` field (errors name the flag the user typed).
+FLAGS = {
+    "circuits": "--circuit",
+    "T": "--T",
+    "d": "--d",
+    "k": "--k",
+    "n_layers": "--layers",
+    "backends": "--backend",
+    "optimization_level": "--optimization-level",
+    "seed_transpiler": "--seed-transpiler",
+    "mu_samples": "--samples",
+    "mu_seed": "--seed",
+    "rel_error": "--rel-error",
+}
+
+
 def run(args: argparse.Namespace) -> int:
-    """Measure the grid the arguments name, print the table, write the requested files."""
-    from qsa import runs
+    """Measure the grid the arguments name, print the table, write the requested files.
+
+    Every refusal is raised before anything is measured or written (the ``qsa`` error boundary prints
+    it as one line): bad flags, output paths whose folder is missing, a ``--cache`` that is a file,
+    and a grid that cannot fit in memory (:func:`qsa.preflight.sweep_need`).
+    """
+    from qsa import preflight, runs
+    from qsa.errors import renamed
     from qsa.resources.sweep import SweepConfig, rows_to_csv, sweep
     from qsa.resources.transpiled import TranspileCache
 
-    try:
+    with renamed(FLAGS):
         config = SweepConfig(
             circuits=tuple(args.circuit),
             T=tuple(args.T),
@@ -117,9 +144,16 @@ def run(args: argparse.Namespace) -> int:
             mu_seed=args.seed,
             rel_error=args.rel_error,
         )
-    except (TypeError, ValueError) as exc:
-        print(f"qsa gates: {exc}", file=sys.stderr)
-        return 2
+    for flag, path in (("--csv", args.csv), ("--json", args.json)):
+        if path is not None:
+            runs.check_output_file(path, flag)
+    if args.cache:
+        runs.check_output_root(args.cache, "--cache")
+    preflight.check(
+        preflight.sweep_need(config, names={"T": "--T", "d": "--d", "k": "--k", "samples": "--samples"}),
+        limit=args.memory_limit,
+        key="--memory-limit",
+    )
     cache = TranspileCache(args.cache) if args.cache else None
     rows = sweep(config, cache=cache)
     columns = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in rows)]

@@ -9,7 +9,7 @@ standard error ``sqrt((1 - p) / (S p))``, so a relative precision ``eps`` takes
     S(p, \varepsilon) = \Bigl\lceil \frac{1 - p}{p\,\varepsilon^2} \Bigr\rceil
     \approx \frac{1}{p\,\varepsilon^2}
 
-(``~ 1/p`` shots per estimate at ``eps = 1``). The advantage criterion of METHOD.md section 7:
+(``~ 1/p`` shots per estimate at ``eps = 1``). The advantage criterion of docs/method.md section 7:
 ``mu >= k / min(T, m_k)`` with ``m_k = C(d+k-1, k)``, the dimension of the symmetric subspace of
 ``k`` copies of ``C^d``.
 
@@ -30,6 +30,7 @@ import torch
 from qsa import analytic
 from qsa.ansatz import ansatz_unitary
 from qsa.circuits import Shape
+from qsa.circuits._checks import integer, real_number
 from qsa.random import random_states
 
 __all__ = [
@@ -53,16 +54,14 @@ def _probability(p: float, name: str) -> float:
 def shots_for_precision(p: float, *, rel_error: float = 0.1) -> int:
     """Shots to estimate a probability ``p`` with relative standard error ``rel_error`` (module docstring)."""
     p = _probability(p, "p")
-    if isinstance(rel_error, bool) or not isinstance(rel_error, (int, float)) or not rel_error > 0:
-        raise ValueError(f"rel_error must be positive; got {rel_error!r}")
+    rel_error = real_number(rel_error, "rel_error", positive=True)
     return max(1, math.ceil((1 - p) / (p * rel_error**2)))
 
 
 def advantage_threshold(T: int, d: int, k: int) -> float:
     """``k / min(T, m_k)`` with ``m_k = C(d+k-1, k)``: the smallest ``mu`` that keeps the advantage."""
     for value, name in ((T, "T"), (d, "d"), (k, "k")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        integer(value, name, minimum=1, describe="a positive integer")
     return k / min(T, math.comb(d + k - 1, k))
 
 
@@ -105,8 +104,7 @@ def reference_probability(
         raise ValueError(f"shape must have ansatz depths for W and V (w_layers, v_layers); got {shape}")
     if instance not in INSTANCES:
         raise ValueError(f"instance must be one of {INSTANCES}; got {instance!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
+    integer(n_samples, "n_samples", minimum=1, describe="a positive integer")
     T, d, k, S = shape.T, shape.d, shape.k, n_samples
     n = d.bit_length() - 1
     kernel = shape.kernel

@@ -103,6 +103,16 @@ class SweepConfig:
             raise ValueError(f"T, d and k must be non-empty; got {self.T}, {self.d}, {self.k}")
         if self.optimization_level not in (0, 1, 2, 3):
             raise ValueError(f"optimization_level must be 0, 1, 2 or 3; got {self.optimization_level!r}")
+        for name in ("mu_samples", "depth_max_gates", "transpile_max_cnot"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "mu_samples" else 0):
+                raise ValueError(f"{name} must be an integer >= {1 if name == 'mu_samples' else 0}; got {value!r}")
+        for name in ("mu_seed", "seed_transpiler"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        if isinstance(self.rel_error, bool) or not isinstance(self.rel_error, (int, float)) or not self.rel_error > 0:
+            raise ValueError(f"rel_error must be a positive number; got {self.rel_error!r}")
         grid(self)  # every grid point must be a valid shape, before anything runs
 
     @classmethod

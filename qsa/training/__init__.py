@@ -9,36 +9,45 @@
 See :mod:`qsa.training.loop` for the run directory's layout and the determinism guarantees.
 """
 
-from qsa.training.config import (
-    FAMILIES,
-    FAMILY_KEYS,
-    ConfigError,
-    MarkovSource,
-    ModelSection,
-    TextSource,
-    TFIMSource,
-    TrainConfig,
-    TrainSection,
-    apply_overrides,
-    config_from_dict,
-    config_to_dict,
-    load_config,
-    with_family,
-)
-from qsa.training.data import Dataset, build_dataset, model_config
-from qsa.training.families import FamilyModel, build_model, count_parameters
-from qsa.training.load import LoadedRun, load_run
-from qsa.training.loop import (
-    BatchOrder,
-    TrainResult,
-    evaluate,
-    make_optimizer,
-    read_metrics,
-    resume,
-    run_environment,
-    train,
-)
-from qsa.training.plots import plot_losses, plot_run
+from qsa._lazy import exports
+
+_EXPORTS = {
+    "FAMILIES": "qsa.training.config",
+    "FAMILY_KEYS": "qsa.training.config",
+    "ConfigError": "qsa.training.config",
+    "MarkovSource": "qsa.training.config",
+    "ModelSection": "qsa.training.config",
+    "TextSource": "qsa.training.config",
+    "TFIMSource": "qsa.training.config",
+    "TrainConfig": "qsa.training.config",
+    "TrainSection": "qsa.training.config",
+    "apply_overrides": "qsa.training.config",
+    "config_from_dict": "qsa.training.config",
+    "config_to_dict": "qsa.training.config",
+    "load_config": "qsa.training.config",
+    "load_config_with_family": "qsa.training.config",
+    "with_family": "qsa.training.config",
+    "Dataset": "qsa.training.data",
+    "build_dataset": "qsa.training.data",
+    "model_config": "qsa.training.data",
+    "FamilyModel": "qsa.training.families",
+    "build_model": "qsa.training.families",
+    "count_parameters": "qsa.training.families",
+    "LoadedRun": "qsa.training.load",
+    "load_run": "qsa.training.load",
+    "BatchOrder": "qsa.training.loop",
+    "TrainResult": "qsa.training.loop",
+    "evaluate": "qsa.training.loop",
+    "make_optimizer": "qsa.training.loop",
+    "read_metrics": "qsa.training.loop",
+    "resume": "qsa.training.loop",
+    "run_environment": "qsa.training.loop",
+    "train": "qsa.training.loop",
+    "plot_losses": "qsa.training.plots",
+    "plot_run": "qsa.training.plots",
+}
+
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
 
 __all__ = [
     "FAMILIES",
@@ -57,6 +66,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "load_config_with_family",
     "with_family",
     "Dataset",
     "build_dataset",

@@ -2,7 +2,12 @@
 
 qsa train experiments/tfim/config.toml
 qsa train experiments/tfim/config.toml --set train.steps=50 --set model.k=3
+qsa train experiments/tfim/config.toml --set model.family=kcsa
 qsa train --resume runs/tfim-20260101-120000
+
+``--set model.family=F`` resets the config file's ``[model]`` keys that family ``F`` does not use
+(QSA's ansatz depth for a softmax baseline, say) to their defaults, as
+``qsa.training.with_family`` does, and names them on stderr.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from pathlib import Path
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a QSA model (or a baseline: model.family) from a TOML config (or resume a run)",
         description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing runs/<name>-<stamp>/ "
-        "(config, environment, metrics.jsonl, checkpoints, loss.png, summary.json).",
+        "(config, environment, metrics.jsonl, checkpoints, loss.png, summary.json). With --set model.family=F, the "
+        "file's [model] keys that F does not use are reset to their defaults (named on stderr), as "
+        "qsa.training.with_family does; keys given with --set are never reset.",
     )
     p.add_argument("config", nargs="?", help="TOML configuration file (see experiments/*/config.toml)")
     p.add_argument(
@@ -43,32 +50,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train or resume; every refusal is raised for the ``qsa`` error boundary (one line, exit 2)."""
     import torch
 
-    from qsa.training import ConfigError, load_config, resume, train
+    from qsa.errors import UserError, renamed
+    from qsa.runs import check_output_root
+    from qsa.training import load_config_with_family, resume, train
 
     if args.threads < 1:
-        print(f"qsa train: --threads must be >= 1; got {args.threads}", file=sys.stderr)
-        return 2
+        raise UserError(f"--threads must be >= 1; got {args.threads}", key="--threads")
     if (args.config is None) == (args.resume is None):
-        print("qsa train: give either CONFIG or --resume RUN_DIR", file=sys.stderr)
-        return 2
-    if args.resume and args.overrides:
-        print(
-            "qsa train: --set cannot change a run being resumed (it continues with its own config.json)",
-            file=sys.stderr,
+        raise UserError(
+            f"train must be given either CONFIG or --resume RUN_DIR; got {'both' if args.config else 'neither'}",
+            key="CONFIG",
         )
-        return 2
+    if args.resume and args.overrides:
+        raise UserError(
+            "--set must not be given with --resume (a resumed run continues with its own config.json); "
+            f"got {' '.join(args.overrides)}",
+            key="--set",
+        )
     torch.set_num_threads(args.threads)  # an entry point's choice, never the library's
-    try:
-        if args.resume:
+    if args.resume:
+        with renamed({"run_dir": "--resume"}):
             result = resume(args.resume, progress=not args.no_progress)
-        else:
-            config = load_config(args.config, args.overrides)
-            result = train(config, out=args.out, progress=not args.no_progress)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"qsa train: {exc}", file=sys.stderr)
-        return 2
+    else:
+        config, reset = load_config_with_family(args.config, args.overrides)
+        check_output_root(args.out, "--out")
+        if reset:
+            print(
+                f"qsa train: model.family = {config.model.family!r} does not use "
+                + ", ".join(f"{key} = {value!r}" for key, value in reset.items())
+                + " of the config file; reset to the defaults (as qsa.training.with_family does)",
+                file=sys.stderr,
+            )
+        result = train(config, out=args.out, progress=not args.no_progress)
     _report(result)
     return 0
 
@@ -90,6 +106,14 @@ def _report(result) -> None:
             f"baselines: nll of the uniform guess {b['uniform']:.4f}, of unigram frequencies {b['unigram']:.4f}; "
             f"accuracy of the most frequent word {s['majority_accuracy']:.4f}"
         )
+    held = {name: by_split["test"] for name, by_split in (s.get("baselines") or {}).items() if "test" in by_split}
+    if held:
+        names = {"copy_last": "copy last token", "unigram": "unigram", "bigram": "bigram"}
+        parts = [
+            f"{names.get(name, name)} " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(values.items()))
+            for name, values in sorted(held.items())
+        ]
+        print("untrained baselines on test: " + "; ".join(parts))
     if s.get("best"):
         b = s["best"]
         print(f"best {b['loss']} on {b['split']}: {b['value']:.4f} at step {b['step']} (best.pt)")

@@ -35,9 +35,11 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, NamedTuple, Union
 
+from qsa.errors import UserError
 from qsa.options import ModelOptions
+from qsa.preflight import parse_size
 
 __all__ = [
     "TFIMSource",
@@ -53,14 +55,16 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "load_config_with_family",
+    "LoadedConfig",
     "parse_overrides",
     "apply_overrides",
     "with_family",
 ]
 
 
-class ConfigError(ValueError):
-    """A configuration that does not fit the schema (unknown key, wrong type, bad value)."""
+class ConfigError(UserError):
+    """A configuration that does not fit the schema (unknown key, wrong type, bad value); ``key`` names the key."""
 
 
 # --- sections --------------------------------------------------------------------------------------
@@ -72,6 +76,14 @@ class TFIMSource:
 
     ``evolution = "trotter"`` generates every trajectory by running Trotter circuits on ``simulator``
     (:mod:`qsa.data.trotter`) instead of exact ``exp(-i H dt)``.
+
+    ``couplings = "fixed"`` trains on the one Hamiltonian ``(h, J)``; ``"random"`` draws a new one
+    (``J_b ~ U[J_range]``, ``h_q ~ U[h_range]`` or ``h`` if ``h_range`` is none) for every
+    ``sequences_per_hamiltonian`` training or test sequences (the QSA authors' first version:
+    ``topology = "all"``, ``J_range = [0, 1]``, every 10 sequences). ``h_range``, ``J_range`` and
+    ``sequences_per_hamiltonian`` must stay at their defaults with fixed couplings. The held-out
+    Hamiltonians draw from ``heldout_h_range`` and ``heldout_J_range`` (none: derived from the
+    training couplings, see :class:`qsa.data.TFIMConfig`). Ranges are written ``[low, high]``.
     """
 
     source: Literal["tfim"] = "tfim"
@@ -84,7 +96,13 @@ class TFIMSource:
     n_train: int = 4
     n_test: int = 4
     initial: Literal["haar", "basis", "product"] = "haar"
+    couplings: Literal["fixed", "random"] = "fixed"
+    h_range: tuple[float, float] | None = None
+    J_range: tuple[float, float] = (0.0, 1.0)
+    sequences_per_hamiltonian: int = 10
     n_heldout_hamiltonians: int = 2
+    heldout_h_range: tuple[float, float] | None = None
+    heldout_J_range: tuple[float, float] | None = None
     evolution: Literal["exact", "trotter"] = "exact"
     trotter_steps: int = 1
     trotter_order: int = 2
@@ -93,13 +111,18 @@ class TFIMSource:
 
 @dataclass(frozen=True)
 class MarkovSource:
-    """Markov tokens on the unit sphere (:func:`qsa.data.markov_sequences`); train and test drawn independently."""
+    """Markov tokens on the unit sphere (:func:`qsa.data.markov_sequences`); train and test drawn independently.
+
+    ``noise``: ``"standard"`` (``eps ~ N(0, I_d)``, the QSA authors' definition) or ``"scaled"``
+    (``eps ~ N(0, I_d / d)``, unit expected energy: chains far more correlated at the same ``rho``).
+    """
 
     source: Literal["markov"] = "markov"
     T: int = 8
     d: int = 4
     rho: float = 0.9
     field: Literal["complex", "real"] = "complex"
+    noise: Literal["standard", "scaled"] = "standard"
     n_train: int = 16
     n_test: int = 16
 
@@ -196,6 +219,11 @@ class TrainSection:
     ``batch_size = 0`` uses every training sequence at every step. With ``optimizer = "lbfgs"``
     one step is one L-BFGS iteration (``torch.optim.LBFGS`` with ``max_iter=1``; its strong-Wolfe
     line search evaluates the loss up to ``lbfgs_max_ls`` more times). ``eval_every``/``checkpoint_every``: in steps.
+
+    ``keep_checkpoints``: how many checkpoints the run directory keeps (the latest ``checkpoint.pt``
+    and older ones ``checkpoint.<step>.pt``); a resume falls back to an older one if the latest is
+    damaged. ``memory_limit``: the memory the run may use (``"16 GiB"``, or bytes), checked by
+    :mod:`qsa.preflight` before the data or model is built; ``None`` is what this machine has available.
     """
 
     loss: Literal["L_B", "L_half", "L_1", "nll"] = "L_1"
@@ -208,6 +236,8 @@ class TrainSection:
     lbfgs_history: int = 100
     lbfgs_max_ls: int = 25
     lbfgs_line_search: Literal["strong_wolfe", "none"] = "strong_wolfe"
+    keep_checkpoints: int = 3
+    memory_limit: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +261,11 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("data", "n_test"): (lambda v: v >= 1, ">= 1"),
     ("data", "n_heldout_hamiltonians"): (lambda v: v >= 0, ">= 0"),
     ("data", "trotter_steps"): (lambda v: v >= 1, ">= 1"),
+    ("data", "sequences_per_hamiltonian"): (lambda v: v >= 1, ">= 1"),
+    ("data", "h_range"): (lambda v: v is None or v[0] <= v[1], "[low, high] with low <= high"),
+    ("data", "J_range"): (lambda v: v[0] <= v[1], "[low, high] with low <= high"),
+    ("data", "heldout_h_range"): (lambda v: v is None or v[0] <= v[1], "[low, high] with low <= high"),
+    ("data", "heldout_J_range"): (lambda v: v is None or v[0] <= v[1], "[low, high] with low <= high"),
     ("data", "trotter_order"): (lambda v: v in (1, 2), "1 or 2"),
     ("data", "d"): (lambda v: v >= 2 and not v & (v - 1), "a power of two >= 2"),
     ("data", "rho"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
@@ -249,13 +284,25 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("train", "checkpoint_every"): (lambda v: v >= 1, ">= 1"),
     ("train", "lbfgs_history"): (lambda v: v >= 1, ">= 1"),
     ("train", "lbfgs_max_ls"): (lambda v: v >= 1, ">= 1"),
+    ("train", "keep_checkpoints"): (lambda v: v >= 1, ">= 1"),
+    ("train", "memory_limit"): (lambda v: _is_size(v), "a positive size such as '16 GiB' (or bytes), or none"),
 }
+
+
+def _is_size(value: Any) -> bool:
+    try:
+        parse_size(value)
+    except UserError:
+        return False
+    return True
 
 
 # --- type checking ---------------------------------------------------------------------------------
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return "a pair of numbers [low, high]"
     if typing.get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) in (Union, types.UnionType):
@@ -277,6 +324,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, arg, key)
             except ConfigError:
                 pass
+    elif origin is tuple:  # a pair of numbers (a TOML array; JSON gives a list)
+        args = typing.get_args(tp)
+        if isinstance(value, (list, tuple)) and len(value) == len(args):
+            try:
+                return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+            except ConfigError:
+                pass
     elif origin is Literal:
         if isinstance(value, str) and value in typing.get_args(tp):
             return value
@@ -296,13 +350,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
     else:  # pragma: no cover - every field uses one of the kinds above
         raise TypeError(f"unsupported annotation {tp!r} for {key}")
-    raise ConfigError(f"{key} must be {_type_name(tp)}; got {value!r}")
+    raise ConfigError(f"{key} must be {_type_name(tp)}; got {value!r}", key=key)
 
 
 def _unknown(key: str, valid: Sequence[str], where: str) -> ConfigError:
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"{key} is not a key of {where}{hint}; valid keys: {', '.join(valid)}")
+    return ConfigError(f"{key} is not a key of {where}{hint}; valid keys: {', '.join(valid)}", key=key)
 
 
 def _section(cls: type, raw: Any, prefix: str) -> Any:
@@ -318,11 +372,11 @@ def _section(cls: type, raw: Any, prefix: str) -> Any:
         values[key] = _coerce(value, hints[key], f"{prefix}.{key}")
         check = _RANGES.get((prefix, key))
         if check is not None and values[key] is not None and not check[0](values[key]):
-            raise ConfigError(f"{prefix}.{key} must be {check[1]}; got {values[key]!r}")
+            raise ConfigError(f"{prefix}.{key} must be {check[1]}; got {values[key]!r}", key=f"{prefix}.{key}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:  # the section's own checks (ModelOptions): name the key
-        raise ConfigError(f"{prefix}.{exc}") from None
+        raise ConfigError(f"{prefix}.{exc}", key=f"{prefix}.{str(exc).split()[0]}") from None
 
 
 def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
@@ -353,7 +407,24 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
         train=_section(TrainSection, raw.get("train", {}), "train"),
     )
     _check_family(config.model, config.train)
+    _check_data(config.data)
     return config
+
+
+#: Keys of [data] for source "tfim" that only random couplings use.
+_RANDOM_COUPLING_KEYS = ("h_range", "J_range", "sequences_per_hamiltonian")
+
+
+def _check_data(data: TFIMSource | MarkovSource | TextSource) -> None:
+    """The random-coupling keys of TFIM data must keep their defaults with ``couplings = "fixed"``."""
+    if not isinstance(data, TFIMSource) or data.couplings == "random":
+        return
+    for f in fields(TFIMSource):
+        if f.name in _RANDOM_COUPLING_KEYS and getattr(data, f.name) != f.default:
+            raise ConfigError(
+                f"data.{f.name} must be left at its default {f.default!r} with data.couplings = 'fixed' "
+                f"(it applies to random couplings); got {getattr(data, f.name)!r}"
+            )
 
 
 def _check_family(model: ModelSection, train: TrainSection) -> None:
@@ -370,13 +441,15 @@ def _check_family(model: ModelSection, train: TrainSection) -> None:
     if train.loss == "L_B" and family not in CIRCUIT_OBSERVABLE_FAMILIES:
         raise ConfigError(
             f"train.loss must be 'L_1' or 'L_half' (or 'nll' for text) for model.family = {family!r}: L_B = -log F is "
-            f"the circuit observable of {' and '.join(CIRCUIT_OBSERVABLE_FAMILIES)}; got 'L_B'"
+            f"the circuit observable of {' and '.join(CIRCUIT_OBSERVABLE_FAMILIES)} (set train.loss=L_1, say); got 'L_B'"
         )
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """The resolved configuration as nested dicts (every key, defaults included; ``None`` kept)."""
-    return dataclasses.asdict(config)
+    """The resolved configuration as nested dicts (every key, defaults included; ``None`` kept; pairs as lists, as JSON has them)."""
+    return dataclasses.asdict(
+        config, dict_factory=lambda items: {k: list(v) if isinstance(v, tuple) else v for k, v in items}
+    )
 
 
 def _parse_value(text: str) -> Any:
@@ -416,16 +489,68 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     return out
 
 
+def _read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"config must name an existing TOML file; got {str(p)!r}, a directory")
+    if not p.is_file():
+        raise FileNotFoundError(f"config must name an existing TOML file; got {str(p)!r}, which does not exist")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config must be a UTF-8 TOML file; got {str(p)!r}, with an undecodable byte at offset {exc.start}",
+            key="config",
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config must be valid TOML; got {str(p)!r}: {exc}", key="config") from None
+
+
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
     """Read the TOML file ``path``, apply ``overrides`` (``"section.key=value"``) and check everything."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"config must name an existing TOML file; got {str(p)!r}")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config must be valid TOML; {p}: {exc}") from exc
-    return config_from_dict(apply_overrides(raw, overrides))
+    return config_from_dict(apply_overrides(_read_toml(path), overrides))
+
+
+class LoadedConfig(NamedTuple):
+    """A configuration read by :func:`load_config_with_family`.
+
+    Attributes:
+        config: the checked :class:`TrainConfig`.
+        reset: the ``[model]`` keys of the file that the overridden family does not use, reset to
+            their defaults: ``{"model.w_layers": 8, ...}`` (the file's values); empty if none.
+    """
+
+    config: TrainConfig
+    reset: dict[str, Any]
+
+
+def load_config_with_family(path: str | os.PathLike, overrides: Sequence[str] = ()) -> LoadedConfig:
+    """:func:`load_config`, except that a ``model.family`` override resets the file's keys the family does not use.
+
+    This is what ``qsa train CONFIG --set model.family=kcsa`` does: every shipped config sets QSA's
+    kernel and ansatz keys, which a baseline family does not use, so the keys of the *file* that do
+    not apply to the family named by the override are reset to their defaults, as
+    :func:`with_family` does, and reported in ``reset``. Keys given in ``overrides`` are never
+    reset: one that does not apply to the family is refused as by :func:`load_config`. Without a
+    ``model.family`` override this is :func:`load_config`.
+    """
+    raw = apply_overrides(_read_toml(path), overrides)
+    explicit = {key for key, _ in parse_overrides(overrides)}
+    reset: dict[str, Any] = {}
+    model = raw.get("model")
+    family = model.get("family", "qsa") if isinstance(model, Mapping) else None
+    if ("model", "family") in explicit and isinstance(family, str) and family in FAMILY_KEYS:
+        defaults = {f.name: f.default for f in fields(ModelSection)}
+        kept = {}
+        for key, value in model.items():
+            users = [name for name, keys in FAMILY_KEYS.items() if key in keys]
+            if users and family not in users and ("model", key) not in explicit:
+                if value != defaults.get(key):
+                    reset[f"model.{key}"] = value
+                continue
+            kept[key] = value
+        raw["model"] = kept
+    return LoadedConfig(config_from_dict(raw), reset)
 
 
 def with_family(config: TrainConfig, family: str) -> TrainConfig:

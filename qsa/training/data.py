@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from qsa.analytic import ChanceLevels, chance_levels
+from qsa.analytic import ChanceLevels, chance_levels, loss_L1, loss_L_half, step_probabilities
 from qsa.data import (
     Sequences,
     TFIMConfig,
@@ -22,10 +22,8 @@ from qsa.data import (
     demo_corpus,
     load_text,
     markov_sequences,
-    random_tfim,
     text_dataset,
     tfim_data,
-    transverse_ising,
 )
 from qsa.data.trotter import trotter_sequences
 from qsa.model import ModelConfig
@@ -33,7 +31,10 @@ from qsa.training.config import MarkovSource, TextSource, TFIMSource, TrainConfi
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Dataset", "build_dataset", "model_config", "select"]
+__all__ = ["BIGRAM_PSEUDOCOUNT", "Dataset", "build_dataset", "model_config", "select", "trivial_baselines"]
+
+#: Pseudo-count of the text bigram baseline, ``p(w'|w) = (c(w, w') + a p_1(w')) / (c(w) + a)``.
+BIGRAM_PSEUDOCOUNT = 1.0
 
 Batchable = Sequences | torch.Tensor
 
@@ -55,6 +56,10 @@ class Dataset:
         nll_baselines: text only: next-word cross-entropies of the uniform guess (``log M``) and
             of the training unigram frequencies (their entropy), the baselines of ``"nll"``.
         info: JSON-friendly description (sizes, sources) for the run record.
+        baselines: untrained predictors scored on every split, ``{name: {split: {metric: value}}}``
+            (:func:`trivial_baselines`): ``"copy_last"`` and ``"unigram"`` (``L_1``, ``L_half``)
+            for tokens, ``"unigram"`` and ``"bigram"`` (``nll``, ``accuracy``) and ``"copy_last"``
+            (``accuracy``) for text.
     """
 
     train: Batchable
@@ -66,6 +71,7 @@ class Dataset:
     majority_accuracy: float | None
     nll_baselines: dict[str, float] | None
     info: dict[str, Any]
+    baselines: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
 
 def size(batch: Batchable) -> int:
@@ -90,13 +96,16 @@ def _tfim(cfg: TFIMSource, rng: np.random.Generator, d_model: int | None) -> Dat
         n_train=cfg.n_train,
         n_test=cfg.n_test,
         initial=cfg.initial,
+        couplings=cfg.couplings,
+        h_range=cfg.h_range,
+        J_range=cfg.J_range,
+        sequences_per_hamiltonian=cfg.sequences_per_hamiltonian,
         n_heldout_hamiltonians=cfg.n_heldout_hamiltonians,
+        heldout_h_range=cfg.heldout_h_range,
+        heldout_J_range=cfg.heldout_J_range,
     )
-    if cfg.evolution == "exact":
-        data = tfim_data(tc, seed=rng)
-        train, test, held = data.train, data.test, data.heldout_hamiltonians
-    else:  # the same seed streams as tfim_data, trajectories from simulated Trotter circuits
-        streams = rng.spawn(2 + cfg.n_heldout_hamiltonians)
+    simulate = None
+    if cfg.evolution == "trotter":  # the same seed streams, trajectories from simulated Trotter circuits
         common = dict(
             dt=cfg.dt,
             T=cfg.T,
@@ -105,34 +114,36 @@ def _tfim(cfg: TFIMSource, rng: np.random.Generator, d_model: int | None) -> Dat
             order=cfg.trotter_order,
             simulator=cfg.simulator,
         )
-        model = transverse_ising(cfg.n_qubits, h=cfg.h, J=cfg.J, topology=cfg.topology)
-        train = trotter_sequences(model, n_sequences=cfg.n_train, seed=streams[0], **common)
-        test = trotter_sequences(model, n_sequences=cfg.n_test, seed=streams[1], **common)
-        held = tuple(
-            trotter_sequences(
-                random_tfim(cfg.n_qubits, topology=cfg.topology, seed=s), n_sequences=cfg.n_test, seed=s, **common
-            )
-            for s in streams[2:]
-        )
+
+        def simulate(model, n: int, stream: np.random.Generator) -> Sequences:
+            return trotter_sequences(model, n_sequences=n, seed=stream, **common)
+
+    data = tfim_data(tc, seed=rng, simulate=simulate)
+    train, test, held = data.train, data.test, data.heldout_hamiltonians
     splits = {"train": train, "test": test}
     splits.update({f"heldout_H{i + 1}": seqs for i, seqs in enumerate(held)})
     d = train.d if d_model is None else d_model
+    h_range, J_range = tc.heldout_ranges()
     info = {
         "source": "tfim",
         "n_train": len(train),
         "n_test": len(test),
+        "couplings": cfg.couplings,
+        "heldout_ranges": {"h": list(h_range), "J": list(J_range)},
         "heldout_hamiltonians": [s.meta["hamiltonian"] for s in held],
         "evolution": cfg.evolution,
     }
+    if cfg.couplings == "random":
+        info["training_hamiltonians"] = len(train.meta["hamiltonians"])
     return Dataset(train, splits, cfg.T, train.d, chance_levels(d), None, None, None, info)
 
 
 def _markov(cfg: MarkovSource, rng: np.random.Generator) -> Dataset:
     s_train, s_test = rng.spawn(2)
-    common = dict(T=cfg.T, d=cfg.d, rho=cfg.rho, field=cfg.field)
+    common = dict(T=cfg.T, d=cfg.d, rho=cfg.rho, field=cfg.field, noise=cfg.noise)
     train = markov_sequences(cfg.n_train, seed=s_train, **common)
     test = markov_sequences(cfg.n_test, seed=s_test, **common)
-    info = {"source": "markov", "n_train": cfg.n_train, "n_test": cfg.n_test}
+    info = {"source": "markov", "n_train": cfg.n_train, "n_test": cfg.n_test, "noise": cfg.noise}
     return Dataset(
         train,
         {"train": train, "test": test},
@@ -211,8 +222,68 @@ def fingerprint(splits: dict[str, Batchable]) -> str:
     return digest.hexdigest()
 
 
+def _scores(p: torch.Tensor) -> dict[str, float]:
+    return {"L_1": float(loss_L1(p).mean()), "L_half": float(loss_L_half(p).mean())}
+
+
+def _token_baselines(train: Sequences, splits: dict[str, Sequences]) -> dict[str, dict[str, dict[str, float]]]:
+    Y = train.Y.reshape(-1, train.d)  # (S T, d): every training target
+    rho = Y.T @ Y.conj() / Y.shape[0]  # (d, d): the mean target state sum |y><y| / n
+    out: dict[str, dict[str, dict[str, float]]] = {"copy_last": {}, "unigram": {}}
+    for name, split in splits.items():
+        out["copy_last"][name] = _scores(step_probabilities(split.X, split.Y))  # z_j = x_j
+        p = torch.einsum("stc,cd,std->st", split.Y.conj(), rho, split.Y).real  # <y_j|rho|y_j>, (S, T)
+        out["unigram"][name] = _scores(p)
+    return out
+
+
+def _text_baselines(
+    train: torch.Tensor, splits: dict[str, torch.Tensor], M: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    prev, nxt = train[:, :-1].reshape(-1).numpy(), train[:, 1:].reshape(-1).numpy()
+    uni = (np.bincount(nxt, minlength=M) + 1.0) / (nxt.size + M)  # (M,), add-one
+    pairs = np.zeros((M, M))
+    np.add.at(pairs, (prev, nxt), 1.0)
+    a = BIGRAM_PSEUDOCOUNT
+    bigram = (pairs + a * uni) / (pairs.sum(1, keepdims=True) + a)  # (M, M): p(next | previous)
+    out: dict[str, dict[str, dict[str, float]]] = {"copy_last": {}, "unigram": {}, "bigram": {}}
+    for name, ids in splits.items():
+        x, y = ids[:, :-1].reshape(-1).numpy(), ids[:, 1:].reshape(-1).numpy()
+        out["copy_last"][name] = {"accuracy": float((x == y).mean())}
+        out["unigram"][name] = {"nll": float(-np.log(uni[y]).mean()), "accuracy": float((y == uni.argmax()).mean())}
+        out["bigram"][name] = {
+            "nll": float(-np.log(bigram[x, y]).mean()),
+            "accuracy": float((bigram[x].argmax(1) == y).mean()),
+        }
+    return out
+
+
+def trivial_baselines(dataset: Dataset) -> dict[str, dict[str, dict[str, float]]]:
+    r"""Untrained predictors scored on every split of ``dataset``: what a trained model must beat.
+
+    Tokens (TFIM, Markov; scored like every model, ``p_j`` then ``L_1`` and ``L_half``, on the data's
+    own tokens, before any projector):
+
+    - ``"copy_last"``: ``z_j = x_j``, the next token predicted to equal the last one;
+    - ``"unigram"``: no context at all: the mixed state ``rho = mean |y><y|`` over the training
+      targets, ``p_j = <y_j|rho|y_j>`` (for orthonormal tokens these are the unigram frequencies).
+
+    Text (next-word ids): ``"unigram"`` (training frequencies, add-one smoothed) and ``"bigram"``
+    (``p(w'|w) = (c(w, w') + a p_1(w')) / (c(w) + a)``, ``a = BIGRAM_PSEUDOCOUNT``, the unigram
+    ``p_1`` as prior), each with its ``nll`` and argmax ``accuracy``; ``"copy_last"`` with its
+    ``accuracy`` (its nll is infinite whenever a word is not repeated).
+
+    Returns:
+        ``{baseline: {split: {metric: value}}}``.
+    """
+    if dataset.vocabulary is None:
+        return _token_baselines(dataset.train, dataset.splits)
+    return _text_baselines(dataset.train, dataset.splits, len(dataset.vocabulary))
+
+
 def build_dataset(config: TrainConfig, rng: np.random.Generator) -> Dataset:
-    """The :class:`Dataset` of ``config.data``, drawn from ``rng``; ``info["fingerprint"]`` identifies it."""
+    """The :class:`Dataset` of ``config.data``, drawn from ``rng``, with its :func:`trivial_baselines`;
+    ``info["fingerprint"]`` identifies it."""
     cfg = config.data
     if isinstance(cfg, TFIMSource):
         ds = _tfim(cfg, rng, config.model.d)
@@ -220,6 +291,7 @@ def build_dataset(config: TrainConfig, rng: np.random.Generator) -> Dataset:
         ds = _markov(cfg, rng)
     else:
         ds = _text(cfg, rng, config.model.d)
+    ds = replace(ds, baselines=trivial_baselines(ds))
     ds.info["fingerprint"] = fingerprint(ds.splits)
     logger.info("dataset %s: %s", cfg.source, ds.info)
     return ds

@@ -25,7 +25,7 @@ from qsa.model import QSAModel
 from qsa.training.config import TrainConfig, config_from_dict
 from qsa.training.data import Batchable, Dataset, build_dataset
 from qsa.training.families import FamilyModel, build_model
-from qsa.training.loop import _FORMAT, _VERSION, BEST, CHECKPOINT, CONFIG, DATA
+from qsa.training.loop import _FORMAT, _READABLE_VERSIONS, BEST, CHECKPOINT, CONFIG, DATA
 
 __all__ = ["CHECKPOINTS", "LoadedRun", "load_run"]
 
@@ -92,9 +92,19 @@ def load_run(run_dir: str | os.PathLike, *, checkpoint: str = "best", evaluator:
                 f"got {dataset.info['fingerprint']}: did the text file or a package that generates the data change?"
             )
     model = build_model(config, dataset, seed=np.random.default_rng(model_seed), evaluator=evaluator)
-    state: dict[str, Any] = torch.load(weights, weights_only=True)
-    if state.get("format") != _FORMAT or state.get("version") != _VERSION:
-        raise ValueError(f"checkpoint must be a {_FORMAT} version {_VERSION} file; got {weights}")
+    try:
+        state: dict[str, Any] = torch.load(weights, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means the file is damaged
+        raise ValueError(
+            f"checkpoint must be a readable {_FORMAT} file; got {weights} ({type(exc).__name__})"
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != _FORMAT
+        or state.get("version") not in _READABLE_VERSIONS
+        or not {"model", "step"} <= set(state)
+    ):
+        raise ValueError(f"checkpoint must be a {_FORMAT} file of version {_READABLE_VERSIONS}; got {weights}")
     model.load_state_dict(state["model"])
     model.eval()
     return LoadedRun(path, config, model, dataset, checkpoint, int(state["step"]))

@@ -7,11 +7,14 @@ A run lives in one directory (``runs/<name>-<stamp>/``)::
 
     config.json       the resolved configuration (every key, after overrides)
     environment.json  Python, platform, package versions, git commit, torch threads
-    data.json         data sizes, chance levels and baselines
+    data.json         data sizes, chance levels and untrained baselines (copy-last, unigram, ...) per split
     metrics.jsonl     one JSON object per line, flushed as written:
                       {"kind": "train", "step": s, "loss": ...}            (the batch loss before step s)
                       {"kind": "eval", "step": s, "split": ..., "L_1": ..., "L_half": ..., "L_B": ..., "F": ...}
-    checkpoint.pt     latest: model, optimiser, batch-order RNG, step, best, length of metrics.jsonl
+    checkpoint.pt     latest: model, optimiser, batch-order RNG, step, best, and what the other files
+                      must hold: the configuration, the data fingerprint, the length, SHA-256 and a
+                      compressed copy of metrics.jsonl up to that step
+    checkpoint.<s>.pt the older checkpoints kept (train.keep_checkpoints in all, latest included)
     best.pt           model with the lowest held-out ("test") loss so far
     loss.png          loss curves with chance levels (accuracy too, for text)
     summary.json      final metrics on every split, best step, chance levels, wall time, plot paths,
@@ -23,27 +26,42 @@ machine, package versions and torch thread count; timings are kept out of it). C
 written atomically and record how long ``metrics.jsonl`` was; :func:`resume` truncates it back to
 that length and continues from the checkpoint with the restored optimiser and RNG states, so an
 interrupted run (even by SIGKILL) ends with exactly the metrics of an uninterrupted one.
+
+Nothing is lost to an interruption or a damaged file. One process at a time trains or resumes a run
+directory (:class:`qsa.runs.RunLock`; a second is refused with the holder's pid). :func:`resume`
+first checks every file against the newest intact checkpoint and touches nothing until all checks
+pass: a damaged latest checkpoint is reported and the previous one used; a ``metrics.jsonl`` cut
+short (or altered) before the checkpoint's length is restored from the checkpoint's copy, one
+longer is cut back (a torn last line included) and never extended; a missing or damaged
+``config.json`` or ``data.json`` is restored from the checkpoint; a different configuration of
+the data or the model, another model shape or other data are refused naming both sides. Every
+refusal is a :class:`qsa.errors.UserError` (one line from ``qsa train``), never a traceback.
+Temporary files left by a kill inside a write are removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import math
 import os
+import re
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from qsa import runs
+from qsa import preflight, runs
+from qsa.errors import UserError, renamed
 from qsa.evaluators import Evaluator
 from qsa.model import QSAModel, objective
-from qsa.training.config import TrainConfig, TrainSection, config_from_dict, config_to_dict
+from qsa.training.config import DATA_SOURCES, ModelSection, TrainConfig, TrainSection, config_from_dict, config_to_dict
 from qsa.training.data import Dataset, build_dataset, select, size
 from qsa.training.families import FamilyModel, build_model, count_parameters
 
@@ -72,8 +90,10 @@ CONFIG, ENVIRONMENT, DATA, METRICS, CHECKPOINT, BEST, SUMMARY = (
     "best.pt",
     "summary.json",
 )
-_FORMAT, _VERSION = "qsa-checkpoint", 1
+_FORMAT, _VERSION = "qsa-checkpoint", 2
+_READABLE_VERSIONS = (1, 2)  # version 1 lacks the copies of config, fingerprint and metrics
 SELECTION_SPLIT = "test"
+_OLDER = re.compile(r"^checkpoint\.(\d+)\.pt$")
 
 
 @dataclass(frozen=True)
@@ -150,9 +170,29 @@ def evaluate(model: QSAModel | FamilyModel, batch: Any) -> dict[str, float]:
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl``."""
-    with open(Path(run_dir) / METRICS, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The records of ``run_dir/metrics.jsonl`` (a last line cut short by a kill mid-write is skipped, with a warning).
+
+    Raises:
+        UserError: if a line other than the last is not a JSON record (the file is damaged).
+    """
+    path = Path(run_dir) / METRICS
+    lines = path.read_bytes().split(b"\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            if number == len(lines):  # no newline after it: a write cut short
+                logger.warning("%s: skipping the last line, cut short by a kill mid-write: %r", path, line[:80])
+                continue
+            raise UserError(
+                f"{METRICS} line {number} must be a JSON record; got {line[:80]!r} in {path} (the file is damaged)",
+                key=str(path),
+            ) from None
+        records.append(record)
+    return records
 
 
 def _save(path: Path, obj: dict[str, Any]) -> None:
@@ -161,24 +201,73 @@ def _save(path: Path, obj: dict[str, Any]) -> None:
     runs.write_bytes(path, buffer.getvalue())
 
 
+def _shapes(state: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(t.shape) for name, t in state.items() if isinstance(t, torch.Tensor)}
+
+
+def _describe_shapes(shapes: dict[str, tuple[int, ...]]) -> str:
+    return ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+
+
+#: Errors that name a field of a data source or of the model: the config keys they concern.
+_DATA_KEYS = {f.name: f"data.{f.name}" for cls in DATA_SOURCES.values() for f in fields(cls)}
+_MODEL_KEYS = {
+    **{f.name: f"model.{f.name}" for f in fields(ModelSection)},
+    "T": "data.T",
+    "input_qubits": "data.n_qubits",
+    "vocab_size": "data.max_size",
+}
+
+
+def check_resources(config: TrainConfig) -> None:
+    """Refuse ``config`` before anything is built if its data or circuits cannot fit in memory
+    (:mod:`qsa.preflight`, limit ``train.memory_limit``) or its circuit is wider than the noisy
+    Aer backend it names (``model.noise``)."""
+    preflight.check(preflight.training_needs(config), limit=config.train.memory_limit, key="train.memory_limit")
+    m = config.model
+    if m.family == "qsa" and m.backend == "aer" and m.noise is not None:
+        from qsa.hardware.noise import fake_backend
+
+        with renamed({"backend": "model.noise"}, default="model.noise"):
+            device = fake_backend(m.noise)
+        d = m.d or (2**config.data.n_qubits if hasattr(config.data, "n_qubits") else getattr(config.data, "d", 2))
+        width = (
+            2 * (config.data.T - 1).bit_length() + (m.k + 1) * (d.bit_length() - 1) + (m.k if m.kernel == "poly" else 0)
+        )
+        if width > device.num_qubits:
+            raise UserError(
+                f"model.noise must name a backend wide enough for the circuit: circuit A at data.T = {config.data.T}, "
+                f"d = {d}, model.k = {m.k} has {width} qubits; got {m.noise!r}, which has {device.num_qubits}",
+                key="model.noise",
+            )
+
+
 class _Run:
     def __init__(self, config: TrainConfig, run_dir: Path | None, evaluator: Evaluator | None) -> None:
         self.config, self.run_dir = config, run_dir
+        check_resources(config)
         data_seed, model_seed, order_seed = np.random.SeedSequence(config.seed).spawn(3)
-        self.dataset: Dataset = build_dataset(config, np.random.default_rng(data_seed))
-        self.model = build_model(config, self.dataset, seed=np.random.default_rng(model_seed), evaluator=evaluator)
+        source = config.data
+        default = "data.path" if getattr(source, "corpus", None) == "file" else None
+        with renamed(_DATA_KEYS, default=default):
+            self.dataset: Dataset = build_dataset(config, np.random.default_rng(data_seed))
+        with renamed(_MODEL_KEYS):
+            self.model = build_model(config, self.dataset, seed=np.random.default_rng(model_seed), evaluator=evaluator)
         self.optimizer = make_optimizer(self.model, config.train)
         self.order = BatchOrder(size(self.dataset.train), config.train.batch_size, np.random.default_rng(order_seed))
         self.step, self.best, self.resumes = 0, None, 0
         self.elapsed_before = 0.0  # wall seconds of earlier sessions (up to their last checkpoint)
         self.started = time.perf_counter()
+        self.metrics = bytearray()  # metrics.jsonl as written up to now (copied into checkpoints)
+        self.saved_step: int | None = None  # step of the state in checkpoint.pt, if it holds one of this session
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.started
 
     # --- state ---------------------------------------------------------------------------------
 
-    def _state(self, metrics_bytes: int) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
+        metrics = bytes(self.metrics)
         return {
             "format": _FORMAT,
             "version": _VERSION,
@@ -187,36 +276,68 @@ class _Run:
             "optimizer": self.optimizer.state_dict(),
             "order": self.order.state_dict(),
             "best": self.best,
-            "metrics_bytes": metrics_bytes,
+            "metrics_bytes": len(metrics),
+            "metrics_sha256": hashlib.sha256(metrics).hexdigest(),
+            "metrics_copy": torch.frombuffer(bytearray(zlib.compress(metrics, 1)), dtype=torch.uint8),
+            "config": json.dumps(config_to_dict(self.config), sort_keys=True),
+            "fingerprint": self.dataset.info["fingerprint"],
             "elapsed_seconds": self.elapsed(),
             "resumes": self.resumes,
         }
 
-    def restore(self) -> None:
-        path = self.run_dir / CHECKPOINT
-        metrics = self.run_dir / METRICS
-        if not path.exists():  # killed before the first checkpoint: start over
-            logger.info("no checkpoint in %s: starting from step 0", self.run_dir)
+    def save_checkpoint(self) -> None:
+        """Write ``checkpoint.pt`` atomically; the one it replaces becomes ``checkpoint.<step>.pt``; keep
+        ``train.keep_checkpoints`` in all."""
+        latest = self.run_dir / CHECKPOINT
+        if self.saved_step is not None and self.saved_step != self.step and latest.exists():
+            os.replace(latest, self.run_dir / f"checkpoint.{self.saved_step}.pt")
+        _save(latest, self._state())
+        self.saved_step = self.step
+        older = sorted(_older_checkpoints(self.run_dir), reverse=True)
+        for _, path in older[self.config.train.keep_checkpoints - 1 :]:
+            path.unlink(missing_ok=True)
+
+    def restore(self, plan: _ResumePlan) -> None:
+        """Repair what :func:`_inspect` found and load its checkpoint (every check has passed by now)."""
+        path = self.run_dir
+        runs.remove_temporary_files(path)
+        for damaged in plan.damaged:
+            if damaged.exists():
+                os.replace(damaged, damaged.with_name(damaged.name + ".damaged"))
+                logger.warning("%s is damaged: kept as %s.damaged", damaged, damaged.name)
+        if plan.config_repair:
+            runs.write_json(path / CONFIG, config_to_dict(self.config))
+            logger.warning("restored %s from %s", CONFIG, plan.source.name if plan.source else "the checkpoint")
+        data_ok = _read_json(path / DATA)
+        if not isinstance(data_ok, dict) or data_ok.get("fingerprint") != self.dataset.info["fingerprint"]:
+            runs.write_json(path / DATA, _data_record(self, self.config))
+            logger.warning("rewrote %s from the rebuilt data (fingerprint checked)", DATA)
+        metrics = path / METRICS
+        state = plan.state
+        if state is None:  # killed before the first checkpoint: start over
+            logger.info("no checkpoint in %s: starting from step 0", path)
             metrics.write_bytes(b"")
             return
-        state = torch.load(path, weights_only=True)
-        if state.get("format") != _FORMAT or state.get("version") != _VERSION:
-            raise ValueError(f"checkpoint must be a {_FORMAT} version {_VERSION} file; got {path}")
-        recorded = json.loads((self.run_dir / DATA).read_text(encoding="utf-8")).get("fingerprint")
-        if recorded != self.dataset.info["fingerprint"]:
-            raise ValueError(
-                f"the data rebuilt for resuming must equal the run's (fingerprint {recorded}); got {self.dataset.info['fingerprint']}: "
-                "did the text file or a package that generates the data change?"
+        if plan.metrics_copy is not None:
+            runs.write_bytes(metrics, plan.metrics_copy)
+            logger.warning(
+                "restored the first %d bytes of %s from %s", len(plan.metrics_copy), METRICS, plan.source.name
             )
+        recorded = int(state["metrics_bytes"])
+        with open(metrics, "r+b") as f:  # drop what was written after the checkpoint (never extends the file)
+            if f.seek(0, os.SEEK_END) < recorded:  # pragma: no cover - _inspect guarantees the length
+                raise RuntimeError(f"{metrics} is shorter than the checkpoint records")
+            f.truncate(recorded)
+            f.seek(0)
+            self.metrics = bytearray(f.read())
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.order.load_state_dict(state["order"])
         self.step, self.best, self.elapsed_before = int(state["step"]), state["best"], float(state["elapsed_seconds"])
         self.started = time.perf_counter()
         self.resumes = int(state["resumes"]) + 1
-        with open(metrics, "r+b") as f:  # drop what was written after the checkpoint
-            f.truncate(int(state["metrics_bytes"]))
-        logger.info("resumed %s at step %d", self.run_dir, self.step)
+        self.saved_step = self.step if plan.source is not None and plan.source.name == CHECKPOINT else None
+        logger.info("resumed %s at step %d from %s", path, self.step, plan.source.name)
 
     # --- one step --------------------------------------------------------------------------------
 
@@ -243,8 +364,10 @@ class _Run:
         with open(self.run_dir / METRICS, "ab") as metrics:
 
             def write(record: dict[str, Any]) -> None:
-                metrics.write((json.dumps(record) + "\n").encode())
+                line = (json.dumps(record) + "\n").encode()
+                metrics.write(line)
                 metrics.flush()
+                self.metrics += line
 
             def evaluation() -> None:
                 for name, split in self.dataset.splits.items():
@@ -264,7 +387,11 @@ class _Run:
                         )
 
             def checkpoint() -> None:
-                _save(self.run_dir / CHECKPOINT, self._state(metrics.tell()))
+                if metrics.tell() != len(self.metrics):  # pragma: no cover - one writer: the lock guarantees it
+                    raise RuntimeError(
+                        f"{METRICS} changed under the run: {metrics.tell()} != {len(self.metrics)} bytes"
+                    )
+                self.save_checkpoint()
 
             if self.step == 0:
                 evaluation()
@@ -312,6 +439,7 @@ class _Run:
             "chance": self.dataset.chance._asdict(),
             "majority_accuracy": self.dataset.majority_accuracy,
             "nll_baselines": self.dataset.nll_baselines,
+            "baselines": self.dataset.baselines,
             "wall_seconds": self.elapsed(),
             "resumes": self.resumes,
             "plots": [p.name for p in written],
@@ -325,6 +453,18 @@ class _Run:
 def run_environment() -> dict[str, Any]:
     """:func:`qsa.runs.environment` (git commit of this package's checkout) plus torch's thread count."""
     return {**runs.environment(Path(__file__).resolve().parent), "torch_threads": torch.get_num_threads()}
+
+
+def _data_record(run: _Run, config: TrainConfig) -> dict[str, Any]:
+    return {
+        **run.dataset.info,
+        "T": run.dataset.T,
+        "chance": run.dataset.chance._asdict(),
+        "majority_accuracy": run.dataset.majority_accuracy,
+        "nll_baselines": run.dataset.nll_baselines,
+        "baselines": run.dataset.baselines,
+        "loss": config.train.loss,
+    }
 
 
 def train(
@@ -350,12 +490,23 @@ def train(
 
     Returns:
         :class:`TrainResult` with the run directory, the trained model and the summary.
+
+    Raises:
+        UserError: (a ``ValueError``) for a configuration, data or output path that cannot work,
+            including data or circuits that cannot fit in memory (:mod:`qsa.preflight`), before
+            anything is written.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig (see qsa.training.load_config); got {type(config).__name__}")
     config = config_from_dict(config_to_dict(config))  # the same checks as a file, for configs built in code
-    if run_dir is not None and Path(run_dir).exists() and any(Path(run_dir).iterdir()):
-        raise ValueError(f"run_dir must be a new or empty directory; got {str(run_dir)!r}, which has files")
+    if run_dir is not None and Path(run_dir).exists() and (not Path(run_dir).is_dir() or any(Path(run_dir).iterdir())):
+        raise UserError(
+            f"run_dir must be a new or empty directory; got {str(run_dir)!r}, which has files", key="run_dir"
+        )
+    if run_dir is None:
+        runs.check_output_root(out, "out")
+    else:
+        runs.check_output_root(run_dir, "run_dir")
     run = _Run(config, None, evaluator)  # data and model are built (and checked) before anything is written
     if run_dir is None:
         path = runs.new_run_dir(out, config.name)
@@ -363,37 +514,258 @@ def train(
         path = Path(run_dir)
         path.mkdir(parents=True, exist_ok=True)
     run.run_dir = path
-    runs.write_json(path / CONFIG, config_to_dict(config))
-    evaluator_name = (
-        repr(run.model.evaluator) if isinstance(run.model, QSAModel) else None
-    )  # baselines have no circuit backend
-    runs.write_json(path / ENVIRONMENT, {**run_environment(), "evaluator": evaluator_name})
-    runs.write_json(
-        path / DATA,
-        {
-            **run.dataset.info,
-            "T": run.dataset.T,
-            "chance": run.dataset.chance._asdict(),
-            "majority_accuracy": run.dataset.majority_accuracy,
-            "nll_baselines": run.dataset.nll_baselines,
-            "loss": config.train.loss,
-        },
+    with runs.RunLock(path):
+        runs.write_json(path / CONFIG, config_to_dict(config))
+        evaluator_name = (
+            repr(run.model.evaluator) if isinstance(run.model, QSAModel) else None
+        )  # baselines have no circuit backend
+        runs.write_json(path / ENVIRONMENT, {**run_environment(), "evaluator": evaluator_name})
+        runs.write_json(path / DATA, _data_record(run, config))
+        (path / METRICS).write_bytes(b"")
+        logger.info("training %s in %s", config.name, path)
+        return run.execute(progress, plots)
+
+
+# --- resuming: check everything first, then repair, then continue ------------------------------------
+
+
+@dataclass
+class _ResumePlan:
+    """What :func:`_inspect` found in a run directory; nothing is changed until it is complete."""
+
+    config: TrainConfig
+    state: dict[str, Any] | None  # the newest intact checkpoint, None if there is none
+    source: Path | None  # its file
+    damaged: list[Path] = field(default_factory=list)  # unreadable checkpoints newer than source
+    config_repair: bool = False  # config.json to be rewritten from the checkpoint's copy
+    metrics_copy: bytes | None = None  # metrics.jsonl prefix to restore from the checkpoint's copy
+    config_differs: list[str] = field(default_factory=list)  # data/model keys config.json changed
+
+
+def _older_checkpoints(path: Path) -> list[tuple[int, Path]]:
+    out = []
+    for p in path.glob("checkpoint.*.pt"):
+        match = _OLDER.match(p.name)
+        if match:
+            out.append((int(match[1]), p))
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON content of ``path``, or a string saying why it cannot be read (missing, not UTF-8, damaged)."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return "a missing file"
+    except IsADirectoryError:
+        return "a directory"
+    except UnicodeDecodeError as exc:
+        return f"a file that is not UTF-8 (byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        return f"a damaged file ({exc.msg} at line {exc.lineno} column {exc.colno})"
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any] | str:
+    """The checkpoint at ``path``, or a string saying why it is not a usable one."""
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means the file is damaged
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:120] or 'unreadable'}"
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        return f"not a {_FORMAT} file"
+    if state.get("version") not in _READABLE_VERSIONS:
+        return f"{_FORMAT} version {state.get('version')!r}, not one of {_READABLE_VERSIONS}"
+    missing = {"step", "model", "optimizer", "order", "best", "metrics_bytes", "elapsed_seconds", "resumes"} - set(
+        state
     )
-    (path / METRICS).write_bytes(b"")
-    logger.info("training %s in %s", config.name, path)
-    return run.execute(progress, plots)
+    if missing:
+        return f"incomplete (no {', '.join(sorted(missing))})"
+    return state
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out += _differences(
+                a.get(key), b.get(key), f"{prefix}{key}." if prefix or key in ("data", "model", "train") else key
+            )
+        return out
+    return [] if a == b else [(prefix.rstrip("."), a, b)]
+
+
+def _inspect(path: Path) -> _ResumePlan:
+    """Read and check every file of the run directory ``path`` against its newest intact checkpoint;
+    change nothing. Raises :class:`~qsa.errors.UserError` for what cannot be resumed."""
+    # checkpoints, newest first: the latest, then the older ones kept
+    candidates = ([path / CHECKPOINT] if (path / CHECKPOINT).exists() else []) + [
+        p for _, p in sorted(_older_checkpoints(path), reverse=True)
+    ]
+    state, source, damaged = None, None, []
+    for candidate in candidates:
+        loaded = _load_checkpoint(candidate)
+        if isinstance(loaded, str):
+            damaged.append((candidate, loaded))
+            continue
+        state, source = loaded, candidate
+        break
+    if damaged and state is None:
+        first, why = damaged[0]
+        raise UserError(
+            f"{first.name} must be a readable {_FORMAT} file to resume {str(path)!r}; got {why}, and no intact older "
+            "checkpoint: remove the damaged checkpoint files to train again from step 0 in this directory",
+            key=str(first),
+        )
+    for bad, why in damaged:
+        logger.warning("%s is damaged (%s): resuming from %s (step %d)", bad, why, source.name, int(state["step"]))
+
+    # the configuration: config.json, checked against the checkpoint's copy
+    raw = _read_json(path / CONFIG)
+    from_json, problem = None, None
+    if isinstance(raw, str):
+        problem = raw
+    else:
+        try:
+            from_json = config_from_dict(raw)
+        except (UserError, ValueError, TypeError) as exc:
+            problem = f"an invalid configuration ({exc})"
+    saved = json.loads(state["config"]) if state is not None and "config" in state else None
+    plan = _ResumePlan(config=from_json, state=state, source=source, damaged=[p for p, _ in damaged])
+    if from_json is None:
+        if saved is None:
+            raise UserError(
+                f"{CONFIG} must be the run's JSON configuration to resume {str(path)!r}; got {problem}, and no "
+                "checkpoint holds a copy to restore it from",
+                key=str(path / CONFIG),
+            )
+        logger.warning("%s is %s: restoring it from %s", path / CONFIG, problem, source.name)
+        plan.config, plan.config_repair = config_from_dict(saved), True
+    elif saved is not None:
+        diff = _differences(saved, config_to_dict(from_json))
+        changed = [(k, a, b) for k, a, b in diff if not k.startswith("train.")]
+        for key, a, b in diff:
+            if key.startswith("train."):
+                logger.warning(
+                    "%s changed %s from %r to %r since %s: continuing with %r", CONFIG, key, a, b, source.name, b
+                )
+        plan.config_differs = [f"{k} = {b!r} (the checkpoint's run: {a!r})" for k, a, b in changed]
+
+    # the data record: data.json, or the checkpoint's fingerprint
+    data = _read_json(path / DATA)
+    if (not isinstance(data, dict) or "fingerprint" not in data) and state is not None and "fingerprint" not in state:
+        why = data if isinstance(data, str) else "a record without the data fingerprint"
+        raise UserError(
+            f"{DATA} must hold the fingerprint of the run's data to resume {str(path)!r}; got {why} "
+            f"(and {source.name}, written by an older qsa, holds none)",
+            key=str(path / DATA),
+        )
+
+    # the metrics: at least the checkpoint's length, and the same bytes up to it
+    if state is not None:
+        recorded = int(state["metrics_bytes"])
+        try:
+            current = (path / METRICS).read_bytes()
+        except OSError:
+            current = None
+        intact = current is not None and len(current) >= recorded
+        if intact and "metrics_sha256" in state:
+            intact = hashlib.sha256(current[:recorded]).hexdigest() == state["metrics_sha256"]
+        if not intact:
+            got = (
+                "no file"
+                if current is None
+                else f"{len(current):,} bytes"
+                + (" that differ from what it recorded" if current is not None and len(current) >= recorded else "")
+            )
+            if "metrics_copy" not in state:
+                raise UserError(
+                    f"{METRICS} must hold the {recorded:,} bytes {source.name} recorded to resume {str(path)!r}; got "
+                    f"{got} (the file was cut short or changed, and this older checkpoint holds no copy of it)",
+                    key=str(path / METRICS),
+                )
+            copy = zlib.decompress(state["metrics_copy"].numpy().tobytes())
+            if len(copy) != recorded or hashlib.sha256(copy).hexdigest() != state.get("metrics_sha256"):
+                raise UserError(
+                    f"{source.name} must hold an intact copy of {METRICS}; got one that does not match its record",
+                    key=str(source),
+                )
+            logger.warning(
+                "%s holds %s, not the %d bytes %s recorded: restoring it", METRICS, got, recorded, source.name
+            )
+            plan.metrics_copy = copy
+    return plan
+
+
+def _check_against(run: _Run, plan: _ResumePlan, path: Path) -> None:
+    """The checks that need the rebuilt data and model: same shapes, same data, same config."""
+    state = plan.state
+    data = _read_json(path / DATA)
+    recorded = data.get("fingerprint") if isinstance(data, dict) else None
+    if state is not None and "fingerprint" in state:
+        recorded = state["fingerprint"]  # the checkpoint's record wins over a data.json that may have been edited
+    if recorded is not None and recorded != run.dataset.info["fingerprint"]:
+        raise UserError(
+            f"the data rebuilt for resuming must equal the run's (fingerprint {recorded}); got {run.dataset.info['fingerprint']}: "
+            "did the text file or a package that generates the data change?",
+            key="data",
+        )
+    if state is not None:
+        want, have = _shapes(state["model"]), _shapes(run.model.state_dict())
+        if want != have:
+            raise UserError(
+                f"the model {CONFIG} describes must have the shape of the one in {plan.source.name}: "
+                f"{_describe_shapes(want)}; got {_describe_shapes(have)}"
+                + (f" ({', '.join(plan.config_differs)})" if plan.config_differs else ""),
+                key=str(path / CONFIG),
+            )
+    if plan.config_differs:
+        raise UserError(
+            f"{CONFIG} must describe the data and model {plan.source.name} was trained on; got "
+            + ", ".join(plan.config_differs),
+            key=str(path / CONFIG),
+        )
+
+
+def _append_line(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line; a last line cut short by a kill is terminated first (as the hardware journal does)."""
+    line = (json.dumps(record, default=str) + "\n").encode()
+    torn = False
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+    with open(path, "ab") as f:
+        f.write((b"\n" if torn else b"") + line)
 
 
 def resume(
     run_dir: str | os.PathLike, *, evaluator: Evaluator | None = None, progress: bool = False, plots: bool = True
 ) -> TrainResult:
-    """Continue the run in ``run_dir`` from its checkpoint; the remaining steps are those of an uninterrupted run."""
+    """Continue the run in ``run_dir`` from its checkpoint; the remaining steps are those of an uninterrupted run.
+
+    Every file is checked against the newest intact checkpoint before anything is changed (module
+    docstring); damage that the checkpoint can repair is repaired and logged as a warning.
+
+    Raises:
+        UserError: (a ``ValueError``) if ``run_dir`` is not a run directory, is in use by another
+            process, holds damage nothing can repair, or describes another model or other data
+            than its checkpoint.
+    """
     path = Path(run_dir)
-    if not (path / CONFIG).is_file() or not (path / METRICS).is_file():
-        raise FileNotFoundError(f"run_dir must be a run directory with {CONFIG} and {METRICS}; got {str(path)!r}")
-    config = config_from_dict(json.loads((path / CONFIG).read_text(encoding="utf-8")))
-    run = _Run(config, path, evaluator)
-    run.restore()
-    with open(path / "resumes.jsonl", "a", encoding="utf-8") as f:  # who resumed, where, from which step
-        f.write(json.dumps({"from_step": run.step, "environment": run_environment()}, default=str) + "\n")
-    return run.execute(progress, plots)
+    if not path.is_dir():
+        what = "a file" if path.exists() else "a path that does not exist"
+        raise FileNotFoundError(
+            f"run_dir must be a run directory with {CONFIG} and {METRICS}; got {str(path)!r}, {what}"
+        )
+    if not (path / CONFIG).exists() and not (path / CHECKPOINT).exists() and not _older_checkpoints(path):
+        raise FileNotFoundError(
+            f"run_dir must be a run directory with {CONFIG} and {METRICS}; got {str(path)!r}, "
+            f"which has neither {CONFIG} nor a checkpoint"
+        )
+    with runs.RunLock(path):
+        plan = _inspect(path)
+        run = _Run(plan.config, path, evaluator)
+        _check_against(run, plan, path)
+        run.restore(plan)  # the first change to the directory
+        _append_line(path / "resumes.jsonl", {"from_step": run.step, "environment": run_environment()})
+        return run.execute(progress, plots)

@@ -40,9 +40,14 @@ def _yscale(ax, values: list[float]) -> None:
 def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, title: str = "") -> Path:
     """Loss curves: the objective per step and on every split; every loss on the test split; accuracy (text).
 
+    Every panel draws the untrained baselines of ``info["baselines"]`` on the held-out split
+    (:func:`qsa.training.data.trivial_baselines`: copy-last and unigram for tokens, unigram and
+    bigram for text) next to the chance level, so a model that does not beat them shows it.
+
     Args:
         records: ``metrics.jsonl`` records.
-        info: ``data.json`` of the run (``loss``, ``chance``, ``majority_accuracy``, ``vocabulary_size``).
+        info: ``data.json`` of the run (``loss``, ``chance``, ``baselines``, ``majority_accuracy``,
+            ``vocabulary_size``).
         path: the PNG to write.
     """
     from matplotlib.figure import Figure
@@ -51,7 +56,13 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
     train = [r for r in records if r["kind"] == "train"]
     evals = [r for r in records if r["kind"] == "eval"]
     splits = list(dict.fromkeys(r["split"] for r in evals))
+    held = "test" if "test" in splits else splits[-1]
     text = any("next_token_accuracy" in r for r in evals)
+    baselines = {  # {name: {metric: value}} on the held-out split (runs from before baselines have none)
+        name: by_split[held] for name, by_split in (info.get("baselines") or {}).items() if held in by_split
+    }
+    labels = {"copy_last": "copy last", "unigram": "unigram", "bigram": "bigram"}
+    styles = {"copy_last": "-.", "unigram": (0, (5, 1)), "bigram": (0, (3, 1, 1, 1, 1, 1))}
     fig = Figure(figsize=(5.2 * (3 if text else 2), 4.2))
     axes = fig.subplots(1, 3 if text else 2)
 
@@ -63,22 +74,40 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
         ax.plot([r["step"] for r in rows], [r[loss] for r in rows], marker="o", ms=3, label=name)
     if loss in chance:
         ax.axhline(chance[loss], color="k", ls="--", lw=1, label=f"chance {chance[loss]:.3f}")
-    for name, style in (("uniform", ":"), ("unigram", "--")):
-        if loss == "nll" and info.get("nll_baselines"):
-            value = info["nll_baselines"][name]
-            ax.axhline(value, color="k", ls=style, lw=1, label=f"{name} guess {value:.3f}")
+    if loss == "nll" and info.get("nll_baselines"):
+        value = info["nll_baselines"]["uniform"]
+        ax.axhline(value, color="0.6", ls=":", lw=1, label=f"uniform guess {value:.3f}")
+    drawn = []
+    for name, values in baselines.items():
+        if loss in values:
+            ax.axhline(
+                values[loss],
+                color="0.35",
+                ls=styles.get(name, "-."),
+                lw=1.2,
+                label=f"{labels.get(name, name)} ({held}) {values[loss]:.3f}",
+            )
+            drawn.append(values[loss])
     ax.set(xlabel="step", ylabel=loss, title=f"objective {loss}")
-    _yscale(ax, [r["loss"] for r in train] + [r[loss] for r in evals if loss in r])
+    _yscale(ax, [r["loss"] for r in train] + [r[loss] for r in evals if loss in r] + drawn)
     ax.legend(fontsize=8)
 
-    ax = axes[1]  # every loss on the held-out split, with the chance levels of L_1 and L_half
-    held = "test" if "test" in splits else splits[-1]
+    ax = axes[1]  # every loss on the held-out split, with the chance levels and baselines of L_1 and L_half
     rows = [r for r in evals if r["split"] == held]
     for name, color in (("L_1", "C0"), ("L_half", "C1"), ("L_B", "C2"), ("nll", "C3")):
         if rows and name in rows[0]:
             ax.plot([r["step"] for r in rows], [r[name] for r in rows], marker="o", ms=3, color=color, label=name)
         if name in chance:
             ax.axhline(chance[name], color=color, ls="--", lw=1, label=f"chance {name} {chance[name]:.3f}")
+        for base, values in baselines.items():
+            if name in values:
+                ax.axhline(
+                    values[name],
+                    color=color,
+                    ls=styles.get(base, "-."),
+                    lw=1,
+                    label=f"{labels.get(base, base)} {name} {values[name]:.3f}",
+                )
     ax.set(xlabel="step", ylabel="loss", title=f"every loss on '{held}'")
     _yscale(ax, [r[name] for r in rows for name in ("L_1", "L_half", "L_B", "nll") if name in r])
     ax.legend(fontsize=8)
@@ -88,6 +117,15 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
         for name in splits:
             rows = [r for r in evals if r["split"] == name]
             ax.plot([r["step"] for r in rows], [r["next_token_accuracy"] for r in rows], marker="o", ms=3, label=name)
+        for name, values in baselines.items():
+            if "accuracy" in values and name != "unigram":  # the unigram argmax is the most frequent word below
+                ax.axhline(
+                    values["accuracy"],
+                    color="0.35",
+                    ls=styles.get(name, "-."),
+                    lw=1,
+                    label=f"{labels.get(name, name)} ({held}) {values['accuracy']:.3f}",
+                )
         if info.get("majority_accuracy") is not None:
             ax.axhline(
                 info["majority_accuracy"],

@@ -68,7 +68,7 @@ def test_index_states(T):
             assert np.isclose(tau[j, i], (i <= j < T) / math.sqrt(N))
     u = uniform_amplitudes(T)
     np.testing.assert_allclose(u[:T], 1 / math.sqrt(T))
-    assert not u[T:].any()  # no idle branches (METHOD.md section 8)
+    assert not u[T:].any()  # no idle branches (docs/method.md section 8)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])

@@ -1,4 +1,4 @@
-"""The three tiers give the same numbers (METHOD.md section 6, ARCHITECTURE.md).
+"""The three tiers give the same numbers (docs/method.md section 6).
 
 For a grid of (T, d, k, kernel) with random complex tokens, Haar-random W and V and random query
 phases, the analytic closed forms, default.qubit, lightning.qubit, Aer statevector and QSA's torch
@@ -74,7 +74,7 @@ def test_circuit_b_agrees_with_analytic_on_every_backend(T, d, k, phases):
 
 
 def test_circuit_b_with_aligned_phases_is_renyi_half_of_post_selected_probabilities():
-    """-log P0 = -2 log mean_j |A_j| / n_j (METHOD.md section 5)."""
+    """-log P0 = -2 log mean_j |A_j| / n_j (docs/method.md section 5)."""
     X, Y, W, V, _ = _instance(3, 5, 4)
     got = qsa.circuit_observables(X, Y, W, V, k=2, phases="aligned", circuit="superposition", backend="lightning.qubit")
     A = analytic.branch_amplitudes(*(torch.as_tensor(a) for a in (X, Y, W, V)), k=2)

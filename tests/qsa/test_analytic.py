@@ -16,7 +16,7 @@ from qsa.ansatz import ansatz_unitary
 
 
 def _brute_force(X, Y, W, V, k, kernel, beta, phases):
-    """The definitions of METHOD.md sections 2-4, one loop at a time."""
+    """The definitions of docs/method.md sections 2-4, one loop at a time."""
     T, d = X.shape
     c = analytic.lcu_coefficients(k, beta)
     lam = c.sum() if kernel == "poly" else 1.0

@@ -140,6 +140,6 @@ def test_torch_func_grad_works_through_the_custom_backward(rng):
 
 def test_block_must_be_a_positive_integer(rng):
     X, _, W, _ = _tensors(rng, 3, 2)
-    for bad in (0, -1, 2.0, True):
-        with pytest.raises(ValueError, match="block must be a positive integer"):
+    for bad, error in ((0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="block must be a positive integer"):  # TypeError: not an integer at all
             analytic.key_mixtures(X, W, block=bad)

@@ -33,6 +33,7 @@ def test_copy_keeps_the_layout_and_refuses_to_overwrite(tmp_path):
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
         "comparison/config.toml",
         "tfim/config.toml",
+        "tfim/random_couplings.toml",
         "tfim/smoke.toml",
     ]
     assert load_config(tmp_path / "tfim" / "config.toml") == load_config(config_path("tfim/config.toml"))

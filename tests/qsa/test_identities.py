@@ -1,4 +1,4 @@
-"""Property tests (hypothesis) of the identities in METHOD.md section 4, on random instances."""
+"""Property tests (hypothesis) of the identities in docs/method.md section 4, on random instances."""
 
 from __future__ import annotations
 

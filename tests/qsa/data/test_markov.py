@@ -40,10 +40,11 @@ def test_rho_zero_gives_independent_uniform_steps(field):
     assert abs(p.mean() - 1 / d) < N_SIGMA * math.sqrt(var / p.size)
 
 
-def test_correlation_grows_with_rho():
+@pytest.mark.parametrize("noise", ["standard", "scaled"])
+def test_correlation_grows_with_rho(noise):
     overlap = []
-    for rho in (0.0, 0.5, 0.9, 0.99):
-        s = markov_sequences(200, 4, 8, rho=rho, seed=2)
+    for rho in (0.0, 0.5, 0.9, 0.999):
+        s = markov_sequences(200, 4, 8, rho=rho, noise=noise, seed=2)
         overlap.append(float(((s.X.conj() * s.Y).sum(-1).abs() ** 2).mean()))
     assert overlap == sorted(overlap) and overlap[-1] > 0.9
 
@@ -54,7 +55,7 @@ def test_seeding():
     c = markov_sequences(2, 4, 8, rho=0.5, seed=8)
     torch.testing.assert_close(a.X, b.X, rtol=0, atol=0)
     assert not torch.equal(a.X, c.X)
-    assert a.meta == {"source": "markov", "rho": 0.5, "seed": 7}
+    assert a.meta == {"source": "markov", "rho": 0.5, "noise": "standard", "seed": 7}
     assert markov_sequences(2, 4, 8, rho=0.5, seed=np.random.default_rng(7)).meta["seed"] is None
 
 
@@ -76,3 +77,35 @@ def test_bad_input_raises(kwargs, error, match):
     args = dict(n_sequences=2, T=3, d=4, seed=0) | kwargs
     with pytest.raises(error, match=match):
         markov_sequences(**args)
+
+
+def _overlap_formula(rng: np.random.Generator, rho: float, d: int, variance: float, n: int) -> tuple[float, float]:
+    """Mean and standard error of |<x|y>|^2 for y = normalise(rho x + c eps), eps ~ CN(0, variance I_d),
+    sampled independently of markov_sequences: eps_par = <x|eps> ~ CN(0, variance), ||eps_perp||^2 ~ variance Gamma(d-1)."""
+    c = math.sqrt(1 - rho**2)
+    par = (rng.normal(size=n) + 1j * rng.normal(size=n)) * math.sqrt(variance / 2)
+    perp2 = variance * rng.gamma(d - 1, size=n)
+    a = np.abs(rho + c * par) ** 2
+    q = a / (a + c**2 * perp2)
+    return float(q.mean()), float(q.std() / math.sqrt(n))
+
+
+@pytest.mark.parametrize("noise, variance", [("standard", 1.0), ("scaled", 1 / 8)])
+def test_noise_scales_match_their_definitions(noise, variance):
+    # N(0, I_d) (the QSA authors') and N(0, I_d / d): the mean overlap of consecutive tokens matches
+    # an independent sample of the formula, and the two definitions differ (0.27 vs 0.68 at rho = 0.8, d = 8)
+    seqs = markov_sequences(500, 8, 8, rho=0.8, noise=noise, seed=4)
+    q = ((seqs.X.conj() * seqs.Y).sum(-1).abs() ** 2).numpy().ravel()
+    mean, se = _overlap_formula(np.random.default_rng(9), 0.8, 8, variance, 50_000)
+    assert abs(q.mean() - mean) < N_SIGMA * math.sqrt((q.std() / math.sqrt(q.size)) ** 2 + se**2)
+    assert seqs.meta["noise"] == noise
+    other, _ = _overlap_formula(np.random.default_rng(9), 0.8, 8, 9 / 8 - variance, 50_000)
+    assert abs(mean - other) > 0.3
+
+
+def test_default_noise_is_the_authors_definition():
+    a = markov_sequences(2, 4, 8, rho=0.5, seed=7)
+    b = markov_sequences(2, 4, 8, rho=0.5, noise="standard", seed=7)
+    torch.testing.assert_close(a.X, b.X, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="noise must be one of"):
+        markov_sequences(2, 4, 8, rho=0.5, noise="I/d", seed=7)

@@ -250,6 +250,64 @@ def test_reference_config_and_data_set():
     torch.testing.assert_close(fewer.test.X, data.test.X, rtol=0, atol=0)
 
 
+def _evolves_under(seqs, hamiltonian: dict, dt: float) -> None:
+    model = transverse_ising(
+        hamiltonian["n_qubits"],
+        h=hamiltonian["h"],
+        J=hamiltonian["J"],
+        topology=[tuple(b) for b in hamiltonian["bonds"]],
+    )
+    U = torch.as_tensor(exact_unitary(model, dt))
+    torch.testing.assert_close(seqs.Y, seqs.X @ U.T, rtol=0, atol=TOL_STATE)
+
+
+def test_random_couplings_draw_a_new_hamiltonian_every_few_sequences():
+    # the QSA authors' first version: all-to-all J_ij ~ U[0, 1], redrawn every 10 sequences (here 3), h fixed
+    cfg = TFIMConfig(
+        n_qubits=3,
+        T=4,
+        n_train=7,
+        n_test=3,
+        topology="all",
+        couplings="random",
+        sequences_per_hamiltonian=3,
+        n_heldout_hamiltonians=1,
+        heldout_J_range=(1.0, 2.0),
+    )
+    data = tfim_data(cfg, seed=0)
+    hams = data.train.meta["hamiltonians"]
+    assert len(data.train) == 7 and len(hams) == 3 and data.train.meta["sequences_per_hamiltonian"] == 3
+    for g, ham in enumerate(hams):  # sequences 0-2, 3-5, 6 under their own draw
+        assert ham["h"] == [1.0, 1.0, 1.0] and len(ham["J"]) == 3 and all(0.0 <= J <= 1.0 for J in ham["J"])
+        _evolves_under(data.train[g * 3 : g * 3 + 3], ham, cfg.dt)
+    assert len({tuple(h["J"]) for h in hams}) == 3
+    (test_ham,) = data.test.meta["hamiltonians"]
+    assert test_ham["J"] not in [h["J"] for h in hams]
+    (held,) = data.heldout_hamiltonians
+    assert all(1.0 <= J <= 2.0 for J in held.meta["hamiltonian"]["J"]) and held.meta["hamiltonian"]["h"] == [1.0] * 3
+    _evolves_under(held, held.meta["hamiltonian"], cfg.dt)
+    again = tfim_data(cfg, seed=0)
+    torch.testing.assert_close(again.train.X, data.train.X, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, h_range, J_range",
+    [
+        ({}, (0.5, 1.5), (0.5, 1.5)),  # the reference: unchanged
+        ({"h": 2.0, "J": -1.0}, (1.0, 3.0), (-1.5, -0.5)),  # follows the training couplings and their sign
+        ({"heldout_J_range": (-1.0, 0.0)}, (0.5, 1.5), (-1.0, 0.0)),
+        ({"couplings": "random", "J_range": (0.0, 1.0)}, (1.0, 1.0), (0.0, 1.0)),  # new draws of the training law
+        ({"couplings": "random", "h_range": (0.2, 0.4)}, (0.2, 0.4), (0.0, 1.0)),
+    ],
+)
+def test_heldout_ranges_follow_the_training_couplings_unless_given(kwargs, h_range, J_range):
+    cfg = TFIMConfig(**kwargs)
+    assert cfg.heldout_ranges() == (h_range, J_range)
+    if not kwargs:
+        ham = tfim_data(TFIMConfig(n_qubits=2, T=2, n_train=1, n_test=1, n_heldout_hamiltonians=1), seed=3)
+        assert all(0.5 <= v <= 1.5 for v in ham.heldout_hamiltonians[0].meta["hamiltonian"]["J"])
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 
@@ -303,6 +361,21 @@ def test_reference_config_and_data_set():
             "dtype must be",
         ),
         (lambda: tfim_data({"n_qubits": 3}, seed=0), TypeError, "config must be a TFIMConfig"),
+        (
+            lambda: tfim_data(TFIMConfig(couplings="random", J_range=(1.0, 0.0)), seed=0),
+            ValueError,
+            "J_range must have low <= high",
+        ),
+        (
+            lambda: tfim_data(TFIMConfig(couplings="mixed"), seed=0),
+            ValueError,
+            "couplings must be one of",
+        ),
+        (
+            lambda: tfim_data(TFIMConfig(couplings="random", sequences_per_hamiltonian=0), seed=0),
+            ValueError,
+            "sequences_per_hamiltonian must be >= 1",
+        ),
         (
             lambda: tfim_data(TFIMConfig(n_heldout_hamiltonians=-1), seed=0),
             ValueError,

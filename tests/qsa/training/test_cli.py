@@ -34,9 +34,9 @@ def test_train_with_overrides_then_resume(tmp_path, capsys):
         (["train", SMOKE, "--set", "model.kk=1"], "model.kk is not a key of [model] (did you mean 'k'?)"),
         (["train", SMOKE, "--set", "train.steps=many"], "train.steps must be an integer; got 'many'"),
         (["train", "missing.toml"], "config must name an existing TOML file"),
-        (["train"], "give either CONFIG or --resume RUN_DIR"),
-        (["train", SMOKE, "--resume", "runs/x"], "give either CONFIG or --resume RUN_DIR"),
-        (["train", "--resume", "runs/x", "--set", "train.steps=3"], "--set cannot change a run being resumed"),
+        (["train"], "train must be given either CONFIG or --resume RUN_DIR; got neither"),
+        (["train", SMOKE, "--resume", "runs/x"], "train must be given either CONFIG or --resume RUN_DIR; got both"),
+        (["train", "--resume", "runs/x", "--set", "train.steps=3"], "--set must not be given with --resume"),
         (["train", SMOKE, "--threads", "0"], "--threads must be >= 1"),
     ],
 )

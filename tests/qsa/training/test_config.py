@@ -74,6 +74,22 @@ def test_source_switch_takes_the_schema_of_the_new_source():
     assert isinstance(config.data, TextSource) and config.data.T == 8
 
 
+def test_random_couplings_and_heldout_ranges_from_a_config():
+    config = load_config(ROOT / "experiments" / "tfim" / "random_couplings.toml")
+    data = config.data
+    assert (data.couplings, data.topology, data.J_range, data.sequences_per_hamiltonian) == (
+        "random",
+        "all",
+        (0.0, 1.0),
+        10,
+    )
+    assert data.heldout_J_range == (1.0, 2.0) and data.h_range is None
+    again = config_from_dict(json.loads(json.dumps(config_to_dict(config))))  # JSON turns the pairs into lists
+    assert again == config
+    ranges = load_config(ROOT / "experiments" / "tfim" / "config.toml", ["data.heldout_J_range=[-1.5, -0.5]"])
+    assert ranges.data.heldout_J_range == (-1.5, -0.5) and ranges.data.heldout_h_range == (0.5, 1.5)
+
+
 def test_round_trip_through_json():
     config = load_config(ROOT / "experiments" / "classical" / "text.toml", ["model.beta=1.5"])
     again = config_from_dict(json.loads(json.dumps(config_to_dict(config))))
@@ -102,6 +118,15 @@ def test_round_trip_through_json():
         (["model.d=6"], r"model.d must be a power of two >= 2; got 6"),
         (["name=a/b"], r"name must be a non-empty directory name"),
         (["seed=-1"], r"seed must be >= 0"),
+        (["data.J_range=1"], r"data.J_range must be a pair of numbers \[low, high\]; got 1"),
+        (["data.J_range=[0, 1, 2]"], r"data.J_range must be a pair of numbers"),
+        (["data.couplings=random", "data.J_range=[1, 0]"], r"data.J_range must be \[low, high\] with low <= high"),
+        (["data.heldout_J_range=[2, 1]"], r"data.heldout_J_range must be \[low, high\] with low <= high"),
+        (
+            ["data.J_range=[0, 2]"],
+            r"data.J_range must be left at its default \(0.0, 1.0\) with data.couplings = 'fixed'",
+        ),
+        (["data.source=markov", "data.noise=unit"], r"data.noise must be one of 'standard', 'scaled'"),
     ],
 )
 def test_bad_keys_and_values_raise_clear_errors(overrides, match):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from qsa.training import build_dataset, load_config, model_config
 from qsa.training.config import apply_overrides, config_from_dict
@@ -53,3 +54,40 @@ def test_text_windows_vocabulary_and_baselines():
     assert (mc.embedding, mc.vocab_size, mc.d, mc.positional) == ("isometric", M, 4, True)
     with pytest.raises(ValueError, match="model.d must be <= the vocabulary size"):
         build_dataset(load_config(TEXT_SMOKE, ["model.d=256"]), np.random.default_rng(0))
+
+
+def test_token_baselines_copy_the_last_token_and_predict_the_mean_target_state():
+    from qsa.analytic import loss_L1, step_probabilities
+    from qsa.data import Sequences
+    from qsa.training.data import Dataset, trivial_baselines
+
+    config, data = _dataset({"data": {"source": "markov", "d": 4, "T": 5, "n_train": 6, "n_test": 3}})
+    base = data.baselines
+    assert set(base) == {"copy_last", "unigram"} and set(base["copy_last"]) == {"train", "test"}
+    test = data.splits["test"]
+    assert abs(base["copy_last"]["test"]["L_1"] - float(loss_L1(step_probabilities(test.X, test.Y)).mean())) < 1e-12
+    # orthonormal tokens: the mean target state is diagonal and p_j is the unigram frequency of y_j
+    eye = np.eye(4, dtype=complex)
+    ids = np.array([[0, 1, 1, 2], [1, 1, 3, 0]])  # targets: 1 1 2 | 1 3 0 -> frequencies 1/6, 3/6, 1/6, 1/6
+    seqs = Sequences.from_trajectories(eye[ids], field="complex")
+    ds = Dataset(seqs, {"train": seqs}, 3, 4, data.chance, None, None, None, {})
+    freq = np.array([1, 3, 1, 1]) / 6
+    expected = -np.log(freq[ids[:, 1:]]).mean()
+    assert abs(trivial_baselines(ds)["unigram"]["train"]["L_1"] - expected) < 1e-12
+    assert trivial_baselines(ds)["copy_last"]["train"]["L_1"] == float("inf")  # 1 -> 1 repeats once only
+
+
+def test_text_baselines_are_smoothed_unigram_and_bigram_counts():
+    from qsa.training.data import BIGRAM_PSEUDOCOUNT, _text_baselines
+
+    train = torch.tensor([[0, 1, 0, 1], [1, 1, 2, 0]])  # pairs (0,1) (1,0) (0,1) (1,1) (1,2) (2,0)
+    test = torch.tensor([[2, 2, 1]])  # pairs (2,2) (2,1)
+    out = _text_baselines(train, {"train": train, "test": test}, 3)
+    uni = (np.array([2, 3, 1]) + 1) / (6 + 3)
+    a = BIGRAM_PSEUDOCOUNT
+    p22, p21 = (0 + a * uni[2]) / (1 + a), (0 + a * uni[1]) / (1 + a)
+    assert abs(out["bigram"]["test"]["nll"] + (np.log(p22) + np.log(p21)) / 2) < 1e-12
+    assert abs(out["unigram"]["test"]["nll"] + (np.log(uni[2]) + np.log(uni[1])) / 2) < 1e-12
+    assert out["copy_last"]["test"]["accuracy"] == 0.5 and out["copy_last"]["train"]["accuracy"] == 1 / 6
+    assert out["unigram"]["test"]["accuracy"] == 0.5  # the most frequent word (1) is right once
+    assert out["bigram"]["train"]["accuracy"] == 4 / 6  # argmax p(.|0) = 1, p(.|1) = 0 or 1, p(.|2) = 0

@@ -18,6 +18,7 @@ from qsa.evaluators import AnalyticEvaluator
 from qsa.model import QSAModel
 from qsa.training import (
     FAMILIES,
+    FAMILY_KEYS,
     ConfigError,
     FamilyModel,
     apply_overrides,
@@ -26,6 +27,7 @@ from qsa.training import (
     config_from_dict,
     config_to_dict,
     load_config,
+    load_config_with_family,
     read_metrics,
     train,
     with_family,
@@ -162,10 +164,9 @@ def test_options_that_do_not_apply_are_refused(overrides, message):
 
 
 def test_refusals_reach_the_command_line_and_code_built_configs(tmp_path, capsys):
-    assert (
-        main(["train", str(MARKOV_SMOKE), "--set", "model.family=kcsa", "--out", str(tmp_path), "--no-progress"]) == 2
-    )
-    err = capsys.readouterr().err  # the smoke config sets w_layers = 1 for QSA
+    argv = ["train", str(MARKOV_SMOKE), "--set", "model.family=kcsa", "--set", "model.w_layers=3"]
+    assert main(argv + ["--out", str(tmp_path), "--no-progress"]) == 2  # a key given with --set is never reset
+    err = capsys.readouterr().err
     assert "model.w_layers must be left at its default 2 for model.family = 'kcsa'" in err and "Traceback" not in err
     config = with_family(load_config(MARKOV_SMOKE), "linear")
     with pytest.raises(ConfigError, match="model.phases must be left at its default 'aligned'"):
@@ -173,6 +174,44 @@ def test_refusals_reach_the_command_line_and_code_built_configs(tmp_path, capsys
     with pytest.raises(ValueError, match="evaluator must be None for model.family = 'linear'"):
         train(config, out=tmp_path, evaluator=AnalyticEvaluator())
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+TRAINING_CONFIGS = sorted(
+    p.relative_to(ROOT)
+    for e in ("tfim", "classical", "kernels", "circuit_in_the_loop", "shot_training")
+    for p in (ROOT / "experiments" / e).glob("*.toml")
+)
+
+
+@pytest.mark.parametrize("path", TRAINING_CONFIGS, ids=str)
+def test_a_family_override_works_on_every_shipped_config(path):
+    # what `qsa train CONFIG --set model.family=F` reads: the file's keys F does not use are reset, as with_family does
+    for family in FAMILIES:
+        base = load_config(ROOT / path)
+        if base.train.loss == "L_B" and family not in ("qsa", "kcsa"):
+            with pytest.raises(ConfigError, match="set train.loss=L_1"):
+                load_config_with_family(ROOT / path, [f"model.family={family}"])
+            continue
+        config, reset = load_config_with_family(ROOT / path, [f"model.family={family}"])
+        assert config == with_family(base, family)
+        assert all(getattr(base.model, key.split(".")[1]) == value for key, value in reset.items())
+        assert all(key.split(".")[1] not in FAMILY_KEYS[family] for key in reset)
+
+
+def test_the_command_line_resets_the_files_keys_and_says_so(tmp_path, capsys):
+    argv = ["train", str(MARKOV_SMOKE), "--set", "model.family=kcsa", "--set", "train.steps=2"]
+    assert main(argv + ["--out", str(tmp_path), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "model.family = 'kcsa' does not use model.w_layers = 1, model.v_layers = 1 of the config file; reset to the "
+        "defaults" in captured.err
+    )
+    assert "model: family kcsa, 32 trainable parameters" in captured.out  # 2 d^2 at d = 4
+    config, reset = load_config_with_family(
+        MARKOV_SMOKE, ["model.family=qsa"]
+    )  # the file's own family: nothing to reset
+    assert reset == {} and config == load_config(MARKOV_SMOKE)
+    assert load_config_with_family(MARKOV_SMOKE, ["train.steps=2"]).reset == {}
 
 
 def test_command_line_trains_a_baseline_and_reports_family_and_parameters(tmp_path, capsys):

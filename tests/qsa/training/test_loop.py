@@ -137,7 +137,8 @@ def test_text_runs_report_next_word_metrics_consistently(tmp_path):
 def test_resume_without_a_checkpoint_starts_over(tmp_path):
     result = train(load_config(MARKOV_SMOKE), run_dir=tmp_path / "run", plots=False)
     expected = (result.run_dir / "metrics.jsonl").read_bytes()
-    (result.run_dir / "checkpoint.pt").unlink()  # as if killed before the first checkpoint
+    for checkpoint in result.run_dir.glob("checkpoint*.pt"):  # as if killed before the first checkpoint
+        checkpoint.unlink()
     with open(result.run_dir / "metrics.jsonl", "ab") as f:
         f.write(b'{"kind": "train", "step": 1, "loss": 0.1')  # a torn last line
     again = resume(result.run_dir, plots=False)
@@ -271,6 +272,16 @@ def test_resume_refuses_different_data(tmp_path):
     config = json.loads((result.run_dir / "config.json").read_text())
     config["data"]["rho"] = 0.5  # as if the data source had changed under the run
     (result.run_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="the data rebuilt for resuming must equal the run's"):
+        resume(result.run_dir, plots=False)
+
+
+def test_resume_refuses_a_changed_text_file(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat . " * 40)
+    overrides = ["data.corpus=file", f"data.path='{corpus}'", "train.steps=2", "model.d=4"]
+    result = train(load_config(TEXT_SMOKE, overrides), run_dir=tmp_path / "run", plots=False)
+    corpus.write_text("the mat sat on the cat . " * 40)  # the same words, other windows
     with pytest.raises(ValueError, match="the data rebuilt for resuming must equal the run's"):
         resume(result.run_dir, plots=False)
 

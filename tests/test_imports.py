@@ -1,0 +1,59 @@
+"""What importing costs: each promise is checked in a fresh interpreter (a subprocess), as a user meets it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "pennylane", "qiskit", "qiskit_aer", "qiskit_ibm_runtime", "scipy", "matplotlib")
+
+
+def _loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_import_qsa_circuits_loads_neither_torch_nor_pennylane_nor_qiskit():
+    assert _loaded_after("import qsa.circuits; qsa.circuits.Shape('A', 4, 2).build_all()") == set()
+
+
+def test_import_qsa_is_lazy():
+    assert _loaded_after("import qsa; qsa.__version__") == set()
+    assert "torch" in _loaded_after("import qsa; qsa.observables")
+
+
+def test_qsa_help_loads_none_of_the_heavy_packages():
+    code = "import sys\nfrom qsa.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    assert _loaded_after(code) == set()
+
+
+def test_a_training_config_is_read_and_checked_without_torch():
+    code = "from qsa.training import load_config\nload_config('experiments/tfim/config.toml', ['model.k=3'])"
+    assert _loaded_after(code) == set()
+
+
+@pytest.mark.parametrize("package", ["qsa", "qsa.training", "qsa.resources", "qsa.hardware", "qsa.evaluators"])
+def test_every_lazy_name_resolves(package):
+    import importlib
+
+    module = importlib.import_module(package)
+    for name in getattr(module, "__all__", []):
+        assert getattr(module, name) is not None, f"{package}.{name}"
+    with pytest.raises(AttributeError, match="has no attribute"):
+        module.no_such_name  # noqa: B018
+
+
+def test_an_exported_function_wins_over_its_submodule_of_the_same_name():
+    import importlib
+
+    module = importlib.import_module("qsa.resources.sweep")  # binds the submodule to the package first
+    from qsa.resources import sweep
+
+    assert callable(sweep) and sweep is module.sweep
