@@ -19,6 +19,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["register", "DEFAULT_MAX_SHOTS", "DEFAULT_MAX_QPU_SECONDS"]
 
@@ -199,7 +200,7 @@ def _submit(args: argparse.Namespace) -> int:
                 raise ValueError("--gradient must not be given with --run (it evaluates a trained model); got it")
             print(
                 f"run {loaded.run_dir} ({args.checkpoint} checkpoint, step {loaded.step}): split {args.split!r}, "
-                f"{config.sequences} sequences, exact L_B {_mean(exact.L_B.numpy()):.4f} (analytic)"
+                f"{config.sequences} sequences, exact L_B {_mean(exact.L_B):.4f} (analytic)"
             )
         else:
             config = submission.SubmitConfig.from_toml(args.config)
@@ -262,24 +263,24 @@ def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_randomizations(mitigation, randomizations):
+def _with_randomizations(mitigation: Any, randomizations: int | None) -> Any:
     import dataclasses
 
     return mitigation if randomizations is None else dataclasses.replace(mitigation, randomizations=randomizations)
 
 
-def _mean(values) -> float:
+def _mean(values: Any) -> float:
     import numpy as np
 
     return float(np.mean(np.asarray(values, dtype=np.float64)))
 
 
-def _print_comparison(rows: list, exact) -> None:
+def _print_comparison(rows: list[tuple[str, dict[str, Any]]], exact: Any) -> None:
     """Mean L_B over the split's sequences: exact (analytic), then each run with its standard error."""
     import numpy as np
 
     print(f"{'L_B (mean over sequences)':28} {'value':>9} {'stderr':>8}  per sequence")
-    reference = np.asarray(exact.L_B.numpy(), dtype=np.float64)
+    reference = np.asarray(exact.L_B, dtype=np.float64)
     print(f"{'exact (analytic)':28} {reference.mean():9.4f} {'':>8}  " + ", ".join(f"{v:.3f}" for v in reference))
     for label, results in rows:
         value = np.asarray(results["observables"]["L_B"], dtype=np.float64)

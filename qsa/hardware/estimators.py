@@ -133,23 +133,24 @@ def estimate(
     zeta = np.asarray(cells["zeta"], dtype=np.float64)[:, :T]
     nu = np.asarray(cells["nu"], dtype=np.float64)[:, :T]
     q = torch.as_tensor(np.concatenate([mu, zeta, nu], axis=1))  # (S, 1 + 2T)
-    if shots is None and covariance is None:
+    S = q.shape[0]
+    if covariance is not None:
+        out, jac = _jacobian(q, T)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
+        cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
+        for v, lo, hi in (("mu", 0, 1), ("zeta", 1, T + 1), ("nu", T + 1, 2 * T + 1)):
+            cov[:, lo:hi, lo:hi] = np.asarray(covariance[v], dtype=np.float64)[:, : hi - lo, : hi - lo]
+        var = np.clip(np.einsum("soi,sij,soj->so", jac, cov, jac), 0.0, None)
+    elif shots is not None:
+        out, jac = _jacobian(q, T)
+        cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
+        cov[:, 0, 0] = mu[:, 0] * (1 - mu[:, 0]) / shots
+        cov[:, 1 : T + 1, 1 : T + 1] = cell_covariance(zeta, shots)
+        cov[:, T + 1 :, T + 1 :] = cell_covariance(nu, shots)
+        var = np.clip(np.einsum("soi,sij,soj->so", jac, cov, jac), 0.0, None)
+    else:
         with torch.no_grad():
             out = _a_outputs(q, T).numpy()  # (S, 8 + T)
         var = np.zeros_like(out)
-    else:
-        out, jac = _jacobian(q, T)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
-        S = q.shape[0]
-        if covariance is not None:
-            cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
-            for v, lo, hi in (("mu", 0, 1), ("zeta", 1, T + 1), ("nu", T + 1, 2 * T + 1)):
-                cov[:, lo:hi, lo:hi] = np.asarray(covariance[v], dtype=np.float64)[:, : hi - lo, : hi - lo]
-        else:
-            cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
-            cov[:, 0, 0] = mu[:, 0] * (1 - mu[:, 0]) / shots
-            cov[:, 1 : T + 1, 1 : T + 1] = cell_covariance(zeta, shots)
-            cov[:, T + 1 :, T + 1 :] = cell_covariance(nu, shots)
-        var = np.clip(np.einsum("soi,sij,soj->so", jac, cov, jac), 0.0, None)
     n = len(FIELDS_A)
     value = analytic.Observables(**{f: out[:, i] for i, f in enumerate(FIELDS_A)}, p=out[:, n:])
     stderr = analytic.Observables(**{f: np.sqrt(var[:, i]) for i, f in enumerate(FIELDS_A)}, p=np.sqrt(var[:, n:]))

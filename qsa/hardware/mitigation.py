@@ -191,7 +191,7 @@ NONE = Mitigation()
 ALL = Mitigation("XY4", True, True, 0, True)
 
 
-def z_terms(qsa_circuit: Any) -> list:
+def z_terms(qsa_circuit: Any) -> list[Any]:
     """The ``2^m`` Z-strings on the ``m = len(measured_wires)`` measured wires of ``qsa_circuit``, as ``SparsePauliOp``.
 
     Term ``u`` (``0 <= u < 2^m``) is the product of ``Z`` on ``measured_wires[r]`` for every bit
@@ -225,7 +225,7 @@ def cell_coefficients(n_index: int, n_zero: int, n_cells: int) -> np.ndarray:
         for r in range(m):
             if u >> r & 1:
                 out[:, u] *= signs[:, r]
-    return out / 2**m
+    return np.asarray(out / 2**m, dtype=np.float64)
 
 
 def cells_from_terms(

@@ -91,7 +91,7 @@ def make_sampler(primitive: str, mode: Any, *, seed_simulator: int | None = None
 
 def make_estimator(
     primitive: str, mode: Any, *, shots: int, seed_simulator: int | None = None, tags: Sequence[str] = ()
-):
+) -> Any:
     """A runtime V2 estimator on ``mode``: the client-side ``executor_estimator.Estimator`` or the
     server-side ``EstimatorV2`` (``primitive`` ``"executor"`` / ``"sampler"``, as for samplers), ``shots``
     per parameter set and measurement basis."""
@@ -124,7 +124,7 @@ def make_primitive(
     mitigation: Any = None,
     seed_simulator: int | None = None,
     tags: Sequence[str] = (),
-):
+) -> Any:
     """A runtime sampler (or, with ``estimator``, estimator) on ``mode`` with ``mitigation`` applied.
 
     ``mitigation``: a :class:`qsa.hardware.mitigation.Mitigation`, its ``as_dict()``, or ``None``.
@@ -140,7 +140,7 @@ def make_primitive(
     return mitigation.apply(out) if mitigation is not None else out
 
 
-def _run(primitive: Any, pubs: Sequence[tuple], shots: int) -> Any:
+def _run(primitive: Any, pubs: Sequence[tuple[Any, ...]], shots: int) -> Any:
     """Submit ``pubs`` to a sampler (``shots`` per parameter set) or an estimator (its ``default_shots``)."""
     if hasattr(primitive.options, "resilience"):  # an estimator
         return primitive.run(list(pubs))
@@ -245,25 +245,25 @@ class IBMProvider(Provider):
 
     def submit(
         self,
-        backend,
-        chunks,
+        backend: Any,
+        chunks: Sequence[Sequence[tuple[Any, ...]]],
         *,
-        shots,
-        execution="batch",
-        primitive="executor",
-        seed_simulator=None,
-        tags=(),
-        on_submitted=None,
-        estimator=False,
-        mitigation=None,
-    ):
+        shots: int,
+        execution: str = "batch",
+        primitive: str = "executor",
+        seed_simulator: int | None = None,
+        tags: Sequence[str] = (),
+        on_submitted: Callable[[int, str], None] | None = None,
+        estimator: bool = False,
+        mitigation: Any = None,
+    ) -> list[str]:
         from qiskit_ibm_runtime import Batch, Session
 
         _check_choice(execution, "execution", EXECUTIONS)
         _check_choice(primitive, "primitive", PRIMITIVES)
         context = {"batch": Batch, "session": Session}.get(execution)
 
-        def make(mode):
+        def make(mode: Any) -> Any:
             return make_primitive(primitive, mode, shots=shots, estimator=estimator, mitigation=mitigation, tags=tags)
 
         if context is None:
@@ -272,7 +272,12 @@ class IBMProvider(Provider):
             return self._run_chunks(make(mode), chunks, shots, on_submitted)
 
     @staticmethod
-    def _run_chunks(sampler, chunks, shots, on_submitted):
+    def _run_chunks(
+        sampler: Any,
+        chunks: Sequence[Sequence[tuple[Any, ...]]],
+        shots: int,
+        on_submitted: Callable[[int, str], None] | None,
+    ) -> list[str]:
         ids = []
         for c, pubs in enumerate(chunks):
             job = _run(sampler, pubs, shots)
@@ -359,18 +364,18 @@ class LocalProvider(Provider):
 
     def submit(
         self,
-        backend,
-        chunks,
+        backend: Any,
+        chunks: Sequence[Sequence[tuple[Any, ...]]],
         *,
-        shots,
-        execution="batch",
-        primitive="executor",
-        seed_simulator=None,
-        tags=(),
-        on_submitted=None,
-        estimator=False,
-        mitigation=None,
-    ):
+        shots: int,
+        execution: str = "batch",
+        primitive: str = "executor",
+        seed_simulator: int | None = None,
+        tags: Sequence[str] = (),
+        on_submitted: Callable[[int, str], None] | None = None,
+        estimator: bool = False,
+        mitigation: Any = None,
+    ) -> list[str]:
         from qiskit_ibm_runtime import RuntimeEncoder
 
         from qsa.hardware.mitigation import Mitigation

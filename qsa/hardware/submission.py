@@ -325,7 +325,7 @@ class Plan:
         Estimator plans: ``(isa circuit, observables (K, 1), parameter array (B, P))``, one
         observable per Z-term of the measured wires (``evs`` of shape ``(K, B)``).
         """
-        out = []
+        out: list[tuple[Any, ...]] = []
         for variant, start, stop in self.chunks[chunk]:
             compiled = self.compiled[variant]
             values = compiled.values(self.bindings[variant][start:stop])
@@ -444,7 +444,7 @@ def make_plan(
             compiled[variant].isa, backend, logical_qubits=tpl.qsa_circuit.n_qubits
         )
         if estimator:
-            layout = compiled[variant].isa.layout
+            layout = (compiled[variant].isa or compiled[variant].circuit).layout
             observables[variant] = [term.apply_layout(layout) for term in z_terms(tpl.qsa_circuit)]
     return Plan(
         config=config,

@@ -92,6 +92,6 @@ def submission_inputs(
         "split": split,
         "sequences": S,
         "phases": cfg.phases,
-        "exact_L_B": exact.L_B.tolist(),
+        "exact_L_B": np.asarray(exact.L_B, dtype=np.float64).tolist(),
     }
     return config, inputs, source, exact

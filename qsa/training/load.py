@@ -58,7 +58,9 @@ class LoadedRun:
         return self.dataset.splits
 
 
-def load_run(run_dir: str | os.PathLike, *, checkpoint: str = "best", evaluator: Evaluator | None = None) -> LoadedRun:
+def load_run(
+    run_dir: str | os.PathLike[str], *, checkpoint: str = "best", evaluator: Evaluator | None = None
+) -> LoadedRun:
     """The model, configuration and data splits of the run in ``run_dir``.
 
     Args:
