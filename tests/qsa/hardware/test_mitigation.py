@@ -147,6 +147,19 @@ def test_submit_run_dry_run_plans_with_and_without_mitigation(tmp_path, capsys):
     assert "must be given a CONFIG or --run RUN_DIR" in capsys.readouterr().err
     assert cli.main([*args, "--split", "validation"]) == 2
     assert "split must be one of" in capsys.readouterr().err
+    assert cli.main([*args, "--gradient"]) == 2
+    assert "--gradient must not be given with --run" in capsys.readouterr().err
+
+
+def test_config_mitigation_is_overridden_from_the_command_line(tmp_path, capsys):
+    table = SMOKE.read_text().replace("T = 4", "T = 2")
+    config = tmp_path / "small.toml"
+    config.write_text(table + '\n[mitigation]\ndynamical_decoupling = "XX"\n')
+    args = ["submit", str(config), "--backend", "fake_manila", "--channel", "local", "--out", str(tmp_path)]
+    assert cli.main([*args, "--mitigation", "twirl", "--randomizations", "4"]) == 0
+    assert "mitigation: twirl-gates+twirl-measure" in capsys.readouterr().out
+    assert cli.main([*args, "--randomizations", "3"]) == 0
+    assert "mitigation: dd-XX\n" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -184,3 +197,84 @@ def test_trex_cells_on_the_ideal_simulator_agree_with_the_exact_values(tmp_path,
         got, err = np.asarray(results["observables"][field]), np.asarray(results["stderr"][field])
         z = (got - getattr(exact, field).numpy()) / err
         assert np.all(np.abs(z) < 4), (field, z)
+
+
+class _InProcess:
+    """A provider that runs runtime primitives in this process on a restricted device simulator (local mode)."""
+
+    kind = "in-process"
+
+    def __init__(self, device: str, *, ideal: bool):
+        from qsa.hardware.noise import fake_backend
+
+        self.device, self.ideal, self.jobs = fake_backend(device), ideal, {}
+
+    def backend(self, name):
+        return self.device
+
+    def record(self):
+        return {"kind": self.kind}
+
+    def submit(self, backend, chunks, *, shots, seed_simulator=None, on_submitted=None, estimator=False, **options):
+        from qsa.hardware import noise
+        from qsa.hardware.providers import _run, make_primitive
+
+        ids = []
+        for c, pubs in enumerate(chunks):
+            union = sorted(set().union(*(noise.active_qubits(p[0]) for p in pubs)))
+            small = [
+                (noise.restrict_circuit(p[0], union), noise.restrict_observables(p[1], union), *p[2:]) for p in pubs
+            ]
+            sim = noise.noisy_simulator(self.device, union)
+            if self.ideal:
+                sim.set_options(noise_model=None)
+            primitive = make_primitive(
+                "executor", sim, shots=shots, estimator=estimator, mitigation=options.get("mitigation"),
+                seed_simulator=seed_simulator,
+            )  # fmt: skip
+            job = _run(primitive, small, shots)
+            ids.append(str(job.job_id()))
+            self.jobs[ids[-1]] = job
+            if on_submitted is not None:
+                on_submitted(c, ids[-1])
+        return ids
+
+    def job(self, job_id):
+        return self.jobs[job_id]
+
+
+def test_trex_cells_from_z_terms_end_to_end_in_process(tmp_path, capsys):
+    """make_plan -> submit -> fetch with the runtime Estimator (TREX, twirled readout) on the ideal device:
+    the estimates agree with the exact ones, and the options are in the journal and the results."""
+    from qsa import analytic
+    from qsa.ansatz import ansatz_unitary
+    from qsa.hardware.cli import _print_comparison
+
+    table = tomllib.loads(SMOKE.read_text())
+    table["circuit"]["T"] = 2
+    table["data"]["sequences"] = 1
+    table["run"]["shots"] = 2000
+    table["mitigation"] = {"trex": True, "randomizations": 2}
+    config = submission.SubmitConfig.from_dict(table)
+    provider = _InProcess("fake_manila", ideal=True)
+    plan = submission.make_plan(config, provider.backend("fake_manila"))
+    submission.submit(plan, provider, tmp_path, backend=provider.device)
+    results = submission.fetch(tmp_path, provider=provider)
+    header = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()][0]
+    assert header["estimator"] and header["mitigation"]["trex"] and results["mitigation"] == header["mitigation"]
+    X, Y, params = submission.load_inputs(config)
+    import torch
+
+    W, V = (ansatz_unitary(torch.as_tensor(params[n])) for n in ("theta_W", "theta_V"))
+    exact = analytic.observables(X, Y, W, V, k=1, phases=params["phi"])
+    for field in ("mu", "zeta", "nu", "L_B"):
+        z = (np.asarray(results["observables"][field]) - getattr(exact, field).numpy()) / np.asarray(
+            results["stderr"][field]
+        )
+        assert np.all(np.abs(z) < 4), (field, z)
+    _print_comparison([("trex", results)], exact)
+    assert "mitigation trex" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"inputs X and Y must have shape \(1, 2, 2\)"):
+        submission.make_plan(config, provider.device, inputs=(X[:, :1], Y[:, :1], params))
+    with pytest.raises(ValueError, match="data.source 'run' takes the tokens and angles of a training run"):
+        submission.load_inputs(config.replace(data_source="run"))

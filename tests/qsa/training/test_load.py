@@ -59,3 +59,23 @@ def test_bad_runs_are_refused(trained, tmp_path):
     (copy / "data.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="the data rebuilt from the run's config must equal the run's"):
         qsa.load_run(copy, checkpoint="last")
+    (copy / "data.json").write_bytes((trained.run_dir / "data.json").read_bytes())
+    (copy / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="checkpoint must be a readable qsa-checkpoint file"):
+        qsa.load_run(copy, checkpoint="last")
+    torch.save({"format": "another"}, copy / "checkpoint.pt")
+    with pytest.raises(ValueError, match="checkpoint must be a qsa-checkpoint file of version"):
+        qsa.load_run(copy, checkpoint="last")
+
+
+def test_only_qsa_models_have_circuits_to_submit(trained):
+    import dataclasses
+
+    from qsa.hardware.trained import submission_inputs
+
+    run = qsa.load_run(trained.run_dir)
+    config, (X, Y, params), source, exact = submission_inputs(run, split="test", shots=100)
+    assert X.shape == (config.sequences, 4, 2) and params["phi"].shape == (config.sequences, 4)  # aligned, per sequence
+    assert source["split"] == "test" and source["step"] == run.step and config.data_source == "run"
+    with pytest.raises(ValueError, match="the run must train a QSA model"):
+        submission_inputs(dataclasses.replace(run, model=torch.nn.Linear(1, 1)), split="test")
