@@ -7,15 +7,19 @@
                           # a trained model's test split, without and with mitigation (DD, twirling, TREX)
     qsa jobs status RUN_DIR
     qsa jobs fetch RUN_DIR                                       # resume by job id after a crash
+    qsa jobs resubmit RUN_DIR                                    # send the jobs a crash kept from being sent
+    qsa jobs adopt RUN_DIR --job ID [--chunk N]                  # journal a job found in the dashboard
 
 The IBM channels use the account saved with the runtime's own ``QiskitRuntimeService.save_account``
 (``--account NAME`` picks a named one, ``--account-file`` another file); nothing here writes
-credentials. Exit status: 0 on success, 2 when the input is refused (before anything is sent).
+credentials. Exit status: 0 on success, 2 when the input is refused (before anything is sent; the
+``qsa`` error boundary prints the reason in one line), 1 when a job failed or is not done yet.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -139,6 +143,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     f.add_argument("run", help="run directory written by `qsa submit --submit`")
     f.add_argument("--timeout", type=float, default=None, help="seconds to wait for each job (default: no limit)")
     f.set_defaults(func=_fetch)
+    r = jsub.add_parser(
+        "resubmit",
+        help="send the jobs of a run that were never sent (after adopting, by tag, those sent but never journaled)",
+    )
+    r.add_argument("run", help="run directory written by `qsa submit --submit`")
+    r.set_defaults(func=_resubmit)
+    a = jsub.add_parser("adopt", help="journal a job of the run found by its id (e.g. in the IBM Quantum dashboard)")
+    a.add_argument("run", help="run directory written by `qsa submit --submit`")
+    a.add_argument("--job", required=True, help="the job id")
+    a.add_argument("--chunk", type=int, default=None, help="its chunk (default: read from the job's qsa-chunk tag)")
+    a.set_defaults(func=_adopt)
 
 
 def _make_provider(args: argparse.Namespace, run_dir: Path | None):
@@ -177,60 +192,64 @@ def _refuse(command: str, exc: Exception) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    """Plan, check and (with ``--submit``) send; every refusal is raised before anything is sent.
+
+    With ``--run`` the trained model of a training run is evaluated on ``--split``; with mitigation
+    on (the default ``all``) the unmitigated run is planned and sent too, and both are compared.
+    """
     from qsa import runs
     from qsa.hardware import submission
     from qsa.hardware.mitigation import NONE, Mitigation
 
-    try:
-        if (args.config is None) == (args.run is None):
-            raise ValueError(
-                f"qsa submit must be given a CONFIG or --run RUN_DIR (one of them); got {args.config!r} and {args.run!r}"
-            )
-        exact = None
-        if args.run is not None:
-            from qsa.hardware.trained import submission_inputs
-            from qsa.training.load import load_run
+    if (args.config is None) == (args.run is None):
+        raise ValueError(
+            f"qsa submit must be given a CONFIG or --run RUN_DIR (one of them); got {args.config!r} and {args.run!r}"
+        )
+    exact, inputs, source = None, None, None
+    if args.run is not None:
+        from qsa.hardware.trained import submission_inputs
+        from qsa.training.load import load_run
 
-            loaded = load_run(args.run, checkpoint=args.checkpoint)
-            mitigation = _with_randomizations(Mitigation.parse(args.mitigation or "all"), args.randomizations)
-            config, inputs, source, exact = submission_inputs(
-                loaded, split=args.split, shots=args.shots or 4000, mitigation=mitigation
+        if args.gradient:
+            raise ValueError("--gradient must not be given with --run (it evaluates a trained model); got it")
+        loaded = load_run(args.run, checkpoint=args.checkpoint)
+        mitigation = _with_randomizations(Mitigation.parse(args.mitigation or "all"), args.randomizations)
+        config, inputs, source, exact = submission_inputs(
+            loaded, split=args.split, shots=args.shots or 4000, mitigation=mitigation
+        )
+        print(
+            f"run {loaded.run_dir} ({args.checkpoint} checkpoint, step {loaded.step}): split {args.split!r}, "
+            f"{config.sequences} sequences, exact L_B {_mean(exact.L_B):.4f} (analytic)"
+        )
+    else:
+        config = submission.SubmitConfig.from_toml(args.config)
+        changes: dict[str, Any] = {}
+        if args.shots is not None:
+            changes["shots"] = args.shots
+        if args.gradient:
+            changes["gradient"] = True
+        if args.mitigation is not None:
+            changes["mitigation"] = Mitigation.parse(args.mitigation)
+        if args.randomizations is not None:
+            changes["mitigation"] = _with_randomizations(
+                changes.get("mitigation", config.mitigation), args.randomizations
             )
-            if args.gradient:
-                raise ValueError("--gradient must not be given with --run (it evaluates a trained model); got it")
-            print(
-                f"run {loaded.run_dir} ({args.checkpoint} checkpoint, step {loaded.step}): split {args.split!r}, "
-                f"{config.sequences} sequences, exact L_B {_mean(exact.L_B):.4f} (analytic)"
-            )
-        else:
-            config = submission.SubmitConfig.from_toml(args.config)
-            changes = {}
-            if args.shots is not None:
-                changes["shots"] = args.shots
-            if args.gradient:
-                changes["gradient"] = True
-            if args.mitigation is not None:
-                changes["mitigation"] = Mitigation.parse(args.mitigation)
-            if args.randomizations is not None:
-                changes["mitigation"] = _with_randomizations(
-                    changes.get("mitigation", config.mitigation), args.randomizations
-                )
+        with _flags():
             config = config.replace(**changes) if changes else config
-            inputs, source = None, None
-        configs = [config]
-        if args.run is not None and config.mitigation.enabled and not args.no_baseline:
-            configs = [config.replace(mitigation=NONE), config]  # the unmitigated run, for comparison
-        provider = _make_provider(args, None)
-        backend = provider.backend(args.backend)
-        plans = []
-        for c in configs:
-            plan = submission.make_plan(c, backend, inputs=inputs, source=source)
-            print(f"mitigation: {c.mitigation.label()}{' (estimator cells)' if plan.estimator else ''}")
-            _print_plan(plan, args)
-            submission.check_budget(plan, max_shots=args.max_shots, max_qpu_seconds=args.max_qpu_seconds)
-            plans.append(plan)
-    except ValueError as exc:  # includes MissingAccountError: refused before anything is sent
-        return _refuse("submit", exc)
+    configs = [config]
+    if args.run is not None and config.mitigation.enabled and not args.no_baseline:
+        configs = [config.replace(mitigation=NONE), config]  # the unmitigated run, for comparison
+    if args.submit:
+        runs.check_output_root(args.out, "--out")
+    provider = _make_provider(args, None)
+    backend = provider.backend(args.backend)
+    plans = []
+    for c in configs:
+        plan = submission.make_plan(c, backend, inputs=inputs, source=source)
+        print(f"mitigation: {c.mitigation.label()}{' (estimator cells)' if plan.estimator else ''}")
+        _print_plan(plan, args)
+        submission.check_budget(plan, max_shots=args.max_shots, max_qpu_seconds=args.max_qpu_seconds)
+        plans.append(plan)
     execution = "session" if args.session else "batch"
     if not args.submit:
         jobs = sum(len(p.chunks) for p in plans)
@@ -242,10 +261,11 @@ def _submit(args: argparse.Namespace) -> int:
         run_dir = runs.new_run_dir(args.out, f"submit-{plan.backend_name}" + (f"-{label}" if label != "none" else ""))
         if args.channel == "local":
             provider = _make_provider(args, run_dir)
-        config_text = Path(args.config).read_text() if args.config is not None else plan.config.to_toml()
-        (run_dir / "config.toml").write_text(config_text)
+        text = Path(args.config).read_bytes() if args.config is not None else plan.config.to_toml().encode()
+        runs.write_bytes(run_dir / "config.toml", text)
+        print(f"run directory: {run_dir}", flush=True)
+        print(f"mitigation: {label}")
         ids = submission.submit(plan, provider, run_dir, backend=backend, execution=execution, primitive=args.primitive)
-        print(f"run directory: {run_dir} (mitigation: {label})")
         for i in ids:
             print(f"submitted job {i}")
         done.append((plan, run_dir, provider))
@@ -255,7 +275,11 @@ def _submit(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for plan, run_dir, provider in done:
-        results = submission.fetch(run_dir, provider=provider)
+        try:
+            results = submission.fetch(run_dir, provider=provider)
+        except (RuntimeError, TimeoutError) as exc:  # a failed or unfinished job: fetch again later
+            print(f"qsa jobs fetch: {exc}", file=sys.stderr)
+            return 1
         _print_results(results, run_dir)
         rows.append((plan.config.mitigation.label(), results))
     if args.run is not None:
@@ -290,6 +314,25 @@ def _print_comparison(rows: list[tuple[str, dict[str, Any]]], exact: Any) -> Non
         print(f"{'mitigation ' + label:28} {value.mean():9.4f} {mean_se:8.4f}  {per}")
 
 
+def _flags() -> contextlib.AbstractContextManager[None]:
+    """Errors about the overridden keys name the flags (``run.shots`` -> ``--shots``)."""
+    from qsa.errors import renamed
+
+    return renamed({"run.shots": "--shots", "run.gradient": "--gradient"})
+
+
+def _fetch_and_print(run_dir: Path, *, provider: Any = None, timeout: float | None = None) -> int:
+    from qsa.hardware import submission
+
+    try:
+        results = submission.fetch(run_dir, provider=provider, timeout=timeout)
+    except (RuntimeError, TimeoutError) as exc:  # a failed or unfinished job: fetch again later
+        print(f"qsa jobs fetch: {exc}", file=sys.stderr)
+        return 1
+    _print_results(results, Path(run_dir))
+    return 0
+
+
 def _print_results(results: dict, run_dir: Path) -> None:
     obs, err = results["observables"], results["stderr"]
     for name in obs:
@@ -305,24 +348,33 @@ def _print_results(results: dict, run_dir: Path) -> None:
 def _status(args: argparse.Namespace) -> int:
     from qsa.hardware import submission
 
-    try:
-        rows = submission.status(args.run)
-    except (ValueError, FileNotFoundError) as exc:
-        return _refuse("jobs status", exc)
-    for row in rows:
+    for row in submission.status(args.run):
         print(f"chunk {row['chunk']}: {row['job_id'] or '-':40} {row['status']:14} {'saved' if row['saved'] else ''}")
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    return _fetch_and_print(Path(args.run), timeout=args.timeout)
+
+
+def _resubmit(args: argparse.Namespace) -> int:
     from qsa.hardware import submission
 
-    try:
-        results = submission.fetch(args.run, timeout=args.timeout)
-    except (ValueError, FileNotFoundError) as exc:
-        return _refuse("jobs fetch", exc)
-    except (RuntimeError, TimeoutError) as exc:  # a failed or unfinished job: fetch again later
-        print(f"qsa jobs fetch: {exc}", file=sys.stderr)
-        return 1
-    _print_results(results, Path(args.run))
+    adopted = submission.recover(args.run)
+    for chunk, job_id in sorted(adopted.items()):
+        print(f"chunk {chunk}: adopted job {job_id} (found by its tags)")
+    sent = submission.resubmit(args.run)
+    for chunk, job_id in sorted(sent.items()):
+        print(f"chunk {chunk}: submitted job {job_id}")
+    if not adopted and not sent:
+        print("every chunk of the run has a job; nothing to send")
+    print(f"collect the results with: qsa jobs fetch {args.run}")
+    return 0
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    from qsa.hardware import submission
+
+    chunk = submission.adopt(args.run, args.job, chunk=args.chunk)
+    print(f"chunk {chunk}: job {args.job} journaled; collect the results with: qsa jobs fetch {args.run}")
     return 0
