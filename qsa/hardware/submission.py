@@ -415,8 +415,9 @@ def make_plan(
         config: the submission.
         backend: the device (or fake backend).
         inputs: ``(X, Y, params)`` to run instead of ``config``'s data and parameters (e.g. a
-            trained model's tokens and angles, :func:`run_inputs`): ``X``, ``Y`` ``(S, T, d)`` with
-            ``S = config.sequences``, ``params`` as :func:`load_inputs` returns them.
+            trained model's tokens and angles, :func:`qsa.hardware.trained.submission_inputs`):
+            ``X``, ``Y`` ``(S, T, d)`` with ``S = config.sequences``, ``params`` as
+            ``load_inputs(config)`` returns them.
         source: what the inputs are (recorded in ``plan.json``), e.g. the training run.
 
     With ``config.mitigation.trex`` the templates are compiled without measurements and each asks
