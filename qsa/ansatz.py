@@ -69,10 +69,10 @@ def ansatz_unitary(theta: torch.Tensor) -> torch.Tensor:
             *K.shape[:-2], 2 * K.shape[-2], 2 * K.shape[-1]
         )
     if n > 1:
-        K = torch.as_tensor(ring_permutation(n), dtype=K.dtype) @ K  # (..., L, d, d): one layer each
+        K = torch.as_tensor(ring_permutation(n), dtype=K.dtype, device=K.device) @ K  # (..., L, d, d): one layer each
     while K.shape[-3] > 1:  # ordered product layer_{L-1} ... layer_0, pairwise
         if K.shape[-3] % 2:
-            eye = torch.eye(K.shape[-1], dtype=K.dtype).expand(*K.shape[:-3], 1, *K.shape[-2:])
+            eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device).expand(*K.shape[:-3], 1, *K.shape[-2:])
             K = torch.cat([K, eye], -3)
         K = K[..., 1::2, :, :] @ K[..., 0::2, :, :]
     return K[..., 0, :, :]

@@ -632,6 +632,8 @@ def with_family(config: TrainConfig, family: str) -> TrainConfig:
     if not isinstance(family, str) or family not in FAMILIES:
         raise ConfigError(f"family must be one of {', '.join(map(repr, FAMILIES))}; got {family!r}")
     keep = set(FAMILY_KEYS[family])
-    defaults = {f.name: f.default for f in fields(ModelSection) if any(f.name in keys for keys in FAMILY_KEYS.values())}
+    defaults: dict[str, Any] = {
+        f.name: f.default for f in fields(ModelSection) if any(f.name in keys for keys in FAMILY_KEYS.values())
+    }
     model = dataclasses.replace(config.model, family=family, **{k: v for k, v in defaults.items() if k not in keep})
     return config_from_dict(config_to_dict(dataclasses.replace(config, model=model)))
