@@ -155,7 +155,7 @@ class ModelSection(ModelOptions):
     """The ``[model]`` section: the shared :class:`~qsa.options.ModelOptions` of :class:`qsa.model.ModelConfig`
     (``k``, ``kernel``, ``beta``, ``w_layers``, ``v_layers``, ``phases``, ``positional``,
     ``train_rotation``, ``train_embedding``, ``backend``, ``diff_method``, ``shots``,
-    ``shot_seed``, ``noise``, declared once there), and what a training config adds: the token
+    ``shot_seed``, ``noise``, ``device``, declared once there), and what a training config adds: the token
     width and the model family. The steps ``T`` come from the data.
 
     ``d``: token width the circuit sees. ``None`` takes the data's width (``2^n_qubits`` for TFIM,
