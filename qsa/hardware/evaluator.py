@@ -122,7 +122,8 @@ class HardwareEvaluator:
         max_qubits: refuse circuits wider than this (default: the runner's backend width, if known).
 
     ``X`` and ``Y`` are data: no gradient flows to them. Templates are built and transpiled once
-    per circuit shape and reused. After each call,
+    per circuit shape and reused (a copy of the evaluator transpiles them again on first use; its
+    runner rebuilds its simulators and pass managers, so copies evaluate as the original does). After each call,
     :attr:`last_estimate` holds the observables with their standard errors and :attr:`job_ids`
     every job id submitted so far.
 
@@ -164,6 +165,10 @@ class HardwareEvaluator:
         self._compiled: dict[tuple[Shape, str], Compiled] = {}
         self.job_ids: list[str] = []
         self.last_estimate: Estimate | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (``copy.deepcopy``, ``pickle``, ``torch.save`` of a model) compiles its templates again, lazily."""
+        return {**self.__dict__, "_compiled": {}}
 
     # --- the evaluator contract ----------------------------------------------------------------
     def __call__(
