@@ -58,6 +58,10 @@ class StatevectorEvaluator:
         self.max_amplitudes = _validate.integer(max_amplitudes, "max_amplitudes", minimum=1, describe="an integer >= 1")
         self._programs: dict[Shape, tuple[dict[str, QSACircuit], Any]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Compiled simulation programs are rebuilt by a copy on first use."""
+        return {**self.__dict__, "_programs": {}}
+
     def _program(self, shape: Shape) -> tuple[dict[str, QSACircuit], Any]:
         """The ``mu``, ``zeta``, ``nu`` circuits of ``shape`` and their compiled program (built once)."""
         if shape not in self._programs:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "ExactRunner",
     "NoisyAerRunner",
     "aer_sampler_runner",
+    "LazyPassManager",
     "check_bindable",
     "decode_sampler_result",
     "isa_compile",
@@ -140,8 +141,49 @@ class RunJob:
         return self._cells
 
 
+class LazyPassManager:
+    """A pass manager built on first use by ``factory(*args, **kwargs)`` (a module-level function).
+
+    Qiskit's preset pass managers hold local lambdas and cannot be pickled or deep-copied; this
+    holds the recipe instead, so a runner (and the model around it) copies, and the copy rebuilds
+    the same pass manager (same factory, arguments and ``seed_transpiler``) when it first runs.
+    Wrap your own factory the same way to make a :class:`SamplerRunner` copyable.
+    """
+
+    def __init__(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.factory, self.args, self.kwargs = factory, args, kwargs
+        self._built: Any = None
+
+    @property
+    def built(self) -> Any:
+        """The pass manager itself."""
+        if self._built is None:
+            self._built = self.factory(*self.args, **self.kwargs)
+        return self._built
+
+    def run(self, circuits: Any, **kwargs: Any) -> Any:
+        return self.built.run(circuits, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_built": None}
+
+    def __repr__(self) -> str:
+        return f"LazyPassManager({getattr(self.factory, '__qualname__', self.factory)})"
+
+
 class Runner(ABC):
-    """Compiles measured templates once and runs lists of PUBs as one job."""
+    """Compiles measured templates once and runs lists of PUBs as one job.
+
+    Runners copy (``copy.deepcopy``, ``pickle``): what they build -- simulators, samplers per
+    qubit set, pass managers (:class:`LazyPassManager`) -- is rebuilt lazily by the copy; seeds and
+    random-generator states are copied, so a copy draws what the original would.
+    """
+
+    #: attributes built on first use: ``None`` in a copy, which builds them again
+    _REBUILT: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, **dict.fromkeys(self._REBUILT)}
 
     #: shots per parameter set, ``None`` for exact probabilities
     shots: int | None
@@ -245,14 +287,39 @@ class SamplerRunner(Runner):
         }
 
 
-def aer_sampler_runner(*, shots: int, seed: int | None = None, seed_transpiler: int = 0) -> SamplerRunner:
-    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis."""
+def check_aer_device(device: str) -> str:
+    """``device`` (``"CPU"`` or ``"GPU"``) if this qiskit-aer build simulates there, else a :class:`~qsa.errors.UserError`."""
+    from qiskit_aer import AerSimulator
+
+    from qsa.errors import UserError
+
+    if device not in ("CPU", "GPU"):
+        raise ValueError(f"device must be 'CPU' or 'GPU'; got {device!r}")
+    if device not in AerSimulator().available_devices():
+        raise UserError(
+            "model.device must be a device Aer can simulate on; got a CUDA device for backend 'aer', but this "
+            'qiskit-aer build has no GPU support (pip install "qsa[gpu]" brings qiskit-aer-gpu)',
+            key="model.device",
+        )
+    return device
+
+
+def aer_sampler_runner(
+    *, shots: int, seed: int | None = None, seed_transpiler: int = 0, device: str = "CPU"
+) -> SamplerRunner:
+    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis.
+
+    ``device="GPU"`` simulates on Aer's GPU build (``qiskit-aer-gpu``; refused where it is missing).
+    """
     from qiskit_aer.primitives import SamplerV2
 
     from qsa.backends.aer import pass_manager
 
     _backends.check_shots(shots, seed)
-    return SamplerRunner(SamplerV2(seed=seed), shots=shots, pass_manager=pass_manager(seed_transpiler))
+    options = {"backend_options": {"device": check_aer_device(device)}} if device != "CPU" else None
+    return SamplerRunner(
+        SamplerV2(seed=seed, options=options), shots=shots, pass_manager=LazyPassManager(pass_manager, seed_transpiler)
+    )
 
 
 class _DoneJob:
@@ -282,17 +349,23 @@ class ExactRunner(Runner):
             Aer's own sampling has (it samples the final statevector too), without building a
             bitstring per shot; it does not apply to noise models (see :class:`NoisyAerRunner`).
         seed: seed of the sampling (shots only); each job draws from the next state of one generator.
+        device: ``"CPU"`` or ``"GPU"`` (Aer's GPU build, ``qiskit-aer-gpu``; refused where it is missing).
     """
 
-    def __init__(self, *, seed_transpiler: int = 0, shots: int | None = None, seed: int | None = None):
+    def __init__(
+        self, *, seed_transpiler: int = 0, shots: int | None = None, seed: int | None = None, device: str = "CPU"
+    ):
         from qsa.backends.aer import pass_manager
 
         _backends.check_shots(shots, seed)
-        self.pass_manager = pass_manager(seed_transpiler)
+        self.device = check_aer_device(device) if device != "CPU" else "CPU"
+        self.pass_manager = LazyPassManager(pass_manager, seed_transpiler)
         self.shots = None if shots is None else int(shots)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self._sim = None
+
+    _REBUILT = ("_sim",)  # the AerSimulator, made at the first job
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
         measured = {}  # clbit index -> qubit index
@@ -316,7 +389,7 @@ class ExactRunner(Runner):
 
         if self._sim is None:
             self._sim = AerSimulator(
-                method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16
+                method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16, device=self.device
             )
         circuits, binds = [], []
         for pub in pubs:
@@ -380,13 +453,16 @@ class NoisyAerRunner(SamplerRunner):
             sampler=_NoSampler(),
             shots=shots,
             backend=device,
-            pass_manager=noise.isa_pass_manager(
-                device, optimization_level=optimization_level, seed_transpiler=seed_transpiler
+            pass_manager=LazyPassManager(
+                noise.isa_pass_manager, device, optimization_level=optimization_level, seed_transpiler=seed_transpiler
             ),
         )
         self.seed = seed
         self.method = method
         self._samplers: dict[tuple[int, ...], Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_samplers": {}}  # noisy simulators are rebuilt per qubit set
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
         isa = self.pass_manager.run(template)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from qsa import cli
 
@@ -187,6 +188,10 @@ CASES = [
     Case("unknown config key", lambda s: ["train", str(MARKOV), "--set", "model.kk=1"], "model.kk"),
     Case("--out names an existing file", lambda s: ["train", str(MARKOV), "--out", str(s.file("taken", "x"))], "--out", message="which is a file"),
     Case("--threads 0", lambda s: ["train", str(MARKOV), "--threads", "0"], "--threads"),
+    Case("model.device not a torch device name", lambda s: ["train", str(MARKOV), "--set", "model.device=gpu"], "model.device", message="got 'gpu'"),
+    Case("model.device a CPU torch does not have", lambda s: ["train", str(MARKOV), "--set", "model.device=cpu:1"], "model.device", message="only 'cpu:0'"),
+    *([Case("model.device cuda with no CUDA device", lambda s: ["train", str(MARKOV), "--set", "model.device=cuda"], "model.device", message="no CUDA device is visible")] if not torch.cuda.is_available() else []),
+    Case("model.device cuda for lightning.qubit", lambda s: ["train", str(MARKOV), "--set", "model.backend=lightning.qubit", "--set", "model.device=cuda"], "model.device", message="lightning.gpu"),
     Case("train.memory_limit not a size", lambda s: ["train", str(MARKOV), "--set", "train.memory_limit=lots"], "train.memory_limit"),
     # --- qsa train --resume ------------------------------------------------------------------------
     Case("resume: corrupted checkpoint.pt", _resume(_damage("checkpoint.pt", b"PK\x03\x04" + os.urandom(300))), "checkpoint.pt", message="no intact older checkpoint"),
@@ -209,6 +214,15 @@ CASES = [
     Case("gates: --T 1048576", lambda s: ["gates", "--T", "1048576"], "--T", message="needs"),
     Case("gates: --d 3", lambda s: ["gates", "--d", "3"], "--d"),
     Case("gates: --samples abc", lambda s: ["gates", "--samples", "abc"], "--samples"),
+    # --- qsa cost, qsa diagnose (issue 15) --------------------------------------------------------------
+    Case("cost: not a run directory", lambda s: ["cost", str(s.root / "nowhere")], "RUN_DIR"),
+    Case("cost: a directory without a checkpoint", lambda s: ["cost", str(s.root), "--no-transpile"], "RUN_DIR", message="checkpoint.pt"),
+    Case("cost: negative --rel-error", lambda s: ["cost", str(s.root), "--rel-error", "-0.1"], "--rel-error"),
+    Case("cost: unknown --backend", lambda s: ["cost", str(s.root), "--backend", "falcon"], "--backend"),
+    Case("cost: --cache naming a file", lambda s: ["cost", str(s.root), "--cache", str(s.file("cache", "x"))], "--cache"),
+    Case("diagnose: --T 0", lambda s: ["diagnose", str(TFIM), "--T", "0", "--out", str(s.root)], "--T"),
+    Case("diagnose: --inits 1", lambda s: ["diagnose", str(TFIM), "--inits", "1", "--out", str(s.root)], "--inits"),
+    Case("diagnose: a baseline family", lambda s: ["diagnose", str(TFIM), "--set", "model.family=kcsa", "--out", str(s.root)], "model.family"),
     Case("gates: --memory-limit lots", lambda s: ["gates", "--memory-limit", "lots"], "--memory-limit"),
     # --- qsa submit ----------------------------------------------------------------------------------
     Case("submit: config is a directory", lambda s: ["submit", str(s.root), *LOCAL], "config", message="a directory"),
@@ -218,7 +232,7 @@ CASES = [
     Case("submit: shots = \"2000\"", lambda s: ["submit", _submit_config(s, "shots = 2000", 'shots = "2000"'), *LOCAL], "run.shots"),
     Case("submit: d = 3", lambda s: ["submit", _submit_config(s, "d = 2", "d = 3"), *LOCAL], "circuit.d"),
     Case("submit: unknown key", lambda s: ["submit", _submit_config(s, "[run]\n", "[run]\nshotz = 3\n"), *LOCAL], "[run]", message="shotz"),
-    Case("submit: a section that is not a table", lambda s: ["submit", _submit_config(s, "[params]\nseed = 1\n", "params = 1\n"), *LOCAL], "params"),
+    Case("submit: a section that is not a table", lambda s: ["submit", str(s.file("t.toml", "params = 1\n" + SUBMIT.read_text().replace("[params]\nseed = 1\n", ""))), *LOCAL], "params", message="must be a table"),
     Case("submit: --shots 0", lambda s: ["submit", str(SUBMIT), *LOCAL, "--shots", "0"], "--shots"),
     Case("submit: --out names an existing file", lambda s: ["submit", str(SUBMIT), *LOCAL, "--submit", "--out", str(s.file("taken", "x"))], "--out"),
     Case("submit: unknown backend", lambda s: ["submit", str(SUBMIT), "--backend", "fake_nowhere", "--channel", "local"], "backend"),
@@ -316,9 +330,9 @@ def table() -> str:
             root = shared / f"case-{i}"
             root.mkdir()
             got = run_case(case, Scratch(root, shared))
-            lines = [line for line in got.err.splitlines() if line.strip()]
-            if not lines and got.out.strip():
-                lines = got.out.strip().splitlines()[-1:]
+            lines = [line for line in got.err.splitlines() if line.startswith(("qsa", "WARNING"))]  # no progress bars
+            if got.status == 0 and got.out.strip():
+                lines += got.out.strip().splitlines()[-1:]
             command = " ".join(["qsa", *got.argv]).replace(str(ROOT) + os.sep, "").replace(str(root), "…")
             message = " / ".join(lines).replace(str(root), "…").replace(str(shared), "…").replace("|", "\\|")
             rows.append(f"| {case.name} | `{command}` | {got.status} | {message} |")
