@@ -34,6 +34,8 @@ _EXPORTS = {
     "build_model": "qsa.training.families",
     "count_parameters": "qsa.training.families",
     "next_token_probabilities": "qsa.training.families",
+    "LoadedRun": "qsa.training.load",
+    "load_run": "qsa.training.load",
     "BatchOrder": "qsa.training.loop",
     "Callback": "qsa.training.loop",
     "TensorBoardWriter": "qsa.training.loop",
@@ -91,6 +93,8 @@ __all__ = [
     "run_environment",
     "train",
     "resume",
+    "LoadedRun",
+    "load_run",
     "plot_losses",
     "plot_run",
 ]

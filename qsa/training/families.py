@@ -52,6 +52,7 @@ from qsa.baselines.chen import ChenAttention
 from qsa.baselines.koopman import Dynamics, KoopmanAttention, KoopmanConfig
 from qsa.baselines.networks import CausalFNet, CausalTransformer, NetworkConfig
 from qsa.data.sequences import Sequences
+from qsa.devices import resolve_device
 from qsa.embeddings import IsometricEmbedding
 from qsa.evaluators import Evaluator
 from qsa.model import ModelConfig, QSAModel, make_embedding
@@ -136,6 +137,7 @@ class FamilyModel(nn.Module):
         self.family, self.config = family, config
         self.core = _core(family, config, rng_core, options)
         self.embedding = make_embedding(config, rng_E)
+        self.to(resolve_device(config.device, key="model.device"))  # drawn on the CPU, then moved
 
     def forward(self, batch: Sequences | torch.Tensor) -> Observables:
         """The observables of every sequence of ``batch``: QSA's closed forms for kCSA, else ``p``, ``L_1``, ``L_half``."""
