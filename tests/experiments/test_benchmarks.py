@@ -6,15 +6,22 @@ import json
 import runpy
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     main = runpy.run_path(str(ROOT / "experiments" / "benchmarks" / "run.py"), run_name="benchmarks")["main"]
-    main(["--smoke", "--out", str(tmp_path)])
+    threads = torch.get_num_threads()
+    main(["--smoke", "--out", str(tmp_path), "--threads", "1"])
+    assert torch.get_num_threads() == threads  # restored
     (path,) = tmp_path.glob("benchmarks-*.json")
     record = json.loads(path.read_text())
     assert record["smoke"] is True
+    assert record["torch_threads"] == 1 and isinstance(record["busy"], bool)
+    for result in record["benchmarks"].values():
+        assert len(result["load_average"]["before"]) == len(result["load_average"]["after"]) == 3
     assert set(record["benchmarks"]) == {"analytic", "circuit_step", "aer_gradient", "tfim"}
     assert record["environment"]["packages"]["torch"] and record["machine_before"]["cores"] >= 1
     assert {r["benchmark"] for r in record["rows"]} >= {
