@@ -13,7 +13,10 @@ Benchmarks (see each module's docstring):
                     simulator vs PennyLane default.qubit backprop (goal >= 10x) and lightning adjoint;
 * ``aer_gradient``  one parameter-shift gradient on Aer: one batched job vs one job per circuit
                     (goal >= 20x);
-* ``tfim``          time to reach training L_1 < 0.1 on the tfim reference task, analytic path.
+* ``tfim``          time to reach training L_1 < 0.1 on the tfim reference task, analytic path;
+* ``authors``       P1b: one steady-state loss + gradient (T = 256, d = 16, k = 2, 4 sequences)
+                    against the paper authors' algorithm (JAX, jitted, complex128) reproduced in
+                    ``bench_authors.py``; skipped without ``jax`` (goal: ratio >= 1).
 
 Every ratio pairs the baseline and the fast path timed in the same repeat (cases interleaved,
 order rotating), so load from other jobs affects both; the table gives the median over repeats
@@ -40,7 +43,7 @@ from common import format_table, machine  # noqa: E402
 
 from qsa import runs  # noqa: E402
 
-BENCHMARKS = ("analytic", "circuit_step", "aer_gradient", "tfim")
+BENCHMARKS = ("analytic", "circuit_step", "aer_gradient", "tfim", "authors")
 
 
 def _module(name: str):
