@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from qsa import _validate, runs
+from qsa.random import stream_seeds
 
 __all__ = [
     "MissingAccountError",
@@ -313,7 +314,8 @@ class LocalProvider(Provider):
                 "execution": execution,
                 "primitive": primitive,
                 "simulator": self.simulator,
-                "seed_simulator": None if seed_simulator is None else int(seed_simulator) + c,
+                # every chunk its own stream (qsa.random): seed + c would reuse seed + c + i for experiment i of chunk c
+                "seed_simulator": stream_seeds(seed_simulator, 1, (c,))[0],
                 "latency": self.latency,
                 "tags": list(tags),
             }

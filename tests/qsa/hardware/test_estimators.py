@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from qiskit.primitives import BitArray
 from support import TOL_STATE
 
+import qsa
 from qsa import analytic
 from qsa.hardware.estimators import cell_covariance, cell_observables, estimate, smoothed, zero_cells
 
@@ -152,3 +153,46 @@ def test_every_estimate_is_finite_and_in_its_range_with_cells_forced_empty(T, sh
     obs = cell_observables(q["mu"][:, 0], q["zeta"][:, :T], q["nu"][:, :T], shots=shots)
     grads = torch.autograd.grad((obs.L_B + obs.L_half + obs.L_1).sum(), list(q.values()))
     assert all(bool(torch.isfinite(g).all()) for g in grads)
+
+
+# --- issue 11, case 1: an instance with exact mu = 5e-5 at 2000 shots -------------------------------
+
+MU = 5e-5
+CASE_1 = (  # T = 1, d = 2: x = e_0, W = V = I, y at angle asin(sqrt(MU)) from the prediction: mu = nu = F = MU
+    np.array([[1.0, 0.0]]),
+    np.array([[np.sqrt(MU), np.sqrt(1 - MU)]]),
+)
+
+
+def test_case_1_an_empty_mu_cell_gives_the_smoothed_value_not_infinity():
+    """At 2000 shots the mu and nu cells are empty 90 % of the time (F = 0, L_B = inf and p_0 = 0,
+    L_1 = inf before): the estimate is the smoothed cell 1/2 / 2001, every field finite with an error bar."""
+    X, Y = CASE_1
+    assert float(qsa.observables(X, Y, np.eye(2), np.eye(2)).mu) == pytest.approx(MU, rel=1e-12)
+    shots = 2000
+    est = qsa.circuit_estimate(X, Y, np.eye(2), np.eye(2), backend="torch", shots=shots, seed=0)
+    empty = 0.5 / (shots + 1)
+    assert est.value.mu == empty and est.value.nu == empty  # seed 0: both cells empty
+    zeta = est.value.zeta
+    assert est.value.L_B == pytest.approx(-np.log(empty / zeta), rel=1e-12)  # F = (T+1)/(2T) mu / zeta, T = 1
+    assert est.value.L_1 == pytest.approx(-np.log(empty / zeta), rel=1e-12)
+    for field in ("mu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
+        assert np.all(np.isfinite(getattr(est.value, field))) and np.all(getattr(est.stderr, field) > 0), field
+
+
+def test_case_1_a_zero_count_in_a_training_batch_gives_a_finite_loss_and_gradient():
+    """The hardware evaluator on the same instance with ansatz angles 0 (W = V = I): L_B, L_half and L_1
+    and their gradients finite, and an Adam step keeps every angle finite."""
+    from qsa.hardware import ExactRunner, HardwareEvaluator
+
+    X, Y = (torch.as_tensor(a, dtype=torch.complex128) for a in CASE_1)
+    params = {name: torch.zeros(1, 1, 3, dtype=torch.float64, requires_grad=True) for name in ("theta_W", "theta_V")}
+    evaluator = HardwareEvaluator(ExactRunner(shots=2000, seed=0))
+    obs = evaluator(params, X, Y, k=1)
+    assert float(obs.mu) == 0.5 / 2001  # the empty cell, smoothed
+    loss = obs.L_B + obs.L_half + obs.L_1
+    loss.backward()
+    assert bool(torch.isfinite(loss)) and all(bool(torch.isfinite(p.grad).all()) for p in params.values())
+    optimizer = torch.optim.Adam(params.values(), lr=0.1)
+    optimizer.step()
+    assert all(bool(torch.isfinite(p).all()) for p in params.values())
