@@ -334,6 +334,12 @@ def circuit_a(
         variant: ``"mu"``, ``"zeta"`` or ``"nu"``.
         w_layers, v_layers: ``None`` to enter ``W``/``V`` as matrices, or ansatz depth ``L``.
         phases: add the trainable query phases ``phi`` (``mu`` only; the others sum over ``C1``).
+
+    Example:
+        >>> from qsa.circuits import circuit_a
+        >>> qc = circuit_a(4, 2, 1, variant="mu", w_layers=1, v_layers=1)  # T = 4, d = 2, k = 1
+        >>> qc.n_qubits, sorted(qc.circuit.count_ops())  # 2 c + (k + 1) n qubits, c = 2
+        (6, ['RX', 'RY', 'RZ', 'Select', 'StatePrep'])
     """
     shape = Shape("A", T, d, k, kernel, beta, w_layers, v_layers, phases)
     _checks.one_of(variant, "variant", VARIANTS)
@@ -405,6 +411,12 @@ def circuit_b(
     ``V`` on ``A``, ``W`` on every ``B``; controlled on ``|j>`` un-load ``y_j`` from ``A`` and ``x_j``
     from every ``B`` (phases ``e^{i phi_j}`` if ``phases``); un-prepare the uniform state; project
     every wire on 0: ``P0 = |(1/T) sum_j e^{i phi_j} A_j / n_j|^2``.
+
+    Example:
+        >>> from qsa.circuits import circuit_b
+        >>> qc = circuit_b(4, 2, 1, w_layers=1, v_layers=1)  # one control register: 2 + (k + 1) n qubits
+        >>> qc.n_qubits, qc.variant
+        (4, 'P0')
     """
     shape = Shape("B", T, d, k, w_layers=w_layers, v_layers=v_layers, phases=phases)
     T, d, k, n = shape.T, shape.d, shape.k, shape.n_qubits

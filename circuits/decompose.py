@@ -23,16 +23,16 @@ r"""Decomposition of a QSA circuit to CNOT + single-qubit gates, and its exact g
 2. **Singly controlled gates** (the poly kernel's controlled ansatz copies and LCU cascade), by
    fixed textbook circuits (Nielsen & Chuang section 4.3; Barenco et al. 1995):
 
-   ===============  ========  ====================================================
-   gate             CNOTs     single-qubit gates
-   ===============  ========  ====================================================
-   C-RY, C-RZ       2         2 (``R(t/2) CX R(-t/2) CX``)
-   C-RX             2         4 (C-RY conjugated by ``RZ(+-pi/2)``)
-   C-Phase          2         3
-   C-X              1         0
-   C-Y, C-Z         1         2
-   C-CNOT (Toffoli) 6         9 (2 H and 7 T/T-dagger as ``PhaseShift(+-pi/4)``)
-   ===============  ========  ====================================================
+   ================ ======== ====================================================
+   gate             CNOTs    single-qubit gates
+   ================ ======== ====================================================
+   C-RY, C-RZ       2        2 (``R(t/2) CX R(-t/2) CX``)
+   C-RX             2        4 (C-RY conjugated by ``RZ(+-pi/2)``)
+   C-Phase          2        3
+   C-X              1        0
+   C-Y, C-Z         1        2
+   C-CNOT (Toffoli) 6        9 (2 H and 7 T/T-dagger as ``PhaseShift(+-pi/4)``)
+   ================ ======== ====================================================
 
    A control on value 0 adds two X gates.
 3. **Multi-controlled phases** (the query phases ``e^{i phi_j}`` on ``C1 = |j>``): a run of

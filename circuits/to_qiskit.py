@@ -374,6 +374,13 @@ def to_qiskit(
     Raises:
         KeyError: if a ``Unitary`` op's matrix is missing from ``matrices``.
         TypeError: if ``circuit`` is neither a ``Circuit`` nor a ``QSACircuit``.
+
+    Example:
+        >>> from qsa.circuits import circuit_a
+        >>> from qsa.circuits.to_qiskit import to_qiskit
+        >>> template = to_qiskit(circuit_a(4, 2, 1, w_layers=1, v_layers=1))
+        >>> template.circuit.num_qubits, template.circuit.num_parameters  # wire 0 is Qiskit's last qubit
+        (6, 28)
     """
     qsa_circuit = circuit if isinstance(circuit, QSACircuit) else None
     if qsa_circuit is not None:

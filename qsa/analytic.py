@@ -21,7 +21,7 @@ a ``T x T`` matrix. Since ``V`` is unitary, ``z_j = V tilde z_j`` with the *key 
 ``tilde z_j = sum_{i<=j} g(s_ji) x_i`` (:func:`key_mixtures`), so ``A_j = <y_j|V tilde z_j>`` and
 ``||z_j|| = ||tilde z_j||``: two ``T^2 d`` products (scores, mixture) instead of three (the value
 amplitudes ``a_ji`` drop out). The causal sum is walked in square tiles of the lower triangle
-(:mod:`qsa._causal`: about half the work, ``O(T d + block^2)`` memory, scores recomputed in the
+(``qsa._causal``: about half the work, ``O(T d + block^2)`` memory, scores recomputed in the
 backward pass). :func:`scores`, :func:`value_amplitudes` and :func:`kernel_weights` still give
 the dense ``T x T`` quantities; the tests check the two forms against each other.
 """
@@ -260,6 +260,15 @@ def observables(
 
     Raises:
         ValueError, TypeError: for malformed input, before any computation.
+
+    Example:
+        >>> import qsa
+        >>> from qsa.random import random_states, random_unitary
+        >>> X, Y = random_states(5, 4, seed=0), random_states(5, 4, seed=1)  # T = 5 tokens in C^4
+        >>> W, V = random_unitary(4, seed=2), random_unitary(4, seed=3)
+        >>> obs = qsa.observables(X, Y, W, V, k=2, phases="aligned")
+        >>> bool(obs.L_half <= obs.L_1), bool(0 <= obs.F <= 1), tuple(obs.p.shape)
+        (True, True, (5,))
     """
     X, Y, W, V = _validate.tokens_and_unitaries(X, Y, W, V)
     _validate.kernel_options(k, kernel, beta)

@@ -101,6 +101,16 @@ def circuit_observables(
             before anything is built or run.
         qsa.preflight.ResourceError: (a ``ValueError``) if the circuits cannot fit in this machine's
             available memory (:func:`qsa.preflight.circuit_needs`), before anything is built.
+
+    Example:
+        >>> import qsa
+        >>> from qsa.random import random_states, random_unitary
+        >>> X, Y = random_states(3, 2, seed=0), random_states(3, 2, seed=1)  # T = 3 tokens in C^2
+        >>> W, V = random_unitary(2, seed=2), random_unitary(2, seed=3)
+        >>> circuit = qsa.circuit_observables(X, Y, W, V, k=1, backend="torch")
+        >>> exact = qsa.observables(X, Y, W, V, k=1)
+        >>> bool(abs(circuit.L_B - float(exact.L_B)) < 1e-10)
+        True
     """
     return circuit_estimate(
         X,

@@ -8,16 +8,17 @@ A mistake in what the user gave (a config key, an argument, a file) is raised as
 
 :func:`user_message` decides, for an exception that reached the command line, whether it is a user
 mistake (one line on stderr, exit status 2) or an internal fault (traceback kept, exit status
-:data:`EXIT_INTERNAL`): a :class:`UserError`, or a ``ValueError``/``TypeError`` raised by a
-``raise`` statement in this package whose message follows the "must …; got …" convention, or an
-operating-system error about a file (``[Errno 28] No space left on device: 'runs/x'``). Anything
-else -- an ``IndexError``, a ``TypeError`` from calling a function wrongly, an error raised inside
-numpy or torch -- is a bug and keeps its traceback.
+:data:`EXIT_INTERNAL`): a :class:`UserError`; a ``ValueError``/``TypeError`` raised by a ``raise``
+statement of this package (its checks: the innermost frame is ours and stopped at the ``raise``);
+an operating-system error about a file (``No space left on device: runs/x``); a failed
+allocation. Anything else -- an ``IndexError``, a ``TypeError`` from calling a function wrongly, a
+``ValueError`` raised inside numpy or torch -- is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dis
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -33,7 +34,6 @@ EXIT_INTERNAL = 70
 _PACKAGE_DIRS = tuple(
     str(p) + os.sep for p in (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "circuits")
 )
-_CONVENTION = re.compile(r"\bmust\b.*\bgot\b", re.DOTALL)
 
 
 class UserError(ValueError):
@@ -92,13 +92,17 @@ def keyed(key: str, *, name: str | None = None):
 
 
 def is_ours(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised by a ``raise`` statement in qsa's own code (its innermost frame is ours)."""
+    """Whether ``exc`` was raised by a ``raise`` statement in qsa's own code: its innermost frame is in this
+    package (or ``qsa.circuits``) and stopped at a ``raise``, not at a call that failed inside Python."""
     tb = exc.__traceback__
     if tb is None:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIRS)
+    code = tb.tb_frame.f_code
+    if not code.co_filename.startswith(_PACKAGE_DIRS):
+        return False
+    return any(ins.offset == tb.tb_lasti and ins.opname == "RAISE_VARARGS" for ins in dis.get_instructions(code))
 
 
 def _one_line(text: str) -> str:
@@ -118,9 +122,9 @@ def user_message(exc: BaseException) -> str | None:
         return None
     if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
         if exc.strerror is None:  # raised with a message of its own
-            return _one_line(str(exc)) if is_ours(exc) and _CONVENTION.search(str(exc)) else None
+            return _one_line(str(exc)) if is_ours(exc) else None
         where = f": {exc.filename}" if exc.filename else ""  # the operating system refused a file
         return _one_line(f"could not use a file: {exc.strerror}{where}")
-    if isinstance(exc, (ValueError, TypeError)) and is_ours(exc) and _CONVENTION.search(str(exc)):
+    if isinstance(exc, (ValueError, TypeError)) and is_ours(exc):
         return _one_line(str(exc))
     return None

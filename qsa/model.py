@@ -218,6 +218,16 @@ class QSAModel(nn.Module):
 
     Batches: a :class:`~qsa.data.Sequences` of tokens (``embedding="none"``) or of states
     (``"projector"``), or an int64 tensor of id windows ``(S, T+1)`` (``"isometric"``).
+
+    Example:
+        >>> from qsa.data import reference_tfim_config, tfim_data
+        >>> from qsa.model import ModelConfig, QSAModel
+        >>> data = tfim_data(reference_tfim_config(), seed=0)  # d = 8, T = 16
+        >>> model = QSAModel(ModelConfig(d=8, T=16, k=2, w_layers=2, v_layers=2), seed=0)
+        >>> loss = model.loss(data.train, "L_1")  # the batch mean of L_1, differentiable
+        >>> loss.backward()
+        >>> tuple(model.theta_W.grad.shape), model(data.train).L_1.shape
+        ((2, 3, 3), torch.Size([4]))
     """
 
     def __init__(

@@ -479,8 +479,9 @@ def data_need(config: Any) -> Need:
 
 
 def training_needs(config: Any, *, data_width: int | None = None) -> list[Need]:
-    """Every :class:`Need` of training ``config`` (a :class:`qsa.training.TrainConfig`): its data and, for a
-    circuit backend, circuit A's three circuits with gradients, named by their config keys.
+    """Every :class:`Need` of training ``config`` (a :class:`qsa.training.TrainConfig`): its data, the ansatz
+    matrices of a QSA model and, for a circuit backend, circuit A's three circuits with gradients,
+    named by their config keys.
 
     ``data_width``: the token width of the data when known (else it is derived from the config).
     """
@@ -488,7 +489,7 @@ def training_needs(config: Any, *, data_width: int | None = None) -> list[Need]:
 
     needs = [data_need(config)]
     m = config.model
-    if m.family != "qsa" or m.backend == "analytic":
+    if m.family != "qsa":
         return needs
     cfg = config.data
     d = m.d
@@ -497,6 +498,20 @@ def training_needs(config: Any, *, data_width: int | None = None) -> list[Need]:
             2**cfg.n_qubits if isinstance(cfg, TFIMSource) else cfg.d if isinstance(cfg, MarkovSource) else None
         )
     if d is None:  # text without model.d: the data builder refuses it with its own message
+        return needs
+    layers = m.w_layers + m.v_layers
+    width = f" (data.n_qubits = {cfg.n_qubits})" if m.d is None and isinstance(cfg, TFIMSource) else ""
+    needs.append(
+        Need(
+            f"the ansatz matrices W and V at model.d = {d}{width}",
+            4 * layers * d * d * 16 + d * d * 8,
+            f"4 x {layers} layers x {d}^2 x 16 B (every layer's Kronecker product, their tree product and "
+            f"its gradient) + the {d}^2 CNOT-ring permutation x 8 B",
+            "lower model.d (a projector onto fewer qubits) or model.w_layers and model.v_layers",
+            "model.d",
+        )
+    )
+    if m.backend == "analytic":
         return needs
     batch = 1
     if m.backend == "torch":

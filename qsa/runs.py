@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import hashlib
 import io
 import json
 import logging
@@ -19,6 +20,8 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ __all__ = [
     "environment",
     "git_commit",
     "new_run_dir",
+    "run_name",
     "remove_temporary_files",
     "write_json",
     "write_bytes",
@@ -150,11 +154,39 @@ _TMP_SUFFIX = ".tmp"
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>\.tmp)?$")
 
 
+def run_name(name: str, overrides: Sequence[str] = ()) -> str:
+    """``name`` followed by the ``--set`` overrides, as a directory name: ``tfim-model.k=3-train.steps=50``.
+
+    Spaces, slashes and quotes become ``_``; a name longer than 120 characters is cut and ends in
+    a hash of the whole, so different overrides give different names.
+    """
+    parts = [name] + [re.sub(r"[\s/\\'\"]+", "_", item.strip()) for item in overrides]
+    text = "-".join(p for p in parts if p)
+    if len(text) > 120:
+        text = text[:111] + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return text
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    with _UMASK_LOCK:  # os.umask can only be read by setting it
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file ``.<name>.<random>.tmp``, fsynced, renamed into place)."""
+    """Write ``data`` to ``path`` atomically (a temporary file ``.<name>.<random>.tmp``, fsynced, renamed into place).
+
+    The file gets the permissions of a new file under the process's umask (``0666 & ~umask``:
+    ``0644``, readable by the user's group, under the usual ``022``), not the temporary file's ``0600``.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would give this
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -165,16 +197,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def remove_temporary_files(directory: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
+def remove_temporary_files(directory: str | os.PathLike) -> list[Path]:
     """Remove the temporary files of :func:`write_bytes` a kill inside a write left in ``directory``.
 
     Call it only while holding the directory's :class:`RunLock` (no other write can be under way).
     Returns the removed paths (each is logged).
     """
     directory = Path(directory)
-    found = directory.rglob(".*") if recursive else directory.glob(".*")
     removed = []
-    for path in found:
+    for path in directory.glob(".*"):
         match = _TEMPORARY.match(path.name)
         if match and path.is_file() and (match["suffix"] or (path.parent / match["name"]).exists()):
             path.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ What makes it fast, next to a gate-by-gate simulator:
 * **wires enter late and leave early**: the state only holds the wires touched so far; loading
   a token or preparing a state on fresh wires is an outer product, not a matrix product. Given
   a readout (:func:`readout_cells` of :class:`~qsa.circuits.QSACircuit` s, what the evaluator
-  and ``run`` use), a projected wire is cut to its |0> slice right after its last
+  and ``run`` use), a projected wire is cut to its ``|0>`` slice right after its last
   operation, so the state shrinks as registers are un-loaded;
 * **shared prefixes**: the common prefix of several circuits (the ``mu``, ``zeta`` and ``nu``
   circuits of circuit A share everything up to the un-loads) is simulated once.

@@ -17,18 +17,18 @@ the ``z_j``, which only the overlap kernel fixes.
 
 The models (``s_ji = <x_j|W|x_i>``, query ``j``, key ``i <= j``):
 
-================================ ====================================================== ===============
-model                            prediction ``z_j``                                     real parameters
-================================ ====================================================== ===============
-``KCSA``                         ``sum_i g(s_ji) V x_i``, ``g`` QSA's mono/poly kernel,   ``2 d^2``
-                                 ``W``, ``V`` free unitaries                              (+ ``T`` phases)
-``SoftmaxAttention("isometric")`` ``sum_i softmax_i(beta Re s_ji) V x_i``, ``W`` free      ``3 d^2``
-                                 complex, ``V`` free unitary, ``beta = sqrt(d)``
+================================= ====================================================== ================
+model                             prediction ``z_j``                                     real parameters
+================================= ====================================================== ================
+``KCSA``                          ``sum_i g(s_ji) V x_i``, ``g`` QSA's mono/poly kernel, ``2 d^2``
+                                  ``W``, ``V`` free unitaries                            (+ ``T`` phases)
+``SoftmaxAttention("isometric")`` ``sum_i softmax_i(beta Re s_ji) V x_i``, ``W`` free    ``3 d^2``
+                                  complex, ``V`` free unitary, ``beta = sqrt(d)``
 ``SoftmaxAttention("general")``   as above with ``V`` a free complex matrix              ``4 d^2``
-``LinearAttention``              ``sum_i w_ji V x_i / sum_i w_ji``,                        ``6 d^2``
-                                 ``w_ji = <phi(W_Q x_j), phi(W_K x_i)>``,
-                                 ``phi(u) = |u|^2`` elementwise
-================================ ====================================================== ===============
+``LinearAttention``               ``sum_i w_ji V x_i / sum_i w_ji``,                     ``6 d^2``
+                                  ``w_ji = <phi(W_Q x_j), phi(W_K x_i)>``,
+                                  ``phi(u) = |u|^2`` elementwise
+================================= ====================================================== ================
 
 Choices, stated:
 

@@ -12,7 +12,7 @@ Randomness comes only from a ``seed`` argument (an int or a ``numpy.random.Gener
 """
 
 from qsa.data.markov import markov_sequences
-from qsa.data.sequences import Sequences
+from qsa.data.sequences import Sequences, collate
 from qsa.data.text import (
     TextData,
     Vocabulary,
@@ -44,6 +44,7 @@ from qsa.data.trotter import trotter_circuit, trotter_sequences, trotter_traject
 
 __all__ = [
     "Sequences",
+    "collate",
     "markov_sequences",
     "TFIM",
     "TFIMConfig",

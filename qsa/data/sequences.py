@@ -18,12 +18,14 @@ from __future__ import annotations
 import math
 import types
 from collections.abc import Iterator, Mapping
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.utils.data
 
 from qsa import _validate
 from qsa.analytic import ChanceLevels, chance_levels
@@ -31,7 +33,7 @@ from qsa.analytic import ChanceLevels, chance_levels
 Field = Literal["complex", "real"]
 FIELDS: tuple[str, ...] = ("complex", "real")
 
-__all__ = ["Sequences", "Field", "FIELDS"]
+__all__ = ["Sequences", "Field", "FIELDS", "collate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +50,14 @@ class Sequences:
     Indexing with an int, slice, or integer array keeps the batch axis: ``seqs[2]`` is a
     :class:`Sequences` with ``S = 1``. Construction checks shapes, dtypes and unit norms, and
     raises on anything else rather than fixing it.
+
+    With a ``torch.utils.data.DataLoader``: a :class:`Sequences` is a map-style dataset of
+    one-sequence items, and :func:`collate` joins them, so batches are :class:`Sequences` again
+    (what :class:`qsa.model.QSAModel` takes); :meth:`as_dataset` gives plain ``(x, y)`` tensor
+    pairs ``(T, d)`` for torch code (the default collate stacks them to ``(B, T, d)``)::
+
+        DataLoader(seqs, batch_size=8, shuffle=True, collate_fn=qsa.data.collate)  # -> Sequences
+        DataLoader(seqs.as_dataset(), batch_size=8)                                # -> (X, Y) tensors
     """
 
     X: torch.Tensor
@@ -170,6 +180,10 @@ class Sequences:
         for b in range(n_batches):
             yield self[order[b * batch_size : (b + 1) * batch_size]]
 
+    def as_dataset(self) -> torch.utils.data.TensorDataset:
+        """A ``torch.utils.data.TensorDataset`` of ``(x, y)`` pairs, each ``(T, d)`` (views of ``X`` and ``Y``)."""
+        return torch.utils.data.TensorDataset(self.X, self.Y)
+
     # --- conversion ------------------------------------------------------------------------------
 
     def to(self, dtype: torch.dtype) -> Sequences:
@@ -208,3 +222,27 @@ class Sequences:
             raise ValueError(f"states must have shape (S, T+1, d) with T >= 1; got shape {tuple(t.shape)}")
         t = t.to(dtype)
         return cls(t[:, :-1].clone(), t[:, 1:].clone(), field=field, meta=dict(meta or {}))
+
+
+def collate(items: SequenceABC[Sequences]) -> Sequences:
+    """Join :class:`Sequences` along the sequence axis: the ``collate_fn`` of a ``DataLoader`` over a :class:`Sequences`.
+
+    Every item must have the same ``T``, ``d``, dtype and field; the batch keeps the first item's ``meta``.
+
+    Raises:
+        TypeError, ValueError: for an empty list, a non-``Sequences`` item, or items that do not match.
+    """
+    if not isinstance(items, SequenceABC) or not items:
+        raise ValueError(f"items must be a non-empty list of Sequences; got {items!r}")
+    first = items[0]
+    for item in items:
+        if not isinstance(item, Sequences):
+            raise TypeError(f"items must all be Sequences; got {type(item).__name__}")
+        if (item.T, item.d, item.dtype, item.field) != (first.T, first.d, first.dtype, first.field):
+            raise ValueError(
+                "items must share T, d, dtype and field; got "
+                f"{(first.T, first.d, first.dtype, first.field)} and {(item.T, item.d, item.dtype, item.field)}"
+            )
+    X = torch.cat([item.X for item in items])  # (S, T, d)
+    Y = torch.cat([item.Y for item in items])
+    return Sequences(X, Y, field=first.field, meta=first.meta)

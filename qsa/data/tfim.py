@@ -514,7 +514,7 @@ def evolve(
 
     Raises:
         ValueError: for a bad ``psi0``, ``dt``, ``T`` or ``method``, or ``method="dense"`` above
-        ``MAX_DENSE_QUBITS``, before any evolution.
+            ``MAX_DENSE_QUBITS``, before any evolution.
     """
     model = _model(model)
     dt = _validate.real_number(dt, "dt", positive=True)

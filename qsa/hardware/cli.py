@@ -5,18 +5,23 @@
     qsa submit CONFIG.toml --backend fake_torino --channel local --submit   # local testing mode
     qsa jobs status RUN_DIR
     qsa jobs fetch RUN_DIR                                       # resume by job id after a crash
+    qsa jobs resubmit RUN_DIR                                    # send the jobs a crash kept from being sent
+    qsa jobs adopt RUN_DIR --job ID [--chunk N]                  # journal a job found in the dashboard
 
 The IBM channels use the account saved with the runtime's own ``QiskitRuntimeService.save_account``
 (``--account NAME`` picks a named one, ``--account-file`` another file); nothing here writes
-credentials. Exit status: 0 on success, 2 when the input is refused (before anything is sent).
+credentials. Exit status: 0 on success, 2 when the input is refused (before anything is sent; the
+``qsa`` error boundary prints the reason in one line), 1 when a job failed or is not done yet.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["register", "DEFAULT_MAX_SHOTS", "DEFAULT_MAX_QPU_SECONDS"]
 
@@ -100,6 +105,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     f.add_argument("run", help="run directory written by `qsa submit --submit`")
     f.add_argument("--timeout", type=float, default=None, help="seconds to wait for each job (default: no limit)")
     f.set_defaults(func=_fetch)
+    r = jsub.add_parser(
+        "resubmit",
+        help="send the jobs of a run that were never sent (after adopting, by tag, those sent but never journaled)",
+    )
+    r.add_argument("run", help="run directory written by `qsa submit --submit`")
+    r.set_defaults(func=_resubmit)
+    a = jsub.add_parser("adopt", help="journal a job of the run found by its id (e.g. in the IBM Quantum dashboard)")
+    a.add_argument("run", help="run directory written by `qsa submit --submit`")
+    a.add_argument("--job", required=True, help="the job id")
+    a.add_argument("--chunk", type=int, default=None, help="its chunk (default: read from the job's qsa-chunk tag)")
+    a.set_defaults(func=_adopt)
 
 
 def _make_provider(args: argparse.Namespace, run_dir: Path | None):
@@ -138,24 +154,25 @@ def _refuse(command: str, exc: Exception) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    """Plan, check and (with ``--submit``) send; every refusal is raised before anything is sent."""
     from qsa import runs
     from qsa.hardware import submission
 
-    try:
-        config = submission.SubmitConfig.from_toml(args.config)
-        changes = {}
-        if args.shots is not None:
-            changes["shots"] = args.shots
-        if args.gradient:
-            changes["gradient"] = True
+    config = submission.SubmitConfig.from_toml(args.config)
+    changes = {}
+    if args.shots is not None:
+        changes["shots"] = args.shots
+    if args.gradient:
+        changes["gradient"] = True
+    with _flags():
         config = config.replace(**changes) if changes else config
-        provider = _make_provider(args, None)
-        backend = provider.backend(args.backend)
-        plan = submission.make_plan(config, backend)
-        _print_plan(plan, args)
-        submission.check_budget(plan, max_shots=args.max_shots, max_qpu_seconds=args.max_qpu_seconds)
-    except ValueError as exc:  # includes MissingAccountError: refused before anything is sent
-        return _refuse("submit", exc)
+    if args.submit:
+        runs.check_output_root(args.out, "--out")
+    provider = _make_provider(args, None)
+    backend = provider.backend(args.backend)
+    plan = submission.make_plan(config, backend)
+    _print_plan(plan, args)
+    submission.check_budget(plan, max_shots=args.max_shots, max_qpu_seconds=args.max_qpu_seconds)
     execution = "session" if args.session else "batch"
     if not args.submit:
         print(
@@ -165,16 +182,33 @@ def _submit(args: argparse.Namespace) -> int:
     run_dir = runs.new_run_dir(args.out, f"submit-{plan.backend_name}")
     if args.channel == "local":
         provider = _make_provider(args, run_dir)
-    (run_dir / "config.toml").write_text(Path(args.config).read_text())
+    runs.write_bytes(run_dir / "config.toml", Path(args.config).read_bytes())
+    print(f"run directory: {run_dir}", flush=True)
     ids = submission.submit(plan, provider, run_dir, backend=backend, execution=execution, primitive=args.primitive)
-    print(f"run directory: {run_dir}")
     for i in ids:
         print(f"submitted job {i}")
     if args.no_wait:
         print(f"collect the results with: qsa jobs fetch {run_dir}")
         return 0
-    results = submission.fetch(run_dir, provider=provider)
-    _print_results(results, run_dir)
+    return _fetch_and_print(run_dir, provider=provider)
+
+
+def _flags() -> contextlib.AbstractContextManager[None]:
+    """Errors about the overridden keys name the flags (``run.shots`` -> ``--shots``)."""
+    from qsa.errors import renamed
+
+    return renamed({"run.shots": "--shots", "run.gradient": "--gradient"})
+
+
+def _fetch_and_print(run_dir: Path, *, provider: Any = None, timeout: float | None = None) -> int:
+    from qsa.hardware import submission
+
+    try:
+        results = submission.fetch(run_dir, provider=provider, timeout=timeout)
+    except (RuntimeError, TimeoutError) as exc:  # a failed or unfinished job: fetch again later
+        print(f"qsa jobs fetch: {exc}", file=sys.stderr)
+        return 1
+    _print_results(results, Path(run_dir))
     return 0
 
 
@@ -193,24 +227,33 @@ def _print_results(results: dict, run_dir: Path) -> None:
 def _status(args: argparse.Namespace) -> int:
     from qsa.hardware import submission
 
-    try:
-        rows = submission.status(args.run)
-    except (ValueError, FileNotFoundError) as exc:
-        return _refuse("jobs status", exc)
-    for row in rows:
+    for row in submission.status(args.run):
         print(f"chunk {row['chunk']}: {row['job_id'] or '-':40} {row['status']:14} {'saved' if row['saved'] else ''}")
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    return _fetch_and_print(Path(args.run), timeout=args.timeout)
+
+
+def _resubmit(args: argparse.Namespace) -> int:
     from qsa.hardware import submission
 
-    try:
-        results = submission.fetch(args.run, timeout=args.timeout)
-    except (ValueError, FileNotFoundError) as exc:
-        return _refuse("jobs fetch", exc)
-    except (RuntimeError, TimeoutError) as exc:  # a failed or unfinished job: fetch again later
-        print(f"qsa jobs fetch: {exc}", file=sys.stderr)
-        return 1
-    _print_results(results, Path(args.run))
+    adopted = submission.recover(args.run)
+    for chunk, job_id in sorted(adopted.items()):
+        print(f"chunk {chunk}: adopted job {job_id} (found by its tags)")
+    sent = submission.resubmit(args.run)
+    for chunk, job_id in sorted(sent.items()):
+        print(f"chunk {chunk}: submitted job {job_id}")
+    if not adopted and not sent:
+        print("every chunk of the run has a job; nothing to send")
+    print(f"collect the results with: qsa jobs fetch {args.run}")
+    return 0
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    from qsa.hardware import submission
+
+    chunk = submission.adopt(args.run, args.job, chunk=args.chunk)
+    print(f"chunk {chunk}: job {args.job} journaled; collect the results with: qsa jobs fetch {args.run}")
     return 0

@@ -157,6 +157,19 @@ class HardwareEvaluator:
     (:mod:`qsa.preflight`) before any is built. After each call, :attr:`last_estimate` holds the
     observables with their standard errors (estimator policy: :mod:`qsa.hardware.estimators`) and
     :attr:`job_ids` every job id submitted so far.
+
+    Example:
+        >>> import torch
+        >>> from qsa.hardware import ExactRunner, HardwareEvaluator
+        >>> from qsa.random import random_states
+        >>> X = torch.from_numpy(random_states(1, 4, 2, seed=0))  # one sequence, T = 4, d = 2
+        >>> Y = torch.from_numpy(random_states(1, 4, 2, seed=1))
+        >>> params = {"theta_W": torch.full((1, 1, 3), 0.3, dtype=torch.float64, requires_grad=True),
+        ...           "theta_V": torch.full((1, 1, 3), 0.7, dtype=torch.float64, requires_grad=True)}
+        >>> obs = HardwareEvaluator(ExactRunner())(params, X, Y, k=1, kernel="mono", beta=None)
+        >>> obs.L_B.sum().backward()  # batched parameter shift: one job for every shifted circuit
+        >>> tuple(params["theta_W"].grad.shape)
+        (1, 1, 3)
     """
 
     def __init__(

@@ -3,7 +3,7 @@
 The submission code appends a ``submitted`` record with the job id as soon as the runtime returns
 the id and *before* it waits for the job, so a crash at any later point leaves every job
 findable. A line cut short by a crash mid-write is terminated by the next append and skipped when
-reading (with a warning in the log).
+reading (with a warning in the log), as is a line that is not UTF-8 JSON (damage).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._warned: set[int] = set()  # lines already reported as skipped
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append ``{"event": event, "time": <UTC ISO>, **fields}`` durably (flush + fsync)."""
@@ -52,21 +53,37 @@ class Journal:
             f.seek(-1, os.SEEK_END)
             return f.read(1)
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every complete record, in order (``[]`` if the journal does not exist)."""
-        return list(self._iter())
+    def records(self, *, quiet: bool = False) -> list[dict[str, Any]]:
+        """Every complete record, in order (``[]`` if the journal does not exist).
 
-    def _iter(self) -> Iterator[dict[str, Any]]:
+        Skipped lines are logged once per line (``quiet``: not at all, e.g. before refusing the file).
+        """
+        return list(self._iter(quiet))
+
+    def skipped(self) -> list[int]:
+        """Numbers of the lines that are not records (cut short by a crash, or damaged)."""
+        skipped: list[int] = []
+        list(self._iter(True, skipped))
+        return skipped
+
+    def _iter(self, quiet: bool = False, skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
             return
-        lines = self.path.read_text(encoding="utf-8").split("\n")
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+        lines = self.path.read_bytes().split(b"\n")
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
                 continue
             try:
+                line = raw.decode("utf-8")
                 record = json.loads(line)
-            except json.JSONDecodeError:  # a write cut short by a crash
-                logger.warning("%s: skipping line %d, cut short by a crash mid-write: %r", self.path, number, line[:80])
+            except (UnicodeDecodeError, json.JSONDecodeError):  # a write cut short by a crash, or damage
+                if skipped is not None:
+                    skipped.append(number)
+                if not quiet and number not in self._warned:
+                    self._warned.add(number)
+                    logger.warning(
+                        "%s: skipping line %d, cut short by a crash mid-write: %r", self.path, number, raw[:80]
+                    )
                 continue
             if not isinstance(record, dict) or "event" not in record:
                 raise ValueError(f"{self.path} line {number} must be a journal record; got {line[:80]!r}")

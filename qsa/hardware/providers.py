@@ -88,6 +88,19 @@ def make_sampler(primitive: str, mode: Any, *, seed_simulator: int | None = None
     return sampler
 
 
+def _labels(
+    chunks: Sequence[Any], chunk_tags: Sequence[Sequence[str]] | None, chunk_ids: Sequence[int] | None
+) -> list[tuple[int, list[str]]]:
+    """``(chunk number, extra tags)`` of each chunk (see :meth:`Provider.submit`)."""
+    ids = list(range(len(chunks))) if chunk_ids is None else [int(c) for c in chunk_ids]
+    extra = [[] for _ in chunks] if chunk_tags is None else [list(t) for t in chunk_tags]
+    if len(ids) != len(chunks) or len(extra) != len(chunks):
+        raise ValueError(
+            f"chunk_ids and chunk_tags must have one entry per chunk ({len(chunks)}); got {len(ids)} and {len(extra)}"
+        )
+    return list(zip(ids, extra))
+
+
 def _check_choice(value: Any, name: str, options: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {options}; got {value!r}")
@@ -114,13 +127,31 @@ class Provider(ABC):
         primitive: str = "executor",
         seed_simulator: int | None = None,
         tags: Sequence[str] = (),
-        on_submitted: Callable[[int, str], None] | None = None,
+        chunk_tags: Sequence[Sequence[str]] | None = None,
+        chunk_ids: Sequence[int] | None = None,
+        on_submitted: Callable[[int, str], object] | None = None,
     ) -> list[str]:
-        """Submit one job per chunk of PUBs; ``on_submitted(chunk, job_id)`` runs as soon as each id is known."""
+        """Submit one job per chunk of PUBs, one after another; ``on_submitted(chunk, job_id)`` runs as soon
+        as each id is known, before the next job is sent.
+
+        ``tags`` go on every job, ``chunk_tags[i]`` on job ``i`` too; ``chunk_ids[i]`` is the chunk
+        number passed to ``on_submitted`` (default ``i``: resubmitting chunks 1 and 3 passes ``[1, 3]``).
+        """
 
     @abstractmethod
     def job(self, job_id: str) -> Any:
         """A job handle with ``job_id()``, ``status()`` and ``result()``."""
+
+    def find_jobs(self, tags: Sequence[str]) -> list[dict[str, Any]]:
+        """Jobs carrying every tag of ``tags``, oldest first: ``{"job_id", "tags", "created"}`` each.
+
+        How a job submitted in the instant before its id could be journaled is found again.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot look jobs up by tag")
+
+    def job_tags(self, job_id: str) -> list[str]:
+        """The tags of job ``job_id``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read the tags of a job")
 
     @abstractmethod
     def record(self) -> dict[str, Any]:
@@ -188,31 +219,45 @@ class IBMProvider(Provider):
         primitive="executor",
         seed_simulator=None,
         tags=(),
+        chunk_tags=None,
+        chunk_ids=None,
         on_submitted=None,
     ):
         from qiskit_ibm_runtime import Batch, Session
 
         _check_choice(execution, "execution", EXECUTIONS)
         _check_choice(primitive, "primitive", PRIMITIVES)
+        labels = _labels(chunks, chunk_tags, chunk_ids)
         context = {"batch": Batch, "session": Session}.get(execution)
         if context is None:
-            return self._run_chunks(make_sampler(primitive, backend, tags=tags), chunks, shots, on_submitted)
+            return self._run_chunks(make_sampler(primitive, backend), chunks, shots, tags, labels, on_submitted)
         with context(backend=backend) as mode:
-            return self._run_chunks(make_sampler(primitive, mode, tags=tags), chunks, shots, on_submitted)
+            return self._run_chunks(make_sampler(primitive, mode), chunks, shots, tags, labels, on_submitted)
 
     @staticmethod
-    def _run_chunks(sampler, chunks, shots, on_submitted):
+    def _run_chunks(sampler, chunks, shots, tags, labels, on_submitted):
         ids = []
-        for c, pubs in enumerate(chunks):
+        for pubs, (chunk, extra) in zip(chunks, labels):
+            sampler.options.environment.job_tags = [*tags, *extra]
             job = sampler.run(list(pubs), shots=shots)
             job_id = str(job.job_id())
             ids.append(job_id)
             if on_submitted is not None:
-                on_submitted(c, job_id)
+                on_submitted(chunk, job_id)
         return ids
 
     def job(self, job_id: str) -> Any:
         return self.service.job(job_id)
+
+    def find_jobs(self, tags: Sequence[str]) -> list[dict[str, Any]]:
+        jobs = self.service.jobs(job_tags=list(tags), limit=100, descending=False)
+        return [
+            {"job_id": str(j.job_id()), "tags": list(j.tags or []), "created": str(getattr(j, "creation_date", ""))}
+            for j in jobs
+        ]
+
+    def job_tags(self, job_id: str) -> list[str]:
+        return list(self.service.job(job_id).tags or [])
 
     def record(self) -> dict[str, Any]:
         return dict(self._record)
@@ -227,18 +272,21 @@ class LocalJob:
     def job_id(self) -> str:
         return self._id
 
+    def _record(self) -> dict[str, Any]:
+        try:
+            record = json.loads((self.path / "status.json").read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            return {"status": "QUEUED"}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return {"status": "ERROR", "error": f"status.json of the local job is damaged ({exc})"}
+        return record if isinstance(record, dict) else {"status": "ERROR", "error": "status.json is not a record"}
+
     def status(self) -> str:
         """``QUEUED``, ``RUNNING``, ``DONE`` or ``ERROR`` (the runtime's job status names)."""
-        try:
-            return json.loads((self.path / "status.json").read_text())["status"]
-        except FileNotFoundError:
-            return "QUEUED"
+        return str(self._record().get("status", "ERROR"))
 
     def error_message(self) -> str:
-        try:
-            return json.loads((self.path / "status.json").read_text()).get("error", "")
-        except FileNotFoundError:
-            return ""
+        return str(self._record().get("error", ""))
 
     def result(self, timeout: float | None = None, poll: float = 0.05) -> Any:
         from qiskit_ibm_runtime import RuntimeDecoder
@@ -259,7 +307,12 @@ class LocalJob:
             time.sleep(poll)
         if self._process is not None:
             self._process.poll()  # reap the worker if it has finished all its jobs
-        return json.loads((self.path / "result.json").read_text(), cls=RuntimeDecoder)
+        try:
+            return json.loads((self.path / "result.json").read_bytes().decode("utf-8"), cls=RuntimeDecoder)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RuntimeError(
+                f"local job {self._id}: its result.json must be the runtime's JSON; got a damaged file ({exc})"
+            ) from None
 
 
 class LocalProvider(Provider):
@@ -296,15 +349,18 @@ class LocalProvider(Provider):
         primitive="executor",
         seed_simulator=None,
         tags=(),
+        chunk_tags=None,
+        chunk_ids=None,
         on_submitted=None,
     ):
         from qiskit_ibm_runtime import RuntimeEncoder
 
         _check_choice(execution, "execution", EXECUTIONS)
         _check_choice(primitive, "primitive", PRIMITIVES)
+        labels = _labels(chunks, chunk_tags, chunk_ids)
         self.store.mkdir(parents=True, exist_ok=True)
         pending = []
-        for c, pubs in enumerate(chunks):
+        for pubs, (chunk, extra) in zip(chunks, labels):
             path = self.store / f"pending-{uuid.uuid4().hex}"
             path.mkdir()
             request = {
@@ -314,10 +370,11 @@ class LocalProvider(Provider):
                 "execution": execution,
                 "primitive": primitive,
                 "simulator": self.simulator,
-                # every chunk its own stream (qsa.random): seed + c would reuse seed + c + i for experiment i of chunk c
-                "seed_simulator": stream_seeds(seed_simulator, 1, (c,))[0],
+                # every chunk its own stream (qsa.random): seed + chunk would reuse seed + chunk + i for
+                # experiment i of the chunk
+                "seed_simulator": stream_seeds(seed_simulator, 1, (chunk,))[0],
                 "latency": self.latency,
-                "tags": list(tags),
+                "tags": [*tags, *extra],
             }
             runs.write_bytes(path / "request.json", json.dumps(request, cls=RuntimeEncoder).encode())
             pending.append(path)
@@ -325,35 +382,66 @@ class LocalProvider(Provider):
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "qsa.hardware.local_worker", str(self.store), *map(str, pending)],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                start_new_session=True,
+                start_new_session=True,  # no terminal signal of ours reaches it: it outlives this process
                 close_fds=True,
             )
         ids = []
-        for c in range(len(pending)):
-            line = process.stdout.readline().decode().strip()
-            if not line.startswith("job "):
-                process.stdout.close()
-                process.wait()
-                raise RuntimeError(
-                    f"the local worker did not accept job {c} (exit {process.returncode}):\n{log_path.read_text()[-2000:]}"
-                )
-            job_id = line.split(None, 1)[1]
-            self._processes[job_id] = process
-            ids.append(job_id)
-            logger.info("local job %s submitted (%s, %s)", job_id, primitive, execution)
-            if on_submitted is not None:
-                on_submitted(c, job_id)
-        process.stdout.close()
+        requests, replies = process.stdin, process.stdout
+        assert requests is not None and replies is not None  # both are pipes (PIPE above)
+        try:
+            for chunk, _extra in labels:  # one job at a time, as a client of the service sends them
+                requests.write(b"submit\n")
+                requests.flush()
+                line = replies.readline().decode().strip()
+                if not line.startswith("job "):
+                    requests.close()
+                    process.wait()
+                    raise RuntimeError(
+                        f"the local worker did not accept chunk {chunk} (exit {process.returncode}):\n"
+                        f"{log_path.read_text()[-2000:]}"
+                    )
+                job_id = line.split(None, 1)[1]
+                self._processes[job_id] = process
+                ids.append(job_id)
+                logger.info("local job %s submitted (%s, %s)", job_id, primitive, execution)
+                if on_submitted is not None:
+                    on_submitted(chunk, job_id)
+        finally:
+            for stream in (requests, replies):
+                if not stream.closed:
+                    stream.close()  # the worker runs the jobs it has; nothing more will be sent
         return ids
 
     def job(self, job_id: str) -> LocalJob:
-        path = self.store / job_id
-        if not isinstance(job_id, str) or not path.is_dir():
+        path = (
+            self.store / job_id
+            if isinstance(job_id, str) and "/" not in job_id and job_id not in ("", ".", "..")
+            else None
+        )
+        if path is None or not path.is_dir() or job_id.startswith("pending-"):
             raise ValueError(f"job_id must name a job in the local store {self.store}; got {job_id!r}")
         return LocalJob(path, job_id, self._processes.get(job_id))
+
+    def find_jobs(self, tags: Sequence[str]) -> list[dict[str, Any]]:
+        found = []
+        for record in sorted(self.store.glob("*/job.json")):
+            try:
+                info = json.loads(record.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue  # a job directory being written, or damaged: not findable by tag
+            if set(tags) <= set(info.get("tags", [])):
+                found.append({"job_id": info["job_id"], "tags": info["tags"], "created": info.get("created")})
+        return sorted(found, key=lambda j: j["created"] or 0)
+
+    def job_tags(self, job_id: str) -> list[str]:
+        job = self.job(job_id)
+        try:
+            return list(json.loads((job.path / "job.json").read_text()).get("tags", []))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return []
 
     def record(self) -> dict[str, Any]:
         return {"kind": self.kind, "store": str(self.store), "simulator": self.simulator, "latency": self.latency}

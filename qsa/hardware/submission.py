@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ import torch
 
 from qsa import _validate, analytic, runs
 from qsa.circuits import Shape
+from qsa.errors import UserError, renamed
 from qsa.hardware import noise, programs
 from qsa.hardware.estimators import FIELDS_A, FIELDS_B, estimate, zero_cells
 from qsa.hardware.journal import Journal
@@ -54,6 +56,11 @@ __all__ = [
     "submit",
     "fetch",
     "status",
+    "recover",
+    "adopt",
+    "resubmit",
+    "run_tags",
+    "chunk_tag",
     "JOB_OVERHEAD_SECONDS",
     "DEFAULT_REP_DELAY",
 ]
@@ -114,10 +121,11 @@ class SubmitConfig:
         _validate.one_of(self.data_source, "data.source", DATA_SOURCES)
         if self.optimization_level not in (0, 1, 2, 3) or isinstance(self.optimization_level, bool):
             raise ValueError(f"run.optimization_level must be 0, 1, 2 or 3; got {self.optimization_level!r}")
-        for name in ("gradient", "phases"):
+        for name, key in (("gradient", "run.gradient"), ("phases", "circuit.phases")):
             if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be true or false; got {getattr(self, name)!r}")
-        self.shape  # validates the circuit keys  # noqa: B018
+                raise TypeError(f"{key} must be true or false; got {getattr(self, name)!r}")
+        with renamed({field: f"circuit.{key}" for key, field in self._SECTIONS["circuit"].items()}):
+            self.shape  # validates the circuit keys  # noqa: B018
 
     @property
     def shape(self) -> Shape:
@@ -164,6 +172,8 @@ class SubmitConfig:
         for section, value in table.items():
             if section not in cls._SECTIONS:
                 raise ValueError(f"config sections must be among {sorted(cls._SECTIONS)}; got [{section}]")
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{section} must be a table of keys ([{section}]); got {value!r}")
             for key, item in value.items():
                 if key not in cls._SECTIONS[section]:
                     raise ValueError(f"[{section}] keys must be among {sorted(cls._SECTIONS[section])}; got {key!r}")
@@ -176,12 +186,18 @@ class SubmitConfig:
         return cls(**kwargs)
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> SubmitConfig:
+    def from_toml(cls, path: str | os.PathLike[str]) -> SubmitConfig:
         path = Path(path)
         try:
-            table = tomllib.loads(path.read_text())
+            table = tomllib.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
-            raise ValueError(f"config must be an existing TOML file; got {str(path)!r}") from None
+            raise ValueError(f"config must be an existing TOML file; got {str(path)!r}, which does not exist") from None
+        except IsADirectoryError:
+            raise ValueError(f"config must be an existing TOML file; got {str(path)!r}, a directory") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"config must be a UTF-8 TOML file; got {str(path)!r}, with an undecodable byte at offset {exc.start}"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"config must be valid TOML; got {exc} in {path}") from None
         return cls.from_dict(table, base=path.parent)
@@ -380,6 +396,9 @@ def check_budget(plan: Plan, *, max_shots: int | None, max_qpu_seconds: float | 
 # --- submission ------------------------------------------------------------------------------------
 
 JOURNAL = "journal.jsonl"
+PLAN = "plan.json"
+INPUTS = "inputs.npz"
+ISA_CIRCUITS = "isa_circuits.qpy"
 
 
 def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -388,79 +407,163 @@ def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     runs.write_bytes(path, buffer.getvalue())
 
 
+def run_tags(run_dir: Path, run_id: str) -> list[str]:
+    """The tags every job of a run carries: ``qsa``, the run directory's name and ``qsa-run-<id>`` (unique)."""
+    return ["qsa", run_dir.name, f"qsa-run-{run_id}"]
+
+
+def chunk_tag(chunk: int) -> str:
+    """The tag of the job of ``chunk``: how a job whose id never reached the journal is found again."""
+    return f"qsa-chunk-{chunk}"
+
+
 def submit(
     plan: Plan,
     provider: Provider,
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike[str],
     *,
     backend: Any,
     execution: str = "batch",
     primitive: str = "executor",
 ) -> list[str]:
-    """Write the plan into ``run_dir``, submit its jobs, journal every id before waiting; the job ids."""
+    """Write the plan into ``run_dir``, submit its jobs, journal every id before waiting; the job ids.
+
+    Everything needed to send a job again is written before the first is sent (``plan.json``,
+    ``inputs.npz`` with each circuit's parameter columns, ``isa_circuits.qpy``), and each job
+    carries the run's tags (:func:`run_tags`) and its chunk's (:func:`chunk_tag`): a job whose id
+    was never journaled is found by :func:`recover`, one never sent is sent by :func:`resubmit`.
+    """
     from qiskit import qpy
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary = plan.summary()
-    runs.write_json(run_dir / "plan.json", {**summary, "environment": runs.environment()})
-    arrays = {
-        "X": plan.X,
-        "Y": plan.Y,
-        **{f"param_{k}": v for k, v in plan.params.items()},
-        **{f"bindings_{k}": v for k, v in plan.bindings.items()},
-    }
-    _save_npz(run_dir / "inputs.npz", arrays)
-    buffer = io.BytesIO()
-    qpy.dump([plan.compiled[v].isa for v in plan.bindings], buffer)
-    runs.write_bytes(run_dir / "isa_circuits.qpy", buffer.getvalue())
-    record = provider.record()
-    if record.get("kind") == "local":
-        try:
-            record["store"] = os.path.relpath(record["store"], run_dir)
-        except ValueError:  # pragma: no cover - another drive
-            pass
-    journal = Journal(run_dir / JOURNAL)
-    journal.append(
-        "run",
-        provider=record,
-        backend=plan.backend_name,
-        execution=execution,
-        primitive=primitive,
-        shots=plan.config.shots,
-        jobs=len(plan.chunks),
-    )
-    tags = ["qsa", run_dir.name]
-    return provider.submit(
-        backend,
-        [plan.pubs(c) for c in range(len(plan.chunks))],
-        shots=plan.config.shots,
-        execution=execution,
-        primitive=primitive,
-        seed_simulator=plan.config.seed_simulator,
-        tags=tags,
-        on_submitted=lambda chunk, job_id: journal.append("submitted", chunk=chunk, job_id=job_id),
-    )
+    with runs.RunLock(run_dir):
+        summary = plan.summary()
+        runs.write_json(run_dir / PLAN, {**summary, "environment": runs.environment()})
+        arrays = {
+            "X": plan.X,
+            "Y": plan.Y,
+            **{f"param_{k}": v for k, v in plan.params.items()},
+            **{f"bindings_{k}": v for k, v in plan.bindings.items()},
+            **{f"columns_{k}": plan.compiled[k].columns for k in plan.bindings},
+            "variants": np.array(list(plan.bindings)),  # the order of the circuits in isa_circuits.qpy
+        }
+        _save_npz(run_dir / INPUTS, arrays)
+        buffer = io.BytesIO()
+        qpy.dump([plan.compiled[v].isa for v in plan.bindings], buffer)
+        runs.write_bytes(run_dir / ISA_CIRCUITS, buffer.getvalue())
+        record = provider.record()
+        if record.get("kind") == "local":
+            try:
+                record["store"] = os.path.relpath(record["store"], run_dir)
+            except ValueError:  # pragma: no cover - another drive
+                pass
+        journal = Journal(run_dir / JOURNAL)
+        run_id = uuid.uuid4().hex[:16]
+        journal.append(
+            "run",
+            provider=record,
+            backend=plan.backend_name,
+            execution=execution,
+            primitive=primitive,
+            shots=plan.config.shots,
+            jobs=len(plan.chunks),
+            run_id=run_id,
+        )
+        chunks = list(range(len(plan.chunks)))
+        return provider.submit(
+            backend,
+            [plan.pubs(c) for c in chunks],
+            shots=plan.config.shots,
+            execution=execution,
+            primitive=primitive,
+            seed_simulator=plan.config.seed_simulator,
+            tags=run_tags(run_dir, run_id),
+            chunk_tags=[[chunk_tag(c)] for c in chunks],
+            chunk_ids=chunks,
+            on_submitted=lambda chunk, job_id: journal.append("submitted", chunk=chunk, job_id=job_id),
+        )
 
 
 def _submitted(journal: Journal) -> dict[int, str]:
-    return {r["chunk"]: r["job_id"] for r in journal.events("submitted")}
+    """Chunk -> job id, the first journaled for each chunk."""
+    out: dict[int, str] = {}
+    for r in journal.events("submitted"):
+        out.setdefault(int(r["chunk"]), str(r["job_id"]))
+    return out
 
 
-def status(run_dir: str | os.PathLike, *, provider: Provider | None = None) -> list[dict[str, Any]]:
-    """One row per job of the run: chunk, job id, status, whether its result is saved."""
+def _read_json(run_dir: Path, name: str, what: str) -> Any:
+    path = run_dir / name
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise UserError(
+            f"{name} must exist in the run directory {str(run_dir)!r} ({what}); got none", key=str(path)
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(
+            f"{name} must be the JSON {what} in {str(run_dir)!r}; got a damaged file ({exc}); "
+            "the run directory cannot be used without it",
+            key=str(path),
+        ) from None
+
+
+def _open_run(run_dir: str | os.PathLike[str]) -> tuple[Path, Journal, dict[str, Any], dict[str, Any]]:
+    """The run directory, its journal, the journal's run record and the plan, all checked."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        what = "a file" if run_dir.exists() else "which does not exist"
+        raise UserError(
+            f"RUN_DIR must be a run directory written by qsa submit --submit; got {str(run_dir)!r}, {what}",
+            key="RUN_DIR",
+        )
     journal = Journal(run_dir / JOURNAL)
     header = _header(journal, run_dir)
-    plan = json.loads((run_dir / "plan.json").read_text())
-    provider = provider or provider_from_record(header["provider"], base=run_dir)
+    plan = _read_json(run_dir, PLAN, "plan qsa submit wrote")
+    if not isinstance(plan, dict) or not {"jobs", "chunks", "circuits", "shots_per_parameter_set"} <= set(plan):
+        raise UserError(
+            f"{PLAN} must be the plan qsa submit wrote; got a record without its fields in {str(run_dir)!r}",
+            key=str(run_dir / PLAN),
+        )
+    return run_dir, journal, header, plan
+
+
+def _provider(header: dict[str, Any], run_dir: Path, provider: Provider | None) -> Provider:
+    return provider or provider_from_record(header["provider"], base=run_dir)
+
+
+def _tags(header: dict[str, Any], run_dir: Path) -> list[str]:
+    """The tags that identify this run's jobs (``qsa-run-<id>``; the directory name for older runs)."""
+    return [f"qsa-run-{header['run_id']}"] if header.get("run_id") else ["qsa", run_dir.name]
+
+
+def _found_by_tag(provider: Provider, header: dict[str, Any], run_dir: Path, chunk: int) -> list[dict[str, Any]]:
+    try:
+        return provider.find_jobs([*_tags(header, run_dir), chunk_tag(chunk)])
+    except NotImplementedError:
+        return []
+
+
+def status(run_dir: str | os.PathLike[str], *, provider: Provider | None = None) -> list[dict[str, Any]]:
+    """One row per job of the run: chunk, job id, status, whether its result is saved.
+
+    A chunk without a journaled id is looked up by its tags: ``"NOT JOURNALED"`` with the id found
+    (:func:`recover` adopts it), or ``"NOT SUBMITTED"`` (:func:`resubmit` sends it).
+    """
+    run_dir, journal, header, plan = _open_run(run_dir)
+    provider = _provider(header, run_dir, provider)
     done = {r["job_id"] for r in journal.events("result")}
     submitted = _submitted(journal)
     rows = []
     for chunk in range(plan["jobs"]):
         job_id = submitted.get(chunk)
         if job_id is None:
-            rows.append({"chunk": chunk, "job_id": None, "status": "NOT SUBMITTED", "saved": False})
+            found = _found_by_tag(provider, header, run_dir, chunk)
+            if found:
+                rows.append({"chunk": chunk, "job_id": found[0]["job_id"], "status": "NOT JOURNALED", "saved": False})
+            else:
+                rows.append({"chunk": chunk, "job_id": None, "status": "NOT SUBMITTED", "saved": False})
             continue
         state = "DONE" if job_id in done else str(_job_status(provider.job(job_id)))
         rows.append({"chunk": chunk, "job_id": job_id, "status": state, "saved": job_id in done})
@@ -473,54 +576,228 @@ def _job_status(job: Any) -> str:
 
 
 def _header(journal: Journal, run_dir: Path) -> dict[str, Any]:
-    headers = journal.events("run")
+    if not journal.path.exists():
+        raise UserError(
+            f"RUN_DIR must hold the {JOURNAL} qsa submit --submit writes; got none in {str(run_dir)!r}", key="RUN_DIR"
+        )
+    headers = [r for r in journal.records(quiet=True) if r.get("event") == "run"]
     if not headers:
-        raise ValueError(f"run directory must hold a journal with a run record; got none in {run_dir}")
+        skipped = journal.skipped()
+        raise UserError(
+            f"{JOURNAL} must start with the run record qsa submit writes; got none in {str(journal.path)!r} "
+            f"({f'{len(skipped)} damaged line(s): ' if skipped else ''}the journal is damaged or not a qsa journal)",
+            key=str(journal.path),
+        )
     return headers[-1]
 
 
-def fetch(
-    run_dir: str | os.PathLike, *, provider: Provider | None = None, timeout: float | None = None
-) -> dict[str, Any]:
-    """Collect every journaled job of ``run_dir`` by id, save its cells, and write ``results.json``.
+def recover(run_dir: str | os.PathLike[str], *, provider: Provider | None = None) -> dict[int, str]:
+    """Adopt every job of the run whose id never reached the journal, found by its tags; the adopted ids by chunk.
 
-    Safe to repeat: jobs whose cells are saved are not fetched again.
+    A job submitted in the instant before a crash (its id returned by the runtime, the journal line
+    not yet written) carries the run's and its chunk's tags (:func:`run_tags`, :func:`chunk_tag`);
+    it is journaled here (``submitted`` with ``"found_by": "tag"``) and then fetched like any other.
+    If several jobs carry one chunk's tags the oldest is adopted (the others are logged).
+    """
+    run_dir, journal, header, plan = _open_run(run_dir)
+    provider = _provider(header, run_dir, provider)
+    with runs.RunLock(run_dir):
+        submitted = _submitted(journal)
+        adopted = {}
+        for chunk in range(plan["jobs"]):
+            if chunk in submitted:
+                continue
+            found = _found_by_tag(provider, header, run_dir, chunk)
+            if not found:
+                continue
+            if len(found) > 1:
+                logger.warning(
+                    "chunk %d has %d jobs tagged for it: adopting the oldest, %s", chunk, len(found), found[0]["job_id"]
+                )
+            job_id = found[0]["job_id"]
+            journal.append("submitted", chunk=chunk, job_id=job_id, found_by="tag")
+            logger.warning("job %s of chunk %d was never journaled: found by its tags and adopted", job_id, chunk)
+            adopted[chunk] = job_id
+    return adopted
+
+
+def adopt(
+    run_dir: str | os.PathLike[str], job_id: str, *, chunk: int | None = None, provider: Provider | None = None
+) -> int:
+    """Journal the job ``job_id`` as the job of one chunk of the run (found in the dashboard, say); the chunk.
+
+    The chunk comes from the job's tag (:func:`chunk_tag`) or from ``chunk``. A job that does not
+    carry the run's tag is adopted only with an explicit ``chunk``.
 
     Raises:
-        ValueError: if a job of the plan was never submitted (nothing in the journal for it).
+        UserError: if the job cannot be found, belongs to another run, or its chunk already has a job.
     """
-    run_dir = Path(run_dir)
-    journal = Journal(run_dir / JOURNAL)
-    header = _header(journal, run_dir)
-    plan = json.loads((run_dir / "plan.json").read_text())
-    submitted = _submitted(journal)
-    missing = [c for c in range(plan["jobs"]) if c not in submitted]
-    if missing:
-        raise ValueError(
-            f"every job of the run must have been submitted; got none journaled for chunk(s) {missing} of {run_dir}"
+    run_dir, journal, header, plan = _open_run(run_dir)
+    provider = _provider(header, run_dir, provider)
+    with runs.RunLock(run_dir):
+        with renamed({"job_id": "--job"}, default="--job"):
+            provider.job(job_id)  # it must exist
+        try:
+            tags = provider.job_tags(job_id)
+        except NotImplementedError:
+            tags = []
+        ours = set(_tags(header, run_dir)) <= set(tags)
+        tagged = [
+            int(t.rsplit("-", 1)[1]) for t in tags if t.startswith("qsa-chunk-") and t.rsplit("-", 1)[1].isdigit()
+        ]
+        if chunk is None:
+            if not (ours and tagged):
+                raise UserError(
+                    f"--chunk must be given for job {job_id}, which does not carry this run's tags {_tags(header, run_dir)} "
+                    f"and a chunk tag; got none (its tags: {tags})",
+                    key="--chunk",
+                )
+            chunk = tagged[0]
+        elif ours and tagged and tagged[0] != chunk:
+            raise UserError(f"--chunk must be the job's own chunk {tagged[0]} (its tag); got {chunk}", key="--chunk")
+        if not 0 <= chunk < plan["jobs"]:
+            raise UserError(f"--chunk must be a chunk of the run, 0 to {plan['jobs'] - 1}; got {chunk}", key="--chunk")
+        submitted = _submitted(journal)
+        if chunk in submitted:
+            if submitted[chunk] == job_id:
+                return chunk
+            raise UserError(
+                f"--job must be the job of a chunk without one; got {job_id} for chunk {chunk}, which has job {submitted[chunk]}",
+                key="--job",
+            )
+        journal.append("submitted", chunk=chunk, job_id=job_id, found_by="adopt")
+    return chunk
+
+
+def _pubs_from_files(run_dir: Path, plan: dict[str, Any], chunk: int) -> list[tuple[Any, ...]]:
+    """The PUBs of job ``chunk`` rebuilt from ``isa_circuits.qpy`` and ``inputs.npz`` (what :meth:`Plan.pubs` gave)."""
+    from qiskit import qpy
+
+    try:
+        with np.load(run_dir / INPUTS) as f:
+            arrays = {name: f[name] for name in f.files}
+        with open(run_dir / ISA_CIRCUITS, "rb") as f:
+            isa = qpy.load(f)
+    except Exception as exc:  # noqa: BLE001 - any failure to read either file means it is damaged
+        raise UserError(
+            f"{ISA_CIRCUITS} and {INPUTS} must be readable to send chunk {chunk} again; got {type(exc).__name__}: {exc}",
+            key=str(run_dir),
+        ) from None
+    circuits = dict(zip(arrays["variants"].tolist(), isa)) if "variants" in arrays else {}
+    pubs = []
+    for variant, start, stop in plan["chunks"][chunk]:
+        if f"columns_{variant}" not in arrays or variant not in circuits:
+            raise UserError(
+                f"{INPUTS} must hold the parameter columns of {variant} to send a job again; got a run written by an "
+                "older qsa: submit the config again",
+                key=str(run_dir / INPUTS),
+            )
+        values = np.ascontiguousarray(arrays[f"bindings_{variant}"][start:stop][:, arrays[f"columns_{variant}"]])
+        pubs.append((circuits[variant], values) if values.shape[1] else (circuits[variant],))
+    return pubs
+
+
+def resubmit(run_dir: str | os.PathLike[str], *, provider: Provider | None = None) -> dict[int, str]:
+    """Send the chunks of the run that were never sent; the new job ids by chunk.
+
+    First adopts by tag every job that was sent but never journaled (:func:`recover`); only chunks
+    with no job at all are sent, with the PUBs rebuilt from the run directory, the same shots, seed
+    and tags, and journaled like the first submission.
+    """
+    run_dir, journal, header, plan = _open_run(run_dir)
+    provider = _provider(header, run_dir, provider)
+    recover(run_dir, provider=provider)
+    with runs.RunLock(run_dir):
+        submitted = _submitted(journal)
+        missing = [c for c in range(plan["jobs"]) if c not in submitted]
+        if not missing:
+            return {}
+        pubs = [_pubs_from_files(run_dir, plan, c) for c in missing]
+        backend = provider.backend(header["backend"])
+        config = plan["config"]
+        run_id = header.get("run_id") or uuid.uuid4().hex[:16]
+        ids = provider.submit(
+            backend,
+            pubs,
+            shots=header.get("shots", config["shots"]),
+            execution=header.get("execution", "batch"),
+            primitive=header.get("primitive", "executor"),
+            seed_simulator=config.get("seed_simulator"),
+            tags=run_tags(run_dir, run_id) if header.get("run_id") else ["qsa", run_dir.name],
+            chunk_tags=[[chunk_tag(c)] for c in missing],
+            chunk_ids=missing,
+            on_submitted=lambda chunk, job_id: journal.append(
+                "submitted", chunk=chunk, job_id=job_id, resubmitted=True
+            ),
         )
-    provider = provider or provider_from_record(header["provider"], base=run_dir)
-    saved = {r["job_id"] for r in journal.events("result")}
-    (run_dir / "jobs").mkdir(exist_ok=True)
-    shots = plan["shots_per_parameter_set"]
-    for chunk, job_id in sorted(submitted.items()):
-        if job_id in saved and (run_dir / "jobs" / f"{job_id}.npz").exists():
-            continue
-        logger.info("fetching job %s (chunk %d)", job_id, chunk)
-        job = provider.job(job_id)
-        result = job.result(timeout=timeout) if _takes_timeout(job) else job.result()
-        cells = {}
-        for (variant, start, stop), pub_result in zip(plan["chunks"][chunk], result):
-            info = plan["circuits"][variant]
-            bits = getattr(pub_result.data, CREG)
-            if bits.num_shots != shots:
-                raise RuntimeError(f"job {job_id} must return {shots} shots per parameter set; got {bits.num_shots}")
-            cells[f"{variant}_{start}_{stop}"] = zero_cells(bits, info["n_index"], info["n_zero"]) / shots
-        _save_npz(run_dir / "jobs" / f"{job_id}.npz", cells)
-        journal.append("result", chunk=chunk, job_id=job_id, file=f"jobs/{job_id}.npz")
-    results = _results(run_dir, plan, submitted)
-    runs.write_json(run_dir / "results.json", results)
-    journal.append("complete", file="results.json")
+    return dict(zip(missing, ids))
+
+
+def _saved_cells(path: Path) -> bool:
+    """Whether ``jobs/<id>.npz`` is there and readable (a damaged one is fetched again)."""
+    try:
+        with np.load(path) as f:
+            for name in f.files:
+                f[name]
+        return True
+    except FileNotFoundError:
+        return False
+    except Exception as exc:  # noqa: BLE001 - any failure to read means the file is damaged
+        logger.warning("%s is damaged (%s: %s): fetching its job again", path, type(exc).__name__, exc)
+        return False
+
+
+def fetch(
+    run_dir: str | os.PathLike[str], *, provider: Provider | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """Collect every job of ``run_dir`` by id, save its cells, and write ``results.json``.
+
+    Safe to repeat (and to interrupt): jobs whose cells are saved are not fetched again, a damaged
+    cell file is fetched again, temporary files of an interrupted write are removed, and jobs whose
+    ids never reached the journal are adopted by their tags first (:func:`recover`).
+
+    Raises:
+        UserError: (a ``ValueError``) if a job of the plan was never sent (:func:`resubmit` sends
+            it), or the run directory is damaged or in use by another process.
+    """
+    run_dir, journal, header, plan = _open_run(run_dir)
+    provider = _provider(header, run_dir, provider)
+    recover(run_dir, provider=provider)
+    with runs.RunLock(run_dir):
+        for directory in (run_dir, run_dir / "jobs"):  # ours only: a local job store is its worker's
+            if directory.is_dir():
+                runs.remove_temporary_files(directory)
+        submitted = _submitted(journal)
+        missing = [c for c in range(plan["jobs"]) if c not in submitted]
+        if missing:
+            raise UserError(
+                f"every job of the run must have been submitted; got none journaled or tagged for chunk(s) {missing} of "
+                f"{run_dir}: send them with qsa jobs resubmit {run_dir}",
+                key="RUN_DIR",
+            )
+        saved = {r["job_id"] for r in journal.events("result")}
+        (run_dir / "jobs").mkdir(exist_ok=True)
+        shots = plan["shots_per_parameter_set"]
+        for chunk, job_id in sorted(submitted.items()):
+            if job_id in saved and _saved_cells(run_dir / "jobs" / f"{job_id}.npz"):
+                continue
+            logger.info("fetching job %s (chunk %d)", job_id, chunk)
+            job = provider.job(job_id)
+            result = job.result(timeout=timeout) if _takes_timeout(job) else job.result()
+            cells = {}
+            for (variant, start, stop), pub_result in zip(plan["chunks"][chunk], result):
+                info = plan["circuits"][variant]
+                bits = getattr(pub_result.data, CREG)
+                if bits.num_shots != shots:
+                    raise RuntimeError(
+                        f"job {job_id} must return {shots} shots per parameter set; got {bits.num_shots}"
+                    )
+                cells[f"{variant}_{start}_{stop}"] = zero_cells(bits, info["n_index"], info["n_zero"]) / shots
+            _save_npz(run_dir / "jobs" / f"{job_id}.npz", cells)
+            journal.append("result", chunk=chunk, job_id=job_id, file=f"jobs/{job_id}.npz")
+        results = _results(run_dir, plan, submitted)
+        runs.write_json(run_dir / "results.json", results)
+        journal.append("complete", file="results.json")
     return results
 
 

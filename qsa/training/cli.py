@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "train",
         help="train a QSA model (or a baseline: model.family) from a TOML config (or resume a run)",
-        description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing runs/<name>-<stamp>/ "
+        description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing "
+        "runs/<name>[-<overrides>]-<stamp>/ "
         "(config, environment, metrics.jsonl, checkpoints, loss.png, summary.json). With --set model.family=F, the "
         "file's [model] keys that F does not use are reset to their defaults (named on stderr), as "
         "qsa.training.with_family does; keys given with --set are never reset.",
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from qsa.errors import UserError, renamed
-    from qsa.runs import check_output_root
+    from qsa.runs import check_output_root, run_name
     from qsa.training import load_config_with_family, resume, train
 
     if args.threads < 1:
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                 + " of the config file; reset to the defaults (as qsa.training.with_family does)",
                 file=sys.stderr,
             )
-        result = train(config, out=args.out, progress=not args.no_progress)
+        name = run_name(config.name, args.overrides)  # runs/<name>-<overrides>-<stamp>
+        result = train(config, out=args.out, progress=not args.no_progress, run_name=name)
     _report(result)
     return 0
 

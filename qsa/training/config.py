@@ -220,6 +220,15 @@ class TrainSection:
     one step is one L-BFGS iteration (``torch.optim.LBFGS`` with ``max_iter=1``; its strong-Wolfe
     line search evaluates the loss up to ``lbfgs_max_ls`` more times). ``eval_every``/``checkpoint_every``: in steps.
 
+    Optimisers (:mod:`qsa.training.optimizers`): ``"adam"``, ``"adamw"`` (``weight_decay``
+    decoupled; for ``"adam"`` it is an L2 term), ``"lbfgs"``, ``"spsa"`` (two loss evaluations per
+    step and no gradient, for shot and hardware training: ``lr`` is the first step's gain ``a_1``,
+    ``spsa_c``, ``spsa_A`` (``none``: ``0.1 * steps``), ``spsa_alpha``, ``spsa_gamma`` as in Spall's
+    method). ``grad_clip``: clip the gradient's total norm to this value (Adam and AdamW).
+    ``schedule``: ``"constant"``, ``"cosine"`` (to ``min_lr``), ``"linear"`` (to ``min_lr``),
+    ``"step"`` (times ``lr_gamma`` every ``lr_step_size`` steps) or ``"exponential"`` (times
+    ``lr_gamma`` every step), after ``warmup_steps`` of linear warm-up. ``tensorboard = true``
+    also writes TensorBoard events to ``<run>/tensorboard`` (needs ``pip install "qsa[tensorboard]"``).
     ``keep_checkpoints``: how many checkpoints the run directory keeps (the latest ``checkpoint.pt``
     and older ones ``checkpoint.<step>.pt``); a resume falls back to an older one if the latest is
     damaged. ``memory_limit``: the memory the run may use (``"16 GiB"``, or bytes), checked by
@@ -227,7 +236,7 @@ class TrainSection:
     """
 
     loss: Literal["L_B", "L_half", "L_1", "nll"] = "L_1"
-    optimizer: Literal["adam", "lbfgs"] = "adam"
+    optimizer: Literal["adam", "adamw", "lbfgs", "spsa"] = "adam"
     lr: float = 0.05
     steps: int = 100
     batch_size: int = 0
@@ -236,6 +245,18 @@ class TrainSection:
     lbfgs_history: int = 100
     lbfgs_max_ls: int = 25
     lbfgs_line_search: Literal["strong_wolfe", "none"] = "strong_wolfe"
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    schedule: Literal["constant", "cosine", "linear", "step", "exponential"] = "constant"
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    lr_step_size: int = 100
+    lr_gamma: float = 0.5
+    spsa_c: float = 0.2
+    spsa_A: float | None = None
+    spsa_alpha: float = 0.602
+    spsa_gamma: float = 0.101
+    tensorboard: bool = False
     keep_checkpoints: int = 3
     memory_limit: int | str | None = None
 
@@ -284,6 +305,16 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("train", "checkpoint_every"): (lambda v: v >= 1, ">= 1"),
     ("train", "lbfgs_history"): (lambda v: v >= 1, ">= 1"),
     ("train", "lbfgs_max_ls"): (lambda v: v >= 1, ">= 1"),
+    ("train", "weight_decay"): (lambda v: v >= 0, ">= 0"),
+    ("train", "grad_clip"): (lambda v: v is None or v > 0, "> 0 (none: no clipping)"),
+    ("train", "warmup_steps"): (lambda v: v >= 0, ">= 0"),
+    ("train", "min_lr"): (lambda v: v >= 0, ">= 0"),
+    ("train", "lr_step_size"): (lambda v: v >= 1, ">= 1"),
+    ("train", "lr_gamma"): (lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("train", "spsa_c"): (lambda v: v > 0, "> 0"),
+    ("train", "spsa_A"): (lambda v: v is None or v >= 0, ">= 0 (none: 0.1 * steps)"),
+    ("train", "spsa_alpha"): (lambda v: v > 0, "> 0"),
+    ("train", "spsa_gamma"): (lambda v: v > 0, "> 0"),
     ("train", "keep_checkpoints"): (lambda v: v >= 1, ">= 1"),
     ("train", "memory_limit"): (lambda v: _is_size(v), "a positive size such as '16 GiB' (or bytes), or none"),
 }
@@ -407,6 +438,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
         train=_section(TrainSection, raw.get("train", {}), "train"),
     )
     _check_family(config.model, config.train)
+    _check_optimizer(config.train)
     _check_data(config.data)
     return config
 
@@ -425,6 +457,40 @@ def _check_data(data: TFIMSource | MarkovSource | TextSource) -> None:
                 f"data.{f.name} must be left at its default {f.default!r} with data.couplings = 'fixed' "
                 f"(it applies to random couplings); got {getattr(data, f.name)!r}"
             )
+
+
+#: ``[train]`` keys that apply only to some optimisers (they must stay at their defaults for the rest).
+OPTIMIZER_KEYS: dict[str, tuple[str, ...]] = {
+    "weight_decay": ("adam", "adamw"),
+    "grad_clip": ("adam", "adamw"),
+    "lbfgs_history": ("lbfgs",),
+    "lbfgs_max_ls": ("lbfgs",),
+    "lbfgs_line_search": ("lbfgs",),
+    "spsa_c": ("spsa",),
+    "spsa_A": ("spsa",),
+    "spsa_alpha": ("spsa",),
+    "spsa_gamma": ("spsa",),
+}
+
+
+def _check_optimizer(train: TrainSection) -> None:
+    """Optimiser-specific keys keep their defaults for other optimisers; the schedule's end fits below ``lr``."""
+    for key, users in OPTIMIZER_KEYS.items():
+        default = next(f.default for f in fields(TrainSection) if f.name == key)
+        value = getattr(train, key)
+        if train.optimizer not in users and value != default:
+            raise ConfigError(
+                f"train.{key} must be left at its default {default!r} for train.optimizer = {train.optimizer!r} "
+                f"(it applies to {', '.join(repr(u) for u in users)}); got {value!r}"
+            )
+    if train.schedule in ("cosine", "linear") and train.min_lr > train.lr:
+        raise ConfigError(
+            f"train.min_lr must be <= train.lr = {train.lr} for schedule {train.schedule!r}; got {train.min_lr}"
+        )
+    if train.schedule not in ("cosine", "linear") and train.min_lr != 0.0:
+        raise ConfigError(
+            f"train.min_lr must be left at 0.0 unless train.schedule is 'cosine' or 'linear'; got {train.min_lr}"
+        )
 
 
 def _check_family(model: ModelSection, train: TrainSection) -> None:

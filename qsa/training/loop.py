@@ -53,9 +53,10 @@ import os
 import re
 import time
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -64,9 +65,10 @@ from qsa import preflight, runs
 from qsa.errors import UserError, renamed
 from qsa.evaluators import Evaluator
 from qsa.model import QSAModel, objective
-from qsa.training.config import DATA_SOURCES, ModelSection, TrainConfig, TrainSection, config_from_dict, config_to_dict
+from qsa.training.config import DATA_SOURCES, ModelSection, TrainConfig, config_from_dict, config_to_dict
 from qsa.training.data import Dataset, build_dataset, select, size
 from qsa.training.families import FamilyModel, build_model, count_parameters
+from qsa.training.optimizers import SPSA, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,9 @@ __all__ = [
     "BEST",
     "METRICS",
     "BatchOrder",
+    "Callback",
+    "TensorBoardWriter",
+    "TrainEvent",
     "TrainResult",
     "evaluate",
     "make_optimizer",
@@ -108,6 +113,80 @@ class TrainResult:
     summary: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class TrainEvent:
+    """What a callback of :func:`train` sees after each record is written to ``metrics.jsonl``.
+
+    Attributes:
+        record: the record (``{"kind": "train", "step", "loss", "lr"}`` or ``{"kind": "eval", "step", "split", ...}``).
+        step: steps taken so far.
+        model: the model being trained (read it; changing it changes the run).
+        optimizer: its optimiser.
+        run_dir: the run directory.
+    """
+
+    record: dict[str, Any]
+    step: int
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    run_dir: Path | None
+
+
+#: A callback: ``callback(event) -> bool | None``; ``True`` stops the run after the current step
+#: (checkpointed and summarised as at the last step; :func:`resume` would continue it).
+Callback = Callable[[TrainEvent], "bool | None"]
+
+TENSORBOARD = "tensorboard"
+
+
+class TensorBoardWriter:
+    """A callback writing every metrics record as TensorBoard scalars to ``<run>/tensorboard``.
+
+    ``train/loss`` and ``train/lr`` per step, ``<split>/<metric>`` at each evaluation, through
+    ``torch.utils.tensorboard.SummaryWriter`` (needs the ``tensorboard`` package:
+    ``pip install "qsa[tensorboard]"``). On resume, events after the checkpoint's step are purged,
+    as ``metrics.jsonl`` is truncated. ``train.tensorboard = true`` adds one to a run.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike, *, purge_step: int | None = None) -> None:
+        check_tensorboard()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+
+    def __call__(self, event: TrainEvent) -> None:
+        r = event.record
+        if r["kind"] == "train":
+            self.writer.add_scalar("train/loss", r["loss"], r["step"])
+            if "lr" in r:
+                self.writer.add_scalar("train/lr", r["lr"], r["step"])
+        else:
+            for key, value in r.items():
+                if key not in ("kind", "step", "split") and isinstance(value, (int, float)):
+                    self.writer.add_scalar(f"{r['split']}/{key}", value, r["step"])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def check_tensorboard() -> None:
+    """Raise :class:`~qsa.errors.UserError` with the install command when the ``tensorboard`` package is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UserError(
+            'train.tensorboard = true needs the tensorboard package: pip install "qsa[tensorboard]" '
+            "(or set train.tensorboard = false)",
+            key="train.tensorboard",
+        )
+
+
+def _callbacks(callbacks: Sequence[Callback]) -> list[Callback]:
+    if callable(callbacks) or not all(callable(c) for c in callbacks):
+        raise TypeError(f"callbacks must be a sequence of callables callback(event); got {callbacks!r}")
+    return list(callbacks)
+
+
 class BatchOrder:
     """Mini-batches of sequence indices: each epoch a fresh permutation drawn from ``rng``.
 
@@ -139,24 +218,6 @@ class BatchOrder:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.order, self.pos = state["order"].numpy().copy(), int(state["pos"])
-
-
-def make_optimizer(model: QSAModel | FamilyModel, cfg: TrainSection) -> torch.optim.Optimizer:
-    """Adam, or L-BFGS with one iteration per step, over the model's trainable parameters."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr)
-    search = None if cfg.lbfgs_line_search == "none" else cfg.lbfgs_line_search
-    # max_eval bounds the line search too (it gets max_eval - 1 evaluations): torch's default
-    # max_iter * 5 // 4 = 1 would leave it none, and a rejected first trial would end in t = 0 forever.
-    return torch.optim.LBFGS(
-        params,
-        lr=cfg.lr,
-        max_iter=1,
-        max_eval=1 + cfg.lbfgs_max_ls,
-        history_size=cfg.lbfgs_history,
-        line_search_fn=search,
-    )
 
 
 #: Keys of the sampling streams the loop gives a sampling evaluator (``evaluator.sampling_key``).
@@ -274,17 +335,26 @@ def check_resources(config: TrainConfig) -> None:
 
 
 class _Run:
-    def __init__(self, config: TrainConfig, run_dir: Path | None, evaluator: Evaluator | None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path | None,
+        evaluator: Evaluator | None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
         self.config, self.run_dir = config, run_dir
         check_resources(config)
-        data_seed, model_seed, order_seed = np.random.SeedSequence(config.seed).spawn(3)
+        # The first three streams are those of spawn(3): adding the optimiser's kept every earlier run's draws.
+        data_seed, model_seed, order_seed, optimizer_seed = np.random.SeedSequence(config.seed).spawn(4)
         source = config.data
         default = "data.path" if getattr(source, "corpus", None) == "file" else None
         with renamed(_DATA_KEYS, default=default):
             self.dataset: Dataset = build_dataset(config, np.random.default_rng(data_seed))
         with renamed(_MODEL_KEYS):
             self.model = build_model(config, self.dataset, seed=np.random.default_rng(model_seed), evaluator=evaluator)
-        self.optimizer = make_optimizer(self.model, config.train)
+        self.optimizer = make_optimizer(self.model, config.train, seed=np.random.default_rng(optimizer_seed))
+        self.scheduler = make_scheduler(self.optimizer, config.train)
+        self.callbacks = list(callbacks)
         self.order = BatchOrder(size(self.dataset.train), config.train.batch_size, np.random.default_rng(order_seed))
         self.step, self.best, self.resumes = 0, None, 0
         self.elapsed_before = 0.0  # wall seconds of earlier sessions (up to their last checkpoint)
@@ -305,6 +375,7 @@ class _Run:
             "step": self.step,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "order": self.order.state_dict(),
             "best": self.best,
             "metrics_bytes": len(metrics),
@@ -363,6 +434,8 @@ class _Run:
             self.metrics = bytearray(f.read())
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         self.order.load_state_dict(state["order"])
         self.step, self.best, self.elapsed_before = int(state["step"]), state["best"], float(state["elapsed_seconds"])
         self.started = time.perf_counter()
@@ -384,29 +457,53 @@ class _Run:
 
         if isinstance(self.optimizer, torch.optim.LBFGS):
             loss = self.optimizer.step(closure)  # the loss at the parameters before the step
+        elif isinstance(self.optimizer, SPSA):
+            loss = self._spsa_step(batch, loss_name)
         else:
             loss = closure()
+            self._clip_gradients()
             self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         return float(loss.detach())
+
+    def _spsa_step(self, batch: Any, loss_name: str) -> torch.Tensor:
+        """Two loss evaluations, no gradient; returns their mean (SPSA never evaluates the loss at theta)."""
+        spsa = cast(SPSA, self.optimizer)
+        return spsa.step(lambda: self.model.loss(batch, loss_name))  # type: ignore[misc]
+
+    def _clip_gradients(self) -> None:
+        if self.config.train.grad_clip is not None:
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.config.train.grad_clip)
 
     # --- the loop --------------------------------------------------------------------------------
 
     def execute(self, progress: bool, plots: bool) -> TrainResult:
         cfg = self.config.train
         with open(self.run_dir / METRICS, "ab") as metrics:
+            stop = False
 
             def write(record: dict[str, Any]) -> None:
+                nonlocal stop
                 line = (json.dumps(record) + "\n").encode()
                 metrics.write(line)
                 metrics.flush()
                 self.metrics += line
+                event = TrainEvent(record, self.step, self.model, self.optimizer, self.run_dir)
+                for callback in self.callbacks:
+                    stop = bool(callback(event)) or stop
 
-            def evaluation() -> None:
+            def evaluation(select: bool = True) -> None:
                 for index, (name, split) in enumerate(self.dataset.splits.items()):
                     _sampling_key(self.model, (EVAL_STREAM, self.step, index))
                     record = {"kind": "eval", "step": self.step, "split": name, **evaluate(self.model, split)}
                     write(record)
-                    if name == SELECTION_SPLIT and (self.best is None or record[cfg.loss] < self.best["value"]):
+                    if (
+                        select
+                        and name == SELECTION_SPLIT
+                        and (self.best is None or record[cfg.loss] < self.best["value"])
+                    ):
                         self.best = {"step": self.step, "split": name, "loss": cfg.loss, "value": record[cfg.loss]}
                         _save(
                             self.run_dir / BEST,
@@ -434,23 +531,35 @@ class _Run:
             try:
                 while self.step < cfg.steps:
                     batch = self.dataset.train if self.order.full else select(self.dataset.train, self.order.next())
+                    lr = self.optimizer.param_groups[0]["lr"]  # the rate of this step (before the schedule moves it)
                     loss = self._train_step(batch)
                     self.step += 1
-                    record = {"kind": "train", "step": self.step, "loss": loss}
+                    record = {"kind": "train", "step": self.step, "loss": loss, "lr": lr}
                     loss_se = _stderr_of_mean(self.model, cfg.loss)
                     if loss_se is not None:
                         record["loss_stderr"] = loss_se
                     write(record)
                     if not math.isfinite(loss):
                         raise FloatingPointError(f"the training loss must stay finite; got {loss} at step {self.step}")
-                    if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    last = self.step == cfg.steps
+                    if self.step % cfg.eval_every == 0 or last:
                         evaluation()
-                    if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    if self.step % cfg.checkpoint_every == 0 or last or stop:
                         checkpoint()
+                    if stop and not (self.step % cfg.eval_every == 0 or last):
+                        # After the checkpoint, so a resumed run drops it and ends with the uninterrupted
+                        # metrics; it gives the summary its final figures but selects no best model.
+                        evaluation(select=False)
                     bar.update(1)
                     bar.set_postfix_str(f"{cfg.loss}={loss:.4f}", refresh=False)
+                    if stop:
+                        logger.info("a callback stopped %s at step %d", self.run_dir, self.step)
+                        break
             finally:
                 bar.close()
+                for callback in self.callbacks:
+                    if hasattr(callback, "close"):
+                        callback.close()
             if self.step == 0:
                 checkpoint()
         return self._finish(plots)
@@ -512,26 +621,44 @@ def train(
     evaluator: Evaluator | None = None,
     progress: bool = False,
     plots: bool = True,
+    callbacks: Sequence[Callback] = (),
+    run_name: str | None = None,
 ) -> TrainResult:
     """Train the model of ``config.model.family`` (QSA by default) as ``config`` says, in a new run directory.
 
     Args:
         config: the :class:`~qsa.training.config.TrainConfig`.
-        out: where the run directory ``<name>-<UTC stamp>`` is created.
+        out: where the run directory ``<run_name>-<UTC stamp>`` is created.
         run_dir: an explicit, new or empty directory instead.
         evaluator: an :class:`~qsa.evaluators.Evaluator` replacing ``config.model.backend`` (e.g. a
             hardware-faithful Aer evaluator); ``None`` uses the configured backend. Family
             ``"qsa"`` only.
         progress: show a tqdm progress bar (on stderr).
         plots: write ``loss.png`` at the end (:func:`qsa.training.plots.plot_run` can do it later).
+        callbacks: functions ``callback(event: TrainEvent)`` called after every record written to
+            ``metrics.jsonl``; one returning ``True`` stops the run after that step (checkpointed,
+            summarised). ``train.tensorboard = true`` adds a :class:`TensorBoardWriter`.
+        run_name: the directory name before the stamp (default ``config.name``; ``qsa train``
+            appends the ``--set`` overrides, :func:`qsa.runs.run_name`).
 
     Returns:
         :class:`TrainResult` with the run directory, the trained model and the summary.
 
     Raises:
         UserError: (a ``ValueError``) for a configuration, data or output path that cannot work,
-            including data or circuits that cannot fit in memory (:mod:`qsa.preflight`), before
-            anything is written.
+            including data or circuits that cannot fit in memory (:mod:`qsa.preflight`) and
+            ``train.tensorboard`` without the tensorboard package, before anything is written.
+        TypeError: for ``callbacks`` that are not a sequence of callables.
+
+    Example:
+        >>> import tempfile
+        >>> from qsa.configs import config_path
+        >>> from qsa.training import load_config, train
+        >>> config = load_config(config_path("tfim/smoke.toml"), ["train.steps=2"])
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     result = train(config, out=out, plots=False)
+        >>> result.summary["steps"], sorted(result.summary["final"])
+        (2, ['heldout_H1', 'test', 'train'])
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig (see qsa.training.load_config); got {type(config).__name__}")
@@ -544,9 +671,12 @@ def train(
         runs.check_output_root(out, "out")
     else:
         runs.check_output_root(run_dir, "run_dir")
-    run = _Run(config, None, evaluator)  # data and model are built (and checked) before anything is written
+    if config.train.tensorboard:
+        check_tensorboard()
+    callbacks = _callbacks(callbacks)
+    run = _Run(config, None, evaluator, callbacks)  # data and model are built (and checked) before anything is written
     if run_dir is None:
-        path = runs.new_run_dir(out, config.name)
+        path = runs.new_run_dir(out, config.name if run_name is None else run_name)
     else:
         path = Path(run_dir)
         path.mkdir(parents=True, exist_ok=True)
@@ -558,7 +688,9 @@ def train(
         )  # baselines have no circuit backend
         runs.write_json(path / ENVIRONMENT, {**run_environment(), "evaluator": evaluator_name})
         runs.write_json(path / DATA, _data_record(run, config))
-        (path / METRICS).write_bytes(b"")
+        runs.write_bytes(path / METRICS, b"")
+        if config.train.tensorboard:
+            run.callbacks.append(TensorBoardWriter(path / TENSORBOARD))
         logger.info("training %s in %s", config.name, path)
         return run.execute(progress, plots)
 
@@ -776,9 +908,16 @@ def _append_line(path: Path, record: dict[str, Any]) -> None:
 
 
 def resume(
-    run_dir: str | os.PathLike, *, evaluator: Evaluator | None = None, progress: bool = False, plots: bool = True
+    run_dir: str | os.PathLike[str],
+    *,
+    evaluator: Evaluator | None = None,
+    progress: bool = False,
+    plots: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     """Continue the run in ``run_dir`` from its checkpoint; the remaining steps are those of an uninterrupted run.
+
+    ``callbacks`` as in :func:`train` (they see only the records written after the checkpoint).
 
     Every file is checked against the newest intact checkpoint before anything is changed (module
     docstring); damage that the checkpoint can repair is repaired and logged as a warning.
@@ -799,10 +938,15 @@ def resume(
             f"run_dir must be a run directory with {CONFIG} and {METRICS}; got {str(path)!r}, "
             f"which has neither {CONFIG} nor a checkpoint"
         )
+    callbacks = _callbacks(callbacks)
     with runs.RunLock(path):
         plan = _inspect(path)
-        run = _Run(plan.config, path, evaluator)
+        if plan.config.train.tensorboard:
+            check_tensorboard()
+        run = _Run(plan.config, path, evaluator, callbacks)
         _check_against(run, plan, path)
         run.restore(plan)  # the first change to the directory
+        if plan.config.train.tensorboard:
+            run.callbacks.append(TensorBoardWriter(path / TENSORBOARD, purge_step=run.step + 1))
         _append_line(path / "resumes.jsonl", {"from_step": run.step, "environment": run_environment()})
         return run.execute(progress, plots)

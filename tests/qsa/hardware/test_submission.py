@@ -206,7 +206,9 @@ def test_fetch_refuses_a_run_with_an_unsubmitted_job(tmp_path):
     submission.runs.write_json(run / "plan.json", plan.summary())
     Journal(run / "journal.jsonl").append("run", provider=provider.record(), backend="fake_torino")
     with pytest.raises(
-        ValueError, match=r"every job of the run must have been submitted; got none journaled for chunk\(s\) \[0, 1\]"
+        ValueError,
+        match=r"every job of the run must have been submitted; got none journaled or tagged for chunk\(s\) \[0, 1\] "
+        r".*send them with qsa jobs resubmit",
     ):
         submission.fetch(run, provider=provider)
 

@@ -111,7 +111,7 @@ def test_round_trip_through_json():
         (["model.k=2.0"], r"model.k must be an integer; got 2.0"),
         (["model.k=0"], r"model.k must be >= 1; got 0"),
         (["train.lr=-1"], r"train.lr must be > 0; got -1.0"),
-        (["train.optimizer=sgd"], r"train.optimizer must be one of 'adam', 'lbfgs'; got 'sgd'"),
+        (["train.optimizer=sgd"], r"train.optimizer must be one of 'adam', 'adamw', 'lbfgs', 'spsa'; got 'sgd'"),
         (["model.positional=1"], r"model.positional must be a boolean"),
         (["data.source=ptb"], r"data.source must be one of 'tfim', 'markov', 'text'; got 'ptb'"),
         (["data.trotter_order=3"], r"data.trotter_order must be 1 or 2; got 3"),

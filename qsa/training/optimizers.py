@@ -1,0 +1,190 @@
+r"""Optimisers and learning-rate schedules of the training loop (``[train]`` keys of :class:`TrainSection`).
+
+* ``"adam"``, ``"adamw"`` (decoupled weight decay), ``"lbfgs"``: ``torch.optim``'s own;
+* ``"spsa"``: simultaneous perturbation stochastic approximation (Spall, IEEE Trans. Autom. Control
+  37, 332 (1992)), :class:`SPSA` below: two loss evaluations per step whatever the number of
+  parameters, no gradient. For shot and hardware training, where a parameter-shift gradient costs
+  two circuits per parameter. The gains and the update are PennyLane's ``qml.SPSAOptimizer``'s
+  (pinned by the tests); it is not used directly because it draws its perturbations from NumPy's
+  global random state, which a run could neither repeat nor resume.
+
+QN-SPSA (SPSA with a stochastic estimate of the Fubini-Study metric) is not offered: PennyLane's
+``qml.QNSPSAOptimizer`` needs the cost to be one QNode (it builds the metric from that QNode's
+state overlaps), while a QSA loss combines several circuits and runs on Aer or IBM runtime;
+qiskit-algorithms, whose QNSPSA took a fidelity primitive, is archived.
+
+Schedules (``train.schedule``) are ``torch.optim.lr_scheduler``'s, stepped once per training step,
+after an optional linear warm-up (``train.warmup_steps``); they scale the learning rate of every
+optimiser (SPSA's ``a_k`` too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+from qsa import _validate
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "SPSA", "make_optimizer", "make_scheduler"]
+
+#: ``train.optimizer`` values.
+OPTIMIZERS = ("adam", "adamw", "lbfgs", "spsa")
+#: ``train.schedule`` values.
+SCHEDULES = ("constant", "cosine", "linear", "step", "exponential")
+
+
+class SPSA(torch.optim.Optimizer):
+    r"""Simultaneous perturbation stochastic approximation, as a ``torch.optim.Optimizer``.
+
+    Step ``k = 1, 2, ...`` draws ``Delta`` with independent entries ``+-1`` (from ``seed``, never a
+    global generator), evaluates the loss at ``theta +- c_k Delta`` and moves
+
+    .. math::
+
+        \theta \leftarrow \theta - a_k\,\frac{f(\theta + c_k\Delta) - f(\theta - c_k\Delta)}{2 c_k}\,\Delta,
+        \qquad c_k = \frac{c}{k^{\gamma}},\qquad a_k = \mathrm{lr}\,\Bigl(\frac{A + 1}{A + k}\Bigr)^{\alpha},
+
+    i.e. Spall's gains with ``a = lr (A + 1)^alpha`` (``lr`` is the first step's ``a_1``; PennyLane's
+    ``qml.SPSAOptimizer`` defaults ``a_1 = 0.05``, ``A = 0.1 * maxiter``, ``c = 0.2``,
+    ``alpha = 0.602``, ``gamma = 0.101``). ``step(closure)`` needs a closure returning the loss (no
+    backward: it runs without gradients) and returns ``(f_+ + f_-) / 2``, an estimate of the loss at
+    ``theta`` (biased by ``O(c_k^2)``), since SPSA does not evaluate ``f(theta)`` itself.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: ``a_1``, ``> 0``. c: perturbation size, ``> 0``.
+        A: stability constant, ``>= 0`` (``None``: ``0.1 * steps``). alpha, gamma: gain exponents, ``> 0``.
+        steps: planned number of steps (for the default ``A``).
+        seed: int or ``numpy.random.Generator`` of the perturbations (saved in ``state_dict``).
+
+    Source: J. C. Spall, IEEE Trans. Autom. Control 37, 332 (1992); PennyLane's ``SPSAOptimizer``.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        *,
+        lr: float = 0.05,
+        c: float = 0.2,
+        A: float | None = None,
+        alpha: float = 0.602,
+        gamma: float = 0.101,
+        steps: int = 100,
+        seed: int | np.random.Generator,
+    ) -> None:
+        steps = _validate.integer(steps, "steps", minimum=0)
+        A = 0.1 * steps if A is None else A
+        for name, value, low in (("lr", lr, 0.0), ("c", c, 0.0), ("alpha", alpha, 0.0), ("gamma", gamma, 0.0)):
+            if _validate.real_number(value, name) <= low:
+                raise ValueError(f"{name} must be > {low}; got {value!r}")
+        if _validate.real_number(A, "A") < 0:
+            raise ValueError(f"A must be >= 0; got {A!r}")
+        super().__init__(params, dict(lr=float(lr), c=float(c), A=float(A), alpha=float(alpha), gamma=float(gamma)))
+        self.rng = _validate.generator(seed)
+        self.k = 1
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:  # type: ignore[override]
+        if closure is None:
+            raise ValueError("closure must be given: SPSA evaluates the loss twice per step; got None")
+        k = self.k
+        entries = []  # (parameter, its value, Delta, c_k, a_k)
+        for group in self.param_groups:
+            ck = group["c"] / k ** group["gamma"]
+            ak = group["lr"] * ((group["A"] + 1) / (group["A"] + k)) ** group["alpha"]
+            for p in group["params"]:
+                delta = torch.from_numpy(self.rng.choice([-1.0, 1.0], size=tuple(p.shape))).to(p.dtype)
+                entries.append((p, p.detach().clone(), delta, ck, ak))
+        for p, theta, delta, ck, _ in entries:
+            p.copy_(theta + ck * delta)
+        f_plus = float(closure())
+        for p, theta, delta, ck, _ in entries:
+            p.copy_(theta - ck * delta)
+        f_minus = float(closure())
+        for p, theta, delta, ck, ak in entries:
+            p.copy_(theta - ak * (f_plus - f_minus) / (2 * ck) * delta)
+        self.k += 1
+        return torch.tensor(0.5 * (f_plus + f_minus), dtype=torch.float64)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["spsa"] = {"k": self.k, "rng": self.rng.bit_generator.state}
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        extra = state_dict.pop("spsa")
+        super().load_state_dict(state_dict)
+        self.k = int(extra["k"])
+        self.rng.bit_generator.state = extra["rng"]
+
+
+def make_optimizer(
+    model: torch.nn.Module, cfg: Any, *, seed: int | np.random.Generator | None = None
+) -> torch.optim.Optimizer:
+    """The optimiser ``cfg.optimizer`` names over the model's trainable parameters.
+
+    ``cfg`` is a :class:`qsa.training.TrainSection`. ``"lbfgs"`` takes one iteration per step;
+    ``"spsa"`` needs ``seed`` (its perturbations).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "spsa":
+        if seed is None:
+            raise ValueError("seed must be given for optimizer 'spsa' (its perturbations); got None")
+        return SPSA(
+            params,
+            lr=cfg.lr,
+            c=cfg.spsa_c,
+            A=cfg.spsa_A,
+            alpha=cfg.spsa_alpha,
+            gamma=cfg.spsa_gamma,
+            steps=cfg.steps,
+            seed=seed,
+        )
+    search = None if cfg.lbfgs_line_search == "none" else cfg.lbfgs_line_search
+    # max_eval bounds the line search too (it gets max_eval - 1 evaluations): torch's default
+    # max_iter * 5 // 4 = 1 would leave it none, and a rejected first trial would end in t = 0 forever.
+    return torch.optim.LBFGS(
+        params,
+        lr=cfg.lr,
+        max_iter=1,
+        max_eval=1 + cfg.lbfgs_max_ls,
+        history_size=cfg.lbfgs_history,
+        line_search_fn=search,
+    )
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: Any) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule of ``cfg`` (``None`` for a constant rate without warm-up), stepped once per step.
+
+    ``"cosine"`` anneals from ``lr`` to ``min_lr`` and ``"linear"`` decays linearly to ``min_lr``
+    over the steps after the warm-up; ``"step"`` multiplies by ``lr_gamma`` every ``lr_step_size``
+    steps, ``"exponential"`` every step. A warm-up of ``w`` steps rises linearly from ``lr / (w + 1)``.
+    """
+    sched = torch.optim.lr_scheduler
+    warmup = cfg.warmup_steps
+    rest = max(1, cfg.steps - warmup)
+    main: torch.optim.lr_scheduler.LRScheduler | None
+    if cfg.schedule == "constant":
+        main = None
+    elif cfg.schedule == "cosine":
+        main = sched.CosineAnnealingLR(optimizer, T_max=rest, eta_min=cfg.min_lr)
+    elif cfg.schedule == "linear":
+        main = sched.LinearLR(optimizer, start_factor=1.0, end_factor=cfg.min_lr / cfg.lr, total_iters=rest)
+    elif cfg.schedule == "step":
+        main = sched.StepLR(optimizer, step_size=cfg.lr_step_size, gamma=cfg.lr_gamma)
+    else:
+        main = sched.ExponentialLR(optimizer, gamma=cfg.lr_gamma)
+    if warmup == 0:
+        return main
+    warm = sched.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), end_factor=1.0, total_iters=warmup)
+    if main is None:
+        return warm
+    return sched.SequentialLR(optimizer, [warm, main], milestones=[warmup])
