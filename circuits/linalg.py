@@ -98,4 +98,5 @@ def nearest_unitary(M: Any) -> np.ndarray:
 def unit_rows(X: Any) -> np.ndarray:
     """``X`` (numpy or torch, ``(..., d)``) in complex128 with every row divided by its norm."""
     X = np.asarray(X.detach().cpu().numpy() if hasattr(X, "detach") else X, dtype=np.complex128)
-    return X / np.linalg.norm(X, axis=-1, keepdims=True)
+    rows: np.ndarray = X / np.linalg.norm(X, axis=-1, keepdims=True)
+    return rows

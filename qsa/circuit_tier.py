@@ -38,12 +38,12 @@ def superposition_states(X: Any, *, k: int = 1) -> Any:
             power = torch.einsum("...ta,...tb->...tab", power, X).reshape(*X.shape[:-1], -1)  # (..., T, d^{c+1})
         cumulative = torch.cumsum(power, dim=-2)
         return cumulative / torch.linalg.vector_norm(cumulative, dim=-1, keepdim=True)
-    X = np.asarray(X)
-    power = X
+    Xn = np.asarray(X)
+    power_n = Xn
     for _ in range(k):
-        power = np.einsum("...ta,...tb->...tab", power, X).reshape(*X.shape[:-1], -1)  # (..., T, d^{c+1})
-    cumulative = np.cumsum(power, axis=-2)
-    return cumulative / np.linalg.norm(cumulative, axis=-1, keepdims=True)
+        power_n = np.einsum("...ta,...tb->...tab", power_n, Xn).reshape(*Xn.shape[:-1], -1)  # (..., T, d^{c+1})
+    cumulative_n = np.cumsum(power_n, axis=-2)
+    return cumulative_n / np.linalg.norm(cumulative_n, axis=-1, keepdims=True)
 
 
 def build_circuits(
@@ -129,10 +129,10 @@ def circuit_observables(
 
 
 def circuit_estimate(
-    X,
-    Y,
-    W,
-    V,
+    X: Any,
+    Y: Any,
+    W: Any,
+    V: Any,
     *,
     k: int = 1,
     kernel: Literal["mono", "poly"] = "mono",

@@ -69,7 +69,11 @@ def stream_seeds(seed: int | np.random.SeedSequence | None, n: int, key: Sequenc
     if seed is None:
         return [None] * n
     if isinstance(seed, np.random.SeedSequence):
-        root = np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + _key(key))
+        root: np.random.SeedSequence | None = np.random.SeedSequence(
+            seed.entropy, spawn_key=tuple(seed.spawn_key) + _key(key)
+        )
     else:
         root = stream(seed, key)
+    if root is None:  # pragma: no cover - stream gives None only for seed None, handled above
+        return [None] * n
     return [int(child.generate_state(1, np.uint64)[0] >> (64 - SEED_BITS)) for child in root.spawn(n)]

@@ -69,7 +69,7 @@ def checked_call(
 
 
 def check_memory(
-    call: Call, backend: str, *, diff_method: str = "best", batch: int = 1, checked: set | None = None
+    call: Call, backend: str, *, diff_method: str = "best", batch: int = 1, checked: set[object] | None = None
 ) -> None:
     """Refuse a call whose circuits cannot fit in this machine's memory, before anything is built.
 

@@ -79,7 +79,7 @@ class PennyLaneEvaluator:
             )
         self.device, self.diff_method = device, method
         self._qnodes: dict[Shape, dict[str, tuple[QSACircuit, Any]]] = {}
-        self._checked: set = set()
+        self._checked: set[Any] = set()
 
     @property
     def differentiates_data(self) -> bool:

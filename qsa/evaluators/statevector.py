@@ -57,7 +57,7 @@ class StatevectorEvaluator:
         )
         self.max_amplitudes = _validate.integer(max_amplitudes, "max_amplitudes", minimum=1, describe="an integer >= 1")
         self._programs: dict[Shape, tuple[dict[str, QSACircuit], Any]] = {}
-        self._checked: set = set()
+        self._checked: set[Any] = set()
 
     def _program(self, shape: Shape) -> tuple[dict[str, QSACircuit], Any]:
         """The ``mu``, ``zeta``, ``nu`` circuits of ``shape`` and their compiled program (built once)."""

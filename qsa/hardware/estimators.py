@@ -204,9 +204,9 @@ def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> E
         if shots is None:
             se = np.zeros_like(P0)
         else:
-            q = value.P0
-            se = shots / (shots + 1) * np.sqrt(q * (1 - q) / shots)  # the smoothing is affine in n / shots
-        return Estimate(value, _b_observables(se, se / value.P0), shots)
+            p = np.asarray(value.P0)
+            se = shots / (shots + 1) * np.sqrt(p * (1 - p) / shots)  # the smoothing is affine in n / shots
+        return Estimate(value, _b_observables(se, se / np.asarray(value.P0)), shots)
     mu = np.asarray(cells["mu"], dtype=np.float64)[:, :1]
     zeta = np.asarray(cells["zeta"], dtype=np.float64)[:, :T]
     nu = np.asarray(cells["nu"], dtype=np.float64)[:, :T]
@@ -233,7 +233,8 @@ def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> E
 def _at_most_one(cells: np.ndarray) -> np.ndarray:
     """Cells ``(S, K)`` of one circuit scaled to sum to at most 1 (with very few shots the pseudo-counts of
     many cells can add up to more), so that their multinomial covariance is positive semi-definite."""
-    return cells / np.maximum(1.0, cells.sum(-1, keepdims=True))
+    scaled: np.ndarray = cells / np.maximum(1.0, cells.sum(-1, keepdims=True))
+    return scaled
 
 
 def _b_observables(P0: Any, L: Any) -> analytic.Observables:

@@ -395,4 +395,5 @@ class HardwareEvaluator:
 
 def _superposition(X: torch.Tensor, k: int) -> torch.Tensor:
     """Circuit B's superposition states ``(S, T, d^(k+1))`` in torch (differentiable in ``X``)."""
-    return superposition_states(X, k=k)
+    psi: torch.Tensor = superposition_states(X, k=k)
+    return psi

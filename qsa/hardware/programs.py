@@ -192,7 +192,7 @@ def split_loads(
 ) -> tuple[Circuit, tuple[tuple[str, str, tuple[int, ...], bool], ...]]:
     """``circuit`` with the ``o``-th load of ``name`` reading ``name@o``, and ``(split, base, rows, relevant)`` per load."""
     cone = light_cone(circuit, measured)
-    counter: Counter = Counter()
+    counter: Counter[str] = Counter()
     ops, loads = [], []
     for i, op in enumerate(circuit.ops):
         if isinstance(op, Select) and op.ref in names:
@@ -227,7 +227,7 @@ def split_occurrences(
 ) -> tuple[Circuit, tuple[Occurrence, ...]]:
     """``circuit`` with the ``c``-th use of ``name[index]`` renamed ``name@c[index]``, and the occurrences."""
     cone = light_cone(circuit, measured)
-    counter: Counter = Counter()
+    counter: Counter[tuple[str, Any]] = Counter()
     ops, occurrences = [], []
     for i, op in enumerate(circuit.ops):
         if isinstance(op, Gate) and any(isinstance(a, Param) and a.name in names for a in op.params):
@@ -353,7 +353,7 @@ class Program:
             blocks = []
             for s in range(S):
                 arrays: dict[str, Any] = {"x": X[s], "y": Y[s]}
-                if self.shape.circuit == "B":
+                if psi is not None:  # circuit B
                     arrays["psi"] = psi[s]
                 for occ in tpl.occurrences:
                     base = phi[s] if occ.base == "phi" else params[occ.base]
@@ -382,7 +382,7 @@ class Program:
 
 
 def _superposition(x: np.ndarray, k: int) -> np.ndarray:
-    return superposition_states(x, k=k)
+    return np.asarray(superposition_states(x, k=k))
 
 
 def _shifted_loads(tpl: Template, name: str, row: np.ndarray, data: np.ndarray) -> np.ndarray:

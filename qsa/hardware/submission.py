@@ -874,7 +874,7 @@ def _loss_gradient(prog, base, jac, shape, S, *, shots: int, per_sequence_phi: b
             J = np.concatenate([jac["mu"][s, :1], jac["zeta"][s, :T], jac["nu"][s, :T]])
         else:
             q = torch.tensor(base["P0"][s, :1], requires_grad=True)
-            loss = p0_observables(q, shots=shots).L_half_circuit.sum() / S
+            loss = torch.as_tensor(p0_observables(q, shots=shots).L_half_circuit).sum() / S
             J = jac["P0"][s, :1]
         (a,) = torch.autograd.grad(loss, q)
         g[s] = a.numpy() @ J
