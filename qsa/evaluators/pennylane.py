@@ -81,6 +81,10 @@ class PennyLaneEvaluator:
         self._qnodes: dict[Shape, dict[str, tuple[QSACircuit, Any]]] = {}
         self._checked: set[Any] = set()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Devices and QNodes (local closures, simulator handles) are rebuilt by a copy on first use."""
+        return {**self.__dict__, "_qnodes": {}}
+
     @property
     def differentiates_data(self) -> bool:
         """Whether gradients reach the tokens ``X``, ``Y`` (backprop through the state loads)."""

@@ -59,6 +59,10 @@ class StatevectorEvaluator:
         self._programs: dict[Shape, tuple[dict[str, QSACircuit], Any]] = {}
         self._checked: set[Any] = set()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Compiled simulation programs are rebuilt by a copy on first use."""
+        return {**self.__dict__, "_programs": {}}
+
     def _program(self, shape: Shape) -> tuple[dict[str, QSACircuit], Any]:
         """The ``mu``, ``zeta``, ``nu`` circuits of ``shape`` and their compiled program (built once)."""
         if shape not in self._programs:

@@ -153,10 +153,11 @@ class HardwareEvaluator:
     holds the great-circle shifts of the tokens, and the gradient reaches them: their gradient on
     the unit sphere, what every normalising embedding needs (module docstring). Each token costs
     ``4 (2d - 1)`` parameter sets per load that holds it. Templates are built and transpiled once
-    per circuit shape and reused; circuits are checked against this machine's memory
-    (:mod:`qsa.preflight`) before any is built. After each call, :attr:`last_estimate` holds the
-    observables with their standard errors (estimator policy: :mod:`qsa.hardware.estimators`) and
-    :attr:`job_ids` every job id submitted so far.
+    per circuit shape and reused (a copy of the evaluator transpiles them again on first use; its
+    runner rebuilds its simulators and pass managers, so copies evaluate as the original does);
+    circuits are checked against this machine's memory (:mod:`qsa.preflight`) before any is built.
+    After each call, :attr:`last_estimate` holds the observables with their standard errors
+    (estimator policy: :mod:`qsa.hardware.estimators`) and :attr:`job_ids` every job id submitted so far.
 
     Example:
         >>> import torch
@@ -208,6 +209,10 @@ class HardwareEvaluator:
         """
         self._key = tuple(_validate.integer(k, "every entry of key", minimum=0) for k in key)
         self._calls = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (``copy.deepcopy``, ``pickle``, ``torch.save`` of a model) compiles its templates again, lazily."""
+        return {**self.__dict__, "_compiled": {}}
 
     # --- the evaluator contract ----------------------------------------------------------------
     def __call__(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ __all__ = [
     "NoisyAerRunner",
     "AerSamplerRunner",
     "aer_sampler_runner",
+    "LazyPassManager",
     "check_bindable",
     "decode_sampler_result",
     "isa_compile",
@@ -148,8 +149,49 @@ class RunJob:
         return self._cells
 
 
+class LazyPassManager:
+    """A pass manager built on first use by ``factory(*args, **kwargs)`` (a module-level function).
+
+    Qiskit's preset pass managers hold local lambdas and cannot be pickled or deep-copied; this
+    holds the recipe instead, so a runner (and the model around it) copies, and the copy rebuilds
+    the same pass manager (same factory, arguments and ``seed_transpiler``) when it first runs.
+    Wrap your own factory the same way to make a :class:`SamplerRunner` copyable.
+    """
+
+    def __init__(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.factory, self.args, self.kwargs = factory, args, kwargs
+        self._built: Any = None
+
+    @property
+    def built(self) -> Any:
+        """The pass manager itself."""
+        if self._built is None:
+            self._built = self.factory(*self.args, **self.kwargs)
+        return self._built
+
+    def run(self, circuits: Any, **kwargs: Any) -> Any:
+        return self.built.run(circuits, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_built": None}
+
+    def __repr__(self) -> str:
+        return f"LazyPassManager({getattr(self.factory, '__qualname__', self.factory)})"
+
+
 class Runner(ABC):
-    """Compiles measured templates once and runs lists of PUBs as one job."""
+    """Compiles measured templates once and runs lists of PUBs as one job.
+
+    Runners copy (``copy.deepcopy``, ``pickle``): what they build -- simulators, samplers per
+    qubit set, pass managers (:class:`LazyPassManager`) -- is rebuilt lazily by the copy; seeds and
+    random-generator states are copied, so a copy draws what the original would.
+    """
+
+    #: attributes built on first use: ``None`` in a copy, which builds them again
+    _REBUILT: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, **dict.fromkeys(self._REBUILT)}
 
     #: shots per parameter set, ``None`` for exact probabilities
     shots: int | None
@@ -281,18 +323,23 @@ class AerSamplerRunner(SamplerRunner):
     gives every parameter set of every PUB its own seed (``seed + i``).
     """
 
-    def __init__(self, *, shots: int, seed: int | None = None, seed_transpiler: int = 0):
-        from qiskit_aer import AerSimulator
+    _REBUILT = ("_simulator",)  # the AerSimulator, made at the first job
 
+    def __init__(self, *, shots: int, seed: int | None = None, seed_transpiler: int = 0):
         from qsa.backends.aer import pass_manager
 
         _backends.check_shots(shots, seed)
-        self._simulator = AerSimulator(method="statevector")
-        super().__init__(_NoSampler(), shots=shots, pass_manager=pass_manager(seed_transpiler), seed=seed)
+        self._simulator: Any = None
+        super().__init__(
+            _NoSampler(), shots=shots, pass_manager=LazyPassManager(pass_manager, seed_transpiler), seed=seed
+        )
 
     def _seeded(self, seed: int | None) -> Any:
+        from qiskit_aer import AerSimulator
         from qiskit_aer.primitives import SamplerV2
 
+        if self._simulator is None:
+            self._simulator = AerSimulator(method="statevector")
         return SamplerV2.from_backend(self._simulator, seed=seed)
 
     def describe(self) -> dict[str, Any]:
@@ -338,10 +385,12 @@ class ExactRunner(Runner):
         from qsa.backends.aer import pass_manager
 
         _backends.check_shots(shots, seed)
-        self.pass_manager = pass_manager(seed_transpiler)
+        self.pass_manager = LazyPassManager(pass_manager, seed_transpiler)
         self.shots = None if shots is None else int(shots)
         self.seed = seed
         self._sim = None
+
+    _REBUILT = ("_sim",)  # the AerSimulator, made at the first job
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
         measured = {}  # clbit index -> qubit index
@@ -432,13 +481,16 @@ class NoisyAerRunner(SamplerRunner):
             sampler=_NoSampler(),
             shots=shots,
             backend=device,
-            pass_manager=noise.isa_pass_manager(
-                device, optimization_level=optimization_level, seed_transpiler=seed_transpiler
+            pass_manager=LazyPassManager(
+                noise.isa_pass_manager, device, optimization_level=optimization_level, seed_transpiler=seed_transpiler
             ),
         )
         self.seed = seed
         self.method = method
         self._simulators: dict[tuple[int, ...], Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_simulators": {}}  # noisy simulators are rebuilt per qubit set
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
         isa = self.pass_manager.run(template)

@@ -739,7 +739,8 @@ def _load_checkpoint(path: Path) -> dict[str, Any] | str:
     try:
         state = torch.load(path, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to read means the file is damaged
-        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:120] or 'unreadable'}"
+        first = " ".join(str(exc).split()).split(". ")[0][:120]  # torch's messages run on for lines
+        return f"{type(exc).__name__}: {first or 'unreadable'}"
     if not isinstance(state, dict) or state.get("format") != _FORMAT:
         return f"not a {_FORMAT} file"
     if state.get("version") not in _READABLE_VERSIONS:
