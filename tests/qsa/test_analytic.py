@@ -220,6 +220,23 @@ def test_case_2_l_half_at_a_zero_step_probability_has_a_finite_gradient_equal_to
     assert bool(torch.isfinite(params).all())
 
 
+def test_case_2_on_the_model_evaluators_fused_path_and_torch_path():
+    """The analytic evaluator's fused NumPy node (small complex128 problems) and its torch path give the
+    same finite L_half gradient at p_0 = 0 as qsa.analytic (the fused backward used 1 / sqrt(p): NaN)."""
+    from qsa.evaluators import AnalyticEvaluator
+
+    theta = torch.zeros(12, dtype=torch.float64, requires_grad=True)
+    (want,) = torch.autograd.grad(_case_2_loss(theta), theta)
+    X, Y = (torch.as_tensor(a, dtype=torch.complex128)[None] for a in (CASE_2_X, CASE_2_Y))
+    evaluator = AnalyticEvaluator()
+    for how in ("evaluate", "_evaluate"):
+        tW, tV = (theta.detach()[i : i + 6].reshape(2, 1, 3).clone().requires_grad_(True) for i in (0, 6))
+        obs = getattr(evaluator, how)(tW, tV, X, Y, k=1, kernel="mono", beta=None, phases=None)
+        assert float(obs.p[0, 0]) == 0.0 and float(obs.L_half[0]) == pytest.approx(1.977163, abs=5e-7)
+        got = torch.cat([g.reshape(-1) for g in torch.autograd.grad(obs.L_half.sum(), [tW, tV])])
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOL_GRAD, err_msg=how)
+
+
 @settings(max_examples=10, deadline=None)
 @given(
     T=st.integers(1, 5),
