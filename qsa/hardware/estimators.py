@@ -167,7 +167,7 @@ def _a_outputs(q: torch.Tensor, T: int, shots: int | None) -> torch.Tensor:
     return torch.cat([torch.stack([getattr(obs, f) for f in FIELDS_A], dim=-1), obs.p], dim=-1)
 
 
-def _jacobian(q: torch.Tensor, T: int, shots: int) -> tuple[np.ndarray, np.ndarray]:
+def _jacobian(q: torch.Tensor, T: int, shots: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Outputs ``(S, 8 + T)`` and their Jacobian ``(S, 8 + T, 1 + 2T)`` w.r.t. the frequencies ``q``
     (sequences are independent), through the whole policy.
 
@@ -184,7 +184,13 @@ def _jacobian(q: torch.Tensor, T: int, shots: int) -> tuple[np.ndarray, np.ndarr
     return out.detach().numpy(), torch.stack(rows, dim=1).numpy()
 
 
-def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> Estimate:
+def estimate(
+    cells: Mapping[str, np.ndarray],
+    *,
+    T: int,
+    shots: int | None,
+    covariance: Mapping[str, np.ndarray] | None = None,
+) -> Estimate:
     """Observables and standard errors from cell frequencies, under the policy (module docstring).
 
     Args:
@@ -193,13 +199,22 @@ def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> E
         T: steps (index values ``j >= T`` of ``zeta``/``nu`` are idle and left out).
         shots: shots per circuit and sequence, or ``None`` for exact probabilities (taken as they
             are; zero errors).
+        covariance: per variant, the covariance ``(S, K, K)`` of its first ``K`` cells as
+            measured (``K = 1`` for ``mu`` and ``P0``, ``T`` for ``zeta``, ``nu``; e.g. from a
+            runtime Estimator's mitigated terms, :func:`qsa.hardware.mitigation.cells_from_terms`),
+            used instead of the multinomial covariance; different circuits stay independent. The
+            cells are then taken as given (mitigated values are not counts: no smoothing).
 
     Returns:
-        :class:`Estimate` (numpy): with ``shots``, every field finite and in its valid range, and
-        a standard error next to it.
+        :class:`Estimate` (numpy): with ``shots`` (and no ``covariance``), every field finite and in
+        its valid range, and a standard error next to it.
     """
     if "P0" in cells:
         P0 = np.asarray(cells["P0"], dtype=np.float64)[:, 0]
+        if covariance is not None:
+            se = np.sqrt(np.clip(np.asarray(covariance["P0"], dtype=np.float64)[:, 0, 0], 0.0, None))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return Estimate(_b_observables(P0, -np.log(P0)), _b_observables(se, se / P0), shots)
         value = p0_observables(P0, shots=shots)
         if shots is None:
             se = np.zeros_like(P0)
@@ -211,13 +226,19 @@ def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> E
     zeta = np.asarray(cells["zeta"], dtype=np.float64)[:, :T]
     nu = np.asarray(cells["nu"], dtype=np.float64)[:, :T]
     q = torch.as_tensor(np.concatenate([mu, zeta, nu], axis=1))  # (S, 1 + 2T)
-    if shots is None:
+    S = q.shape[0]
+    if covariance is not None:
+        out, jac = _jacobian(q, T, None)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
+        cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
+        for v, lo, hi in (("mu", 0, 1), ("zeta", 1, T + 1), ("nu", T + 1, 2 * T + 1)):
+            cov[:, lo:hi, lo:hi] = np.asarray(covariance[v], dtype=np.float64)[:, : hi - lo, : hi - lo]
+        var = np.clip(np.einsum("soi,sij,soj->so", jac, cov, jac), 0.0, None)
+    elif shots is None:
         with torch.no_grad():
             out = _a_outputs(q, T, None).numpy()  # (S, 8 + T)
         var = np.zeros_like(out)
     else:
         out, jac = _jacobian(q, T, shots)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
-        S = q.shape[0]
         mu_s, zeta_s, nu_s = smoothed(mu, shots), smoothed(zeta, shots), smoothed(nu, shots)
         cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
         cov[:, 0, 0] = mu_s[:, 0] * (1 - mu_s[:, 0]) / shots

@@ -83,7 +83,8 @@ class ParameterShift(torch.autograd.Function):
         ctx.jacobians, ctx.data_jacobians = jacobians, data_jacobians
         ctx.has_phi = phi is not None
         ctx.dtypes = {name: t.dtype for name, t in (("x", X), ("y", Y), ("psi", psi)) if t is not None}
-        return tuple(torch.as_tensor(base[v]) for v in shape.variants)
+        ctx.device = theta_W.device  # results go back where the parameters live (model.device)
+        return tuple(torch.as_tensor(base[v], device=theta_W.device) for v in shape.variants)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -100,10 +101,12 @@ class ParameterShift(torch.autograd.Function):
                 out.append(None)
                 continue
             offset, shape = program.layout[name]
-            out.append(torch.as_tensor(total[:, offset : offset + math.prod(shape)].sum(0).reshape(shape)))
+            out.append(
+                torch.as_tensor(total[:, offset : offset + math.prod(shape)].sum(0).reshape(shape), device=ctx.device)
+            )
         if ctx.has_phi and total is not None:
             offset, (T,) = program.layout["phi"]
-            out.append(torch.as_tensor(total[:, offset : offset + T]))
+            out.append(torch.as_tensor(total[:, offset : offset + T], device=ctx.device))
         else:
             out.append(None)
         for name in ("x", "y", "psi"):
@@ -117,7 +120,7 @@ class ParameterShift(torch.autograd.Function):
                 if g is not None and variant in jac:
                     slope = slope + np.einsum("sc,srkc->srk", g.detach().cpu().numpy(), jac[variant])
             grad = np.einsum("srk,srkd->srd", slope, directions)  # the tangent gradient, torch's convention
-            out.append(torch.as_tensor(grad).to(ctx.dtypes[name]))
+            out.append(torch.as_tensor(grad, device=ctx.device).to(ctx.dtypes[name]))
         return (None, None, None, None, *out)
 
 
@@ -267,12 +270,12 @@ class HardwareEvaluator:
             for n, v in params.items()
         }
         shape, X, Y, theta_W, theta_V, phi, _ = self._prepare(params, X, Y, k, kernel, beta)
-        angles = {"theta_W": theta_W.detach().numpy(), "theta_V": theta_V.detach().numpy()}
+        angles = {"theta_W": theta_W.detach().cpu().numpy(), "theta_V": theta_V.detach().cpu().numpy()}
         if phi is not None:
-            angles["phi"] = phi.detach().numpy()
-        data = {"x": X.detach().numpy(), "y": Y.detach().numpy()}
+            angles["phi"] = phi.detach().cpu().numpy()
+        data = {"x": X.detach().cpu().numpy(), "y": Y.detach().cpu().numpy()}
         if shape.circuit == "B":
-            data["psi"] = _superposition(X, shape.k).detach().numpy()
+            data["psi"] = _superposition(X, shape.k).detach().cpu().numpy()
         self._evaluate(shape, angles, data, gradient=False, data=())
         return self.last_estimate
 

@@ -316,6 +316,23 @@ class SamplerRunner(Runner):
         }
 
 
+def check_aer_device(device: str) -> str:
+    """``device`` (``"CPU"`` or ``"GPU"``) if this qiskit-aer build simulates there, else a :class:`~qsa.errors.UserError`."""
+    from qiskit_aer import AerSimulator
+
+    from qsa.errors import UserError
+
+    if device not in ("CPU", "GPU"):
+        raise ValueError(f"device must be 'CPU' or 'GPU'; got {device!r}")
+    if device not in AerSimulator().available_devices():
+        raise UserError(
+            "model.device must be a device Aer can simulate on; got a CUDA device for backend 'aer', but this "
+            'qiskit-aer build has no GPU support (pip install "qsa[gpu]" brings qiskit-aer-gpu)',
+            key="model.device",
+        )
+    return device
+
+
 class AerSamplerRunner(SamplerRunner):
     """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis.
 
@@ -325,10 +342,11 @@ class AerSamplerRunner(SamplerRunner):
 
     _REBUILT = ("_simulator",)  # the AerSimulator, made at the first job
 
-    def __init__(self, *, shots: int, seed: int | None = None, seed_transpiler: int = 0):
+    def __init__(self, *, shots: int, seed: int | None = None, seed_transpiler: int = 0, device: str = "CPU"):
         from qsa.backends.aer import pass_manager
 
         _backends.check_shots(shots, seed)
+        self.device = check_aer_device(device) if device != "CPU" else "CPU"
         self._simulator: Any = None
         super().__init__(
             _NoSampler(), shots=shots, pass_manager=LazyPassManager(pass_manager, seed_transpiler), seed=seed
@@ -339,16 +357,21 @@ class AerSamplerRunner(SamplerRunner):
         from qiskit_aer.primitives import SamplerV2
 
         if self._simulator is None:
-            self._simulator = AerSimulator(method="statevector")
+            self._simulator = AerSimulator(method="statevector", device=self.device)
         return SamplerV2.from_backend(self._simulator, seed=seed)
 
     def describe(self) -> dict[str, Any]:
         return {"runner": type(self).__name__, "sampler": "qiskit_aer.primitives.SamplerV2", "shots": self.shots}
 
 
-def aer_sampler_runner(*, shots: int, seed: int | None = None, seed_transpiler: int = 0) -> SamplerRunner:
-    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis (:class:`AerSamplerRunner`)."""
-    return AerSamplerRunner(shots=shots, seed=seed, seed_transpiler=seed_transpiler)
+def aer_sampler_runner(
+    *, shots: int, seed: int | None = None, seed_transpiler: int = 0, device: str = "CPU"
+) -> SamplerRunner:
+    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis (:class:`AerSamplerRunner`).
+
+    ``device="GPU"`` simulates on Aer's GPU build (``qiskit-aer-gpu``; refused where it is missing).
+    """
+    return AerSamplerRunner(shots=shots, seed=seed, seed_transpiler=seed_transpiler, device=device)
 
 
 class _DoneJob:
@@ -379,12 +402,16 @@ class ExactRunner(Runner):
             bitstring per shot; it does not apply to noise models (see :class:`NoisyAerRunner`).
         seed: root seed of the sampling (shots only): every job and PUB draws from its own stream
             (module docstring).
+        device: ``"CPU"`` or ``"GPU"`` (Aer's GPU build, ``qiskit-aer-gpu``; refused where it is missing).
     """
 
-    def __init__(self, *, seed_transpiler: int = 0, shots: int | None = None, seed: int | None = None):
+    def __init__(
+        self, *, seed_transpiler: int = 0, shots: int | None = None, seed: int | None = None, device: str = "CPU"
+    ):
         from qsa.backends.aer import pass_manager
 
         _backends.check_shots(shots, seed)
+        self.device = check_aer_device(device) if device != "CPU" else "CPU"
         self.pass_manager = LazyPassManager(pass_manager, seed_transpiler)
         self.shots = None if shots is None else int(shots)
         self.seed = seed
@@ -417,7 +444,7 @@ class ExactRunner(Runner):
 
         if self._sim is None:
             self._sim = AerSimulator(
-                method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16
+                method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16, device=self.device
             )
         circuits, binds = [], []
         for pub in pubs:

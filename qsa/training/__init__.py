@@ -33,6 +33,8 @@ _EXPORTS = {
     "FamilyModel": "qsa.training.families",
     "build_model": "qsa.training.families",
     "count_parameters": "qsa.training.families",
+    "LoadedRun": "qsa.training.load",
+    "load_run": "qsa.training.load",
     "BatchOrder": "qsa.training.loop",
     "Callback": "qsa.training.loop",
     "TensorBoardWriter": "qsa.training.loop",
@@ -87,6 +89,8 @@ __all__ = [
     "run_environment",
     "train",
     "resume",
+    "LoadedRun",
+    "load_run",
     "plot_losses",
     "plot_run",
 ]

@@ -72,3 +72,18 @@ def test_shot_training_shipped_config_has_finite_metrics_at_every_step(tmp_path,
     records = _finite_metrics(Path(summary["shot_run"]))
     assert sum(r["kind"] == "train" for r in records) == 40
     assert np.all(np.abs(summary["z_scores"]) < 4)
+
+
+@pytest.mark.slow
+def test_mitigation_smoke(tmp_path, monkeypatch):
+    """Trains tfim_small.toml, then runs its test split on fake_torino (local mode) without and with mitigation."""
+    _run(
+        ROOT / "experiments" / "hardware" / "mitigation.py", "--smoke", "--out", str(tmp_path), monkeypatch=monkeypatch
+    )
+    (run,) = tmp_path.glob("hardware-mitigation-*")
+    rows = json.loads((run / "results.json").read_text())["rows"]
+    assert [r["mitigation"] for r in rows] == ["none", "dd-XY4+twirl-gates+twirl-measure+trex"]
+    assert [r["estimator"] for r in rows] == [False, True]
+    for row in rows:
+        assert np.isfinite(row["L_B"]["mean"]) and row["L_B"]["mean_stderr"] > 0
+        assert row["L_B"]["exact_mean"] == rows[0]["L_B"]["exact_mean"]  # the same trained model and split
