@@ -57,3 +57,9 @@ def test_an_exported_function_wins_over_its_submodule_of_the_same_name():
     from qsa.resources import sweep
 
     assert callable(sweep) and sweep is module.sweep
+
+
+def test_qsa_gates_refuses_a_grid_too_large_before_loading_torch_or_qiskit():
+    """Issue 17: ``qsa gates --T 1048576`` is refused with the estimate at once, by arithmetic on the flags."""
+    code = "from qsa.cli import main\nassert main(['gates', '--T', '1048576']) == 2"
+    assert _loaded_after(code) == set()

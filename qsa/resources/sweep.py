@@ -23,11 +23,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from qsa.circuits import LABELS, Shape
-from qsa.resources.classical import classical_attention_cost
 from qsa.resources.counts import DEFAULT_LAYERS, logical_counts
 from qsa.resources.counts import shape as label_shape
 from qsa.resources.fits import crossovers, fit_joint, fit_power_law
-from qsa.resources.shots import advantage_threshold, reference_probability, shots_for_precision
 from qsa.resources.transpiled import BACKENDS, TranspileCache, transpiled_counts
 
 __all__ = ["SweepConfig", "grid", "measure", "sweep", "summarize", "rows_to_csv", "QSA_METRICS", "CLASSICAL_METRICS"]
@@ -157,6 +155,10 @@ def _transpile_here(shape: Shape, variant: str, config: SweepConfig, cnot: int) 
 
 def measure(shape: Shape, variant: str, config: SweepConfig, *, cache: TranspileCache | None = None) -> dict[str, Any]:
     """One flat row of everything :func:`sweep` records for ``shape``'s ``variant`` circuit."""
+    # torch is imported here, at the first measurement: a grid refused by the preflight never loads it
+    from qsa.resources.classical import classical_attention_cost
+    from qsa.resources.shots import advantage_threshold, reference_probability, shots_for_precision
+
     start = time.perf_counter()
     measured = variant == shape.variants[0]
     generic = logical_counts(shape, variant=variant, prune=False)
