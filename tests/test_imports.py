@@ -63,3 +63,15 @@ def test_qsa_gates_refuses_a_grid_too_large_before_loading_torch_or_qiskit():
     """Issue 17: ``qsa gates --T 1048576`` is refused with the estimate at once, by arithmetic on the flags."""
     code = "from qsa.cli import main\nassert main(['gates', '--T', '1048576']) == 2"
     assert _loaded_after(code) == set()
+
+
+def test_qsa_train_refuses_a_32_qubit_circuit_before_loading_torch(tmp_path):
+    """Issue 17: the memory preflight of a new run is arithmetic on the config, before torch is loaded."""
+    out = tmp_path / "runs"
+    code = "from qsa.cli import main\n" + "\n".join(
+        f"assert main(['train', 'experiments/classical/markov_smoke.toml', '--set', 'data.T=4096', '--set', "
+        f"'model.k=3', '--set', 'model.backend={backend}', '--out', {str(out)!r}]) == 2"
+        for backend in ("default.qubit", "lightning.qubit", "torch")
+    )
+    assert _loaded_after(code) == set()
+    assert not out.exists()
