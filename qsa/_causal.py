@@ -23,17 +23,23 @@ The backward is written in differentiable torch operations, so double backward w
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 
 from qsa import _validate
 
-__all__ = ["DEFAULT_BLOCK", "causal_kernel_mix", "kernel_polynomial"]
+__all__ = ["DEFAULT_BLOCK", "causal_amplitudes", "causal_kernel_mix", "kernel_polynomial"]
 
 #: Tile size of the causal walk (rows and columns); 512 x 512 complex128 is 4 MiB per sequence.
 DEFAULT_BLOCK = 512
 
 #: Bound on ``batch x block^2`` tile entries processed at once (batches are chunked beyond it).
 _MAX_TILE_ENTRIES = 2**23
+
+#: Bound on ``batch x T^2`` score entries :func:`causal_amplitudes` keeps for its backward pass
+#: (32 MiB in complex128); beyond it, or beyond one tile, the tiled path recomputes them.
+_MAX_SAVED_ENTRIES = 2**21
 
 
 def kernel_polynomial(coefficients: tuple[float, ...]):
@@ -151,3 +157,115 @@ def causal_kernel_mix(
         _CausalKernelMix.apply(Qf[s : s + chunk], Kf[s : s + chunk], coefficients, block) for s in range(0, B, chunk)
     ]
     return torch.cat(parts).reshape(*batch, *Q.shape[-2:])
+
+
+def _amplitudes_tiled(
+    X: torch.Tensor, Y: torch.Tensor, W: torch.Tensor, V: torch.Tensor, coefficients: tuple[float, ...], block: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`causal_amplitudes` through :func:`causal_kernel_mix` (differentiable torch operations)."""
+    mix = causal_kernel_mix(X.conj() @ W, X, coefficients, block=block)  # (..., T, d): z_j = V mix_j
+    A = ((Y.conj() @ V) * mix).sum(-1)  # (..., T)
+    z_norm2 = torch.view_as_real(mix).square().sum((-1, -2))  # (..., T): ||z_j||^2 = ||mix_j||^2, V unitary
+    return A, z_norm2
+
+
+class _CausalAmplitudes(torch.autograd.Function):
+    """One tile holding the whole causal triangle, its scores kept for the backward pass."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        X: torch.Tensor, Y: torch.Tensor, W: torch.Tensor, V: torch.Tensor, coefficients: tuple[float, ...], block: int
+    ) -> tuple[torch.Tensor, ...]:
+        g, _ = kernel_polynomial(coefficients)
+        Q = X.conj() @ W  # (..., T, d): rows <x_j|W
+        S = Q @ X.transpose(-1, -2)  # (..., T, T): s_ji
+        mix = g(S).tril() @ X  # (..., T, d) (g may return S itself: never in place)
+        B = Y.conj() @ V  # (..., T, d): rows <y_j|V
+        A = (B * mix).sum(-1)  # (..., T)
+        z_norm2 = torch.view_as_real(mix).square().sum((-1, -2))  # (..., T)
+        return A, z_norm2, Q, S, mix, B
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
+        X, Y, W, V, coefficients, block = inputs
+        _, _, Q, S, mix, B = output
+        ctx.mark_non_differentiable(Q, S, mix, B)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(X, Y, W, V, Q, S, mix, B)
+        ctx.coefficients, ctx.block = coefficients, block
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_A: torch.Tensor | None, grad_z: torch.Tensor | None, *_intermediates: Any
+    ) -> tuple[torch.Tensor | None, ...]:
+        X, Y, W, V, Q, S, mix, B = ctx.saved_tensors
+        need_X, need_Y, need_W, need_V = ctx.needs_input_grad[:4]
+        if grad_A is None and grad_z is None:
+            return None, None, None, None, None, None
+        if torch.is_grad_enabled():  # create_graph=True: differentiate a differentiable recomputation
+            with torch.enable_grad():
+                outputs = _amplitudes_tiled(X, Y, W, V, ctx.coefficients, ctx.block)
+                pairs = [(o, g) for o, g in zip(outputs, (grad_A, grad_z)) if g is not None]
+                wanted = [t for t, need in zip((X, Y, W, V), ctx.needs_input_grad) if need]
+                grads = iter(
+                    torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs], create_graph=True)
+                )
+                return (*(next(grads) if need else None for need in ctx.needs_input_grad[:4]), None, None)
+        g, dg = kernel_polynomial(ctx.coefficients)
+        d = X.shape[-1]
+        # holomorphic chain rule in torch's convention: grad_in = grad_out * conj(f'(in))
+        grad_mix = torch.zeros_like(mix) if grad_z is None else (2 * grad_z)[..., None] * mix  # (..., T, d)
+        if grad_A is not None:
+            grad_mix = grad_mix + grad_A[..., None] * B.conj()
+        grad_X = grad_Y = grad_W = grad_V = None
+        if need_X or need_W:
+            grad_S = ((grad_mix @ X.mH) * dg(S).conj()).tril_()  # (..., T, T)
+            grad_Q = grad_S @ X.conj()  # (..., T, d)
+            if need_W:
+                grad_W = X.reshape(-1, d).T @ grad_Q.reshape(-1, d)  # sum over sequences and steps
+            if need_X:
+                grad_X = g(S).tril().mH @ grad_mix + grad_S.transpose(-1, -2) @ Q.conj() + (grad_Q @ W.mH).conj()
+        if (need_Y or need_V) and grad_A is not None:
+            grad_B = grad_A[..., None] * mix.conj()  # (..., T, d)
+            if need_V:
+                grad_V = Y.reshape(-1, d).T @ grad_B.reshape(-1, d)
+            if need_Y:
+                grad_Y = (grad_B @ V.mH).conj()
+        return grad_X, grad_Y, grad_W, grad_V, None, None
+
+
+def causal_amplitudes(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    W: torch.Tensor,
+    V: torch.Tensor,
+    coefficients: tuple[float, ...],
+    *,
+    block: int = DEFAULT_BLOCK,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Branch amplitudes ``A_j = <y_j|V tilde z_j>`` and norms ``||tilde z_j||^2``, each ``(..., T)``.
+
+    ``tilde z_j = sum_{i<=j} g(<x_j|W|x_i>) x_i`` with ``g(s) = sum_p coefficients[p] s^p``
+    (:func:`causal_kernel_mix` with ``Q = conj(X) W``, ``K = X``). Where the whole causal triangle
+    fits in one tile (``T <= block``) and its scores in :data:`_MAX_SAVED_ENTRIES`, it runs as one
+    fused kernel with a hand-written backward that keeps the scores (a few batched products each
+    way: the small sizes are bound by the number of operations, not by arithmetic); otherwise
+    through the tiled :func:`causal_kernel_mix`. Both give the same numbers and are differentiable
+    in all four tensors (twice).
+
+    Args:
+        X, Y: tokens and targets ``(..., T, d)``; W, V: ``(d, d)`` (batched ones take the tiled path); one
+            complex dtype.
+        coefficients: the kernel polynomial's coefficients, constant term first.
+        block: tile size of the causal walk, ``>= 1``.
+    """
+    _validate.integer(block, "block", minimum=1, describe="a positive integer")
+    coefficients = tuple(float(c) for c in coefficients)
+    T = X.shape[-2]
+    entries = X[..., 0, 0].numel() * T * T
+    if T <= block and entries <= _MAX_SAVED_ENTRIES and X.shape == Y.shape and W.ndim == 2 and V.ndim == 2:
+        out = _CausalAmplitudes.apply(X, Y, W, V, coefficients, block)  # type: ignore[no-untyped-call]
+        return cast(torch.Tensor, out[0]), cast(torch.Tensor, out[1])
+    return _amplitudes_tiled(X, Y, W, V, coefficients, block)

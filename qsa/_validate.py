@@ -55,12 +55,14 @@ def tokens(X: Any, name: str = "X") -> torch.Tensor:
         raise ValueError(f"{name} must hold at least one sequence (S >= 1); got shape {tuple(t.shape)}")
     power_of_two(t.shape[-1], f"the token width d of {name}")
     with torch.no_grad():
+        err = (torch.linalg.vector_norm(t, dim=-1) - 1).abs()
+        worst = float(err.max())
+        if worst <= _TOL[t.dtype]:  # one pass: a NaN or inf anywhere makes its row's norm NaN or inf
+            return t
         finite = torch.isfinite(t.real) & torch.isfinite(t.imag)
         if not bool(finite.all()):
             where = tuple(int(i) for i in torch.nonzero(~finite)[0][:-1])
             raise ValueError(f"{name} must be finite; got NaN or inf at index {where}")
-        err = (torch.linalg.vector_norm(t, dim=-1) - 1).abs()
-        worst = float(err.max())
         if worst > _TOL[t.dtype]:
             where = tuple(int(i) for i in torch.nonzero(err == err.max())[0])
             raise ValueError(
@@ -77,9 +79,11 @@ def unitary(U: Any, d: int, name: str, dtype: torch.dtype) -> torch.Tensor:
         raise ValueError(f"{name} must have shape ({d}, {d}) to act on tokens of width {d}; got {tuple(t.shape)}")
     t = t.to(dtype)
     with torch.no_grad():
+        err = float((t.conj().T @ t - torch.eye(d, dtype=dtype, device=t.device)).abs().max())
+        if err <= _TOL[dtype]:  # one pass: a NaN or inf anywhere makes err NaN or inf
+            return t
         if not bool((torch.isfinite(t.real) & torch.isfinite(t.imag)).all()):
             raise ValueError(f"{name} must be finite; got NaN or inf")
-        err = float((t.conj().T @ t - torch.eye(d, dtype=dtype)).abs().max())
         if err > _TOL[dtype]:
             raise ValueError(f"{name} must be unitary; got max |{name}^dagger {name} - I| = {err:.3g}")
     return t

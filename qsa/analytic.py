@@ -37,7 +37,7 @@ import torch
 from scipy.special import digamma, gammaln
 
 from qsa import _validate
-from qsa._causal import DEFAULT_BLOCK, causal_kernel_mix
+from qsa._causal import DEFAULT_BLOCK, causal_amplitudes, causal_kernel_mix
 
 Kernel = Literal["mono", "poly"]
 
@@ -174,11 +174,13 @@ def branch_amplitudes(X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: 
 def amplitudes_and_norms(
     X, Y, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""``(A, ||z||^2)``, each ``(..., T)``, from one pass of :func:`key_mixtures` (``V`` unitary)."""
-    mix = key_mixtures(X, W, k=k, kernel=kernel, beta=beta)  # (..., T, d): z_j = V mix_j
-    A = ((Y.conj() @ V) * mix).sum(-1)  # (..., T): <y_j|V mix_j>
-    z_norm2 = _abs2(mix).sum(-1)  # (..., T): ||z_j||^2 = ||mix_j||^2, V unitary
-    return A, z_norm2
+    r"""``(A, ||z||^2)``, each ``(..., T)``, from one pass over the key mixtures (``V`` unitary).
+
+    ``A_j = <y_j|V tilde z_j>`` and ``||z_j||^2 = ||tilde z_j||^2`` (:func:`key_mixtures`), computed
+    by :func:`qsa._causal.causal_amplitudes` (one fused kernel with a hand-written backward where the
+    causal triangle fits in one tile, the tiled walk otherwise). Inputs are not checked.
+    """
+    return causal_amplitudes(X, Y, W, V, kernel_coefficients(k, kernel, beta))
 
 
 def predictions(X, W, V, *, k: int = 1, kernel: Kernel = "mono", beta: float = 1.0) -> torch.Tensor:

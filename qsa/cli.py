@@ -25,6 +25,7 @@ from qsa.errors import EXIT_INTERNAL, EXIT_USER, user_message
 from qsa.hardware.cli import register as register_hardware
 from qsa.resources.cli import register as register_gates
 from qsa.training.cli import register as register_train
+from qsa.training.report_cli import register as register_reports
 
 __all__ = ["main", "build_parser", "REGISTRARS", "OneLineParser"]
 
@@ -34,6 +35,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_hardware,  # qsa submit, qsa jobs
     register_gates,  # qsa gates
     register_configs,  # qsa configs
+    register_reports,  # qsa cost, qsa diagnose
 ]
 
 

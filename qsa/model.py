@@ -24,6 +24,9 @@ circuit parameters to the evaluator, which returns the :class:`~qsa.analytic.Obs
 With ``phases="aligned"`` the phases ``phi_j = -arg A_j`` are computed in closed form without
 gradient and passed to the evaluator as ``(S, T)`` phases: they maximise ``mu``, so the gradient
 of ``mu`` with respect to them vanishes and a detached ``phi`` gives the exact gradient of ``L_B``.
+The analytic evaluator takes them from the amplitudes of the very pass that gives the observables
+(one build of ``W`` and ``V`` per evaluation); a circuit evaluator gets them from a closed-form pass
+first (:meth:`QSAModel.circuit_params`).
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ from torch import nn
 
 from qsa import _validate, analytic, evaluators
 from qsa.analytic import Observables
-from qsa.ansatz import ansatz_unitary
+from qsa.ansatz import ansatz_unitaries
 from qsa.data.sequences import Sequences
 from qsa.embeddings import IsometricEmbedding, Projector
+from qsa.evaluators.analytic import AnalyticEvaluator as _AnalyticEvaluator  # (qsa.model.AnalyticEvaluator: moved)
 from qsa.options import EMBEDDINGS, PHASES, ModelOptions
 
 if TYPE_CHECKING:
@@ -252,8 +256,8 @@ class QSAModel(nn.Module):
     # --- the pieces of a forward pass ----------------------------------------------------------
 
     def unitaries(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(W, V)``, the ansatz matrices ``(d, d)`` of the current angles."""
-        return ansatz_unitary(self.theta_W), ansatz_unitary(self.theta_V)
+        """``(W, V)``, the ansatz matrices ``(d, d)`` of the current angles (built in one batch)."""
+        return ansatz_unitaries(self.theta_W, self.theta_V)
 
     def tokens(self, batch: Sequences | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tokens ``X`` and targets ``Y`` ``(S, T, d)`` of a batch (through the embedding, if any)."""
@@ -302,10 +306,21 @@ class QSAModel(nn.Module):
         return params
 
     def forward(self, batch: Sequences | torch.Tensor) -> Observables:
-        """The observables of every sequence of ``batch`` on the model's evaluator."""
+        """The observables of every sequence of ``batch`` on the model's evaluator.
+
+        On the analytic evaluator the tokens are not checked again (a :class:`~qsa.data.Sequences`
+        is checked when built; the embeddings give unit rows) and aligned phases come from the same
+        pass as the observables (:meth:`AnalyticEvaluator.evaluate`): ``W`` and ``V`` are built once.
+        """
         X, Y = self.tokens(batch)  # (S, T, d) each
+        cfg = self.config
+        if isinstance(self.evaluator, _AnalyticEvaluator):
+            phases = self.phi if cfg.phases == "trained" else ("aligned" if cfg.phases == "aligned" else None)
+            return self.evaluator.evaluate(
+                self.theta_W, self.theta_V, X, Y, k=cfg.k, kernel=cfg.kernel, beta=cfg.beta, phases=phases
+            )
         params = self.circuit_params(X, Y)
-        return self.evaluator(params, X, Y, k=self.config.k, kernel=self.config.kernel, beta=self.config.beta)
+        return self.evaluator(params, X, Y, k=cfg.k, kernel=cfg.kernel, beta=cfg.beta)
 
     def target_log_norm2(self, batch: torch.Tensor) -> torch.Tensor:
         """``log ||f_{w_{j+1}}||^2`` ``(S, T)`` of the output-embedding rows of the targets of id windows ``batch``."""

@@ -25,6 +25,7 @@ READMES = [ROOT / "README.md", *sorted((ROOT / "experiments").glob("*/README.md"
 NEEDS = {
     "RUN_DIR": "python experiments/comparison/run.py --smoke",
     "runs/gate_counts-<stamp>": "python experiments/gate_counts/run.py --smoke",
+    "runs/tfim-<stamp>": "qsa train experiments/tfim/smoke.toml --no-progress",
 }
 
 
@@ -122,3 +123,10 @@ def test_tfim_readme_table_is_what_its_command_produces(tmp_path):
         m = summary["final"][split]
         assert f"| {label} | {m['L_1']:.4f} | {m['L_half']:.4f} | {m['L_B']:.4f} |" in text, (split, m)
     assert f"best test L_1 ({summary['best']['value']:.4f}) was at step {summary['best']['step']}" in text
+    cost = summary["cost"]  # the cost block's table (qsa.training.cost)
+    for split in ("train", "test"):
+        e = cost["splits"][split]
+        cells = " | ".join(f"{e[v]['mean']:.2g}, {e[v]['min']:.2g}" for v in ("mu", "zeta", "nu"))
+        assert f"| success probability, {split} (mean, min) | {cells} |" in text, (split, cells)
+    margins = [cost["splits"][s]["advantage"]["margin"] for s in ("train", "test")]
+    assert f"`mu / threshold` is {margins[0]:.2g} (train), {margins[1]:.2g} (test)" in text, margins

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import multiprocessing
 import sys
 import time
@@ -29,9 +30,11 @@ import plot  # noqa: E402
 
 from qsa import runs  # noqa: E402
 from qsa.resources import SweepConfig, TranspileCache, rows_to_csv, summarize  # noqa: E402
+from qsa.resources.sweep import EVALUATION_METRICS, QSA_METRICS, measure  # noqa: E402
 from qsa.resources.sweep import grid as circuit_grid  # noqa: E402
-from qsa.resources.sweep import measure  # noqa: E402
 
+#: Extrapolated crossovers beyond this T are reported as such (a power law fitted on T <= 64 says nothing there).
+FAR = 1e6
 DIGEST_METRICS = ("cnot", "cnot_generic", "heron_two_qubit", "eagle_two_qubit")
 
 
@@ -43,6 +46,69 @@ def _measure(job):
 def _ci(fit: dict, key: str = "exponent") -> str:
     lo, hi = fit[f"{key}_ci"]
     return f"{fit[key]:.2f} [{lo:.2f}, {hi:.2f}] (rms {fit['rms_residual']:.2f})"
+
+
+def _extrapolated(summary: dict, c: dict, classical_exponent: float = 2.0) -> str:
+    """Where a QSA count above the classical one at the largest T would meet it, on the fitted power law in T."""
+    by_k = summary["qsa"][c["circuit"]]  # keyed by k (a string once read back from results.json)
+    fits = by_k.get(c["k"], by_k.get(str(c["k"]), {})).get(c["metric"], {}).get("T_at_fixed_d", [])
+    fit = next((f for f in fits if f["d"] == c["d"] and f["subset"] == "pow2"), None) or next(
+        (f for f in fits if f["d"] == c["d"]), None
+    )
+    if fit is None or c["ratio_at_max_T"] <= 1:
+        return ""
+    T_max, r = c["T_range"][1], c["ratio_at_max_T"]
+
+    def meet(alpha: float) -> float:
+        if alpha >= classical_exponent:
+            return math.inf
+        log_T = math.log(T_max) + math.log(r) / (classical_exponent - alpha)
+        return math.exp(log_T) if log_T < 700 else math.inf
+
+    lo, hi = fit["exponent_ci"]
+    law = f"its fitted T^{fit['exponent']:.2f} (95 % CI [{lo:.2f}, {hi:.2f}])"
+    if fit["exponent"] >= classical_exponent:
+        return f"; {law} grows no slower than 2T^2d: no crossover ahead"
+    if meet(fit["exponent"]) > FAR:
+        return f"; on {law} it would not meet 2T^2d before T = {FAR:.0e}"
+
+    def at(alpha: float) -> str:
+        T = meet(alpha)
+        return f"{T:.3g}" if T <= FAR else "beyond 1e6"
+
+    return f"; on {law} it would meet 2T^2d at T ~ {at(fit['exponent'])} ({at(lo)} to {at(hi)}), beyond the grid"
+
+
+def crossover_statements(
+    summary: dict, metric: str = "evaluation_total", against: str = "classical_attention"
+) -> list[str]:
+    """One sentence per circuit, ``k`` and ``d``: where one whole evaluation (ideal and random targets,
+    shots and preprocessing counted) meets the classical ``2 T^2 d``, or that it never does on the grid
+    (with the crossover its fitted ``T`` exponent would reach, if any)."""
+    by_key: dict = {}
+    for c in summary["crossovers"]:
+        if c["against"] == against and c["metric"] in (f"{metric}_ideal", f"{metric}_random"):
+            by_key.setdefault((c["circuit"], c["k"], c["d"]), {})[c["metric"].rsplit("_", 1)[1]] = c
+    out = []
+    for (circuit, k, d), pair in sorted(by_key.items()):
+        parts = []
+        for instance in ("ideal", "random"):
+            c = pair.get(instance)
+            if c is None:
+                continue
+            lo, hi = c["T_range"]
+            if c["below_from_T"] is not None:
+                verdict = f"below the classical head from T = {c['below_from_T']} on"
+            elif c["crossings_T"]:
+                verdict = "crosses at T = " + ", ".join(f"{t:.1f}" for t in c["crossings_T"]) + " but ends above"
+            else:
+                verdict = f"above it at every T in [{lo}, {hi}]"
+            parts.append(
+                f"{instance} targets {verdict} ({c['ratio_at_max_T']:.3g}x classical at T = {hi}"
+                f"{_extrapolated(summary, c)})"
+            )
+        out.append(f"{circuit}, k = {k}, d = {d}: " + "; ".join(parts))
+    return out
 
 
 def fits_markdown(summary: dict, config: SweepConfig) -> str:
@@ -93,20 +159,33 @@ def fits_markdown(summary: dict, config: SweepConfig) -> str:
             out.append(
                 f"| {circuit} | {k} | {metric} | {j['subset']} | {_ci(j, 'alpha')} | {_ci(j, 'beta')} | {j['n']} |"
             )
-    out.append("\n## Crossovers in T (QSA count = classical count), by d\n")
-    out.append(
-        "| circuit | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |"
-    )
-    out.append("|---|---|---|---|---|---|---|---|")
-    for c in summary["crossovers"]:
-        if c["metric"] == "total":
-            continue
-        cross = ", ".join(f"{t:.1f}" for t in c["crossings_T"]) or "none"
-        below = "never" if c["below_from_T"] is None else c["below_from_T"]
+
+    def crossings(title: str, metrics) -> None:
+        out.append(f"\n## {title}\n")
         out.append(
-            f"| {c['circuit']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
-            f"{below} | {c['ratio_at_max_T']:.3g} |"
+            "| circuit | k | d | QSA metric | classical | crossings at T | QSA below from T | QSA/classical at largest T |"
         )
+        out.append("|---|---|---|---|---|---|---|---|")
+        for c in summary["crossovers"]:
+            if c["metric"] not in metrics:
+                continue
+            cross = ", ".join(f"{t:.1f}" for t in c["crossings_T"]) or "none"
+            below = "never" if c["below_from_T"] is None else c["below_from_T"]
+            out.append(
+                f"| {c['circuit']} | {c['k']} | {c['d']} | {c['metric']} | {c['against']} | {cross} | "
+                f"{below} | {c['ratio_at_max_T']:.3g} |"
+            )
+
+    out.append("\n## Crossover statements: one whole attention evaluation against one classical head\n")
+    out += [f"- {line}" for line in crossover_statements(summary)]
+    crossings(
+        "Crossovers in T of one whole evaluation (every variant x its shots; total = + classical preprocessing)",
+        EVALUATION_METRICS,
+    )
+    crossings(
+        "Crossovers in T of ONE SHOT of the measured circuit (not a whole evaluation)",
+        [m for m in QSA_METRICS if m not in EVALUATION_METRICS and m != "total"],
+    )
     return "\n".join(out) + "\n"
 
 
@@ -160,6 +239,8 @@ def main() -> None:
     runs.write_json(run_dir / "results.json", record)
     runs.write_bytes(run_dir / "fits.md", fits_markdown(summary, config).encode())
     plot.plot_all(record, run_dir)
+    for line in crossover_statements(summary):
+        print("  " + line)
     print(
         f"done in {wall:.0f} s ({record['n_transpiled_from_cache']} transpilations from cache); "
         f"wrote results.csv, results.json, fits.md and {len(plot.FIGURES)} figures to {run_dir}"

@@ -40,14 +40,15 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qsa.circuit_tier import superposition_states
 from qsa.circuits import QSACircuit, Shape
 from qsa.circuits.ir import Circuit, Gate, Param, ParamSpec
-from qsa.circuits.to_qiskit import QiskitTemplate, to_qiskit
+
+if TYPE_CHECKING:
+    from qsa.circuits.to_qiskit import QiskitTemplate
 
 __all__ = [
     "TRAINABLE",
@@ -248,6 +249,8 @@ class Program:
 
 
 def _superposition(x: np.ndarray, k: int) -> np.ndarray:
+    from qsa.circuit_tier import superposition_states
+
     return superposition_states(x, k=k)
 
 
@@ -255,6 +258,8 @@ def _template(shape: Shape, variant: str, layout: dict[str, tuple[int, tuple[int
     qsa_circuit = shape.build(variant)
     split, occurrences = split_occurrences(qsa_circuit.circuit, qsa_circuit.measured_wires)
     qsa_circuit = replace(qsa_circuit, circuit=split)
+    from qsa.circuits.to_qiskit import to_qiskit  # here: the shift plan alone (split_occurrences) needs no Qiskit
+
     qiskit = to_qiskit(split, measure=qsa_circuit.measured_wires, name=f"qsa_{shape.circuit}_{variant}")
     column = {source: c for c, source in enumerate(qiskit.sources)}
     rows: list[tuple[int, float]] = []

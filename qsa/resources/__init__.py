@@ -9,9 +9,13 @@ docs/method.md section 7. The pieces, each usable alone:
 * :mod:`~qsa.resources.transpiled` — two-qubit counts and depths on heavy-hex fake backends
   (Heron ``FakeFez``, Eagle ``FakeSherbrooke``), with an on-disk cache;
 * :mod:`~qsa.resources.shots` — shots for a target precision and the advantage criterion;
-* :mod:`~qsa.resources.classical` — multiply-adds of one classical attention head;
-* :mod:`~qsa.resources.fits` and :mod:`~qsa.resources.sweep` — sweeps, log-log fits with
-  confidence intervals, crossovers.
+* :mod:`~qsa.resources.classical` — multiply-adds of one classical attention head, and the
+  classical preprocessing a QSA circuit needs (circuit B's ``O(T d^(k+1))`` loads);
+* :mod:`~qsa.resources.fits` and :mod:`~qsa.resources.sweep` — sweeps (one whole attention
+  evaluation: every variant at its own shots), log-log and exponential fits with confidence
+  intervals, crossovers;
+* :mod:`~qsa.resources.report` — the cost block of a trained model (:mod:`qsa.training.cost`):
+  probabilities, shots per circuit, loss and gradient, executions per step, advantage.
 
 Qiskit is imported only when transpiling.
 """
@@ -27,19 +31,24 @@ _EXPORTS = {
     "two_qubit_depth": "qsa.circuits.decompose",
     "ClassicalCost": "qsa.resources.classical",
     "classical_attention_cost": "qsa.resources.classical",
+    "Preprocessing": "qsa.resources.classical",
+    "preprocessing_cost": "qsa.resources.classical",
     "DEFAULT_LAYERS": "qsa.resources.counts",
     "LogicalCounts": "qsa.resources.counts",
     "logical_counts": "qsa.resources.counts",
     "shape": "qsa.resources.counts",
+    "ExponentialFit": "qsa.resources.fits",
     "JointFit": "qsa.resources.fits",
     "PowerLawFit": "qsa.resources.fits",
     "crossovers": "qsa.resources.fits",
+    "fit_exponential": "qsa.resources.fits",
     "fit_joint": "qsa.resources.fits",
     "fit_power_law": "qsa.resources.fits",
     "ProbabilityEstimate": "qsa.resources.shots",
     "advantage_threshold": "qsa.resources.shots",
     "meets_advantage": "qsa.resources.shots",
     "reference_probability": "qsa.resources.shots",
+    "reference_probabilities": "qsa.resources.shots",
     "shots_for_precision": "qsa.resources.shots",
     "SweepConfig": "qsa.resources.sweep",
     "rows_to_csv": "qsa.resources.sweep",
@@ -59,9 +68,11 @@ __all__ = [
     "LABELS",
     "ClassicalCost",
     "Decomposition",
+    "ExponentialFit",
     "JointFit",
     "LogicalCounts",
     "PowerLawFit",
+    "Preprocessing",
     "ProbabilityEstimate",
     "Shape",
     "SweepConfig",
@@ -72,10 +83,13 @@ __all__ = [
     "crossovers",
     "decompose",
     "decomposed_counts",
+    "fit_exponential",
     "fit_joint",
     "fit_power_law",
     "logical_counts",
     "meets_advantage",
+    "preprocessing_cost",
+    "reference_probabilities",
     "reference_probability",
     "rows_to_csv",
     "shape",

@@ -4,6 +4,10 @@
     qsa gates --T 4 8 16 32 --d 4 --k 1 2       # a grid, logical counts only
     qsa gates --transpile --json out.json       # + heavy-hex counts (Heron FakeFez, Eagle FakeSherbrooke)
 
+Per circuit: qubits, logical and transpiled two-qubit gates per shot, the success probability and its
+shots; per measured row also one whole attention evaluation (every variant x its shots) and the
+classical preprocessing, next to a classical head.
+
 Sweeps with fits and plots: ``experiments/gate_counts``.
 """
 
@@ -33,6 +37,12 @@ COLUMNS = (
     ("shots_random", "shots(random)", "{:.2e}"),
     ("p_ideal", "p(ideal)", "{:.2e}"),
     ("advantage_threshold", "mu needed", "{:.2e}"),
+    ("shots_evaluation_random", "eval shots(random)", "{:.2e}"),
+    ("evaluation_cnot_random", "eval CNOTxshots(random)", "{:.2e}"),
+    ("evaluation_cnot_ideal", "eval CNOTxshots(ideal)", "{:.2e}"),
+    ("evaluation_heron_ideal", "eval heron 2qxshots(ideal)", "{:.2e}"),
+    ("evaluation_eagle_ideal", "eval eagle 2qxshots(ideal)", "{:.2e}"),
+    ("preprocessing", "preprocessing", "{}"),
     ("classical_attention", "classical 2T^2d", "{}"),
     ("classical_projections", "+proj 4Td^2", "{}"),
 )
@@ -162,6 +172,11 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
         print("  ".join(cell.rjust(w) for cell, w in zip(line, widths)))
+    print(
+        "eval = one whole attention evaluation: every circuit variant (A: mu, zeta and nu; B: P0) x the shots for "
+        f"{config.rel_error:g} relative precision of its own probability; preprocessing = classical multiply-adds "
+        "before the circuits run (B builds its d^(k+1) loads: O(T d^(k+1)))"
+    )
     print(
         f"L = {config.n_layers}; logical = CNOT + 1q after Mottonen loads (index states pruned; generic = unpruned);"
         f" transpiled at optimization_level {config.optimization_level}, seed_transpiler {config.seed_transpiler}"

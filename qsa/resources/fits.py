@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["PowerLawFit", "JointFit", "fit_power_law", "fit_joint", "crossovers"]
+__all__ = ["PowerLawFit", "JointFit", "ExponentialFit", "fit_power_law", "fit_joint", "fit_exponential", "crossovers"]
 
 
 class PowerLawFit(NamedTuple):
@@ -101,6 +101,55 @@ def fit_power_law(x: Sequence[float], y: Sequence[float], *, confidence: float =
         (alpha - half, alpha + half),
         math.exp(fit.intercept),
         r2,
+        float(np.sqrt(np.mean(resid**2))),
+        float(np.max(np.abs(resid))),
+        lx.size,
+        confidence,
+    )
+
+
+class ExponentialFit(NamedTuple):
+    """``y ~ prefactor * exp(rate * x)``; ``rate_ci`` at ``confidence``; residuals in natural log.
+
+    ``factor`` is ``exp(rate)``, what one more unit of ``x`` multiplies ``y`` by (``< 1``: decay).
+    """
+
+    rate: float
+    rate_ci: tuple[float, float]
+    prefactor: float
+    r2: float
+    rms_residual: float
+    max_residual: float
+    n: int
+    confidence: float
+
+    @property
+    def factor(self) -> float:
+        return math.exp(self.rate)
+
+
+def fit_exponential(x: Sequence[float], y: Sequence[float], *, confidence: float = 0.95) -> ExponentialFit:
+    """Least-squares fit of ``log y = log a + rate x`` (at least 3 points, 2 distinct ``x``) by ``scipy.stats.linregress``.
+
+    The decay rate of a barren plateau: ``y`` a gradient variance, ``x`` a number of qubits or layers.
+    """
+    from scipy import stats
+
+    _check_confidence(confidence)
+    lx = np.asarray(x, dtype=np.float64)
+    if lx.ndim != 1 or not np.all(np.isfinite(lx)):
+        raise ValueError(f"x must be a 1-d sequence of finite numbers; got {x!r}")
+    ly = np.log(_positive(y, "y"))
+    if lx.size != ly.size or lx.size < 3 or np.ptp(lx) == 0:
+        raise ValueError(f"x and y must have the same length >= 3 with distinct x; got {lx.size} and {ly.size} points")
+    fit = stats.linregress(lx, ly)
+    rate, half = float(fit.slope), _t_quantile(confidence, lx.size - 2) * float(fit.stderr)
+    resid = ly - (fit.intercept + fit.slope * lx)
+    return ExponentialFit(
+        rate,
+        (rate - half, rate + half),
+        math.exp(fit.intercept),
+        float(fit.rvalue) ** 2 if np.ptp(ly) > 0 else 1.0,
         float(np.sqrt(np.mean(resid**2))),
         float(np.max(np.abs(resid))),
         lx.size,

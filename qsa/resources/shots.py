@@ -40,9 +40,10 @@ __all__ = [
     "meets_advantage",
     "ProbabilityEstimate",
     "reference_probability",
+    "reference_probabilities",
 ]
 
-INSTANCES = ("random", "ideal")
+INSTANCES: tuple[Literal["random", "ideal"], ...] = ("random", "ideal")
 
 
 def _probability(p: float, name: str) -> float:
@@ -95,11 +96,28 @@ def reference_probability(
 
     Sample ``s`` draws tokens, targets and the ansatz angles of ``W`` and ``V`` from
     ``numpy.random.default_rng([seed, s])``; query phases are aligned (``phi_j = -arg A_j``), the
-    maximiser of ``mu`` and ``P0``.
+    maximiser of ``mu`` and ``P0``. :func:`reference_probabilities` gives every variant at once.
     """
     if not isinstance(shape, Shape):
         raise TypeError(f"shape must be a Shape; got {type(shape).__name__}")
     variant = shape.build(variant).variant
+    return reference_probabilities(shape, instance=instance, n_samples=n_samples, seed=seed)[variant]
+
+
+def reference_probabilities(
+    shape: Shape,
+    *,
+    instance: Literal["random", "ideal"] = "random",
+    n_samples: int = 8,
+    seed: int = 0,
+) -> dict[str, ProbabilityEstimate]:
+    """:func:`reference_probability` of every variant of ``shape`` (``mu``, ``zeta``, ``nu``; or ``P0``), on the same instances.
+
+    One analytic pass gives all three probabilities of circuit A, so a whole evaluation's shots
+    (every variant at its own probability) cost one evaluation here.
+    """
+    if not isinstance(shape, Shape):
+        raise TypeError(f"shape must be a Shape; got {type(shape).__name__}")
     if shape.w_layers is None or shape.v_layers is None:
         raise ValueError(f"shape must have ansatz depths for W and V (w_layers, v_layers); got {shape}")
     if instance not in INSTANCES:
@@ -122,9 +140,15 @@ def reference_probability(
         Y = Z / torch.linalg.vector_norm(Z, dim=-1, keepdim=True)
     if shape.circuit == "B":  # P0 with aligned phases (analytic.superposition_P0, batched over W and V)
         A = analytic.branch_amplitudes(X, Y, W, V, k=k)  # (S, T)
-        p = (torch.abs(A) / analytic.superposition_norms(X, k=k)).mean(-1) ** 2
+        probabilities = {"P0": (torch.abs(A) / analytic.superposition_norms(X, k=k)).mean(-1) ** 2}
     else:  # analytic.observables, batched over W and V
         A, z_norm2 = analytic.amplitudes_and_norms(X, Y, W, V, k=k, kernel=kernel, beta=beta)  # (S, T) each
-        p = getattr(analytic.observables_from_amplitudes(A, z_norm2, phases="aligned"), variant)
-    values = p.detach().cpu().numpy()
-    return ProbabilityEstimate(instance, float(values.mean()), float(values.min()), float(values.max()), S, seed)
+        obs = analytic.observables_from_amplitudes(A, z_norm2, phases="aligned")
+        probabilities = {v: getattr(obs, v) for v in shape.variants}
+    out = {}
+    for variant, p in probabilities.items():
+        values = p.detach().cpu().numpy()
+        out[variant] = ProbabilityEstimate(
+            instance, float(values.mean()), float(values.min()), float(values.max()), S, seed
+        )
+    return out

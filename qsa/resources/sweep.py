@@ -28,20 +28,52 @@ from qsa.resources.counts import shape as label_shape
 from qsa.resources.fits import crossovers, fit_joint, fit_power_law
 from qsa.resources.transpiled import BACKENDS, TranspileCache, transpiled_counts
 
-__all__ = ["SweepConfig", "grid", "measure", "sweep", "summarize", "rows_to_csv", "QSA_METRICS", "CLASSICAL_METRICS"]
+__all__ = [
+    "SweepConfig",
+    "grid",
+    "measure",
+    "sweep",
+    "summarize",
+    "rows_to_csv",
+    "QSA_METRICS",
+    "EVALUATION_METRICS",
+    "CLASSICAL_METRICS",
+    "INSTANCES",  # noqa: F822 - served by the module __getattr__ below, which loads torch on first use
+]
 
 log = logging.getLogger(__name__)
 
-#: Count columns of a row that are fitted for the QSA circuits, and the classical ones.
+
+def __getattr__(name: str) -> Any:
+    """``INSTANCES``, re-exported from :mod:`qsa.resources.shots` on first use (that module loads torch)."""
+    if name == "INSTANCES":
+        from qsa.resources.shots import INSTANCES
+
+        return INSTANCES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: Count columns of a row that are fitted for the QSA circuits, and the classical ones. ``evaluation_*``:
+#: one whole attention evaluation (every variant times its shots, :func:`measure`); ``evaluation_total_*``
+#: adds the classical preprocessing; the others are per shot of the measured circuit.
 QSA_METRICS = (
     "cnot",
     "cnot_generic",
     "total",
     "heron_two_qubit",
     "eagle_two_qubit",
-    "cnot_x_shots_ideal",
-    "cnot_x_shots_random",
+    "preprocessing",
+    "evaluation_cnot_ideal",
+    "evaluation_cnot_random",
+    "evaluation_total_ideal",
+    "evaluation_total_random",
+    "evaluation_heron_ideal",
+    "evaluation_heron_random",
+    "evaluation_eagle_ideal",
+    "evaluation_eagle_random",
 )
+#: The whole-evaluation metrics among :data:`QSA_METRICS` (the crossovers that count).
+EVALUATION_METRICS = tuple(m for m in QSA_METRICS if m.startswith("evaluation_") or m == "preprocessing")
 CLASSICAL_METRICS = ("classical_attention", "classical_total")
 
 
@@ -143,10 +175,9 @@ def grid(config: SweepConfig) -> list[tuple[Shape, str]]:
     return out
 
 
-def _transpile_here(shape: Shape, variant: str, config: SweepConfig, cnot: int) -> bool:
+def _transpile_here(shape: Shape, config: SweepConfig, cnot: int) -> bool:
     return (
-        variant == shape.variants[0]
-        and shape.T in config.transpile_T
+        shape.T in config.transpile_T
         and shape.d in config.transpile_d
         and shape.k in config.transpile_k
         and cnot <= config.transpile_max_cnot
@@ -154,10 +185,23 @@ def _transpile_here(shape: Shape, variant: str, config: SweepConfig, cnot: int) 
 
 
 def measure(shape: Shape, variant: str, config: SweepConfig, *, cache: TranspileCache | None = None) -> dict[str, Any]:
-    """One flat row of everything :func:`sweep` records for ``shape``'s ``variant`` circuit."""
+    """One flat row of everything :func:`sweep` records for ``shape``'s ``variant`` circuit.
+
+    Every row has the same columns (``None`` where a value does not apply). Per variant: qubits,
+    logical counts, depths, the classical cost, the success probability on seeded instances
+    (``p_random``, ``p_ideal``) and its shots ``(1 - p) / (p eps^2)``. The row of the measured
+    variant (``mu``, ``P0``) also holds **one whole attention evaluation**: every variant of the
+    circuit (``mu``, ``zeta`` and ``nu`` for A, which ``F`` and the losses need; ``P0`` for B) run
+    at the shots its own probability needs, ``shots_evaluation_<instance>`` shots and
+    ``evaluation_cnot_<instance> = sum_v cnot_v shots_v`` logical CNOTs (and
+    ``evaluation_<backend>_<instance>`` native two-qubit gates on the transpiled sub-grid, where
+    every variant is transpiled); ``preprocessing``, the classical multiply-adds before the
+    circuits run (:func:`~qsa.resources.classical.preprocessing_cost`: ``O(T d^(k+1))`` for B);
+    and ``evaluation_total_<instance>``, the two together.
+    """
     # torch is imported here, at the first measurement: a grid refused by the preflight never loads it
-    from qsa.resources.classical import classical_attention_cost
-    from qsa.resources.shots import advantage_threshold, reference_probability, shots_for_precision
+    from qsa.resources.classical import classical_attention_cost, preprocessing_cost
+    from qsa.resources.shots import INSTANCES, advantage_threshold, reference_probabilities, shots_for_precision
 
     start = time.perf_counter()
     measured = variant == shape.variants[0]
@@ -193,38 +237,67 @@ def measure(shape: Shape, variant: str, config: SweepConfig, *, cache: Transpile
     }
     threshold = advantage_threshold(shape.T, shape.d, shape.k)
     row["advantage_threshold"] = threshold if measured else None
-    for instance in ("random", "ideal"):
-        p = reference_probability(
-            shape, variant=variant, instance=instance, n_samples=config.mu_samples, seed=config.mu_seed
-        )
+    probabilities = {
+        instance: reference_probabilities(shape, instance=instance, n_samples=config.mu_samples, seed=config.mu_seed)
+        for instance in INSTANCES
+    }
+    shots = {  # instance -> variant -> shots for the relative precision
+        instance: {v: shots_for_precision(p.mean, rel_error=config.rel_error) for v, p in by_variant.items()}
+        for instance, by_variant in probabilities.items()
+    }
+    for instance in INSTANCES:
+        p = probabilities[instance][variant]
         row[f"p_{instance}"] = p.mean
         row[f"p_{instance}_min"], row[f"p_{instance}_max"] = p.min, p.max
-        row[f"shots_{instance}"] = shots_for_precision(p.mean, rel_error=config.rel_error)
+        row[f"shots_{instance}"] = shots[instance][variant]
         row[f"advantage_{instance}"] = (p.mean >= threshold) if measured else None
-        row[f"cnot_x_shots_{instance}"] = pruned.cnot * row[f"shots_{instance}"]
+    others = ("zeta", "nu")  # circuit A's normalisation circuits, carried in the measured row
+    cnots = {variant: pruned.cnot}
+    if measured:
+        cnots.update({v: logical_counts(shape, variant=v).cnot for v in shape.variants if v != variant})
+    row["preprocessing"] = preprocessing_cost(shape).total if measured else None
+    for instance in INSTANCES:
+        evaluation = sum(cnots[v] * shots[instance][v] for v in shape.variants) if measured else None
+        row[f"shots_evaluation_{instance}"] = sum(shots[instance].values()) if measured else None
+        row[f"evaluation_cnot_{instance}"] = evaluation
+        row[f"evaluation_total_{instance}"] = None if evaluation is None else evaluation + row["preprocessing"]
     for backend in config.backends:
         for name in ("two_qubit", "two_qubit_depth", "depth", "n_physical", "seconds", "cached"):
             row[f"{backend}_{name}"] = None
-        if _transpile_here(shape, variant, config, pruned.cnot):
+        for v in others:
+            row[f"{backend}_two_qubit_{v}"] = None
+        for instance in INSTANCES:
+            row[f"evaluation_{backend}_{instance}"] = None
+        if not (measured and _transpile_here(shape, config, pruned.cnot)):
+            continue
+        native = {}
+        for v in shape.variants:
             got = transpiled_counts(
                 shape,
                 backend,
-                variant=variant,
+                variant=v,
                 optimization_level=config.optimization_level,
                 seed_transpiler=config.seed_transpiler,
                 cache=cache,
             )
-            for name in ("two_qubit", "two_qubit_depth", "depth", "n_physical", "seconds", "cached"):
-                row[f"{backend}_{name}"] = getattr(got, name)
+            native[v] = got.two_qubit
+            if v == variant:
+                for name in ("two_qubit", "two_qubit_depth", "depth", "n_physical", "seconds", "cached"):
+                    row[f"{backend}_{name}"] = getattr(got, name)
+            else:
+                row[f"{backend}_two_qubit_{v}"] = got.two_qubit
             log.info(
-                "%s %s: %s two-qubit gates on %s (%.1f s%s)",
+                "%s %s %s: %s two-qubit gates on %s (%.1f s%s)",
                 shape.label,
+                v,
                 (shape.T, shape.d, shape.k),
                 got.two_qubit,
                 backend,
                 got.seconds,
                 ", cached" if got.cached else "",
             )
+        for instance in INSTANCES:
+            row[f"evaluation_{backend}_{instance}"] = sum(native[v] * shots[instance][v] for v in shape.variants)
     row["seconds"] = time.perf_counter() - start
     return row
 

@@ -131,6 +131,11 @@ def _report(result) -> None:
             for name, values in sorted(held.items())
         ]
         print("untrained baselines on test: " + "; ".join(parts))
+    cost = s.get("cost")
+    if cost and "error" not in cost:
+        from qsa.resources.report import format_block
+
+        print("\n".join(format_block(cost)))
     if s.get("best"):
         b = s["best"]
         print(f"best {b['loss']} on {b['split']}: {b['value']:.4f} at step {b['step']} (best.pt)")

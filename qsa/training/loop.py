@@ -18,7 +18,8 @@ A run lives in one directory (``runs/<name>-<stamp>/``)::
     best.pt           model with the lowest held-out ("test") loss so far
     loss.png          loss curves with chance levels (accuracy too, for text)
     summary.json      final metrics on every split, best step, chance levels, wall time, plot paths,
-                      model family and its number of trainable parameters
+                      model family and its number of trainable parameters, and (QSA) the cost block
+                      of the trained model (qsa.training.cost: probabilities, shots, gates, advantage)
 
 Every random draw comes from ``config.seed`` (split into streams for the data, the model and the
 batch order), so the same configuration gives the same ``metrics.jsonl`` byte for byte (on the same
@@ -528,6 +529,7 @@ class _Run:
         return self._finish(plots)
 
     def _finish(self, plots: bool) -> TrainResult:
+        from qsa.training.cost import summary_cost
         from qsa.training.plots import plot_run
 
         records = read_metrics(self.run_dir)
@@ -553,6 +555,7 @@ class _Run:
             "resumes": self.resumes,
             "plots": [p.name for p in written],
             "checkpoint": CHECKPOINT,
+            "cost": summary_cost(self.config, self.dataset, self.model),  # qsa.training.cost: the analytic part
         }
         runs.write_json(self.run_dir / SUMMARY, summary)
         logger.info("finished %s: %s", self.run_dir, {k: v.get(self.config.train.loss) for k, v in final.items()})

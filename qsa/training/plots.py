@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from qsa import runs
 
-__all__ = ["plot_run", "plot_losses"]
+__all__ = ["plot_run", "plot_losses", "training_curve"]
 
 
 def _records(run_dir: Path) -> list[dict]:
@@ -35,6 +36,23 @@ def _yscale(ax, values: list[float]) -> None:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def training_curve(records: list[dict[str, Any]]) -> tuple[list[int], list[float]]:
+    """The training-batch losses of ``metrics.jsonl`` records and the steps they belong to.
+
+    The loop writes ``{"kind": "train", "step": s, "loss": ...}`` after its ``s``-th optimiser step
+    with the loss of the batch *before* that step (:mod:`qsa.training.loop`: Adam's closure and
+    L-BFGS's first evaluation are taken at the parameters the step starts from; SPSA records the
+    mean of its two evaluations around them), that is at the
+    parameters of step ``s - 1``, where the evaluation records of step ``s - 1`` were taken. So the
+    point is drawn at ``s - 1``: with full batches it lies on the training split's evaluation curve.
+
+    Returns:
+        ``(steps, losses)``, two lists of the same length.
+    """
+    train = [r for r in records if r["kind"] == "train"]
+    return [r["step"] - 1 for r in train], [r["loss"] for r in train]
 
 
 def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, title: str = "") -> Path:
@@ -68,7 +86,7 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
 
     ax = axes[0]
     if train:
-        ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8, color="0.6", label="training batch")
+        ax.plot(*training_curve(records), lw=0.8, color="0.6", label="training batch")
     for name in splits:
         rows = [r for r in evals if r["split"] == name and loss in r]
         ax.plot([r["step"] for r in rows], [r[loss] for r in rows], marker="o", ms=3, label=name)

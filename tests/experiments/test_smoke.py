@@ -62,7 +62,10 @@ def test_gate_counts_smoke(tmp_path):
     assert len(rows) == len((run / "results.csv").read_text().splitlines()) - 1
     assert any(r["heron_two_qubit"] for r in rows) and any(r["eagle_two_qubit"] for r in rows)
     assert results["summary"]["classical"]["classical_attention"]["joint"][0]["alpha"] > 1.99
-    assert "Exponent of T at fixed d" in (run / "fits.md").read_text()
-    for name in ("counts_vs_T.png", "counts_vs_d.png", "counts_vs_k.png", "shots_vs_T.png"):
+    fits = (run / "fits.md").read_text()
+    assert "Exponent of T at fixed d" in fits and "Crossover statements: one whole attention evaluation" in fits
+    assert all(r["evaluation_cnot_ideal"] > 0 and r["preprocessing"] > 0 for r in rows if r["measured"])
+    names = ("evaluation_vs_T.png", "evaluation_vs_d.png", "counts_vs_T.png", "counts_vs_d.png")
+    for name in (*names, "counts_vs_k.png", "shots_vs_T.png"):
         assert (run / name).stat().st_size > 10_000, name
     assert list((tmp_path / "cache" / "gate_counts").glob("*.json"))

@@ -143,3 +143,51 @@ def test_block_must_be_a_positive_integer(rng):
     for bad, error in ((0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)):
         with pytest.raises(error, match="block must be a positive integer"):  # TypeError: not an integer at all
             analytic.key_mixtures(X, W, block=bad)
+
+
+@pytest.mark.parametrize("coefficients", [(0.0, 1.0), (0.0, 0.0, 1.0), (0.2, 0.5, 0.3), (0.0, 0.0, 0.0, 2.0)])
+@pytest.mark.parametrize("shape", [(7, 4), (3, 9, 2)])
+def test_fused_amplitudes_equal_the_tiled_walk_in_value_and_gradient(rng, coefficients, shape):
+    """causal_amplitudes' one-tile kernel (scores kept, hand-written backward) against the tiled walk."""
+    X, Y = (torch.tensor(random_states(rng, *shape), requires_grad=True) for _ in range(2))
+    d = shape[-1]
+    W, V = (torch.tensor(random_unitary(rng, d), requires_grad=True) for _ in range(2))
+    fused = _causal.causal_amplitudes(X, Y, W, V, coefficients)
+    tiled = _causal._amplitudes_tiled(X, Y, W, V, coefficients, 3)
+    w_A, w_z = (torch.tensor(rng.normal(size=fused[0].shape)) for _ in range(2))
+    grads = []
+    for A, z in (fused, tiled):
+        torch.testing.assert_close(A, tiled[0], rtol=0, atol=TOL_STATE)
+        torch.testing.assert_close(z, tiled[1], rtol=0, atol=TOL_STATE)
+        loss = (w_A * A.real + w_A.flip(-1) * A.imag + w_z * z).sum()
+        grads.append(torch.autograd.grad(loss, (X, Y, W, V)))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=TOL_GRAD)
+
+
+def test_fused_amplitudes_double_backward_and_torch_func(rng):
+    X, Y = (torch.tensor(random_states(rng, 2, 4, 2), requires_grad=True) for _ in range(2))
+    W, V = (torch.tensor(random_unitary(rng, 2), requires_grad=True) for _ in range(2))
+
+    def f(X, Y, W, V):
+        A, z = _causal.causal_amplitudes(X, Y, W, V, (0.2, 0.5, 0.3))
+        return A.real, A.imag, z
+
+    assert torch.autograd.gradgradcheck(f, (X, Y, W, V), atol=1e-7, rtol=1e-5)
+
+    def g(W):
+        return _causal.causal_amplitudes(X.detach(), Y.detach(), W, V.detach(), (0.0, 0.0, 1.0))[1].sum()
+
+    torch.testing.assert_close(torch.func.grad(g)(W.detach()), torch.autograd.grad(g(W), W)[0], rtol=0, atol=TOL_GRAD)
+
+
+def test_large_problems_take_the_tiled_walk(rng, monkeypatch):
+    X, Y = (torch.tensor(random_states(rng, 2, 6, 2)) for _ in range(2))
+    W, V = (torch.tensor(random_unitary(rng, 2)) for _ in range(2))
+    fused = _causal.causal_amplitudes(X, Y, W, V, (0.0, 0.0, 1.0))
+    monkeypatch.setattr(_causal, "_MAX_SAVED_ENTRIES", 2 * 6 * 6 - 1)
+    calls = []
+    monkeypatch.setattr(_causal, "_amplitudes_tiled", lambda *a: calls.append(1) or fused)
+    _causal.causal_amplitudes(X, Y, W, V, (0.0, 0.0, 1.0))
+    _causal.causal_amplitudes(X[:, :1], Y[:, :1], W, V, (0.0, 0.0, 1.0), block=1)  # T = 1 fits one tile
+    assert calls == [1]

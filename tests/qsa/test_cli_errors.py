@@ -209,6 +209,15 @@ CASES = [
     Case("gates: --T 1048576", lambda s: ["gates", "--T", "1048576"], "--T", message="needs"),
     Case("gates: --d 3", lambda s: ["gates", "--d", "3"], "--d"),
     Case("gates: --samples abc", lambda s: ["gates", "--samples", "abc"], "--samples"),
+    # --- qsa cost, qsa diagnose (issue 15) --------------------------------------------------------------
+    Case("cost: not a run directory", lambda s: ["cost", str(s.root / "nowhere")], "RUN_DIR"),
+    Case("cost: a directory without a checkpoint", lambda s: ["cost", str(s.root), "--no-transpile"], "RUN_DIR", message="checkpoint.pt"),
+    Case("cost: negative --rel-error", lambda s: ["cost", str(s.root), "--rel-error", "-0.1"], "--rel-error"),
+    Case("cost: unknown --backend", lambda s: ["cost", str(s.root), "--backend", "falcon"], "--backend"),
+    Case("cost: --cache naming a file", lambda s: ["cost", str(s.root), "--cache", str(s.file("cache", "x"))], "--cache"),
+    Case("diagnose: --T 0", lambda s: ["diagnose", str(TFIM), "--T", "0", "--out", str(s.root)], "--T"),
+    Case("diagnose: --inits 1", lambda s: ["diagnose", str(TFIM), "--inits", "1", "--out", str(s.root)], "--inits"),
+    Case("diagnose: a baseline family", lambda s: ["diagnose", str(TFIM), "--set", "model.family=kcsa", "--out", str(s.root)], "model.family"),
     Case("gates: --memory-limit lots", lambda s: ["gates", "--memory-limit", "lots"], "--memory-limit"),
     # --- qsa submit ----------------------------------------------------------------------------------
     Case("submit: config is a directory", lambda s: ["submit", str(s.root), *LOCAL], "config", message="a directory"),

@@ -314,3 +314,37 @@ def test_bad_batches_and_evaluators():
         QSAModel({"d": 4}, seed=0)
     with pytest.raises(ValueError, match="diff_method must not be 'backprop' on lightning.qubit"):
         PennyLaneEvaluator("lightning.qubit", diff_method="backprop")
+
+
+@pytest.mark.parametrize("embedding", ["none", "isometric"])
+@pytest.mark.parametrize("phases", ["aligned", "trained", "none"])
+def test_one_pass_forward_equals_the_evaluator_contract_with_phases_computed_first(embedding, phases):
+    """The analytic model builds W and V once and takes aligned phases from its own pass (unchecked tokens);
+    the same numbers and gradients as the public evaluator call with the phases of a closed-form pass first."""
+    model, batch = _setup(embedding, phases, layers=2)
+    X, Y = model.tokens(batch)
+    contract = model.evaluator(model.circuit_params(X, Y), X, Y, k=2, kernel="mono", beta=None)
+    one_pass = model(batch)
+    params = [p for p in model.parameters() if p.requires_grad]
+    for name in ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
+        a, b = getattr(one_pass, name), getattr(contract, name)
+        torch.testing.assert_close(a, b, rtol=0, atol=TOL_STATE, msg=name)
+        ga = torch.autograd.grad(a.sum(), params, retain_graph=True, allow_unused=True)
+        gb = torch.autograd.grad(b.sum(), params, retain_graph=True, allow_unused=True)
+        for x, y in zip(ga, gb):
+            if y is not None:
+                torch.testing.assert_close(x, y, rtol=0, atol=TOL_GRAD, msg=name)
+
+
+def test_analytic_evaluator_aligned_phases_keyword(rng):
+    model, batch = _setup("none", "aligned")
+    X, Y = model.tokens(batch)
+    params = model.circuit_params(X, Y)
+    explicit = model.evaluator(params, X, Y, k=2, kernel="mono", beta=None)
+    params.pop("phi")
+    aligned = model.evaluator(params, X, Y, k=2, kernel="mono", beta=None, phases="aligned")
+    torch.testing.assert_close(aligned.L_B, explicit.L_B, rtol=0, atol=TOL_STATE)
+    with pytest.raises(ValueError, match="phases must be None or 'aligned'"):
+        model.evaluator({**params, "phi": torch.zeros(3)}, X, Y, k=2, kernel="mono", beta=None, phases="aligned")
+    with pytest.raises(ValueError, match="X must have unit-norm rows"):
+        model.evaluator(params, 2 * X, Y, k=2, kernel="mono", beta=None)

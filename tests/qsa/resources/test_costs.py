@@ -15,6 +15,7 @@ from qsa.resources import (
     advantage_threshold,
     classical_attention_cost,
     meets_advantage,
+    preprocessing_cost,
     reference_probability,
     shape,
     shots_for_precision,
@@ -27,6 +28,22 @@ def test_classical_cost(T, d):
     assert (cost.scores, cost.values, cost.attention) == (T * T * d, T * T * d, 2 * T * T * d)
     assert cost.projections == 4 * T * d * d and cost.total == 2 * T * T * d + 4 * T * d * d
     assert cost.causal_scores == sum(j + 1 for j in range(T)) * d
+
+
+@pytest.mark.parametrize("T, d, k", [(4, 2, 1), (8, 4, 2), (3, 8, 3)])
+def test_preprocessing_counts_the_loads_circuit_b_builds(T, d, k):
+    b = shape("B", T, d, k)
+    (steps, width) = b.parameter_shapes()["psi"]  # the loads circuit B's builder takes: (T, d^(k+1))
+    assert (steps, width) == (T, d ** (k + 1))
+    cost = preprocessing_cost(b)
+    assert cost.tensor_powers == T * sum(d**m for m in range(2, k + 2))  # x, x(x)x, ..., x^(x)(k+1) per token
+    assert cost.prefix_sums == cost.norms == steps * width
+    assert cost.load_angles == 2 * T * d + steps * width  # tokens, targets, and the T superposition loads
+    assert cost.total == cost.tensor_powers + 2 * steps * width + cost.load_angles
+    for label in ("A-mono", "A-poly"):  # circuit A loads tokens and targets only
+        assert preprocessing_cost(shape(label, T, d, k)) == (0, 0, 0, 2 * T * d)
+    with pytest.raises(TypeError, match="shape must be a Shape"):
+        preprocessing_cost((T, d, k))
 
 
 def test_shots_for_precision():

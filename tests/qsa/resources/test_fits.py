@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from qsa.resources import crossovers, fit_joint, fit_power_law
+from qsa.resources import crossovers, fit_exponential, fit_joint, fit_power_law
 
 
 def test_exact_power_law_has_zero_width_interval():
@@ -26,6 +26,22 @@ def test_interval_is_t_quantile_times_standard_error_of_the_slope(rng):
     assert fit.exponent == pytest.approx(ref.slope, rel=1e-12)
     np.testing.assert_allclose(fit.exponent_ci, (ref.slope - half, ref.slope + half), rtol=1e-10)
     assert fit.r2 == pytest.approx(ref.rvalue**2, rel=1e-10)
+
+
+def test_exponential_fit_is_linregress_of_log_y_on_x(rng):
+    x = np.array([1.0, 2, 3, 4, 5, 6])
+    exact = fit_exponential(x, 0.5 * np.exp(-0.7 * x))
+    assert exact.rate == pytest.approx(-0.7, abs=1e-12) and exact.prefactor == pytest.approx(0.5, rel=1e-12)
+    assert exact.factor == pytest.approx(np.exp(-0.7)) and exact.rms_residual < 1e-12
+    y = 2 * np.exp(-0.4 * x + rng.normal(0, 0.1, x.size))
+    fit, ref = fit_exponential(x, y, confidence=0.9), stats.linregress(x, np.log(y))
+    half = stats.t.ppf(0.95, x.size - 2) * ref.stderr
+    assert fit.rate == pytest.approx(ref.slope, rel=1e-12) and fit.r2 == pytest.approx(ref.rvalue**2, rel=1e-10)
+    np.testing.assert_allclose(fit.rate_ci, (ref.slope - half, ref.slope + half), rtol=1e-10)
+    with pytest.raises(ValueError, match="y must be a 1-d sequence of positive"):
+        fit_exponential(x, -y)
+    with pytest.raises(ValueError, match="distinct x"):
+        fit_exponential([1, 1, 1], [1, 2, 3])
 
 
 def test_joint_fits_least_squares_equals_linregress_with_one_regressor(rng):

@@ -8,12 +8,29 @@ import math
 
 import pytest
 
-from qsa.resources import SweepConfig, logical_counts, rows_to_csv, shape, summarize, sweep
+from qsa.resources import (
+    SweepConfig,
+    TranspileCache,
+    logical_counts,
+    preprocessing_cost,
+    reference_probabilities,
+    rows_to_csv,
+    shape,
+    shots_for_precision,
+    summarize,
+    sweep,
+    transpiled_counts,
+)
 from qsa.resources.sweep import grid
 
 
 @pytest.fixture(scope="module")
-def rows():
+def cache(tmp_path_factory):
+    return TranspileCache(tmp_path_factory.mktemp("transpiled"))
+
+
+@pytest.fixture(scope="module")
+def rows(cache):
     config = SweepConfig(
         circuits=("A-mono", "B"),
         T=(2, 3, 4),
@@ -26,7 +43,7 @@ def rows():
         transpile_k=(1,),
         backends=("heron",),
     )
-    return sweep(config)
+    return sweep(config, cache=cache)
 
 
 def test_one_row_per_shape_with_logical_and_classical_columns(rows):
@@ -47,6 +64,38 @@ def test_transpiled_columns_only_on_the_sub_grid(rows):
     done = [r for r in rows if r["heron_two_qubit"] is not None]
     assert {(r["circuit"], r["T"], r["d"], r["variant"]) for r in done} == {("A-mono", 2, 2, "mu"), ("B", 2, 2, "P0")}
     assert all("eagle_two_qubit" not in r for r in rows)
+
+
+def test_measured_rows_hold_one_whole_evaluation_every_variant_at_its_shots(rows, cache):
+    """A's evaluation is mu + zeta + nu, each circuit at the shots its own probability needs; B's is P0
+    and its classical preprocessing; the columns agree with qsa.resources and with the variants' own rows."""
+    for r in rows:
+        if not r["measured"]:
+            assert r["evaluation_cnot_ideal"] is None and r["preprocessing"] is None
+            continue
+        s = shape(r["circuit"], r["T"], r["d"], r["k"], n_layers=r["n_layers"], phases=r["phases"])
+        same = {x["variant"]: x for x in rows if (x["circuit"], x["T"], x["d"], x["k"]) == (r["circuit"], *s_key(s))}
+        assert set(same) == set(s.variants)
+        for instance in ("random", "ideal"):
+            probabilities = reference_probabilities(s, instance=instance, n_samples=2, seed=0)
+            shots = {v: shots_for_precision(p.mean, rel_error=0.1) for v, p in probabilities.items()}
+            assert {v: same[v][f"shots_{instance}"] for v in s.variants} == shots
+            assert r[f"shots_evaluation_{instance}"] == sum(shots.values())
+            cnot = sum(logical_counts(s, variant=v).cnot * shots[v] for v in s.variants)
+            assert r[f"evaluation_cnot_{instance}"] == cnot == sum(same[v]["cnot"] * shots[v] for v in s.variants)
+            assert r[f"evaluation_total_{instance}"] == cnot + preprocessing_cost(s).total == cnot + r["preprocessing"]
+            if r["heron_two_qubit"] is not None:  # every variant transpiled on the sub-grid
+                native = {v: transpiled_counts(s, "heron", variant=v, cache=cache).two_qubit for v in s.variants}
+                assert r[f"evaluation_heron_{instance}"] == sum(native[v] * shots[v] for v in s.variants)
+                assert all(r[f"heron_two_qubit_{v}"] == native[v] for v in s.variants if v != r["variant"])
+            else:
+                assert r[f"evaluation_heron_{instance}"] is None
+        if r["circuit"] == "A-mono":  # the mu circuit at its shots is only part of an evaluation
+            assert r["evaluation_cnot_ideal"] > r["cnot"] * r["shots_ideal"]
+
+
+def s_key(s):
+    return s.T, s.d, s.k
 
 
 def test_rows_to_csv_round_trips(rows):
