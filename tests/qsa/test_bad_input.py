@@ -118,5 +118,8 @@ def test_a_model_refuses_an_empty_batch_and_an_overflowing_beta():
     batch = markov_sequences(2, T=4, d=4, rho=0.9, seed=0)
     with pytest.raises(ValueError, match=r"must hold at least one sequence \(S >= 1\); got shape \(0, 4, 4\)"):
         QSAModel(ModelConfig(d=4, T=4), seed=0).loss(batch[:0])
-    with pytest.raises(ValueError, match=r"beta must be at most .*; got 1e\+308"):
-        QSAModel(ModelConfig(d=4, T=4, kernel="poly", beta=1e308), seed=0).loss(batch)
+    for k, beta in ((1, 1e308), (2, 1e200)):  # k = 2: beta^2 overflowed as a bare OverflowError
+        with pytest.raises(
+            ValueError, match=rf"beta must be at most .* for k = {k} .*; got {beta!r}".replace("+", "\\+")
+        ):
+            QSAModel(ModelConfig(d=4, T=4, k=k, kernel="poly", beta=beta), seed=0).loss(batch)
