@@ -44,8 +44,19 @@ def _to_tensor(a: Any, name: str) -> torch.Tensor:
     return t  # pragma: no cover
 
 
+def reads_values(t: torch.Tensor) -> bool:
+    """Whether value checks (finite, unit norm, index range) run on ``t``: on the CPU only.
+
+    Reading a value of a tensor on a GPU synchronises the device, once per call of a training
+    step's hot path. Data are checked on the CPU when they are built (:class:`qsa.data.Sequences`,
+    the embeddings' id windows) and moved after; the training loop stops on a non-finite loss.
+    Shapes and dtypes are checked on every device.
+    """
+    return t.device.type == "cpu"
+
+
 def tokens(X: Any, name: str = "X") -> torch.Tensor:
-    """``X`` as a complex tensor of shape ``(T, d)`` or ``(S, T, d)`` with finite unit rows."""
+    """``X`` as a complex tensor of shape ``(T, d)`` or ``(S, T, d)`` with finite unit rows (values checked on the CPU)."""
     t = _to_tensor(X, name)
     if t.ndim not in (2, 3):
         raise ValueError(f"{name} must have shape (T, d) or (S, T, d); got shape {tuple(t.shape)}")
@@ -54,6 +65,8 @@ def tokens(X: Any, name: str = "X") -> torch.Tensor:
     if t.ndim == 3 and t.shape[0] < 1:
         raise ValueError(f"{name} must hold at least one sequence (S >= 1); got shape {tuple(t.shape)}")
     power_of_two(t.shape[-1], f"the token width d of {name}")
+    if not reads_values(t):
+        return t
     with torch.no_grad():
         err = (torch.linalg.vector_norm(t, dim=-1) - 1).abs()
         worst = float(err.max())
@@ -78,6 +91,8 @@ def unitary(U: Any, d: int, name: str, dtype: torch.dtype) -> torch.Tensor:
     if tuple(t.shape) != (d, d):
         raise ValueError(f"{name} must have shape ({d}, {d}) to act on tokens of width {d}; got {tuple(t.shape)}")
     t = t.to(dtype)
+    if not reads_values(t):
+        return t
     with torch.no_grad():
         err = float((t.conj().T @ t - torch.eye(d, dtype=dtype, device=t.device)).abs().max())
         if err <= _TOL[dtype]:  # one pass: a NaN or inf anywhere makes err NaN or inf
@@ -141,7 +156,7 @@ def phases(value: Any, batch_shape: tuple[int, ...]) -> torch.Tensor | str | Non
     T = batch_shape[-1]
     if tuple(t.shape) not in ((T,), tuple(batch_shape)):
         raise ValueError(f"phases must have shape ({T},) or {tuple(batch_shape)}; got {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
+    if reads_values(t) and not bool(torch.isfinite(t).all()):
         raise ValueError("phases must be finite; got NaN or inf")
     return t.to(torch.float64) if not t.dtype.is_floating_point else t
 
@@ -185,6 +200,8 @@ def unit_rows(t: torch.Tensor, name: str) -> None:
     tol = _TOL.get(t.dtype, _REAL_TOL.get(t.dtype))
     if tol is None:
         raise TypeError(f"{name} must have a float or complex dtype of 32 or 64 bits per part; got {t.dtype}")
+    if not reads_values(t):
+        return
     with torch.no_grad():
         finite = torch.isfinite(torch.view_as_real(t)).all(-1) if t.is_complex() else torch.isfinite(t)
         if not bool(finite.all()):

@@ -177,7 +177,7 @@ def amplitudes_and_norms(
     r"""``(A, ||z||^2)``, each ``(..., T)``, from one pass over the key mixtures (``V`` unitary).
 
     ``A_j = <y_j|V tilde z_j>`` and ``||z_j||^2 = ||tilde z_j||^2`` (:func:`key_mixtures`), computed
-    by :func:`qsa._causal.causal_amplitudes` (one fused kernel with a hand-written backward where the
+    by ``qsa._causal.causal_amplitudes`` (private: one fused kernel with a hand-written backward where the
     causal triangle fits in one tile, the tiled walk otherwise). Inputs are not checked.
     """
     return causal_amplitudes(X, Y, W, V, kernel_coefficients(k, kernel, beta))

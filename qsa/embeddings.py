@@ -86,11 +86,13 @@ def skew_rotation(theta: torch.Tensor, d: int) -> torch.Tensor:
     return torch.linalg.matrix_exp(K - K.T)
 
 
-def sinusoidal_encoding(T: int, d: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def sinusoidal_encoding(
+    T: int, d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> torch.Tensor:
     r"""Unit-norm sinusoidal positions, ``(T, d)``: ``PE[t, 2i] = sin(t w_i)``, ``PE[t, 2i+1] = cos(t w_i)``,
-    ``w_i = 10000^(-2i/d)``, divided by ``sqrt(d/2)`` (each row's norm) so ``||PE_t|| = 1``."""
-    t = torch.arange(T, dtype=dtype)[:, None]  # (T, 1)
-    w = 10000.0 ** (-torch.arange(0, d, 2, dtype=dtype) / d)  # (d/2,)
+    ``w_i = 10000^(-2i/d)``, divided by ``sqrt(d/2)`` (each row's norm) so ``||PE_t|| = 1``; on ``device``."""
+    t = torch.arange(T, dtype=dtype, device=device)[:, None]  # (T, 1)
+    w = 10000.0 ** (-torch.arange(0, d, 2, dtype=dtype, device=device) / d)  # (d/2,)
     pe = torch.stack([torch.sin(t * w), torch.cos(t * w)], dim=-1).reshape(T, d)  # (T, d)
     return pe / math.sqrt(d / 2)
 
@@ -114,7 +116,7 @@ def _check_ids(ids: Any, M: int, *, window: bool = True) -> torch.Tensor:
         raise TypeError(f"ids must have an integer dtype; got {ids.dtype}")
     if ids.ndim != 2 or ids.shape[1] < (2 if window else 1):
         raise ValueError(f"ids must have shape {shape}; got shape {tuple(ids.shape)}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= M):
+    if ids.numel() and _validate.reads_values(ids) and (int(ids.min()) < 0 or int(ids.max()) >= M):
         raise ValueError(
             f"ids must lie in [0, {M}) (the vocabulary size); got values in [{int(ids.min())}, {int(ids.max())}]"
         )
@@ -201,7 +203,9 @@ class IsometricEmbedding(nn.Module):
     def _tokens(self, ids: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
         x = E[ids]  # (S, L, d)
         if self.positional:
-            x = x + self.pe_scale * sinusoidal_encoding(ids.shape[-1], self.d, dtype=x.dtype)  # (S, L, d)
+            x = x + self.pe_scale * sinusoidal_encoding(
+                ids.shape[-1], self.d, dtype=x.dtype, device=x.device
+            )  # (S, L, d)
         return self._normalise(x, "token")
 
     def _targets(self, ids: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
@@ -209,7 +213,7 @@ class IsometricEmbedding(nn.Module):
 
     def _normalise(self, v: torch.Tensor, what: str) -> torch.Tensor:
         norm = torch.linalg.vector_norm(v, dim=-1, keepdim=True)  # (..., 1)
-        if bool((norm == 0).any()):
+        if _validate.reads_values(norm) and bool((norm == 0).any()):
             raise ValueError(f"every {what} vector must be nonzero before normalising; got a zero row")
         return (v / norm).to(_complex_of(v.dtype))
 
@@ -321,7 +325,7 @@ class Projector(nn.Module):
         states = self._check_states(states)
         u = states @ self.isometry.conj()  # (..., d): (Q^dagger psi)_k = sum_i conj(Q_ik) psi_i
         norm = torch.linalg.vector_norm(u, dim=-1, keepdim=True)  # (..., 1)
-        if bool((norm == 0).any()):
+        if _validate.reads_values(norm) and bool((norm == 0).any()):
             raise ValueError("states must not be orthogonal to the projector's subspace; got a zero projection")
         return u / norm
 

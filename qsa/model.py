@@ -45,6 +45,7 @@ from qsa import _validate, analytic, evaluators
 from qsa.analytic import Observables
 from qsa.ansatz import ansatz_unitaries
 from qsa.data.sequences import Sequences
+from qsa.devices import resolve_device
 from qsa.embeddings import IsometricEmbedding, Projector
 from qsa.evaluators.analytic import AnalyticEvaluator as _AnalyticEvaluator  # (qsa.model.AnalyticEvaluator: moved)
 from qsa.options import EMBEDDINGS, PHASES, ModelOptions
@@ -211,6 +212,10 @@ class QSAModel(nn.Module):
             ``theta_V`` (angles uniform in ``[0, 2 pi)``) and the embedding. Phases start at 0.
         evaluator: any :class:`Evaluator`; ``None`` uses ``config.backend`` and ``config.diff_method``.
 
+    The parameters are drawn on the CPU (so every device starts from the same numbers) and moved
+    to ``config.device``; batches must be on that device too (``Sequences.to(device)``,
+    ``ids.to(device)``), as :func:`qsa.training.train` puts them.
+
     Batches: a :class:`~qsa.data.Sequences` of tokens (``embedding="none"``) or of states
     (``"projector"``), or an int64 tensor of id windows ``(S, T+1)`` (``"isometric"``).
 
@@ -250,9 +255,15 @@ class QSAModel(nn.Module):
         self.embedding = make_embedding(config, rng_E)
         if evaluator is None:
             evaluator = evaluators.make_evaluator(
-                config.backend, config.diff_method, shots=config.shots, shot_seed=config.shot_seed, noise=config.noise
+                config.backend,
+                config.diff_method,
+                shots=config.shots,
+                shot_seed=config.shot_seed,
+                noise=config.noise,
+                device=config.device,
             )
         self.evaluator = evaluator
+        self.to(resolve_device(config.device, key="model.device"))  # drawn on the CPU (same numbers), then moved
 
     # --- the pieces of a forward pass ----------------------------------------------------------
 

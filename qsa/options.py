@@ -11,6 +11,7 @@ No torch here: a training config is read and checked before anything heavy is im
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -23,6 +24,8 @@ __all__ = [
     "PENNYLANE_DEVICES",
     "HARDWARE_BACKENDS",
     "DIFF_METHODS",
+    "DEVICE_PATTERN",
+    "GPU_BACKENDS",
     "ModelOptions",
 ]
 
@@ -30,12 +33,16 @@ __all__ = [
 PHASES = ("none", "aligned", "trained")
 #: How batches become tokens: given tokens, an isometric vocabulary embedding, or a projector of states.
 EMBEDDINGS = ("none", "isometric", "projector")
-#: PennyLane devices that run the circuits in the loop.
-PENNYLANE_DEVICES = ("default.qubit", "lightning.qubit")
+#: PennyLane devices that run the circuits in the loop (``lightning.gpu``: NVIDIA GPUs, ``pip install "qsa[gpu]"``).
+PENNYLANE_DEVICES = ("default.qubit", "lightning.qubit", "lightning.gpu")
+#: Backends that simulate on a GPU of their own (they need one, whatever ``device`` says).
+GPU_BACKENDS = ("lightning.gpu",)
 #: Backends evaluated by :class:`qsa.hardware.HardwareEvaluator`: batched parameter shift on Qiskit Aer.
 HARDWARE_BACKENDS = ("aer",)
 #: Every backend a model can name (see :mod:`qsa.evaluators`).
 BACKENDS = ("analytic", "torch", *PENNYLANE_DEVICES, *HARDWARE_BACKENDS)
+#: Torch device names (checked for presence by :func:`qsa.devices.resolve_device` when a model is built).
+DEVICE_PATTERN = r"(cpu|cuda|mps|xpu)(:[0-9]+)?"
 #: PennyLane's differentiation methods (PennyLane devices only).
 DIFF_METHODS = ("best", "backprop", "adjoint", "parameter-shift")
 
@@ -54,7 +61,7 @@ class ModelOptions:
         train_embedding: ``False`` freezes the embedding or projector.
         backend: ``"analytic"`` (closed forms), ``"torch"`` (the circuits in the loop on QSA's
             batched torch statevector simulator, backprop), a PennyLane device (``"default.qubit"``,
-            ``"lightning.qubit"``: the circuits in the loop) or ``"aer"`` (the hardware path:
+            ``"lightning.qubit"``, ``"lightning.gpu"``: the circuits in the loop) or ``"aer"`` (the hardware path:
             :class:`qsa.hardware.HardwareEvaluator`, one Aer job per step holding every
             parameter-shift point of every sequence). See :mod:`qsa.evaluators`.
         diff_method: PennyLane's ``"best"``, ``"backprop"``, ``"adjoint"`` or ``"parameter-shift"``
@@ -66,6 +73,12 @@ class ModelOptions:
             run then differs in its sampling noise).
         noise: ``"aer"`` with shots: a ``qiskit_ibm_runtime.fake_provider`` backend name (e.g.
             ``"fake_torino"``) whose noise model and layout Aer simulates; ``None`` is noiseless.
+        device: the torch device of the parameters, the data and every tensor a training step makes
+            (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``): the analytic tier, the torch
+            simulator and PennyLane's ``default.qubit`` run there. ``"lightning.qubit"`` runs on
+            the CPU (``device`` must be a CPU); ``"aer"`` with a CUDA ``device`` simulates on Aer's
+            GPU build (``device="GPU"``, ``pip install "qsa[gpu]"``). Whether the device exists is
+            checked when the model is built (:func:`qsa.devices.resolve_device`).
 
     Raises:
         TypeError, ValueError: for an option out of its domain, or options that do not go
@@ -81,11 +94,12 @@ class ModelOptions:
     positional: bool = False
     train_rotation: bool = True
     train_embedding: bool = True
-    backend: Literal["analytic", "torch", "default.qubit", "lightning.qubit", "aer"] = "analytic"
+    backend: Literal["analytic", "torch", "default.qubit", "lightning.qubit", "lightning.gpu", "aer"] = "analytic"
     diff_method: Literal["best", "backprop", "adjoint", "parameter-shift"] = "best"
     shots: int | None = None
     shot_seed: int | None = None
     noise: str | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         _checks.integer(self.k, "k", minimum=1)
@@ -102,6 +116,20 @@ class ModelOptions:
                 f"backend must be one of {BACKENDS} (pass other evaluators to QSAModel); got {self.backend!r}"
             )
         _checks.one_of(self.diff_method, "diff_method", DIFF_METHODS)
+        if not isinstance(self.device, str) or not re.fullmatch(DEVICE_PATTERN, self.device):
+            raise ValueError(
+                f"device must be a torch device name such as 'cpu', 'cuda' or 'cuda:0'; got {self.device!r}"
+            )
+        if self.backend == "aer" and self.noise is not None and not self.device.startswith("cpu"):
+            raise ValueError(
+                f"device must be 'cpu' for backend 'aer' with noise (the fake backends' noise models simulate on the "
+                f"CPU); got {self.device!r}"
+            )
+        if self.backend == "lightning.qubit" and not self.device.startswith("cpu"):
+            raise ValueError(
+                f"device must be 'cpu' for backend 'lightning.qubit' (a CPU simulator; on NVIDIA GPUs use "
+                f"backend = 'lightning.gpu'); got {self.device!r}"
+            )
         if self.backend not in HARDWARE_BACKENDS:
             for name in ("shots", "shot_seed", "noise"):
                 if getattr(self, name) is not None:

@@ -36,6 +36,7 @@ completion of :mod:`qsa.circuits.to_pennylane`, so full states equal default.qub
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Mapping, Sequence
@@ -79,8 +80,8 @@ _FIXED = {
 
 
 @functools.cache
-def _fixed(name: str, dtype: torch.dtype) -> torch.Tensor:
-    return torch.tensor(_FIXED[name], dtype=dtype)
+def _fixed(name: str, dtype: torch.dtype, device: torch.device | None = None) -> torch.Tensor:
+    return torch.tensor(_FIXED[name], dtype=dtype, device=device)
 
 
 def gate_matrix(name: str, angles: Sequence[Any], dtype: torch.dtype = torch.complex128) -> torch.Tensor:
@@ -89,11 +90,12 @@ def gate_matrix(name: str, angles: Sequence[Any], dtype: torch.dtype = torch.com
     ``GlobalPhase`` is the ``1 x 1`` matrix ``e^{+i phi}`` (its controlled form is a phase on the
     control pattern).
     """
+    (theta,) = angles if name not in _FIXED else (None,)
+    device = theta.device if isinstance(theta, torch.Tensor) else None
     if name in _FIXED:
-        return _fixed(name, dtype)
+        return _fixed(name, dtype, device)
     real = torch.float64 if dtype == torch.complex128 else torch.float32
-    (theta,) = angles
-    t = torch.as_tensor(theta, dtype=real)
+    t = torch.as_tensor(theta, dtype=real, device=device)
     size = 1 if name == "GlobalPhase" else 2
     return _rotation_rows(name, t[..., None], dtype).reshape(*t.shape, size, size)
 
@@ -173,6 +175,8 @@ class _Params:
         if len(sizes) > 1:
             raise ValueError(f"batched parameter arrays must share one batch size; got sizes {sorted(sizes)}")
         self.size = sizes.pop() if sizes else None
+        #: the torch device of the arrays: every tensor of the run is made there (the first array's; CPU if none)
+        self.device = next((t.device for t in self.arrays.values()), torch.device("cpu"))
         self._cache: dict[tuple, torch.Tensor] = {}
 
     def array(self, name: str) -> tuple[torch.Tensor, bool]:
@@ -257,7 +261,7 @@ def _apply_op(psi: torch.Tensor, op: Any, P: _Params, axis) -> torch.Tensor:
     if isinstance(op, Unitary):
         M, _ = P.matrix(op)
     elif isinstance(op, StatePrep):
-        M = _stateprep_matrix(op.amplitudes, op.dagger, P.dtype)
+        M = _stateprep_matrix(op.amplitudes, op.dagger, P.dtype).to(P.device)
     else:  # pragma: no cover - Circuit validates op kinds
         raise TypeError(f"op must be an IR operation; got {type(op).__name__}")
     return _controlled(
@@ -275,12 +279,12 @@ def _fresh_columns(op: Any, P: _Params) -> torch.Tensor | None:
         U, _ = P.blocks(op)  # (.., R, d, d)
         first = U[..., :, 0]  # (.., R, d): the loaded states
         table = select_table(op)
-        e0 = torch.zeros(first.shape[-1], dtype=first.dtype)
+        e0 = torch.zeros(first.shape[-1], dtype=first.dtype, device=first.device)
         e0[0] = 1
         rows = [first[..., r, :] if r >= 0 else e0.expand(*first.shape[:-2], -1) for r in table]
         return torch.stack(rows, -2)  # (.., 2^e, d)
     if isinstance(op, StatePrep):
-        col = _stateprep_matrix(op.amplitudes, op.dagger, P.dtype)[:, 0]
+        col = _stateprep_matrix(op.amplitudes, op.dagger, P.dtype)[:, 0].to(P.device)
         e0 = torch.zeros_like(col)
         e0[0] = 1
         active = sum(v << (len(op.controls) - 1 - r) for r, v in enumerate(op.control_values))
@@ -414,6 +418,25 @@ class _FusedRun:
             for n, pos in self.kinds.items()
             if n not in _FIXED
         }
+        self._on_device: dict[torch.device, _FusedRun] = {}
+
+    def _to(self, device: torch.device) -> _FusedRun:
+        """This run with its index tensors on ``device`` (a shallow copy, made once per device)."""
+        if device.type == "cpu":
+            return self
+        if device not in self._on_device:
+            moved = copy.copy(self)
+            moved.groups = [(t, names, rows.to(device)) for t, names, rows in self.groups]
+            moved.unsort = self.unsort.to(device)
+            moved.sources = [
+                (name, tuple(a.to(device) for a in axes), count, None if scales is None else scales.to(device))
+                for name, axes, count, scales in self.sources
+            ]
+            moved.constants = None if self.constants is None else self.constants.to(device)
+            moved.slot_order = self.slot_order.to(device)
+            moved.kind_slots = {n: v.to(device) for n, v in self.kind_slots.items()}
+            self._on_device[device] = moved
+        return self._on_device[device]
 
     def _angles(self, P: _Params) -> torch.Tensor:
         """All angles of the run in slot order, ``(n_params,)`` or ``(B, n_params)``."""
@@ -433,7 +456,12 @@ class _FusedRun:
         return values[..., self.slot_order]
 
     def matrix(self, P: _Params) -> torch.Tensor:
-        """The run's matrix, ``(2^m, 2^m)`` or ``(B, 2^m, 2^m)`` when an angle is batched."""
+        """The run's matrix, ``(2^m, 2^m)`` or ``(B, 2^m, 2^m)`` when an angle is batched (on the arrays' device)."""
+        if P.device.type != "cpu":
+            return self._to(P.device)._matrix(P)
+        return self._matrix(P)
+
+    def _matrix(self, P: _Params) -> torch.Tensor:
         angles = self._angles(P) if self.params else None
         batch = tuple(angles.shape[:-1]) if angles is not None else ()
         embedded = []
@@ -442,19 +470,19 @@ class _FusedRun:
             for name in names:
                 positions = self.kinds[name]
                 if name in _FIXED:
-                    mats.append(_fixed(name, P.dtype).reshape(1, -1).expand(*batch, len(positions), 4**t))
+                    mats.append(_fixed(name, P.dtype, P.device).reshape(1, -1).expand(*batch, len(positions), 4**t))
                     continue
                 theta = angles[..., self.kind_slots[name]]  # (..., G_name)
                 mats.append(_rotation_rows(name, theta, P.dtype))  # (..., G_name, 4^t)
             g = torch.cat(mats, -2)  # (..., G_t, 4^t)
-            const = torch.tensor([0, 1], dtype=P.dtype).expand(*g.shape[:-1], 2)
+            const = torch.tensor([0, 1], dtype=P.dtype, device=P.device).expand(*g.shape[:-1], 2)
             ext = torch.cat([g, const], -1)  # (..., G_t, 4^t + 2)
             embedded.append(torch.gather(ext, -1, rows.expand(*batch, *rows.shape)))  # (..., G_t, 4^m)
         E = torch.cat(embedded, -2)[..., self.unsort, :]  # (..., G, 4^m), run order
         E = E.reshape(*batch, self.n_gates, self.size, self.size).movedim(-3, 0)  # (G, ..., D, D)
         while E.shape[0] > 1:  # ordered product E_{G-1} ... E_1 E_0 as a tree
             if E.shape[0] % 2:
-                E = torch.cat([E, torch.eye(self.size, dtype=E.dtype).expand(1, *E.shape[1:])])
+                E = torch.cat([E, torch.eye(self.size, dtype=E.dtype, device=E.device).expand(1, *E.shape[1:])])
             E = E[1::2] @ E[0::2]
         return E[0]
 
@@ -651,9 +679,9 @@ class _Program:
         P = _Params(self.specs, params, dtype)
         matrices: dict[int, torch.Tensor] = {}
         if initial is None:
-            state = (torch.ones((P.size or 1,), dtype=dtype), [])  # no wire touched yet: |0...0>
+            state = (torch.ones((P.size or 1,), dtype=dtype, device=P.device), [])  # no wire touched yet: |0...0>
         else:
-            state = (_initial(self.n_wires, P.size, dtype, initial), list(range(self.n_wires)))
+            state = (_initial(self.n_wires, P.size, dtype, initial, P.device), list(range(self.n_wires)))
         snapshots = {0: state}
         for b, steps in self.first:
             state = self._execute(state, steps, P, matrices)
@@ -678,16 +706,18 @@ def compile_circuits(
 # --- public entry points ---------------------------------------------------------------------------
 
 
-def _initial(n_wires: int, batch: int | None, dtype: torch.dtype, initial: Any = None) -> torch.Tensor:
-    """``|0...0>`` per batch entry, or ``initial`` (``(2^n,)`` or ``(B, 2^n)``) as ``(B, 2, ..., 2)``."""
+def _initial(
+    n_wires: int, batch: int | None, dtype: torch.dtype, initial: Any = None, device: torch.device | None = None
+) -> torch.Tensor:
+    """``|0...0>`` per batch entry, or ``initial`` (``(2^n,)`` or ``(B, 2^n)``) as ``(B, 2, ..., 2)``, on ``device``."""
     if initial is None:
-        psi = torch.zeros((batch or 1,) + (2,) * n_wires, dtype=dtype)
+        psi = torch.zeros((batch or 1,) + (2,) * n_wires, dtype=dtype, device=device)
         psi[(slice(None),) + (0,) * n_wires] = 1
         return psi
     t = initial if isinstance(initial, torch.Tensor) else torch.as_tensor(np.asarray(initial))
     if t.ndim not in (1, 2) or t.shape[-1] != 2**n_wires:
         raise ValueError(f"initial must have shape ({2**n_wires},) or (B, {2**n_wires}); got {tuple(t.shape)}")
-    t = t.to(dtype).reshape(-1, *(2,) * n_wires)
+    t = t.to(dtype=dtype, device=device).reshape(-1, *(2,) * n_wires)
     if batch is not None and t.shape[0] not in (1, batch):
         raise ValueError(f"initial must hold one state or one per batch entry ({batch}); got {t.shape[0]}")
     return t.expand(batch, *t.shape[1:]) if batch is not None else t

@@ -197,8 +197,8 @@ def _pair(X, Y, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     return X, Y
 
 
-def _causal(T: int) -> torch.Tensor:
-    return torch.ones(T, T, dtype=torch.bool).tril()  # (T, T): key i <= query j
+def _causal(T: int, device: torch.device | None = None) -> torch.Tensor:
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()  # (T, T): key i <= query j
 
 
 # --- the models ------------------------------------------------------------------------------------
@@ -306,7 +306,7 @@ class SoftmaxAttention(nn.Module):
     def weights(self, X: torch.Tensor) -> torch.Tensor:
         """Attention weights ``(..., T, T)``: row ``j`` a distribution over keys ``i <= j``."""
         logits = self.beta * analytic.scores(X, self.W()).real  # (..., T, T)
-        logits = logits.masked_fill(~_causal(X.shape[-2]), float("-inf"))
+        logits = logits.masked_fill(~_causal(X.shape[-2], X.device), float("-inf"))
         return torch.softmax(logits, dim=-1)  # (..., T, T)
 
     def forward(self, X) -> torch.Tensor:
@@ -357,7 +357,7 @@ class LinearAttention(nn.Module):
         fq = self.features(X @ self.W_Q().transpose(-1, -2))  # (..., T, d_k)
         fk = self.features(X @ self.W_K().transpose(-1, -2))  # (..., T, d_k)
         w = fq @ fk.transpose(-1, -2)  # (..., T, T)
-        return w.masked_fill(~_causal(X.shape[-2]), 0.0)
+        return w.masked_fill(~_causal(X.shape[-2], X.device), 0.0)
 
     def forward(self, X) -> torch.Tensor:
         """Predictions ``Z`` ``(..., T, d)``."""

@@ -147,8 +147,20 @@ class Sequences:
             idx = torch.as_tensor(np.asarray(index)) if not isinstance(index, torch.Tensor) else index
             if idx.dtype in (torch.bool,) or idx.is_floating_point() or idx.is_complex() or idx.ndim != 1:
                 raise TypeError(f"index must be an int, slice or 1-d integer array; got {index!r}")
-            index = idx.to(torch.long)
-        return Sequences(self.X[index], self.Y[index], field=self.field, meta=self.meta)
+            index = idx.to(device=self.X.device, dtype=torch.long)
+        return Sequences._unchecked(self.X[index], self.Y[index], self.field, self.meta)  # a selection stays valid
+
+    @classmethod
+    def _unchecked(cls, X: torch.Tensor, Y: torch.Tensor, field: Field, meta: Mapping[str, Any]) -> Sequences:
+        """A :class:`Sequences` of tensors taken from a checked one (a selection, a move to a device).
+
+        No checks: they read values (a device synchronisation per mini-batch on a GPU), and a
+        selection or copy of checked rows is checked already.
+        """
+        out = object.__new__(cls)
+        for name, value in (("X", X), ("Y", Y), ("field", field), ("meta", meta)):
+            object.__setattr__(out, name, value)
+        return out
 
     def batches(
         self,
@@ -186,12 +198,15 @@ class Sequences:
 
     # --- conversion ------------------------------------------------------------------------------
 
-    def to(self, dtype: torch.dtype) -> Sequences:
-        """A copy with ``X`` and ``Y`` cast to ``dtype``.
+    def to(self, dtype: torch.dtype | torch.device | str) -> Sequences:
+        """A copy with ``X`` and ``Y`` cast to ``dtype``, or moved to a torch device (``"cuda"``, ``torch.device(...)``).
 
         Complex dtypes (``complex128``, ``complex64``) always; real dtypes (``float64``, ``float32``)
-        only for ``field="real"``, where no imaginary part is dropped.
+        only for ``field="real"``, where no imaginary part is dropped. A device keeps the dtype.
         """
+        if isinstance(dtype, (str, torch.device)):
+            device = torch.device(dtype)
+            return Sequences._unchecked(self.X.to(device), self.Y.to(device), self.field, self.meta)
         if dtype in (torch.float64, torch.float32):
             if self.field != "real":
                 raise ValueError(

@@ -95,12 +95,14 @@ def make_evaluator(
     shots: int | None = None,
     shot_seed: int | None = None,
     noise: str | None = None,
+    device: str = "cpu",
 ) -> Evaluator:
     """The evaluator a :class:`~qsa.model.ModelConfig` names: analytic, the torch simulator, a PennyLane device, or Aer.
 
     ``"aer"`` builds a :class:`qsa.hardware.HardwareEvaluator` on exact statevector probabilities
     (``shots=None``), on Aer's ``SamplerV2`` (``shots``, ``shot_seed``), or on a noisy Aer copy of
-    the fake backend ``noise``.
+    the fake backend ``noise``. ``device`` (the model's torch device) picks Aer's GPU build for a
+    CUDA device (exact and ideal sampling; the noisy fake backends simulate on the CPU).
 
     Raises:
         ValueError: ``backend`` is not one of :data:`BACKENDS`.
@@ -123,10 +125,11 @@ def make_evaluator(
     if backend in HARDWARE_BACKENDS:
         from qsa import hardware  # Qiskit is imported only when the hardware path is used
 
+        aer_device = "GPU" if device.startswith("cuda") else "CPU"
         if shots is None:
-            runner = hardware.ExactRunner()
+            runner = hardware.ExactRunner(device=aer_device)
         elif noise is None:
-            runner = hardware.aer_sampler_runner(shots=shots, seed=shot_seed)
+            runner = hardware.aer_sampler_runner(shots=shots, seed=shot_seed, device=aer_device)
         else:
             runner = hardware.NoisyAerRunner(noise, shots=shots, seed=shot_seed)
         return hardware.HardwareEvaluator(runner)

@@ -13,6 +13,7 @@ from qsa.analytic import Observables
 from qsa.circuits import QSACircuit, Shape
 from qsa.evaluators import DIFF_METHODS, PENNYLANE_DEVICES
 from qsa.evaluators._inputs import checked_call
+from qsa.options import GPU_BACKENDS
 
 __all__ = ["PennyLaneEvaluator"]
 
@@ -42,6 +43,29 @@ def _float64_results() -> Iterator[None]:
         torch.set_default_dtype(previous)
 
 
+def check_gpu_simulator(device: str) -> None:
+    """Refuse ``lightning.gpu`` where its plugin or a CUDA device is missing (before any circuit is built).
+
+    Raises:
+        UserError: naming what is missing and how to install it.
+    """
+    import importlib.util
+
+    from qsa.errors import UserError
+
+    if importlib.util.find_spec("pennylane_lightning.lightning_gpu_ops") is None:
+        raise UserError(
+            f"model.backend must be an installed PennyLane device; got {device!r}, but pennylane-lightning-gpu is not "
+            'installed (pip install "qsa[gpu]", on a machine with an NVIDIA GPU and CUDA 12)',
+            key="model.backend",
+        )
+    if not torch.cuda.is_available():
+        raise UserError(
+            f"model.backend must run where its hardware is; got {device!r} but no CUDA device is visible",
+            key="model.backend",
+        )
+
+
 class PennyLaneEvaluator:
     r"""Circuit A's ``mu``, ``zeta`` and ``nu`` circuits (ansatz gates for ``W``, ``V``) run as torch QNodes.
 
@@ -61,7 +85,8 @@ class PennyLaneEvaluator:
     the poly kernel's controlled key copies need: that combination is refused.
 
     Args:
-        device: ``"default.qubit"`` or ``"lightning.qubit"``.
+        device: ``"default.qubit"``, ``"lightning.qubit"`` or ``"lightning.gpu"`` (NVIDIA GPUs:
+            ``pip install "qsa[gpu]"``; refused with the install command where it is missing).
         diff_method: ``"best"`` (backprop on default.qubit, adjoint on lightning), ``"backprop"``,
             ``"adjoint"`` or ``"parameter-shift"``.
 
@@ -72,6 +97,8 @@ class PennyLaneEvaluator:
     def __init__(self, device: str = "default.qubit", *, diff_method: str = "best") -> None:
         _validate.one_of(device, "device", PENNYLANE_DEVICES)
         _validate.one_of(diff_method, "diff_method", DIFF_METHODS)
+        if device in GPU_BACKENDS:
+            check_gpu_simulator(device)
         method = _resolved_diff_method(device, diff_method)
         if method == "backprop" and device != "default.qubit":
             raise ValueError(
@@ -101,7 +128,7 @@ class PennyLaneEvaluator:
         patterns = [list(bits(j, len(qc.index_wires)) + (0,) * len(qc.zero_wires)) for j in range(n_values)]
 
         def projector(pattern: list[int]) -> Any:
-            if self.device != "lightning.qubit" or len(wires) <= _PROJECTOR_GROUP:
+            if not self.device.startswith("lightning.") or len(wires) <= _PROJECTOR_GROUP:
                 return qml.Projector(pattern, wires=wires)
             # lightning turns a Projector into a dense 2^m x 2^m Hermitian matrix (8 GiB of work
             # per adjoint pass at m = 13); a product of projectors on small wire groups is the
@@ -141,9 +168,9 @@ class PennyLaneEvaluator:
                 f"X and Y must not require grad with diff_method={self.diff_method!r} on {self.device} "
                 "(it cannot differentiate state preparation): freeze the embedding or use default.qubit with backprop"
             )
-        if kernel == "poly" and self.device == "lightning.qubit" and self.diff_method == "adjoint":
+        if kernel == "poly" and self.device.startswith("lightning.") and self.diff_method == "adjoint":
             raise ValueError(
-                "kernel must be 'mono' for adjoint differentiation on lightning.qubit (its adjoint Jacobian fails on "
+                f"kernel must be 'mono' for adjoint differentiation on {self.device} (its adjoint Jacobian fails on "
                 "the poly kernel's controlled loads); got 'poly': use default.qubit or diff_method='parameter-shift'"
             )
         call = checked_call(params, X, Y, k=k, kernel=kernel, beta=beta)

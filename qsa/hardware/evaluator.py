@@ -65,7 +65,8 @@ class ParameterShift(torch.autograd.Function):
         ctx.program = programs.program(shape)
         ctx.jacobians = jacobians
         ctx.has_phi = phi is not None
-        return tuple(torch.as_tensor(base[v]) for v in shape.variants)
+        ctx.device = theta_W.device  # results go back where the parameters live (model.device)
+        return tuple(torch.as_tensor(base[v], device=theta_W.device) for v in shape.variants)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -81,10 +82,12 @@ class ParameterShift(torch.autograd.Function):
         out = []
         for name in ("theta_W", "theta_V"):
             offset, shape = program.layout[name]
-            out.append(torch.as_tensor(total[:, offset : offset + math.prod(shape)].sum(0).reshape(shape)))
+            out.append(
+                torch.as_tensor(total[:, offset : offset + math.prod(shape)].sum(0).reshape(shape), device=ctx.device)
+            )
         if ctx.has_phi:
             offset, (T,) = program.layout["phi"]
-            out.append(torch.as_tensor(total[:, offset : offset + T]))
+            out.append(torch.as_tensor(total[:, offset : offset + T], device=ctx.device))
         else:
             out.append(None)
         return (None, None, None, None, None, *out)
@@ -212,9 +215,9 @@ class HardwareEvaluator:
             for n, v in params.items()
         }
         shape, X, Y, theta_W, theta_V, phi, _ = self._prepare(params, X, Y, k, kernel, beta)
-        arrays = {"theta_W": theta_W.detach().numpy(), "theta_V": theta_V.detach().numpy()}
+        arrays = {"theta_W": theta_W.detach().cpu().numpy(), "theta_V": theta_V.detach().cpu().numpy()}
         if phi is not None:
-            arrays["phi"] = phi.detach().numpy()
+            arrays["phi"] = phi.detach().cpu().numpy()
         self._evaluate(shape, arrays, X, Y, gradient=False)
         return self.last_estimate
 

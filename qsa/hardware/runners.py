@@ -287,14 +287,39 @@ class SamplerRunner(Runner):
         }
 
 
-def aer_sampler_runner(*, shots: int, seed: int | None = None, seed_transpiler: int = 0) -> SamplerRunner:
-    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis."""
+def check_aer_device(device: str) -> str:
+    """``device`` (``"CPU"`` or ``"GPU"``) if this qiskit-aer build simulates there, else a :class:`~qsa.errors.UserError`."""
+    from qiskit_aer import AerSimulator
+
+    from qsa.errors import UserError
+
+    if device not in ("CPU", "GPU"):
+        raise ValueError(f"device must be 'CPU' or 'GPU'; got {device!r}")
+    if device not in AerSimulator().available_devices():
+        raise UserError(
+            "model.device must be a device Aer can simulate on; got a CUDA device for backend 'aer', but this "
+            'qiskit-aer build has no GPU support (pip install "qsa[gpu]" brings qiskit-aer-gpu)',
+            key="model.device",
+        )
+    return device
+
+
+def aer_sampler_runner(
+    *, shots: int, seed: int | None = None, seed_transpiler: int = 0, device: str = "CPU"
+) -> SamplerRunner:
+    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis.
+
+    ``device="GPU"`` simulates on Aer's GPU build (``qiskit-aer-gpu``; refused where it is missing).
+    """
     from qiskit_aer.primitives import SamplerV2
 
     from qsa.backends.aer import pass_manager
 
     _backends.check_shots(shots, seed)
-    return SamplerRunner(SamplerV2(seed=seed), shots=shots, pass_manager=LazyPassManager(pass_manager, seed_transpiler))
+    options = {"backend_options": {"device": check_aer_device(device)}} if device != "CPU" else None
+    return SamplerRunner(
+        SamplerV2(seed=seed, options=options), shots=shots, pass_manager=LazyPassManager(pass_manager, seed_transpiler)
+    )
 
 
 class _DoneJob:
@@ -324,12 +349,16 @@ class ExactRunner(Runner):
             Aer's own sampling has (it samples the final statevector too), without building a
             bitstring per shot; it does not apply to noise models (see :class:`NoisyAerRunner`).
         seed: seed of the sampling (shots only); each job draws from the next state of one generator.
+        device: ``"CPU"`` or ``"GPU"`` (Aer's GPU build, ``qiskit-aer-gpu``; refused where it is missing).
     """
 
-    def __init__(self, *, seed_transpiler: int = 0, shots: int | None = None, seed: int | None = None):
+    def __init__(
+        self, *, seed_transpiler: int = 0, shots: int | None = None, seed: int | None = None, device: str = "CPU"
+    ):
         from qsa.backends.aer import pass_manager
 
         _backends.check_shots(shots, seed)
+        self.device = check_aer_device(device) if device != "CPU" else "CPU"
         self.pass_manager = LazyPassManager(pass_manager, seed_transpiler)
         self.shots = None if shots is None else int(shots)
         self.seed = seed
@@ -360,7 +389,7 @@ class ExactRunner(Runner):
 
         if self._sim is None:
             self._sim = AerSimulator(
-                method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16
+                method="statevector", max_parallel_experiments=0, statevector_parallel_threshold=16, device=self.device
             )
         circuits, binds = [], []
         for pub in pubs:

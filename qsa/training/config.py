@@ -155,7 +155,7 @@ class ModelSection(ModelOptions):
     """The ``[model]`` section: the shared :class:`~qsa.options.ModelOptions` of :class:`qsa.model.ModelConfig`
     (``k``, ``kernel``, ``beta``, ``w_layers``, ``v_layers``, ``phases``, ``positional``,
     ``train_rotation``, ``train_embedding``, ``backend``, ``diff_method``, ``shots``,
-    ``shot_seed``, ``noise``, declared once there), and what a training config adds: the token
+    ``shot_seed``, ``noise``, ``device``, declared once there), and what a training config adds: the token
     width and the model family. The steps ``T`` come from the data.
 
     ``d``: token width the circuit sees. ``None`` takes the data's width (``2^n_qubits`` for TFIM,
@@ -632,6 +632,8 @@ def with_family(config: TrainConfig, family: str) -> TrainConfig:
     if not isinstance(family, str) or family not in FAMILIES:
         raise ConfigError(f"family must be one of {', '.join(map(repr, FAMILIES))}; got {family!r}")
     keep = set(FAMILY_KEYS[family])
-    defaults = {f.name: f.default for f in fields(ModelSection) if any(f.name in keys for keys in FAMILY_KEYS.values())}
+    defaults: dict[str, Any] = {
+        f.name: f.default for f in fields(ModelSection) if any(f.name in keys for keys in FAMILY_KEYS.values())
+    }
     model = dataclasses.replace(config.model, family=family, **{k: v for k, v in defaults.items() if k not in keep})
     return config_from_dict(config_to_dict(dataclasses.replace(config, model=model)))

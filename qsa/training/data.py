@@ -31,7 +31,15 @@ from qsa.training.config import MarkovSource, TextSource, TFIMSource, TrainConfi
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BIGRAM_PSEUDOCOUNT", "Dataset", "build_dataset", "model_config", "select", "trivial_baselines"]
+__all__ = [
+    "BIGRAM_PSEUDOCOUNT",
+    "Dataset",
+    "build_dataset",
+    "model_config",
+    "select",
+    "to_device",
+    "trivial_baselines",
+]
 
 #: Pseudo-count of the text bigram baseline, ``p(w'|w) = (c(w, w') + a p_1(w')) / (c(w) + a)``.
 BIGRAM_PSEUDOCOUNT = 1.0
@@ -79,10 +87,23 @@ def size(batch: Batchable) -> int:
 
 
 def select(batch: Batchable, index: np.ndarray) -> Batchable:
-    """The sequences (or windows) at ``index`` (a 1-d integer array)."""
+    """The sequences (or windows) at ``index`` (a 1-d integer array), on the batch's device."""
     if isinstance(batch, Sequences):
         return batch[index]
-    return batch[torch.as_tensor(index, dtype=torch.long)]
+    return batch[torch.as_tensor(index, dtype=torch.long).to(batch.device)]
+
+
+def to_device(dataset: Dataset, device: torch.device | str) -> Dataset:
+    """``dataset`` with every batch (training set and splits) on the torch ``device`` (the same object on CPU)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return dataset
+
+    def move(batch: Batchable) -> Batchable:
+        return batch.to(device)
+
+    moved = {id(b): move(b) for b in [dataset.train, *dataset.splits.values()]}  # shared splits stay shared
+    return replace(dataset, train=moved[id(dataset.train)], splits={n: moved[id(b)] for n, b in dataset.splits.items()})
 
 
 def _tfim(cfg: TFIMSource, rng: np.random.Generator, d_model: int | None) -> Dataset:
@@ -304,7 +325,7 @@ def model_config(config: TrainConfig, dataset: Dataset) -> ModelConfig:
         raise ValueError(
             f"train.loss must be 'L_B', 'L_half' or 'L_1' for {config.data.source} data ('nll' needs a vocabulary); got 'nll'"
         )
-    embedding, extra = "none", {}
+    embedding, extra = "none", dict[str, Any]()
     if dataset.vocabulary is not None:
         d = m.d
         embedding, extra = "isometric", {"vocab_size": len(dataset.vocabulary)}

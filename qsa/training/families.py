@@ -35,6 +35,7 @@ from qsa.analytic import Observables
 from qsa.baselines.attention import KCSA, LinearAttention, SoftmaxAttention, count_parameters, prediction_observables
 from qsa.baselines.koopman import KoopmanAttention, KoopmanConfig
 from qsa.data.sequences import Sequences
+from qsa.devices import resolve_device
 from qsa.evaluators import Evaluator
 from qsa.model import ModelConfig, QSAModel, make_embedding
 from qsa.training.config import FAMILIES, TrainConfig
@@ -94,6 +95,7 @@ class FamilyModel(nn.Module):
         self.family, self.config = family, config
         self.core = _core(family, config, rng_core, koopman_layers)
         self.embedding = make_embedding(config, rng_E)
+        self.to(resolve_device(config.device, key="model.device"))  # drawn on the CPU, then moved
 
     def forward(self, batch: Sequences | torch.Tensor) -> Observables:
         """The observables of every sequence of ``batch``: QSA's closed forms for kCSA, else ``p``, ``L_1``, ``L_half``."""

@@ -60,11 +60,12 @@ import numpy as np
 import torch
 
 from qsa import preflight, runs
+from qsa.devices import resolve_device
 from qsa.errors import UserError, renamed
 from qsa.evaluators import Evaluator
 from qsa.model import QSAModel, objective
 from qsa.training.config import DATA_SOURCES, ModelSection, TrainConfig, config_from_dict, config_to_dict
-from qsa.training.data import Dataset, build_dataset, select, size
+from qsa.training.data import Dataset, build_dataset, select, size, to_device
 from qsa.training.families import FamilyModel, build_model, count_parameters
 from qsa.training.optimizers import SPSA, make_optimizer, make_scheduler
 
@@ -133,6 +134,10 @@ class TrainEvent:
 #: A callback: ``callback(event) -> bool | None``; ``True`` stops the run after the current step
 #: (checkpointed and summarised as at the last step; :func:`resume` would continue it).
 Callback = Callable[[TrainEvent], "bool | None"]
+
+#: Called after each checkpoint is written: ``hook(step, path_of_checkpoint_pt)`` (the sweep engine
+#: hands the checkpoint to Ray Tune, :mod:`qsa.training.sweep`).
+CheckpointHook = Callable[[int, Path], None]
 
 TENSORBOARD = "tensorboard"
 
@@ -311,15 +316,19 @@ class _Run:
         run_dir: Path | None,
         evaluator: Evaluator | None,
         callbacks: Sequence[Callback] = (),
+        on_checkpoint: CheckpointHook | None = None,
     ) -> None:
         self.config, self.run_dir = config, run_dir
+        self.on_checkpoint = on_checkpoint
         check_resources(config)
+        self.device = resolve_device(config.model.device, key="model.device")  # refused before anything is built
         # The first three streams are those of spawn(3): adding the optimiser's kept every earlier run's draws.
         data_seed, model_seed, order_seed, optimizer_seed = np.random.SeedSequence(config.seed).spawn(4)
         source = config.data
         default = "data.path" if getattr(source, "corpus", None) == "file" else None
         with renamed(_DATA_KEYS, default=default):
             self.dataset: Dataset = build_dataset(config, np.random.default_rng(data_seed))
+        self.dataset = to_device(self.dataset, self.device)  # data drawn on the CPU, used on model.device
         with renamed(_MODEL_KEYS):
             self.model = build_model(config, self.dataset, seed=np.random.default_rng(model_seed), evaluator=evaluator)
         self.optimizer = make_optimizer(self.model, config.train, seed=np.random.default_rng(optimizer_seed))
@@ -490,6 +499,8 @@ class _Run:
                         f"{METRICS} changed under the run: {metrics.tell()} != {len(self.metrics)} bytes"
                     )
                 self.save_checkpoint()
+                if self.on_checkpoint is not None and self.run_dir is not None:
+                    self.on_checkpoint(self.step, self.run_dir / CHECKPOINT)
 
             if self.step == 0:
                 evaluation()
@@ -589,6 +600,7 @@ def train(
     plots: bool = True,
     callbacks: Sequence[Callback] = (),
     run_name: str | None = None,
+    on_checkpoint: CheckpointHook | None = None,
 ) -> TrainResult:
     """Train the model of ``config.model.family`` (QSA by default) as ``config`` says, in a new run directory.
 
@@ -606,6 +618,9 @@ def train(
             summarised). ``train.tensorboard = true`` adds a :class:`TensorBoardWriter`.
         run_name: the directory name before the stamp (default ``config.name``; ``qsa train``
             appends the ``--set`` overrides, :func:`qsa.runs.run_name`).
+        on_checkpoint: ``hook(step, path)`` called after each checkpoint is written (``path`` is
+            the run's ``checkpoint.pt``, which alone suffices to :func:`resume` the run in an empty
+            directory); the sweep engine reports it to Ray Tune.
 
     Returns:
         :class:`TrainResult` with the run directory, the trained model and the summary.
@@ -640,7 +655,9 @@ def train(
     if config.train.tensorboard:
         check_tensorboard()
     callbacks = _callbacks(callbacks)
-    run = _Run(config, None, evaluator, callbacks)  # data and model are built (and checked) before anything is written
+    run = _Run(
+        config, None, evaluator, callbacks, on_checkpoint
+    )  # data and model are built (and checked) before anything is written
     if run_dir is None:
         path = runs.new_run_dir(out, config.name if run_name is None else run_name)
     else:
@@ -881,10 +898,11 @@ def resume(
     progress: bool = False,
     plots: bool = True,
     callbacks: Sequence[Callback] = (),
+    on_checkpoint: CheckpointHook | None = None,
 ) -> TrainResult:
     """Continue the run in ``run_dir`` from its checkpoint; the remaining steps are those of an uninterrupted run.
 
-    ``callbacks`` as in :func:`train` (they see only the records written after the checkpoint).
+    ``callbacks`` and ``on_checkpoint`` as in :func:`train` (they see only what is written after the checkpoint).
 
     Every file is checked against the newest intact checkpoint before anything is changed (module
     docstring); damage that the checkpoint can repair is repaired and logged as a warning.
@@ -910,7 +928,7 @@ def resume(
         plan = _inspect(path)
         if plan.config.train.tensorboard:
             check_tensorboard()
-        run = _Run(plan.config, path, evaluator, callbacks)
+        run = _Run(plan.config, path, evaluator, callbacks, on_checkpoint)
         _check_against(run, plan, path)
         run.restore(plan)  # the first change to the directory
         if plan.config.train.tensorboard:

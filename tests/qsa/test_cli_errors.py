@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from qsa import cli
 
@@ -187,6 +188,10 @@ CASES = [
     Case("unknown config key", lambda s: ["train", str(MARKOV), "--set", "model.kk=1"], "model.kk"),
     Case("--out names an existing file", lambda s: ["train", str(MARKOV), "--out", str(s.file("taken", "x"))], "--out", message="which is a file"),
     Case("--threads 0", lambda s: ["train", str(MARKOV), "--threads", "0"], "--threads"),
+    Case("model.device not a torch device name", lambda s: ["train", str(MARKOV), "--set", "model.device=gpu"], "model.device", message="got 'gpu'"),
+    Case("model.device a CPU torch does not have", lambda s: ["train", str(MARKOV), "--set", "model.device=cpu:1"], "model.device", message="only 'cpu:0'"),
+    *([Case("model.device cuda with no CUDA device", lambda s: ["train", str(MARKOV), "--set", "model.device=cuda"], "model.device", message="no CUDA device is visible")] if not torch.cuda.is_available() else []),
+    Case("model.device cuda for lightning.qubit", lambda s: ["train", str(MARKOV), "--set", "model.backend=lightning.qubit", "--set", "model.device=cuda"], "model.device", message="lightning.gpu"),
     Case("train.memory_limit not a size", lambda s: ["train", str(MARKOV), "--set", "train.memory_limit=lots"], "train.memory_limit"),
     # --- qsa train --resume ------------------------------------------------------------------------
     Case("resume: corrupted checkpoint.pt", _resume(_damage("checkpoint.pt", b"PK\x03\x04" + os.urandom(300))), "checkpoint.pt", message="no intact older checkpoint"),
