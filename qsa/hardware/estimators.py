@@ -100,7 +100,13 @@ def _jacobian(q: torch.Tensor, T: int) -> tuple[np.ndarray, np.ndarray]:
     return out.detach().numpy(), torch.stack(rows, dim=1).numpy()
 
 
-def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> Estimate:
+def estimate(
+    cells: Mapping[str, np.ndarray],
+    *,
+    T: int,
+    shots: int | None,
+    covariance: Mapping[str, np.ndarray] | None = None,
+) -> Estimate:
     """Observables and standard errors from cell probabilities.
 
     Args:
@@ -108,10 +114,17 @@ def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> E
             ``mu``, ``zeta``, ``nu`` (circuit A) or ``P0`` (circuit B).
         T: steps (index values ``j >= T`` of ``zeta``/``nu`` are idle and left out).
         shots: shots per circuit and sequence, or ``None`` for exact probabilities (zero errors).
+        covariance: per variant, the covariance ``(S, K, K)`` of its first ``K`` cells as
+            measured (``K = 1`` for ``mu`` and ``P0``, ``T`` for ``zeta``, ``nu``; e.g. from a
+            runtime Estimator's mitigated terms, :func:`qsa.hardware.mitigation.cells_from_terms`),
+            used instead of the multinomial covariance; different circuits stay independent.
     """
     if "P0" in cells:
         P0 = np.asarray(cells["P0"], dtype=np.float64)[:, 0]
-        se = np.zeros_like(P0) if shots is None else np.sqrt(P0 * (1 - P0) / shots)
+        if covariance is not None:
+            se = np.sqrt(np.clip(np.asarray(covariance["P0"], dtype=np.float64)[:, 0, 0], 0.0, None))
+        else:
+            se = np.zeros_like(P0) if shots is None else np.sqrt(P0 * (1 - P0) / shots)
         with np.errstate(divide="ignore", invalid="ignore"):
             value = _b_observables(P0, -np.log(P0))
             stderr = _b_observables(se, se / P0)
@@ -120,18 +133,24 @@ def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> E
     zeta = np.asarray(cells["zeta"], dtype=np.float64)[:, :T]
     nu = np.asarray(cells["nu"], dtype=np.float64)[:, :T]
     q = torch.as_tensor(np.concatenate([mu, zeta, nu], axis=1))  # (S, 1 + 2T)
-    if shots is None:
-        with torch.no_grad():
-            out = _a_outputs(q, T).numpy()  # (S, 8 + T)
-        var = np.zeros_like(out)
-    else:
+    S = q.shape[0]
+    if covariance is not None:
         out, jac = _jacobian(q, T)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
-        S = q.shape[0]
+        cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
+        for v, lo, hi in (("mu", 0, 1), ("zeta", 1, T + 1), ("nu", T + 1, 2 * T + 1)):
+            cov[:, lo:hi, lo:hi] = np.asarray(covariance[v], dtype=np.float64)[:, : hi - lo, : hi - lo]
+        var = np.clip(np.einsum("soi,sij,soj->so", jac, cov, jac), 0.0, None)
+    elif shots is not None:
+        out, jac = _jacobian(q, T)
         cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
         cov[:, 0, 0] = mu[:, 0] * (1 - mu[:, 0]) / shots
         cov[:, 1 : T + 1, 1 : T + 1] = cell_covariance(zeta, shots)
         cov[:, T + 1 :, T + 1 :] = cell_covariance(nu, shots)
-        var = np.einsum("soi,sij,soj->so", jac, cov, jac)
+        var = np.clip(np.einsum("soi,sij,soj->so", jac, cov, jac), 0.0, None)
+    else:
+        with torch.no_grad():
+            out = _a_outputs(q, T).numpy()  # (S, 8 + T)
+        var = np.zeros_like(out)
     n = len(FIELDS_A)
     value = analytic.Observables(**{f: out[:, i] for i, f in enumerate(FIELDS_A)}, p=out[:, n:])
     stderr = analytic.Observables(**{f: np.sqrt(var[:, i]) for i, f in enumerate(FIELDS_A)}, p=np.sqrt(var[:, n:]))

@@ -49,6 +49,7 @@ import logging
 import math
 import os
 import re
+import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -67,7 +68,7 @@ from qsa.model import QSAModel, objective
 from qsa.training.config import DATA_SOURCES, ModelSection, TrainConfig, config_from_dict, config_to_dict
 from qsa.training.data import Dataset, build_dataset, select, size, to_device
 from qsa.training.families import FamilyModel, build_model, count_parameters
-from qsa.training.optimizers import SPSA, make_optimizer, make_scheduler
+from qsa.training.optimizers import LBFGS, SPSA, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,25 @@ def _callbacks(callbacks: Sequence[Callback]) -> list[Callback]:
     if callable(callbacks) or not all(callable(c) for c in callbacks):
         raise TypeError(f"callbacks must be a sequence of callables callback(event); got {callbacks!r}")
     return list(callbacks)
+
+
+def _exact(evaluator: Any) -> bool:
+    """Whether a model on ``evaluator`` gives the same loss at the same parameters every time (no sampling).
+
+    ``None`` (the families without circuits: closed forms) and the analytic and torch-simulator
+    evaluators do; any other evaluator (shots, hardware, a caller's own) is not assumed to.
+    Looks the classes up only where their modules are loaded (an instance implies its module).
+    """
+    if evaluator is None:
+        return True
+    for module, name in (
+        ("qsa.evaluators.analytic", "AnalyticEvaluator"),
+        ("qsa.evaluators.statevector", "StatevectorEvaluator"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(evaluator, getattr(loaded, name)):
+            return True
+    return False
 
 
 class BatchOrder:
@@ -433,8 +453,13 @@ class _Run:
             loss.backward()
             return loss
 
-        if isinstance(self.optimizer, torch.optim.LBFGS):
-            loss = self.optimizer.step(closure)  # the loss at the parameters before the step
+        if isinstance(self.optimizer, LBFGS):
+            # The same function every step (all sequences, no sampling noise): the previous line
+            # search's last evaluation stands in for this step's first.
+            same = self.order.full and _exact(getattr(self.model, "evaluator", None))
+            loss = self.optimizer.step(closure, same_closure=same)  # the loss at the parameters before the step
+        elif isinstance(self.optimizer, torch.optim.LBFGS):
+            loss = self.optimizer.step(closure)
         elif isinstance(self.optimizer, SPSA):
             loss = self._spsa_step(batch, loss_name)
         else:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,3 +48,18 @@ def test_shot_training_smoke(tmp_path, monkeypatch):
         assert (Path(run) / "metrics.jsonl").exists() and (Path(run) / "checkpoint.pt").exists()
     assert json.loads((Path(summary["shot_run"]) / "config.json").read_text())["model"]["backend"] == "aer"
     assert (compare / "loss.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_mitigation_smoke(tmp_path, monkeypatch):
+    """Trains tfim_small.toml, then runs its test split on fake_torino (local mode) without and with mitigation."""
+    _run(
+        ROOT / "experiments" / "hardware" / "mitigation.py", "--smoke", "--out", str(tmp_path), monkeypatch=monkeypatch
+    )
+    (run,) = tmp_path.glob("hardware-mitigation-*")
+    rows = json.loads((run / "results.json").read_text())["rows"]
+    assert [r["mitigation"] for r in rows] == ["none", "dd-XY4+twirl-gates+twirl-measure+trex"]
+    assert [r["estimator"] for r in rows] == [False, True]
+    for row in rows:
+        assert np.isfinite(row["L_B"]["mean"]) and row["L_B"]["mean_stderr"] > 0
+        assert row["L_B"]["exact_mean"] == rows[0]["L_B"]["exact_mean"]  # the same trained model and split
