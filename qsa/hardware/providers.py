@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from qsa import _validate, runs
+from qsa.random import stream_seeds
 
 __all__ = [
     "MissingAccountError",
@@ -450,7 +451,9 @@ class LocalProvider(Provider):
                 "execution": execution,
                 "primitive": primitive,
                 "simulator": self.simulator,
-                "seed_simulator": None if seed_simulator is None else int(seed_simulator) + chunk,
+                # every chunk its own stream (qsa.random): seed + chunk would reuse seed + chunk + i for
+                # experiment i of the chunk
+                "seed_simulator": stream_seeds(seed_simulator, 1, (chunk,))[0],
                 "latency": self.latency,
                 "tags": [*tags, *extra],
                 "estimator": bool(estimator),

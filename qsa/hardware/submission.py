@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from qsa import _validate, analytic, runs
+from qsa import _validate, runs
 from qsa.circuits import Shape
 from qsa.errors import UserError, renamed
 from qsa.hardware import noise, programs
-from qsa.hardware.estimators import FIELDS_A, FIELDS_B, estimate, zero_cells
+from qsa.hardware.estimators import FIELDS_A, FIELDS_B, cell_observables, estimate, p0_observables, zero_cells
 from qsa.hardware.journal import Journal
 from qsa.hardware.mitigation import NONE, Mitigation, cells_from_terms, z_terms
 from qsa.hardware.providers import Provider, provider_from_record
@@ -980,7 +980,9 @@ def _results(run_dir: Path, plan: dict[str, Any], submitted: dict[int, str]) -> 
         },
     }
     if gradient:
-        out["gradient"] = _loss_gradient(prog, base, jac, shape, S, per_sequence_phi=_phi_per_sequence(run_dir))
+        out["gradient"] = _loss_gradient(
+            prog, base, jac, shape, S, shots=shots, per_sequence_phi=_phi_per_sequence(run_dir)
+        )
     return out
 
 
@@ -989,8 +991,13 @@ def _phi_per_sequence(run_dir: Path) -> bool:
         return "param_phi" in f and f["param_phi"].ndim == 2
 
 
-def _loss_gradient(prog, base, jac, shape, S, *, per_sequence_phi: bool) -> dict[str, Any]:
-    """Gradient of the mean over sequences of ``L_B`` (circuit A) or ``-log P0`` (circuit B)."""
+def _loss_gradient(prog, base, jac, shape, S, *, shots: int, per_sequence_phi: bool) -> dict[str, Any]:
+    """Gradient of the mean over sequences of ``L_B`` (circuit A) or ``-log P0`` (circuit B).
+
+    The loss is taken under the shot tier's estimator policy (smoothed, bounded base cells:
+    :mod:`qsa.hardware.estimators`), so an empty cell gives a finite gradient; the Jacobian ``jac``
+    of the raw cell frequencies comes from the parameter shifts.
+    """
     T = shape.T
     g = np.zeros((S, prog.n_trainable))
     for s in range(S):
@@ -998,14 +1005,14 @@ def _loss_gradient(prog, base, jac, shape, S, *, per_sequence_phi: bool) -> dict
             q = torch.tensor(
                 np.concatenate([base["mu"][s, :1], base["zeta"][s, :T], base["nu"][s, :T]]), requires_grad=True
             )
-            loss = analytic.observables_from_probabilities(q[0], q[1 : T + 1], q[T + 1 :]).L_B / S
-            (a,) = torch.autograd.grad(loss, q)
-            a = a.numpy()
+            loss = cell_observables(q[0], q[1 : T + 1], q[T + 1 :], shots=shots).L_B / S
             J = np.concatenate([jac["mu"][s, :1], jac["zeta"][s, :T], jac["nu"][s, :T]])
         else:
-            a = np.array([-1.0 / base["P0"][s, 0] / S])
+            q = torch.tensor(base["P0"][s, :1], requires_grad=True)
+            loss = torch.as_tensor(p0_observables(q, shots=shots).L_half_circuit).sum() / S
             J = jac["P0"][s, :1]
-        g[s] = a @ J
+        (a,) = torch.autograd.grad(loss, q)
+        g[s] = a.numpy() @ J
     out = {"loss": "mean L_B" if shape.circuit == "A" else "mean -log P0"}
     for name, (offset, shp) in prog.layout.items():
         block = g[:, offset : offset + math.prod(shp)]
