@@ -31,3 +31,20 @@ def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     assert all(a["loss_abs"] < 1e-10 for name, a in step.items() if name != "torch complex64")
     assert record["benchmarks"]["aer_gradient"]["jobs"]["batched exact+sampling"] == 1
     assert record["benchmarks"]["analytic"]["memory_bytes"][0]["fast"] > 0
+
+
+def test_gpu_benchmark_smoke_measures_every_device_present_and_says_when_cuda_is_missing(tmp_path, capsys):
+    import torch
+
+    main = runpy.run_path(str(ROOT / "experiments" / "benchmarks" / "gpu.py"), run_name="gpu")["main"]
+    path = main(["--smoke", "--repeats", "1", "--out", str(tmp_path)])
+    record = json.loads(path.read_text())
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    assert record["devices"] == devices
+    assert [(r.get("T", r.get("qubits")), r["device"]) for r in record["rows"]] == [
+        (size, device) for size in (16, 32, 3, 4) for device in devices
+    ]
+    assert all(r["seconds"] > 0 for r in record["rows"])
+    if not torch.cuda.is_available():
+        assert record["note"] == "no CUDA device is visible: measuring the CPU only"
+        assert "gpu.py: no CUDA device is visible" in capsys.readouterr().err
