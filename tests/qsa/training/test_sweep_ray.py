@@ -1,8 +1,8 @@
 """``qsa sweep --engine ray`` on a real local Ray instance (``ray.init(num_cpus=2)``): the same numbers as the
 local engine, a killed trial worker resumed from its checkpoint, a killed driver finished by ``--resume``.
 
-Marker ``ray``: not in the default run (they start Ray, tens of seconds); CI runs them after
-``pip install -e ".[ray]"`` with ``python -m pytest -m ray -n 0``.
+Marker ``ray``: not in the default run (they start Ray, tens of seconds on an idle machine); run them
+after ``pip install -e ".[ray]"`` with ``python -m pytest -m ray -n 0``.
 """
 
 from __future__ import annotations
