@@ -341,7 +341,8 @@ def plot_diagnostics(result: dict[str, Any], directory: str | Path) -> list[Path
         ],
     }
     for name, spec in panels.items():
-        fig = Figure(figsize=(6.2 * len(spec), 4.8))
+        # constrained layout fits the two-line suptitle to one panel as well as to two
+        fig = Figure(figsize=(6.2 * len(spec), 4.8), layout="constrained")
         FigureCanvasAgg(fig)
         axes = fig.subplots(1, len(spec), squeeze=False)[0]
         for ax, (sweep, xkey, title) in zip(axes, spec):
@@ -372,7 +373,6 @@ def plot_diagnostics(result: dict[str, Any], directory: str | Path) -> list[Path
             "dotted: the fit Var = a exp(rate x); rate per qubit or per layer, 95 % CI",
             fontsize=10,
         )
-        fig.tight_layout(rect=(0, 0, 1, 0.91))
         runs.write_png(directory / name, fig)
         written.append(directory / name)
     return written
