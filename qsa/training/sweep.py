@@ -733,7 +733,9 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial-{trial.config['index']:05d}"
 
 
-def _ray_trial(params: dict[str, Any], *, trials: list[dict[str, Any]], sweep_dir: str, threads: int) -> None:
+def _ray_trial(
+    params: dict[str, Any], *, trials: list[dict[str, Any]], sweep_dir: str, threads: int
+) -> None:  # pragma: no cover - the ray-marked tests
     """The Ray Tune trainable: run one trial, handing each checkpoint to Tune and the final losses at the end."""
     from ray import tune
 
@@ -756,7 +758,7 @@ def _ray_trial(params: dict[str, Any], *, trials: list[dict[str, Any]], sweep_di
     tune.report({"step": summary["steps"], "done_trial": 1})
 
 
-def _tune_progress(progress: Progress | None) -> Any:
+def _tune_progress(progress: Progress | None) -> Any:  # pragma: no cover - the ray-marked tests
     from ray import tune
 
     class _Progress(tune.Callback):  # counts trial states each step; works after Tuner.restore too
@@ -775,7 +777,7 @@ def _tune_progress(progress: Progress | None) -> Any:
     return _Progress()
 
 
-def _run_ray(
+def _run_ray(  # pragma: no cover - the ray-marked tests (tests/qsa/training/test_sweep_ray.py)
     plan: SweepPlan, path: Path, options: Mapping[str, Any], progress: Progress | None, *, restore: bool
 ) -> list[str]:
     ray = check_ray()
