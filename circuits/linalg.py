@@ -1,9 +1,17 @@
-r"""The one small piece of linear algebra every backend shares: the Householder completion of a state.
+r"""The small pieces of linear algebra every backend shares: the Householder completion of a state,
+and the nearest valid inputs of the tolerance policy.
 
 A token load is a unitary whose first column is the token (arXiv 2602.06699, amplitude encoding).
 :func:`householder` builds it for numpy arrays and torch tensors alike (torch keeps autograd, so
 gradients reach the tokens through the load), with the operations both libraries name the same;
 ``qsa.circuits`` itself never imports torch: a torch tensor brings its own module.
+
+**Tolerance policy** (one for every tier): QSA validates its inputs once, with the tolerances of
+:mod:`qsa._validate` (unit rows and unitarity to 1e-6 in complex128, 1e-4 in complex64), and the
+circuit tiers then run the nearest valid input in complex128: token rows divided by their norm
+(:func:`unit_rows`), ``W`` and ``V`` projected on the nearest unitary (:func:`nearest_unitary`,
+polar decomposition). So an input QSA accepts runs on every backend, including Qiskit Aer, whose
+``UnitaryGate`` checks unitarity to 1e-8; the analytic tier computes with the input as given.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["householder"]
+__all__ = ["householder", "nearest_unitary", "unit_rows"]
 
 
 def _namespace(x: Any) -> Any:
@@ -68,3 +76,27 @@ def householder(x: Any) -> Any:
         scale = scale.to(x.dtype)
     outer = w[..., :, None] * xp.conj(w)[..., None, :]  # (..., d, d)
     return phase[..., None, None] * (eye - scale[..., None, None] * outer)
+
+
+def nearest_unitary(M: Any) -> np.ndarray:
+    r"""The unitary closest to the square matrix ``M`` (in every unitarily invariant norm), complex128.
+
+    The unitary factor ``U`` of the polar decomposition ``M = U P`` (:func:`scipy.linalg.polar`):
+    for a matrix that passed QSA's unitarity check (``max |M^dagger M - I| <= 1e-6``, ``1e-4`` for
+    complex64 input) it moves ``M`` by about as much, and the result is unitary to machine
+    precision -- what Qiskit's ``UnitaryGate`` (tolerance 1e-8) accepts. ``M``: numpy array or torch tensor.
+    """
+    from scipy.linalg import polar
+
+    M = np.asarray(M.detach().cpu().numpy() if hasattr(M, "detach") else M, dtype=np.complex128)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"M must be a square matrix; got shape {M.shape}")
+    U, _ = polar(M)
+    return np.asarray(U, dtype=np.complex128)
+
+
+def unit_rows(X: Any) -> np.ndarray:
+    """``X`` (numpy or torch, ``(..., d)``) in complex128 with every row divided by its norm."""
+    X = np.asarray(X.detach().cpu().numpy() if hasattr(X, "detach") else X, dtype=np.complex128)
+    rows: np.ndarray = X / np.linalg.norm(X, axis=-1, keepdims=True)
+    return rows

@@ -73,6 +73,7 @@ from qiskit.circuit.library import (
     YGate,
     ZGate,
 )
+from qiskit.quantum_info.operators.predicates import is_unitary_matrix
 
 from qsa.circuits.builders import QSACircuit
 from qsa.circuits.ir import Circuit, Gate, Param, Register, Unitary
@@ -443,6 +444,13 @@ def to_qiskit(
             if matrices is None or op.ref not in matrices:
                 raise KeyError(f"matrix {op.ref!r} must be given in matrices= (Unitary ops are fixed in a template)")
             M = np.asarray(_numpy(matrices[op.ref]), dtype=np.complex128)
+            if M.ndim == 2 and M.shape[0] == M.shape[1] and not is_unitary_matrix(M):
+                err = float(np.abs(M.conj().T @ M - np.eye(M.shape[0])).max())
+                raise ValueError(
+                    f"matrices[{op.ref!r}] must be unitary to Qiskit's UnitaryGate tolerance (1e-8); got "
+                    f"max |M^dagger M - I| = {err:.3g}: project it first (qsa.circuits.linalg.nearest_unitary), "
+                    "as qsa.circuit_observables does"
+                )
             M = M.conj().T if op.dagger else M
             if op.controls:
                 M = _controlled_matrix(M, len(op.controls), ctrl_state(op.control_values))

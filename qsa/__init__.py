@@ -4,7 +4,7 @@ Two ways to the same numbers (the method page of the docs, ``docs/method.md``, s
 
 * :func:`observables` — the analytic tier, closed forms in torch (fast, differentiable);
 * :func:`circuit_observables` — the circuits built gate by gate and run on PennyLane, Aer or
-  QSA's torch simulator.
+  QSA's torch simulator (:func:`circuit_estimate`: with a standard error next to every field).
 
 Words, one meaning each across the code:
 
@@ -20,7 +20,8 @@ Words, one meaning each across the code:
 * **device** — a torch device (``cpu``, ``cuda:N``).
 
 Importing ``qsa`` is cheap: the names below load their modules (and torch) on first use, and
-``import qsa.circuits`` needs neither torch, PennyLane nor Qiskit.
+``import qsa.circuits`` needs neither torch, PennyLane nor Qiskit. :func:`load_run` reads a
+trained run back (model, config, data splits).
 """
 
 from __future__ import annotations
@@ -36,13 +37,24 @@ _EXPORTS = {
     "chance_levels": "qsa.analytic",
     "observables": "qsa.analytic",
     "circuit_observables": "qsa.circuit_tier",
+    "circuit_estimate": "qsa.circuit_tier",
+    "load_run": "qsa.training.load",
 }
 
-__all__ = ["Observables", "chance_levels", "circuit_observables", "observables", "__version__"]
+__all__ = [
+    "Observables",
+    "chance_levels",
+    "circuit_estimate",
+    "circuit_observables",
+    "load_run",
+    "observables",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from qsa.analytic import Observables, chance_levels, observables
-    from qsa.circuit_tier import circuit_observables
+    from qsa.circuit_tier import circuit_estimate, circuit_observables
+    from qsa.training.load import load_run
 
 
 __getattr__, __dir__ = exports(__name__, _EXPORTS)

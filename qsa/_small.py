@@ -329,8 +329,10 @@ def _backward(grads: list[Array | None], s: dict[str, Any], need_phi: bool) -> t
     if g_LA is not None:  # L_A = -log(nu / zeta)
         g_nu = g_nu - g_LA / s["nu"]
         g_zeta = g_zeta + g_LA / s["zeta"]
-    if g_Lhalf is not None:  # L_half = -2 log(mean sqrt p)
-        g_pj = g_pj + (-2.0 * g_Lhalf / s["root"])[..., None] * (0.5 / (T * np.sqrt(p)))
+    if g_Lhalf is not None:  # L_half = -2 log(mean sqrt p); d sqrt(p) / dp = 0 at p = 0 (qsa.analytic.sqrt0)
+        positive = p > 0
+        d_root = np.where(positive, 0.5 / (T * np.sqrt(np.where(positive, p, 1.0))), 0.0)
+        g_pj = g_pj + (-2.0 * g_Lhalf / s["root"])[..., None] * d_root
     if g_L1 is not None:  # L_1 = -mean log p
         g_pj = g_pj - g_L1[..., None] / (T * p)
     # F = c mu / zeta

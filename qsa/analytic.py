@@ -59,6 +59,7 @@ __all__ = [
     "loss_L1",
     "loss_L_half",
     "renyi_half_divergence",
+    "sqrt0",
     "observables",
     "observables_from_amplitudes",
     "observables_from_probabilities",
@@ -205,13 +206,28 @@ def loss_L1(p: torch.Tensor) -> torch.Tensor:
 
 
 def loss_L_half(p: torch.Tensor) -> torch.Tensor:
-    r"""Renyi-1/2 cross-entropy ``-2 log((1/T) sum_j sqrt(p_j))`` over the last axis."""
-    return -2.0 * torch.log(torch.sqrt(p).mean(-1))
+    r"""Renyi-1/2 cross-entropy ``-2 log((1/T) sum_j sqrt(p_j))`` over the last axis.
+
+    Finite with a finite gradient when some ``p_j = 0`` (and another is positive): see :func:`sqrt0`.
+    """
+    return -2.0 * torch.log(sqrt0(p).mean(-1))
 
 
 def renyi_half_divergence(P: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
     r"""``D_1/2(P || Q) = -2 log sum_j sqrt(P_j Q_j)`` over the last axis (distributions, summing to 1)."""
-    return -2.0 * torch.log(torch.sqrt(P * Q).sum(-1))
+    return -2.0 * torch.log(sqrt0(P * Q).sum(-1))
+
+
+def sqrt0(p: torch.Tensor) -> torch.Tensor:
+    r"""``sqrt(p)`` for ``p >= 0`` whose gradient at ``p = 0`` is 0 instead of infinite.
+
+    ``sqrt(p_j) = |A_j| / ||z_j||`` has a cone at ``A_j = 0``: no derivative there, and its symmetric
+    (central finite-difference) derivative is 0, which is what this returns. ``torch.sqrt`` would
+    give ``inf * 0 = NaN`` through ``p_j = |A_j|^2 / ||z_j||^2`` and turn every parameter NaN
+    after one optimiser step.
+    """
+    positive = p > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, p, torch.ones_like(p))), torch.zeros_like(p))
 
 
 def _abs2(z: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,7 @@ from qsa.data.sequences import Sequences
 from qsa.devices import resolve_device
 from qsa.embeddings import IsometricEmbedding, Projector
 from qsa.evaluators.analytic import AnalyticEvaluator as _AnalyticEvaluator  # (qsa.model.AnalyticEvaluator: moved)
-from qsa.options import EMBEDDINGS, PHASES, ModelOptions
+from qsa.options import EMBEDDINGS, PENNYLANE_DEVICES, PHASES, ModelOptions
 
 if TYPE_CHECKING:
     from qsa.evaluators import Evaluator
@@ -143,6 +143,16 @@ class ModelConfig(ModelOptions):
                 raise ValueError(f"input_qubits must be >= log2 d = {self.n_qubits}; got {self.input_qubits}")
         elif self.input_qubits is not None:
             raise ValueError(f"input_qubits must be None unless embedding='projector'; got {self.input_qubits!r}")
+        if self.embedding != "none" and self.train_embedding and self.backend in PENNYLANE_DEVICES:
+            method = self.diff_method
+            if method == "best":
+                method = "backprop" if self.backend == "default.qubit" else "adjoint"
+            if method != "backprop":  # adjoint and parameter-shift differentiate gate angles, not state loads
+                raise ValueError(
+                    f"train_embedding must be false on backend {self.backend!r} with diff_method {method!r} (it "
+                    "cannot differentiate the token loads): freeze the embedding, or use backend 'default.qubit' "
+                    "with backprop, 'torch', 'aer' or 'analytic'; got true"
+                )
 
     @property
     def n_qubits(self) -> int:
@@ -305,8 +315,8 @@ class QSAModel(nn.Module):
             with torch.no_grad():  # stationary point of mu: no gradient needed through phi (module docstring)
                 W, V = self.unitaries()
                 A = analytic.branch_amplitudes(
-                    X,
-                    Y,
+                    X.to(W.dtype),  # any real or complex dtype of the batch: the unitaries' (complex128)
+                    Y.to(W.dtype),
                     W,
                     V,
                     k=self.config.k,

@@ -68,9 +68,10 @@ class ModelOptions:
             (PennyLane devices only).
         shots: ``"aer"`` only: ``None`` for exact statevector probabilities, else samples per
             circuit and parameter set (SamplerV2 counts).
-        shot_seed: ``"aer"`` with shots: the sampler's seed. Every evaluation samples with this
-            same seed, so runs repeat and resume exactly; ``None`` draws fresh randomness (a resumed
-            run then differs in its sampling noise).
+        shot_seed: ``"aer"`` with shots: the root seed of the sampling. Every training step and
+            evaluation samples its own stream derived from it and the step (and every circuit of a
+            job its own child stream: :mod:`qsa.random`), so runs repeat and resume exactly;
+            ``None`` draws fresh randomness (a resumed run then differs in its sampling noise).
         noise: ``"aer"`` with shots: a ``qiskit_ibm_runtime.fake_provider`` backend name (e.g.
             ``"fake_torino"``) whose noise model and layout Aer simulates; ``None`` is noiseless.
         device: the torch device of the parameters, the data and every tensor a training step makes

@@ -57,3 +57,17 @@ def test_an_exported_function_wins_over_its_submodule_of_the_same_name():
     from qsa.resources import sweep
 
     assert callable(sweep) and sweep is module.sweep
+
+
+def test_qsa_train_on_the_analytic_backend_loads_neither_pennylane_qiskit_scipy_stats_nor_torch_dynamo(tmp_path):
+    """Issue 19: the reference task's path (analytic backend, L-BFGS) imports none of what it does not use."""
+    code = (
+        "import sys\nfrom qsa.cli import main\n"
+        f"main(['train', 'experiments/tfim/smoke.toml', '--set', 'train.steps=2', '--out', {str(tmp_path)!r}, "
+        "'--no-progress'])\n"
+        "import json\n"
+        "print(json.dumps(sorted(m for m in ('pennylane', 'qiskit', 'scipy.stats', 'torch._dynamo') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == []

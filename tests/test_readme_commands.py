@@ -25,6 +25,7 @@ READMES = [ROOT / "README.md", *sorted((ROOT / "experiments").glob("*/README.md"
 NEEDS = {
     "RUN_DIR": "python experiments/comparison/run.py --smoke",
     "runs/gate_counts-<stamp>": "python experiments/gate_counts/run.py --smoke",
+    "runs/tfim-small-<stamp>": "qsa train experiments/hardware/tfim_small.toml",
     "runs/tfim-<stamp>": "qsa train experiments/tfim/smoke.toml --no-progress",
 }
 
@@ -53,6 +54,8 @@ def _commands() -> list[tuple[str, str]]:
         for kind, lines in _blocks(readme.read_text(encoding="utf-8")):
             if kind == "python":
                 continue  # the README example: tests/test_packaging.py runs it and checks its output
+            if kind == "toml":
+                continue  # a configuration snippet, not a command
             for line in lines:
                 command = line.split("  #")[0].strip()
                 if command and not command.startswith("#"):

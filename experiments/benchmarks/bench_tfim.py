@@ -1,7 +1,8 @@
 """Time to reach training L_1 < 0.1 on the tfim reference task (experiments/tfim/config.toml), analytic path.
 
-The reference task's data, model, seed and optimiser (L-BFGS, strong Wolfe line search), one
-torch thread as ``qsa train`` uses, training steps only (no evaluation or checkpoints): wall time
+The reference task's data, model, seed and optimiser (L-BFGS, strong Wolfe line search, one loss
+evaluation per iteration on the full batch: :class:`qsa.training.LBFGS`), one torch thread as
+``qsa train`` uses, training steps only (no evaluation or checkpoints): wall time
 from the first step to the first step whose training loss is below the target. Cases:
 
 * ``fast``: :class:`qsa.model.QSAModel` as it is now;
@@ -52,7 +53,7 @@ def _train(config, model_class, *, target: float, max_steps: int) -> dict[str, A
     start = time.perf_counter()
     loss = float("inf")
     for step in range(1, max_steps + 1):
-        loss = float(optimizer.step(closure).detach())
+        loss = float(optimizer.step(closure, same_closure=True).detach())  # full batch: as `qsa train` steps it
         if loss < target:
             return {
                 "steps": step,

@@ -55,6 +55,13 @@ class ExactMonitor:
             )
         return obs
 
+    def sampling_key(self, key):  # the training loop's per-step streams reach the inner evaluator
+        self.inner.sampling_key(key)
+
+    @property
+    def last_estimate(self):
+        return self.inner.last_estimate
+
     def __repr__(self) -> str:
         return f"ExactMonitor({self.inner!r})"
 

@@ -123,14 +123,10 @@ def pack_inputs(X: Any, Y: Any) -> Any:
 
 
 def _superposition(x: Any, k: int) -> Any:
-    """``psi_j = sum_{i<=j} x_i (x) x_i^{(x)k} / n_j`` in torch (as :func:`qsa.circuit_tier.superposition_states`)."""
-    import torch
+    """``psi_j = sum_{i<=j} x_i (x) x_i^{(x)k} / n_j`` in torch (:func:`qsa.circuit_tier.superposition_states`)."""
+    from qsa.circuit_tier import superposition_states
 
-    power = x
-    for _ in range(k):
-        power = torch.einsum("...ta,...tb->...tab", power, x).reshape(*x.shape[:-1], -1)  # (..., T, d^{c+1})
-    cumulative = torch.cumsum(power, dim=-2)
-    return cumulative / torch.linalg.vector_norm(cumulative, dim=-1, keepdim=True)
+    return superposition_states(x, k=k)
 
 
 def layer_qnode(qsa_circuit: QSACircuit, *, device: str = "default.qubit", diff_method: str = "backprop") -> qml.QNode:

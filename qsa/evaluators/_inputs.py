@@ -7,10 +7,10 @@ from typing import NamedTuple
 
 import torch
 
-from qsa import _validate
+from qsa import _validate, preflight
 from qsa.circuits import Shape
 
-__all__ = ["Call", "checked_call"]
+__all__ = ["Call", "checked_call", "check_memory"]
 
 
 class Call(NamedTuple):
@@ -66,3 +66,41 @@ def checked_call(
         phi = torch.broadcast_to(_validate.phases(phi, (S, T)), (S, T))  # (S, T)
     shape = Shape("A", T, d, int(k), kernel, beta, theta_W.shape[0], theta_V.shape[0], phi is not None)
     return Call(X, Y, theta_W, theta_V, phi, shape, single)
+
+
+def check_memory(
+    call: Call, backend: str, *, diff_method: str = "best", batch: int = 1, checked: set[object] | None = None
+) -> None:
+    """Refuse a call whose circuits cannot fit in this machine's memory, before anything is built.
+
+    :func:`qsa.preflight.circuit_needs` of circuit A's three circuits on ``backend`` (with gradients
+    when torch records them; ``batch`` sequences simulated together). ``checked`` caches the shapes
+    already passed (the check reads the available memory).
+
+    Raises:
+        qsa.preflight.ResourceError: (a ``ValueError``) naming the need, the limit and what to change.
+    """
+    training = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (call.X, call.Y, call.theta_W, call.theta_V, call.phi)
+    )
+    key = (call.shape, batch, training)
+    if checked is not None and key in checked:
+        return
+    shape = call.shape
+    preflight.check(
+        preflight.circuit_needs(
+            "A",
+            shape.T,
+            shape.d,
+            shape.k,
+            kernel=shape.kernel,
+            backend=backend,
+            batch=batch,
+            training=training,
+            diff_method=diff_method,
+            w_layers=shape.w_layers or 1,
+            v_layers=shape.v_layers or 1,
+        )
+    )
+    if checked is not None:
+        checked.add(key)

@@ -12,7 +12,7 @@ from qsa import _validate, analytic
 from qsa.analytic import Observables
 from qsa.circuits import QSACircuit, Shape
 from qsa.evaluators import DIFF_METHODS, PENNYLANE_DEVICES
-from qsa.evaluators._inputs import checked_call
+from qsa.evaluators._inputs import check_memory, checked_call
 from qsa.options import GPU_BACKENDS
 
 __all__ = ["PennyLaneEvaluator"]
@@ -106,6 +106,7 @@ class PennyLaneEvaluator:
             )
         self.device, self.diff_method = device, method
         self._qnodes: dict[Shape, dict[str, tuple[QSACircuit, Any]]] = {}
+        self._checked: set[Any] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         """Devices and QNodes (local closures, simulator handles) are rebuilt by a copy on first use."""
@@ -174,6 +175,7 @@ class PennyLaneEvaluator:
                 "the poly kernel's controlled loads); got 'poly': use default.qubit or diff_method='parameter-shift'"
             )
         call = checked_call(params, X, Y, k=k, kernel=kernel, beta=beta)
+        check_memory(call, self.device, diff_method=self.diff_method, checked=self._checked)
         S, T, _ = call.X.shape
         values: dict[str, torch.Tensor] = {}
         with _float64_results():

@@ -11,7 +11,7 @@ from qsa import _validate, analytic
 from qsa.analytic import Observables
 from qsa.backends.statevector import MAX_FUSED_WIRES, compile_circuits
 from qsa.circuits import QSACircuit, Shape
-from qsa.evaluators._inputs import checked_call
+from qsa.evaluators._inputs import check_memory, checked_call
 
 __all__ = ["MAX_AMPLITUDES", "StatevectorEvaluator"]
 
@@ -57,6 +57,7 @@ class StatevectorEvaluator:
         )
         self.max_amplitudes = _validate.integer(max_amplitudes, "max_amplitudes", minimum=1, describe="an integer >= 1")
         self._programs: dict[Shape, tuple[dict[str, QSACircuit], Any]] = {}
+        self._checked: set[Any] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         """Compiled simulation programs are rebuilt by a copy on first use."""
@@ -92,6 +93,8 @@ class StatevectorEvaluator:
     ) -> Observables:
         call = checked_call(params, X, Y, k=k, kernel=kernel, beta=beta)
         S, T, _ = call.X.shape
+        chunk = max(1, self.max_amplitudes // 2**call.shape.n_wires)
+        check_memory(call, "torch", batch=min(S, chunk), checked=self._checked)
         qcs, program = self._program(call.shape)
         arrays = {"x": call.X.to(self.dtype), "y": call.Y.to(self.dtype), "theta_W": call.theta_W}
         arrays["theta_V"] = call.theta_V

@@ -3,6 +3,8 @@
     qsa submit CONFIG.toml --backend ibm_torino                 # dry run: transpile, print, send nothing
     qsa submit CONFIG.toml --backend ibm_torino --submit        # Batch mode; --session for a Session
     qsa submit CONFIG.toml --backend fake_torino --channel local --submit   # local testing mode
+    qsa submit --run runs/tfim-... --backend fake_torino --channel local --submit
+                          # a trained model's test split, without and with mitigation (DD, twirling, TREX)
     qsa jobs status RUN_DIR
     qsa jobs fetch RUN_DIR                                       # resume by job id after a crash
     qsa jobs resubmit RUN_DIR                                    # send the jobs a crash kept from being sent
@@ -51,13 +53,49 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "submit", help="run QSA circuits on an IBM backend (dry run by default)", description=__doc__.split("\n\n")[0]
     )
     p.add_argument(
-        "config", help="TOML file: [circuit] [data] [params] [run] (see qsa.hardware.submission.SubmitConfig)"
+        "config",
+        nargs="?",
+        default=None,
+        help="TOML file: [circuit] [data] [params] [run] [mitigation] (see qsa.hardware.submission.SubmitConfig); "
+        "or give --run",
+    )
+    p.add_argument(
+        "--run",
+        default=None,
+        metavar="RUN_DIR",
+        help="a training run (qsa train): run its trained model on --split instead of a CONFIG",
+    )
+    p.add_argument("--split", default="test", help="with --run: the data split to evaluate (default: test)")
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default="best",
+        help="with --run: the best (lowest test loss, default) or the last checkpoint",
+    )
+    p.add_argument(
+        "--mitigation",
+        default=None,
+        help="runtime error suppression/mitigation: none, all, or +-joined dd[-XX|-XpXm|-XY4], twirl, twirl-gates, "
+        "twirl-measure, trex (overrides [mitigation]; default with --run: all)",
+    )
+    p.add_argument(
+        "--randomizations",
+        type=int,
+        default=None,
+        help="twirling randomizations per parameter set (default: the config's, or the runtime's auto)",
+    )
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="with --run and mitigation: skip the unmitigated run that is otherwise sent alongside, for comparison",
     )
     p.add_argument(
         "--backend", required=True, help="backend name, e.g. ibm_torino (or fake_torino with --channel local)"
     )
     _provider_args(p)
-    p.add_argument("--shots", type=int, default=None, help="shots per parameter set (overrides run.shots)")
+    p.add_argument(
+        "--shots", type=int, default=None, help="shots per parameter set (overrides run.shots; default 4000 with --run)"
+    )
     p.add_argument(
         "--gradient", action="store_true", help="also send every parameter-shift point (overrides run.gradient)"
     )
@@ -154,43 +192,126 @@ def _refuse(command: str, exc: Exception) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    """Plan, check and (with ``--submit``) send; every refusal is raised before anything is sent."""
+    """Plan, check and (with ``--submit``) send; every refusal is raised before anything is sent.
+
+    With ``--run`` the trained model of a training run is evaluated on ``--split``; with mitigation
+    on (the default ``all``) the unmitigated run is planned and sent too, and both are compared.
+    """
     from qsa import runs
     from qsa.hardware import submission
+    from qsa.hardware.mitigation import NONE, Mitigation
 
-    config = submission.SubmitConfig.from_toml(args.config)
-    changes = {}
-    if args.shots is not None:
-        changes["shots"] = args.shots
-    if args.gradient:
-        changes["gradient"] = True
-    with _flags():
-        config = config.replace(**changes) if changes else config
+    if (args.config is None) == (args.run is None):
+        raise ValueError(
+            f"qsa submit must be given a CONFIG or --run RUN_DIR (one of them); got {args.config!r} and {args.run!r}"
+        )
+    exact, inputs, source = None, None, None
+    if args.run is not None:
+        from qsa.hardware.trained import submission_inputs
+        from qsa.training.load import load_run
+
+        if args.gradient:
+            raise ValueError("--gradient must not be given with --run (it evaluates a trained model); got it")
+        loaded = load_run(args.run, checkpoint=args.checkpoint)
+        mitigation = _with_randomizations(Mitigation.parse(args.mitigation or "all"), args.randomizations)
+        config, inputs, source, exact = submission_inputs(
+            loaded, split=args.split, shots=args.shots or 4000, mitigation=mitigation
+        )
+        print(
+            f"run {loaded.run_dir} ({args.checkpoint} checkpoint, step {loaded.step}): split {args.split!r}, "
+            f"{config.sequences} sequences, exact L_B {_mean(exact.L_B):.4f} (analytic)"
+        )
+    else:
+        config = submission.SubmitConfig.from_toml(args.config)
+        changes: dict[str, Any] = {}
+        if args.shots is not None:
+            changes["shots"] = args.shots
+        if args.gradient:
+            changes["gradient"] = True
+        if args.mitigation is not None:
+            changes["mitigation"] = Mitigation.parse(args.mitigation)
+        if args.randomizations is not None:
+            changes["mitigation"] = _with_randomizations(
+                changes.get("mitigation", config.mitigation), args.randomizations
+            )
+        with _flags():
+            config = config.replace(**changes) if changes else config
+    configs = [config]
+    if args.run is not None and config.mitigation.enabled and not args.no_baseline:
+        configs = [config.replace(mitigation=NONE), config]  # the unmitigated run, for comparison
     if args.submit:
         runs.check_output_root(args.out, "--out")
     provider = _make_provider(args, None)
     backend = provider.backend(args.backend)
-    plan = submission.make_plan(config, backend)
-    _print_plan(plan, args)
-    submission.check_budget(plan, max_shots=args.max_shots, max_qpu_seconds=args.max_qpu_seconds)
+    plans = []
+    for c in configs:
+        plan = submission.make_plan(c, backend, inputs=inputs, source=source)
+        print(f"mitigation: {c.mitigation.label()}{' (estimator cells)' if plan.estimator else ''}")
+        _print_plan(plan, args)
+        submission.check_budget(plan, max_shots=args.max_shots, max_qpu_seconds=args.max_qpu_seconds)
+        plans.append(plan)
     execution = "session" if args.session else "batch"
     if not args.submit:
-        print(
-            f"dry run: nothing was submitted. Add --submit to send {len(plan.chunks)} job(s) in {execution.capitalize()} mode."
-        )
+        jobs = sum(len(p.chunks) for p in plans)
+        print(f"dry run: nothing was submitted. Add --submit to send {jobs} job(s) in {execution.capitalize()} mode.")
         return 0
-    run_dir = runs.new_run_dir(args.out, f"submit-{plan.backend_name}")
-    if args.channel == "local":
-        provider = _make_provider(args, run_dir)
-    runs.write_bytes(run_dir / "config.toml", Path(args.config).read_bytes())
-    print(f"run directory: {run_dir}", flush=True)
-    ids = submission.submit(plan, provider, run_dir, backend=backend, execution=execution, primitive=args.primitive)
-    for i in ids:
-        print(f"submitted job {i}")
+    done = []
+    for plan in plans:
+        label = plan.config.mitigation.label()
+        run_dir = runs.new_run_dir(args.out, f"submit-{plan.backend_name}" + (f"-{label}" if label != "none" else ""))
+        if args.channel == "local":
+            provider = _make_provider(args, run_dir)
+        text = Path(args.config).read_bytes() if args.config is not None else plan.config.to_toml().encode()
+        runs.write_bytes(run_dir / "config.toml", text)
+        print(f"run directory: {run_dir}", flush=True)
+        print(f"mitigation: {label}")
+        ids = submission.submit(plan, provider, run_dir, backend=backend, execution=execution, primitive=args.primitive)
+        for i in ids:
+            print(f"submitted job {i}")
+        done.append((plan, run_dir, provider))
     if args.no_wait:
-        print(f"collect the results with: qsa jobs fetch {run_dir}")
+        for _, run_dir, _ in done:
+            print(f"collect the results with: qsa jobs fetch {run_dir}")
         return 0
-    return _fetch_and_print(run_dir, provider=provider)
+    rows = []
+    for plan, run_dir, provider in done:
+        try:
+            results = submission.fetch(run_dir, provider=provider)
+        except (RuntimeError, TimeoutError) as exc:  # a failed or unfinished job: fetch again later
+            print(f"qsa jobs fetch: {exc}", file=sys.stderr)
+            return 1
+        _print_results(results, run_dir)
+        rows.append((plan.config.mitigation.label(), results))
+    if args.run is not None:
+        _print_comparison(rows, exact)
+    return 0
+
+
+def _with_randomizations(mitigation: Any, randomizations: int | None) -> Any:
+    import dataclasses
+
+    return mitigation if randomizations is None else dataclasses.replace(mitigation, randomizations=randomizations)
+
+
+def _mean(values: Any) -> float:
+    import numpy as np
+
+    return float(np.mean(np.asarray(values, dtype=np.float64)))
+
+
+def _print_comparison(rows: list[tuple[str, dict[str, Any]]], exact: Any) -> None:
+    """Mean L_B over the split's sequences: exact (analytic), then each run with its standard error."""
+    import numpy as np
+
+    print(f"{'L_B (mean over sequences)':28} {'value':>9} {'stderr':>8}  per sequence")
+    reference = np.asarray(exact.L_B, dtype=np.float64)
+    print(f"{'exact (analytic)':28} {reference.mean():9.4f} {'':>8}  " + ", ".join(f"{v:.3f}" for v in reference))
+    for label, results in rows:
+        value = np.asarray(results["observables"]["L_B"], dtype=np.float64)
+        stderr = np.asarray(results["stderr"]["L_B"], dtype=np.float64)
+        mean_se = float(np.sqrt((stderr**2).sum()) / len(stderr))
+        per = ", ".join(f"{v:.3f}±{e:.3f}" for v, e in zip(value, stderr))
+        print(f"{'mitigation ' + label:28} {value.mean():9.4f} {mean_se:8.4f}  {per}")
 
 
 def _flags() -> contextlib.AbstractContextManager[None]:

@@ -1,30 +1,70 @@
-r"""The QSA observables from counts, with standard errors.
+r"""The QSA observables from counts, with standard errors: the one estimator policy of the shot tier.
 
 A circuit's readout is the probability that its zero wires all read 0, resolved over the values
 ``j`` of its index register (see :class:`qsa.circuits.QSACircuit`): one *cell* per ``j``. From
-``shots`` samples the cell frequencies of one circuit are multinomial, so
+``shots`` samples the cell frequencies ``hat q = n / shots`` of one circuit are multinomial, so
 
-.. math:: \mathrm{Cov}(\hat\pi_j, \hat\pi_{j'}) = (\pi_j \delta_{jj'} - \pi_j \pi_{j'}) / n_\text{shots},
+.. math:: \mathrm{Cov}(\hat q_j, \hat q_{j'}) = (q_j \delta_{jj'} - q_j q_{j'}) / n_\text{shots},
 
-and different circuits (``mu``, ``zeta``, ``nu``) are independent. Every derived quantity
-(``F``, ``L_B``, ``L_A``, ``L_half``, ``L_1``, ``p_j``) is a smooth function of the cells,
-computed by :func:`qsa.analytic.observables_from_probabilities` (the one derivation every tier
-shares); its standard error is the delta method ``sqrt(g^T Cov g)`` with ``g`` the gradient of that
-function at the estimated cells (torch autograd). The plug-in covariance uses the estimated cells,
-as usual. Sampled zeros give ``inf``/``nan`` honestly.
+and different circuits (``mu``, ``zeta``, ``nu``) are independent (each samples its own stream,
+:mod:`qsa.random`).
+
+**The estimator policy** (every sampled estimate goes through it: :class:`qsa.hardware.HardwareEvaluator`
+on every runner, :func:`qsa.circuit_observables` / :func:`qsa.circuit_estimate` with shots on every
+backend, ``qsa jobs fetch``; exact probabilities pass through unchanged):
+
+1. **Smoothing** (:func:`smoothed`). Each cell frequency becomes the Jeffreys (add-1/2) estimate
+
+   .. math:: \tilde q = \frac{n + 1/2}{n_\text{shots} + 1},
+
+   the posterior mean of a binomial proportion under the Jeffreys prior Beta(1/2, 1/2). It is never
+   0 or 1, so an empty cell (a routine event: ``mu ~ 3e-4`` at 2000 shots is empty half the time)
+   gives a finite loss and a nonzero error bar. Its bias is stated exactly:
+   ``E[tilde q] - q = (1/2 - q) / (n_shots + 1)``, at most ``1 / (2 (n_shots + 1))`` in size
+   (2.5e-4 at 2000 shots); the bias this leaves in the losses is measured in
+   ``experiments/shot_training/README.md``.
+2. **Bounding** (:func:`bounded_cells`). The smoothed cells are projected on the set the exact cells
+   lie in: ``nu_j <= zeta_j`` (so ``p_j = nu_j / zeta_j <= 1``) and ``mu <= 2T/(T+1) zeta``
+   (so ``F <= 1``). With 1, every derived field is finite and in its valid range:
+   ``0 < p_j <= 1``, ``0 < F <= 1``, ``L_B, L_A, L_half, L_1 >= 0``.
+3. **Derivation**: ``F``, ``L_B``, ``L_A``, ``L_half``, ``L_1``, ``p_j`` by
+   :func:`qsa.analytic.observables_from_probabilities`, the one derivation every tier shares.
+4. **Standard errors**: the delta method ``sqrt(g^T Cov g)`` through 1-3, ``g`` the gradient of
+   the field with respect to the frequencies (torch autograd), ``Cov`` the multinomial covariance
+   at the smoothed cells (plug-in; scaled to sum at most 1 per circuit, which only very few shots
+   on many cells need).
+5. **Gradients** (:class:`qsa.hardware.HardwareEvaluator`): the parameter-shift Jacobian of the
+   cells is taken from the raw frequencies of the shifted circuits (unbiased; pseudo-counts
+   would cancel in the differences anyway) and chained through 2-3 at the smoothed base cells.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from qsa import analytic
 
-__all__ = ["Estimate", "zero_cells", "cell_covariance", "estimate", "FIELDS_A", "FIELDS_B"]
+__all__ = [
+    "Estimate",
+    "PSEUDO_COUNT",
+    "zero_cells",
+    "cell_covariance",
+    "smoothed",
+    "bounded_cells",
+    "cell_observables",
+    "p0_observables",
+    "estimate",
+    "FIELDS_A",
+    "FIELDS_B",
+]
+
+#: Pseudo-count added to every cell of a sampled circuit (Jeffreys prior of a binomial proportion).
+PSEUDO_COUNT = 0.5
 
 FIELDS_A = ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1")
 FIELDS_B = ("P0", "L_half_circuit")
@@ -77,67 +117,147 @@ def cell_covariance(cells: np.ndarray, shots: int) -> np.ndarray:
     ) / shots
 
 
-def _a_outputs(q: torch.Tensor, T: int) -> torch.Tensor:
+def smoothed(frequencies: Any, shots: int) -> Any:
+    """Step 1 of the policy: ``(n + 1/2) / (shots + 1)`` for cell frequencies ``n / shots`` (numpy or torch, any shape)."""
+    return (frequencies * shots + PSEUDO_COUNT) / (shots + 2 * PSEUDO_COUNT)
+
+
+def bounded_cells(
+    mu: torch.Tensor, zeta_j: torch.Tensor, nu_j: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step 2 of the policy: ``nu_j <= zeta_j`` and ``mu <= 2T/(T+1) sum_j zeta_j`` (torch, differentiable).
+
+    Shapes: ``mu`` ``(...)``, ``zeta_j`` and ``nu_j`` ``(..., T)``. Exact cells satisfy both
+    (Cauchy-Schwarz: ``|A_j| <= ||z_j||``, and ``F <= 1``); sampled ones need not.
+    """
+    T = zeta_j.shape[-1]
+    nu_j = torch.minimum(nu_j, zeta_j)
+    mu = torch.minimum(mu, 2 * T / (T + 1) * zeta_j.sum(-1))
+    return mu, zeta_j, nu_j
+
+
+def cell_observables(
+    mu: torch.Tensor, zeta_j: torch.Tensor, nu_j: torch.Tensor, *, shots: int | None
+) -> analytic.Observables:
+    """Circuit A's observables from its cell frequencies under the policy (torch, differentiable).
+
+    ``mu`` ``(...)``, ``zeta_j``, ``nu_j`` ``(..., T)``: frequencies (``shots``) or exact
+    probabilities (``shots=None``: no smoothing or bounding, the exact derivation).
+    """
+    if shots is not None:
+        mu, zeta_j, nu_j = bounded_cells(smoothed(mu, shots), smoothed(zeta_j, shots), smoothed(nu_j, shots))
+    return analytic.observables_from_probabilities(mu, zeta_j, nu_j)
+
+
+def p0_observables(P0: Any, *, shots: int | None) -> analytic.Observables:
+    """Circuit B's ``P0`` and ``L_half_circuit = -log P0`` under the policy (numpy or torch ``(...)``)."""
+    if shots is not None:
+        P0 = smoothed(P0, shots)
+    if isinstance(P0, torch.Tensor):
+        L = -torch.log(P0)
+    else:
+        with np.errstate(divide="ignore"):
+            L = -np.log(P0)
+    return _b_observables(P0, L)
+
+
+def _a_outputs(q: torch.Tensor, T: int, shots: int | None) -> torch.Tensor:
     """Circuit-A cells ``(S, [mu, zeta_0..zeta_{T-1}, nu_0..nu_{T-1}])`` -> ``(S, [fields..., p_0..p_{T-1}])``."""
-    obs = analytic.observables_from_probabilities(q[:, 0], q[:, 1 : T + 1], q[:, T + 1 :])
+    obs = cell_observables(q[:, 0], q[:, 1 : T + 1], q[:, T + 1 :], shots=shots)
     return torch.cat([torch.stack([getattr(obs, f) for f in FIELDS_A], dim=-1), obs.p], dim=-1)
 
 
-def _jacobian(q: torch.Tensor, T: int) -> tuple[np.ndarray, np.ndarray]:
-    """Outputs ``(S, 8 + T)`` and their Jacobian ``(S, 8 + T, 1 + 2T)`` (sequences are independent).
+def _jacobian(q: torch.Tensor, T: int, shots: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs ``(S, 8 + T)`` and their Jacobian ``(S, 8 + T, 1 + 2T)`` w.r.t. the frequencies ``q``
+    (sequences are independent), through the whole policy.
 
-    Each row is differentiated from its own output, not through the concatenation of all of them:
-    backward through ``torch.cat`` sends zeros into every other output, and a zero times the
-    infinite derivative of ``log p_j`` at an empty cell (routine with few shots) is NaN, which
-    would spoil the error bars of ``mu``, ``F`` and ``L_B`` too.
+    Each row is differentiated from its own output, not through the concatenation of all of them
+    (backward through ``torch.cat`` would send zeros into every other output, and a zero times an
+    infinite derivative is NaN).
     """
     with torch.enable_grad():  # also when called inside an autograd Function's forward
         q = q.clone().requires_grad_(True)
-        obs = analytic.observables_from_probabilities(q[:, 0], q[:, 1 : T + 1], q[:, T + 1 :])
+        obs = cell_observables(q[:, 0], q[:, 1 : T + 1], q[:, T + 1 :], shots=shots)
         outputs = [getattr(obs, f) for f in FIELDS_A] + [obs.p[:, j] for j in range(T)]
         rows = [torch.autograd.grad(o.sum(), q, retain_graph=True)[0] for o in outputs]
         out = torch.stack(outputs, dim=-1)
     return out.detach().numpy(), torch.stack(rows, dim=1).numpy()
 
 
-def estimate(cells: Mapping[str, np.ndarray], *, T: int, shots: int | None) -> Estimate:
-    """Observables and standard errors from cell probabilities.
+def estimate(
+    cells: Mapping[str, np.ndarray],
+    *,
+    T: int,
+    shots: int | None,
+    covariance: Mapping[str, np.ndarray] | None = None,
+) -> Estimate:
+    """Observables and standard errors from cell frequencies, under the policy (module docstring).
 
     Args:
-        cells: per variant, ``(S, 2^c)`` cell probabilities (frequencies, or exact probabilities):
+        cells: per variant, ``(S, 2^c)`` cell frequencies (``n / shots``) or exact probabilities:
             ``mu``, ``zeta``, ``nu`` (circuit A) or ``P0`` (circuit B).
         T: steps (index values ``j >= T`` of ``zeta``/``nu`` are idle and left out).
-        shots: shots per circuit and sequence, or ``None`` for exact probabilities (zero errors).
+        shots: shots per circuit and sequence, or ``None`` for exact probabilities (taken as they
+            are; zero errors).
+        covariance: per variant, the covariance ``(S, K, K)`` of its first ``K`` cells as
+            measured (``K = 1`` for ``mu`` and ``P0``, ``T`` for ``zeta``, ``nu``; e.g. from a
+            runtime Estimator's mitigated terms, :func:`qsa.hardware.mitigation.cells_from_terms`),
+            used instead of the multinomial covariance; different circuits stay independent. The
+            cells are then taken as given (mitigated values are not counts: no smoothing).
+
+    Returns:
+        :class:`Estimate` (numpy): with ``shots`` (and no ``covariance``), every field finite and in
+        its valid range, and a standard error next to it.
     """
     if "P0" in cells:
         P0 = np.asarray(cells["P0"], dtype=np.float64)[:, 0]
-        se = np.zeros_like(P0) if shots is None else np.sqrt(P0 * (1 - P0) / shots)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = _b_observables(P0, -np.log(P0))
-            stderr = _b_observables(se, se / P0)
-        return Estimate(value, stderr, shots)
+        if covariance is not None:
+            se = np.sqrt(np.clip(np.asarray(covariance["P0"], dtype=np.float64)[:, 0, 0], 0.0, None))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return Estimate(_b_observables(P0, -np.log(P0)), _b_observables(se, se / P0), shots)
+        value = p0_observables(P0, shots=shots)
+        if shots is None:
+            se = np.zeros_like(P0)
+        else:
+            p = np.asarray(value.P0)
+            se = shots / (shots + 1) * np.sqrt(p * (1 - p) / shots)  # the smoothing is affine in n / shots
+        return Estimate(value, _b_observables(se, se / np.asarray(value.P0)), shots)
     mu = np.asarray(cells["mu"], dtype=np.float64)[:, :1]
     zeta = np.asarray(cells["zeta"], dtype=np.float64)[:, :T]
     nu = np.asarray(cells["nu"], dtype=np.float64)[:, :T]
     q = torch.as_tensor(np.concatenate([mu, zeta, nu], axis=1))  # (S, 1 + 2T)
-    if shots is None:
+    S = q.shape[0]
+    if covariance is not None:
+        out, jac = _jacobian(q, T, None)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
+        cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
+        for v, lo, hi in (("mu", 0, 1), ("zeta", 1, T + 1), ("nu", T + 1, 2 * T + 1)):
+            cov[:, lo:hi, lo:hi] = np.asarray(covariance[v], dtype=np.float64)[:, : hi - lo, : hi - lo]
+        var = np.clip(np.einsum("soi,sij,soj->so", jac, cov, jac), 0.0, None)
+    elif shots is None:
         with torch.no_grad():
-            out = _a_outputs(q, T).numpy()  # (S, 8 + T)
+            out = _a_outputs(q, T, None).numpy()  # (S, 8 + T)
         var = np.zeros_like(out)
     else:
-        out, jac = _jacobian(q, T)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
-        S = q.shape[0]
+        out, jac = _jacobian(q, T, shots)  # (S, 8 + T), (S, 8 + T, 1 + 2T)
+        mu_s, zeta_s, nu_s = smoothed(mu, shots), smoothed(zeta, shots), smoothed(nu, shots)
         cov = np.zeros((S, 1 + 2 * T, 1 + 2 * T))
-        cov[:, 0, 0] = mu[:, 0] * (1 - mu[:, 0]) / shots
-        cov[:, 1 : T + 1, 1 : T + 1] = cell_covariance(zeta, shots)
-        cov[:, T + 1 :, T + 1 :] = cell_covariance(nu, shots)
-        var = np.einsum("soi,sij,soj->so", jac, cov, jac)
+        cov[:, 0, 0] = mu_s[:, 0] * (1 - mu_s[:, 0]) / shots
+        cov[:, 1 : T + 1, 1 : T + 1] = cell_covariance(_at_most_one(zeta_s), shots)
+        cov[:, T + 1 :, T + 1 :] = cell_covariance(_at_most_one(nu_s), shots)
+        var = np.maximum(np.einsum("soi,sij,soj->so", jac, cov, jac), 0.0)  # a rounding -1e-20 is 0
     n = len(FIELDS_A)
     value = analytic.Observables(**{f: out[:, i] for i, f in enumerate(FIELDS_A)}, p=out[:, n:])
     stderr = analytic.Observables(**{f: np.sqrt(var[:, i]) for i, f in enumerate(FIELDS_A)}, p=np.sqrt(var[:, n:]))
     return Estimate(value, stderr, shots)
 
 
-def _b_observables(P0: np.ndarray, L: np.ndarray) -> analytic.Observables:
+def _at_most_one(cells: np.ndarray) -> np.ndarray:
+    """Cells ``(S, K)`` of one circuit scaled to sum to at most 1 (with very few shots the pseudo-counts of
+    many cells can add up to more), so that their multinomial covariance is positive semi-definite."""
+    scaled: np.ndarray = cells / np.maximum(1.0, cells.sum(-1, keepdims=True))
+    return scaled
+
+
+def _b_observables(P0: Any, L: Any) -> analytic.Observables:
     none = dict.fromkeys(("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"))
     return analytic.Observables(**none, P0=P0, L_half_circuit=L)

@@ -10,17 +10,28 @@ with ``params`` holding ``theta_W``, ``theta_V`` (``(L, n, 3)`` float64, the ang
 v_layers=L)``) and optionally ``phi`` (``(T,)`` or ``(S, T)`` query phases). It returns torch
 tensors ``mu``, ``zeta``, ``nu``, ``F``, ``L_B``, ``L_A``, ``L_half``, ``L_1`` (``(S,)``) and ``p``
 (``(S, T)``) -- or ``P0`` and ``L_half_circuit`` for circuit B -- that are differentiable with
-respect to the three parameter arrays.
+respect to the three parameter arrays and to the tokens ``X`` and targets ``Y`` (a trainable
+embedding, rotation or projector in front), for both circuits.
 
 How: the forward pass sends **one job** holding one PUB per circuit shape (``mu``, ``zeta``,
 ``nu``), each with a parameter array of every sequence's unshifted point and, when a gradient is
 required, every parameter-shift point of every sequence (:mod:`qsa.hardware.programs` gives the
 rules: two-term, or four-term for the controlled copies of ``W`` in the poly kernel; each of the
-``k`` copies of ``W`` shifted on its own). It returns the measured cell probabilities and keeps
-their Jacobian; the losses are assembled in torch from the cells by
-:func:`qsa.analytic.observables_from_probabilities`, so autograd's chain rule carries the
-parameter-shift Jacobian of the probabilities to any loss. Exact mode (:class:`ExactRunner`)
-reproduces the analytic gradient; with shots, the Jacobian is an unbiased estimate.
+``k`` copies of ``W`` shifted on its own) and, when ``X`` or ``Y`` requires grad, the great-circle
+shifts of every token in every load that holds it (the tokens' gradient on the unit sphere:
+:mod:`qsa.hardware.programs`, "Token gradients"; circuit B's superposition states get theirs the
+same way, and autograd carries it to the tokens through their torch construction). It returns the
+measured cell probabilities and keeps their Jacobian; the losses are assembled in torch from the
+cells under the shot tier's estimator policy (:mod:`qsa.hardware.estimators`: smoothed, bounded,
+then :func:`qsa.analytic.observables_from_probabilities`), so autograd's chain rule carries the
+parameter-shift Jacobian of the probabilities to any loss, and no loss or gradient is inf or NaN.
+Exact mode (:class:`ExactRunner`) reproduces the analytic gradient; with shots, the Jacobian is an
+unbiased estimate.
+
+**Random streams.** Every call samples its own stream ``(seed, key + (call,))`` of the runner's
+seed (:mod:`qsa.hardware.runners`); :meth:`HardwareEvaluator.sampling_key` sets the key (the
+training loop sets ``(purpose, step)`` before every step and evaluation) and restarts the call
+count, so a run repeats exactly and a resumed run samples as the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -34,10 +45,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from qsa import _validate, analytic
+from qsa import _validate, analytic, preflight
+from qsa.circuit_tier import superposition_states
 from qsa.circuits import CIRCUITS, Shape
 from qsa.hardware import programs
-from qsa.hardware.estimators import Estimate, estimate
+from qsa.hardware.estimators import Estimate, bounded_cells, estimate, p0_observables, smoothed
 from qsa.hardware.runners import Compiled, Pub, Runner
 
 __all__ = ["HardwareEvaluator", "ParameterShift"]
@@ -48,23 +60,29 @@ PARAM_NAMES = ("theta_W", "theta_V", "phi")
 
 
 class ParameterShift(torch.autograd.Function):
-    """``(theta_W, theta_V, phi) -> cell probabilities per variant``, gradient by parameter shift.
+    """``(theta_W, theta_V, phi, X, Y, psi) -> cell probabilities per variant``, gradient by parameter shift.
 
-    Inputs after the context: the evaluator, the :class:`~qsa.hardware.Shape`, the data
-    ``X``, ``Y`` (numpy, ``(S, T, d)``), whether to send the shifted points, then ``theta_W``,
-    ``theta_V`` and ``phi`` (``(S, T)`` or ``None``). Outputs: one ``(S, 2^c)`` float64 tensor per
-    variant of the shape.
+    Inputs after the context: the evaluator, the :class:`~qsa.circuits.Shape`, whether to send the
+    shifted points of the angles, the data arrays whose shifted points to send (of ``"x"``,
+    ``"y"``, ``"psi"``), then ``theta_W``, ``theta_V``, ``phi`` (``(S, T)`` or ``None``) and the
+    complex128 data ``X``, ``Y`` ``(S, T, d)`` and ``psi`` (circuit B: ``(S, T, d^(k+1))``, else
+    ``None``). Outputs: one ``(S, 2^c)`` float64 tensor per variant of the shape (the base cells,
+    smoothed when sampled).
     """
 
     @staticmethod
-    def forward(ctx, evaluator, shape, X, Y, gradient, theta_W, theta_V, phi):
+    def forward(ctx, evaluator, shape, gradient, data, theta_W, theta_V, phi, X, Y, psi):
         params = {"theta_W": theta_W.detach().cpu().numpy(), "theta_V": theta_V.detach().cpu().numpy()}
         if phi is not None:
             params["phi"] = phi.detach().cpu().numpy()
-        base, jacobians = evaluator._evaluate(shape, params, X, Y, gradient=gradient)
+        arrays = {"x": X.detach().cpu().numpy(), "y": Y.detach().cpu().numpy()}
+        if psi is not None:
+            arrays["psi"] = psi.detach().cpu().numpy()
+        base, jacobians, data_jacobians = evaluator._evaluate(shape, params, arrays, gradient=gradient, data=data)
         ctx.program = programs.program(shape)
-        ctx.jacobians = jacobians
+        ctx.jacobians, ctx.data_jacobians = jacobians, data_jacobians
         ctx.has_phi = phi is not None
+        ctx.dtypes = {name: t.dtype for name, t in (("x", X), ("y", Y), ("psi", psi)) if t is not None}
         ctx.device = theta_W.device  # results go back where the parameters live (model.device)
         return tuple(torch.as_tensor(base[v], device=theta_W.device) for v in shape.variants)
 
@@ -77,20 +95,33 @@ class ParameterShift(torch.autograd.Function):
                 continue
             term = np.einsum("sc,scp->sp", g.detach().cpu().numpy(), ctx.jacobians[variant])  # (S, n_trainable)
             total = term if total is None else total + term
-        if total is None:
-            return (None,) * 8
-        out = []
+        out: list[torch.Tensor | None] = []
         for name in ("theta_W", "theta_V"):
+            if total is None:
+                out.append(None)
+                continue
             offset, shape = program.layout[name]
             out.append(
                 torch.as_tensor(total[:, offset : offset + math.prod(shape)].sum(0).reshape(shape), device=ctx.device)
             )
-        if ctx.has_phi:
+        if ctx.has_phi and total is not None:
             offset, (T,) = program.layout["phi"]
             out.append(torch.as_tensor(total[:, offset : offset + T], device=ctx.device))
         else:
             out.append(None)
-        return (None, None, None, None, None, *out)
+        for name in ("x", "y", "psi"):
+            found = ctx.data_jacobians.get(name)
+            if found is None:
+                out.append(None)
+                continue
+            jac, directions = found  # {variant: (S, rows, 2dim-1, cells)}, (S, rows, 2dim-1, dim)
+            slope = 0
+            for variant, g in zip(program.shape.variants, grads):
+                if g is not None and variant in jac:
+                    slope = slope + np.einsum("sc,srkc->srk", g.detach().cpu().numpy(), jac[variant])
+            grad = np.einsum("srk,srkd->srd", slope, directions)  # the tangent gradient, torch's convention
+            out.append(torch.as_tensor(grad, device=ctx.device).to(ctx.dtypes[name]))
+        return (None, None, None, None, *out)
 
 
 def _angles(value: Any, name: str, n: int) -> torch.Tensor:
@@ -121,11 +152,15 @@ class HardwareEvaluator:
             result is awaited (e.g. to append the id to a journal).
         max_qubits: refuse circuits wider than this (default: the runner's backend width, if known).
 
-    ``X`` and ``Y`` are data: no gradient flows to them. Templates are built and transpiled once
+    When ``X`` or ``Y`` requires grad (a trainable embedding, rotation or projector), the job also
+    holds the great-circle shifts of the tokens, and the gradient reaches them: their gradient on
+    the unit sphere, what every normalising embedding needs (module docstring). Each token costs
+    ``4 (2d - 1)`` parameter sets per load that holds it. Templates are built and transpiled once
     per circuit shape and reused (a copy of the evaluator transpiles them again on first use; its
-    runner rebuilds its simulators and pass managers, so copies evaluate as the original does). After each call,
-    :attr:`last_estimate` holds the observables with their standard errors and :attr:`job_ids`
-    every job id submitted so far.
+    runner rebuilds its simulators and pass managers, so copies evaluate as the original does);
+    circuits are checked against this machine's memory (:mod:`qsa.preflight`) before any is built.
+    After each call, :attr:`last_estimate` holds the observables with their standard errors
+    (estimator policy: :mod:`qsa.hardware.estimators`) and :attr:`job_ids` every job id submitted so far.
 
     Example:
         >>> import torch
@@ -163,8 +198,20 @@ class HardwareEvaluator:
         backend = getattr(runner, "backend", None)
         self.max_qubits = max_qubits if max_qubits is not None else getattr(backend, "num_qubits", None)
         self._compiled: dict[tuple[Shape, str], Compiled] = {}
+        self._checked: set[Shape] = set()
         self.job_ids: list[str] = []
         self.last_estimate: Estimate | None = None
+        self._key: tuple[int, ...] = ()
+        self._calls = 0
+
+    def sampling_key(self, key: tuple[int, ...] = ()) -> None:
+        """Sample the following calls from the streams ``key + (0,)``, ``key + (1,)``, ... of the runner's seed.
+
+        The training loop calls it before every step (``(0, step)``) and every evaluation
+        (``(1, step, split)``), so a resumed run samples exactly as the uninterrupted one.
+        """
+        self._key = tuple(_validate.integer(k, "every entry of key", minimum=0) for k in key)
+        self._calls = 0
 
     def __getstate__(self) -> dict[str, Any]:
         """A copy (``copy.deepcopy``, ``pickle``, ``torch.save`` of a model) compiles its templates again, lazily."""
@@ -181,20 +228,28 @@ class HardwareEvaluator:
         kernel: str = "mono",
         beta: float | None = None,
     ) -> analytic.Observables:
-        """Observables of ``S`` sequences, differentiable w.r.t. ``params`` (see the module docstring)."""
+        """Observables of ``S`` sequences, differentiable w.r.t. ``params``, ``X`` and ``Y`` (module docstring)."""
         shape, X, Y, theta_W, theta_V, phi, single = self._prepare(params, X, Y, k, kernel, beta)
         leaves = [t for t in (theta_W, theta_V, phi) if t is not None]
-        gradient = torch.is_grad_enabled() and any(t.requires_grad for t in leaves)
-        cells = ParameterShift.apply(self, shape, X, Y, gradient, theta_W, theta_V, phi)
+        grad_on = torch.is_grad_enabled()
+        gradient = grad_on and any(t.requires_grad for t in leaves)
+        psi = None
+        if shape.circuit == "B":
+            psi = _superposition(X, shape.k)  # (S, T, d^(k+1)), differentiable in X
+        data = tuple(
+            name for name, t in (("x", X), ("y", Y), ("psi", psi)) if grad_on and t is not None and t.requires_grad
+        )
+        cells = ParameterShift.apply(self, shape, gradient, data, theta_W, theta_V, phi, X, Y, psi)
         T = shape.T
+        shots = self.runner.shots
         if shape.circuit == "A":
-            mu, zeta, nu = cells
-            result = analytic.observables_from_probabilities(mu[:, 0], zeta[:, :T], nu[:, :T])
+            mu, zeta, nu = cells[0][:, 0], cells[1][:, :T], cells[2][:, :T]  # smoothed when sampled
+            if shots is not None:  # the rest of the estimator policy: bounded, then derived
+                mu, zeta, nu = bounded_cells(mu, zeta, nu)
+            result = analytic.observables_from_probabilities(mu, zeta, nu)
         else:
             (P0,) = cells
-            P0 = P0[:, 0]
-            none = dict.fromkeys(("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"))
-            result = analytic.Observables(**none, P0=P0, L_half_circuit=-torch.log(P0))
+            result = p0_observables(P0[:, 0], shots=None)  # already smoothed
         if single:
             result = analytic.Observables(**{n: (None if v is None else v[0]) for n, v in vars(result).items()})
         return result
@@ -215,10 +270,13 @@ class HardwareEvaluator:
             for n, v in params.items()
         }
         shape, X, Y, theta_W, theta_V, phi, _ = self._prepare(params, X, Y, k, kernel, beta)
-        arrays = {"theta_W": theta_W.detach().cpu().numpy(), "theta_V": theta_V.detach().cpu().numpy()}
+        angles = {"theta_W": theta_W.detach().cpu().numpy(), "theta_V": theta_V.detach().cpu().numpy()}
         if phi is not None:
-            arrays["phi"] = phi.detach().cpu().numpy()
-        self._evaluate(shape, arrays, X, Y, gradient=False)
+            angles["phi"] = phi.detach().cpu().numpy()
+        data = {"x": X.detach().cpu().numpy(), "y": Y.detach().cpu().numpy()}
+        if shape.circuit == "B":
+            data["psi"] = _superposition(X, shape.k).detach().cpu().numpy()
+        self._evaluate(shape, angles, data, gradient=False, data=())
         return self.last_estimate
 
     # --- internals -------------------------------------------------------------------------------
@@ -264,16 +322,21 @@ class HardwareEvaluator:
             v_layers=int(theta_V.shape[0]),
             phases=phi is not None,
         )
-        for variant in shape.variants:
-            width = shape.build(variant).n_qubits
-            if self.max_qubits is not None and width > self.max_qubits:
-                raise ValueError(
-                    f"the circuit must fit the backend: it has {width} qubits ({variant}, T={T}, d={d}, k={k}, "
-                    f"{kernel}); the backend has {self.max_qubits}"
-                )
-        Xn = X.detach().cpu().numpy().astype(np.complex128)
-        Yn = Y.detach().cpu().numpy().astype(np.complex128)
-        return shape, Xn, Yn, theta_W.to(torch.float64), theta_V.to(torch.float64), phi, single
+        width = preflight.circuit_qubits(shape.circuit, T, d, int(k), kernel=kernel)
+        if self.max_qubits is not None and width > self.max_qubits:
+            raise ValueError(
+                f"the circuit must fit the backend: it has {width} qubits (circuit {shape.circuit}, T={T}, d={d}, "
+                f"k={k}, {kernel}); the backend has {self.max_qubits}"
+            )
+        if shape not in self._checked:  # before any circuit is built (circuit B's loads grow as d^(k+1))
+            preflight.check(preflight.circuit_needs(shape.circuit, T, d, int(k), kernel=kernel, backend="aer"))
+            self._checked.add(shape)
+        # the tolerance policy (qsa.circuits.linalg): validated, then the nearest valid input in complex128
+        X = X.to(torch.complex128)
+        Y = Y.to(torch.complex128)
+        X = X / torch.linalg.vector_norm(X, dim=-1, keepdim=True)  # (S, T, d)
+        Y = Y / torch.linalg.vector_norm(Y, dim=-1, keepdim=True)
+        return shape, X, Y, theta_W.to(torch.float64), theta_V.to(torch.float64), phi, single
 
     def compiled(self, shape: Shape, variant: str) -> Compiled:
         """The template of ``variant`` compiled for the runner (once per shape)."""
@@ -283,30 +346,62 @@ class HardwareEvaluator:
             self._compiled[key] = self.runner.compile(tpl.qiskit.circuit, n_index=tpl.n_index, n_zero=tpl.n_zero)
         return self._compiled[key]
 
-    def _evaluate(self, shape, params, X, Y, *, gradient: bool):
-        """Run one job; base cells ``(S, 2^c)`` per variant and, with ``gradient``, Jacobians ``(S, 2^c, n_trainable)``."""
+    def _evaluate(self, shape, params, arrays, *, gradient: bool, data: tuple[str, ...]):
+        """Run one job; the base cells ``(S, 2^c)`` per variant (smoothed when sampled), with ``gradient`` the
+        angles' Jacobians ``(S, 2^c, n_trainable)`` per variant, and per data array of ``data`` its
+        ``({variant: (S, rows, 2 dim - 1, 2^c)}, directions (S, rows, 2 dim - 1, dim))``."""
         program = programs.program(shape)
-        bindings = program.bindings(params, X, Y, gradient=gradient)
+        X, Y = arrays["x"], arrays["y"]
+        bindings = program.bindings(params, X, Y, gradient=gradient, data=data, psi=arrays.get("psi"))
         pubs = [Pub(self.compiled(shape, v), bindings[v]) for v in shape.variants]
-        job = self.runner.submit(pubs)
+        job = self.runner.submit(pubs, key=self._key + (self._calls,))
+        self._calls += 1
         job_id = job.job_id()
         self.job_ids.append(job_id)
         info = {
             "variants": list(shape.variants),
             "parameter_sets": [len(bindings[v]) for v in shape.variants],
             "gradient": gradient,
+            "data_gradient": list(data),
         }
         if self.on_job is not None:
             self.on_job(job_id, info)
         logger.info("job %s: %s", job_id, info)
         cells = job.cells()
         S = X.shape[0]
-        base, jacobians = {}, {} if gradient else None
+        shots = self.runner.shots
+        raw, base = {}, {}
+        jacobians = {} if gradient else None
+        data_jacobians: dict[str, Any] = {}
+        directions = {name: programs.tangent_basis(arrays[name]) for name in data}  # (S, rows, 2dim-1, dim)
+        shifts = np.asarray(programs.TOKEN_SHIFTS.coefficients)
         for variant, c in zip(shape.variants, cells):
-            rows = program.rows_per_sequence(variant, gradient=gradient)
-            c = c.reshape(S, rows, -1)  # (S, rows, 2^c)
-            base[variant] = c[:, 0]
+            tpl = program.templates[variant]
+            c = c.reshape(S, -1, c.shape[-1])  # (S, rows, 2^c)
+            n_angles = program.rows_per_sequence(variant, gradient=gradient)
+            raw[variant] = c[:, 0]
+            base[variant] = c[:, 0] if shots is None else smoothed(c[:, 0], shots)
             if gradient:
-                jacobians[variant] = np.einsum("rp,src->scp", program.templates[variant].coefficients, c)
-        self.last_estimate = estimate(base, T=shape.T, shots=self.runner.shots)
-        return base, jacobians
+                jacobians[variant] = np.einsum("rp,src->scp", tpl.coefficients, c[:, :n_angles])
+            start = n_angles
+            for name in data:
+                layout = program.data_layout(variant, name)
+                n_dir = directions[name].shape[2]
+                count = len(layout) * n_dir * len(shifts)
+                if not count:  # no load of this array in the light cone of this variant
+                    continue
+                block = c[:, start : start + count].reshape(S, len(layout), n_dir, len(shifts), -1)
+                start += count
+                slopes = np.einsum("h,slkhc->slkc", shifts, block)  # (S, loads x rows, 2dim-1, 2^c)
+                per_row = np.zeros((S, arrays[name].shape[1], n_dir, c.shape[-1]))
+                for position, (_, row) in enumerate(layout):
+                    per_row[:, row] += slopes[:, position]  # summed over the loads that hold the row
+                data_jacobians.setdefault(name, ({}, directions[name]))[0][variant] = per_row
+        self.last_estimate = estimate(raw, T=shape.T, shots=shots)
+        return base, jacobians, data_jacobians
+
+
+def _superposition(X: torch.Tensor, k: int) -> torch.Tensor:
+    """Circuit B's superposition states ``(S, T, d^(k+1))`` in torch (differentiable in ``X``)."""
+    psi: torch.Tensor = superposition_states(X, k=k)
+    return psi

@@ -22,10 +22,12 @@ The worker runs in its own session (no terminal signals reach it) with stderr in
 survives its client: writing to stdout once nobody reads it is ignored (no broken-pipe error), so
 a job that was submitted runs to the end whatever happens to the process that submitted it.
 
-The simulator: ``noisy`` restricts the ISA circuits of a job to the physical qubits they use and
-runs them on ``AerSimulator.from_backend`` of the device restricted to those qubits (the device's
-noise on those qubits, fast); ``device`` runs on the fake backend itself; ``ideal`` on a noiseless
-``AerSimulator``. Each job gets its own simulator, from its own PUBs only, so a job gives the same
+The simulator: ``noisy`` restricts the ISA circuits of a job (and an estimator job's observables)
+to the physical qubits they use and runs them on ``AerSimulator.from_backend`` of the device
+restricted to those qubits (the device's noise on those qubits, fast); ``ideal`` does the same
+without the noise model (the device's target and timing stay, which dynamical decoupling needs);
+``device`` runs on the fake backend itself. Estimator jobs (``"estimator": true``, TREX) and the
+runtime options of ``request["mitigation"]`` go through :func:`qsa.hardware.providers.make_primitive`. Each job gets its own simulator, from its own PUBs only, so a job gives the same
 counts whether it is sent with other jobs or alone (a resubmitted job equals the original).
 """
 
@@ -51,16 +53,20 @@ def _mode_backend(request: dict, pubs: list[tuple]):
     """The backend a job runs on in local mode, and its PUBs as that backend takes them."""
     from qsa.hardware import noise
 
-    if request["simulator"] == "ideal":
-        from qiskit_aer import AerSimulator
-
-        return AerSimulator(), pubs
     device = noise.fake_backend(request["backend"])
     if request["simulator"] == "device":
         return device, pubs
     union = sorted(set().union(*(noise.active_qubits(p[0]) for p in pubs)))
-    restricted = [(noise.restrict_circuit(p[0], union), *p[1:]) for p in pubs]
-    return noise.noisy_simulator(device, union), restricted
+    if request.get("estimator"):  # (circuit, observables, values): the observables follow the qubits
+        restricted = [
+            (noise.restrict_circuit(p[0], union), noise.restrict_observables(p[1], union), *p[2:]) for p in pubs
+        ]
+    else:
+        restricted = [(noise.restrict_circuit(p[0], union), *p[1:]) for p in pubs]
+    simulator = noise.noisy_simulator(device, union)
+    if request["simulator"] == "ideal":  # the device's qubits, target and timing, without its noise
+        simulator.set_options(noise_model=None)
+    return simulator, restricted
 
 
 def _plain(value):
@@ -81,10 +87,13 @@ def _plain(value):
 
 
 def _portable(result):
-    """The ``PrimitiveResult`` with plain metadata (the data, the counts, are untouched)."""
-    from qiskit.primitives import PrimitiveResult, SamplerPubResult
+    """The ``PrimitiveResult`` with plain metadata (the data, the counts or expectation values, are untouched)."""
+    from qiskit.primitives import PrimitiveResult, PubResult, SamplerPubResult
 
-    pubs = [SamplerPubResult(r.data, metadata=_plain(r.metadata)) for r in result]
+    pubs = [
+        (SamplerPubResult if isinstance(r, SamplerPubResult) else PubResult)(r.data, metadata=_plain(r.metadata))
+        for r in result
+    ]
     return PrimitiveResult(pubs, metadata=_plain(result.metadata))
 
 
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from qiskit_ibm_runtime import Batch, RuntimeDecoder, RuntimeEncoder, Session
 
-        from qsa.hardware.providers import make_sampler
+        from qsa.hardware.providers import _run, make_primitive
         from qsa.runs import write_bytes, write_json
 
         latency = 0.0
@@ -149,10 +158,16 @@ def main(argv: list[str] | None = None) -> int:
             latency = float(request.get("latency", 0.0))
 
             def run(mode: Any, request: dict[str, Any] = request, pubs: list[tuple[Any, ...]] = pubs) -> Any:
-                sampler = make_sampler(
-                    request["primitive"], mode, seed_simulator=request["seed_simulator"], tags=request["tags"]
+                primitive = make_primitive(
+                    request["primitive"],
+                    mode,
+                    shots=request["shots"],
+                    estimator=request.get("estimator", False),
+                    mitigation=request.get("mitigation"),
+                    seed_simulator=request["seed_simulator"],
+                    tags=request["tags"],
                 )
-                return sampler.run(pubs, shots=request["shots"])
+                return _run(primitive, pubs, request["shots"])
 
             if context is None:
                 job = run(backend)

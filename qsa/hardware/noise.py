@@ -36,6 +36,7 @@ __all__ = [
     "isa_pass_manager",
     "active_qubits",
     "restrict_circuit",
+    "restrict_observables",
     "restricted_backend",
     "noisy_simulator",
     "TranspileReport",
@@ -130,6 +131,27 @@ def restrict_circuit(circuit: QuantumCircuit, qubits: Sequence[int]) -> QuantumC
             )
         out.append(inst.operation, [out.qubits[position[i]] for i in indices], inst.clbits)
     return out
+
+
+def restrict_observables(observables: Any, qubits: Sequence[int]) -> Any:
+    """Observables (a ``SparsePauliOp`` or nested lists of them) on ``qubits`` of a device, relabelled ``0..m-1``.
+
+    Physical qubit ``qubits[i]`` becomes qubit ``i`` (as :func:`restrict_circuit`); every term must act
+    inside ``qubits``.
+    """
+    from qiskit.quantum_info import SparsePauliOp
+
+    if isinstance(observables, (list, tuple)):
+        return [restrict_observables(o, qubits) for o in observables]
+    if not isinstance(observables, SparsePauliOp):
+        observables = SparsePauliOp(observables)
+    position = {q: i for i, q in enumerate(qubits)}
+    terms = []
+    for label, indices, coefficient in observables.to_sparse_list():
+        if any(i not in position for i in indices):
+            raise ValueError(f"restrict_observables: a term acts on qubits {indices}, outside {tuple(qubits)}")
+        terms.append((label, [position[i] for i in indices], coefficient))
+    return SparsePauliOp.from_sparse_list(terms, num_qubits=len(qubits))
 
 
 class _RestrictedBackend(BackendV2):

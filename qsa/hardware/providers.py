@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from qsa import _validate, runs
+from qsa.random import stream_seeds
 
 __all__ = [
     "MissingAccountError",
@@ -46,6 +47,8 @@ __all__ = [
     "PRIMITIVES",
     "LOCAL_SIMULATORS",
     "make_sampler",
+    "make_estimator",
+    "make_primitive",
     "provider_from_record",
 ]
 
@@ -85,6 +88,64 @@ def make_sampler(primitive: str, mode: Any, *, seed_simulator: int | None = None
     if tags:
         sampler.options.environment.job_tags = list(tags)
     return sampler
+
+
+def make_estimator(
+    primitive: str, mode: Any, *, shots: int, seed_simulator: int | None = None, tags: Sequence[str] = ()
+) -> Any:
+    """A runtime V2 estimator on ``mode``: the client-side ``executor_estimator.Estimator`` or the
+    server-side ``EstimatorV2`` (``primitive`` ``"executor"`` / ``"sampler"``, as for samplers), ``shots``
+    per parameter set and measurement basis."""
+    if primitive == "executor":
+        from qiskit_ibm_runtime.executor_estimator import Estimator
+
+        estimator = Estimator(mode=mode)
+    elif primitive == "sampler":
+        from qiskit_ibm_runtime import EstimatorV2
+
+        with warnings.catch_warnings():  # the server-side primitives are deprecated since 0.50
+            warnings.simplefilter("ignore", DeprecationWarning)
+            estimator = EstimatorV2(mode=mode)
+    else:
+        raise ValueError(f"primitive must be one of {PRIMITIVES}; got {primitive!r}")
+    estimator.options.default_shots = int(shots)
+    if seed_simulator is not None:
+        estimator.options.simulator.seed_simulator = int(seed_simulator)
+    if tags:
+        estimator.options.environment.job_tags = list(tags)
+    return estimator
+
+
+def make_primitive(
+    primitive: str,
+    mode: Any,
+    *,
+    shots: int,
+    estimator: bool = False,
+    mitigation: Any = None,
+    seed_simulator: int | None = None,
+    tags: Sequence[str] = (),
+) -> Any:
+    """A runtime sampler (or, with ``estimator``, estimator) on ``mode`` with ``mitigation`` applied.
+
+    ``mitigation``: a :class:`qsa.hardware.mitigation.Mitigation`, its ``as_dict()``, or ``None``.
+    """
+    from qsa.hardware.mitigation import Mitigation
+
+    if isinstance(mitigation, dict):
+        mitigation = Mitigation.from_dict(mitigation)
+    if estimator:
+        out = make_estimator(primitive, mode, shots=shots, seed_simulator=seed_simulator, tags=tags)
+    else:
+        out = make_sampler(primitive, mode, seed_simulator=seed_simulator, tags=tags)
+    return mitigation.apply(out) if mitigation is not None else out
+
+
+def _run(primitive: Any, pubs: Sequence[tuple[Any, ...]], shots: int) -> Any:
+    """Submit ``pubs`` to a sampler (``shots`` per parameter set) or an estimator (its ``default_shots``)."""
+    if hasattr(primitive.options, "resilience"):  # an estimator
+        return primitive.run(list(pubs))
+    return primitive.run(list(pubs), shots=shots)
 
 
 def _labels(
@@ -129,12 +190,16 @@ class Provider(ABC):
         chunk_tags: Sequence[Sequence[str]] | None = None,
         chunk_ids: Sequence[int] | None = None,
         on_submitted: Callable[[int, str], object] | None = None,
+        estimator: bool = False,
+        mitigation: Any = None,
     ) -> list[str]:
         """Submit one job per chunk of PUBs, one after another; ``on_submitted(chunk, job_id)`` runs as soon
         as each id is known, before the next job is sent.
 
         ``tags`` go on every job, ``chunk_tags[i]`` on job ``i`` too; ``chunk_ids[i]`` is the chunk
         number passed to ``on_submitted`` (default ``i``: resubmitting chunks 1 and 3 passes ``[1, 3]``).
+        ``estimator``: the PUBs are estimator PUBs (circuit, observables, values); ``mitigation``: a
+        :class:`qsa.hardware.mitigation.Mitigation` (or its ``as_dict()``) set on the primitive.
         """
 
     @abstractmethod
@@ -210,35 +275,48 @@ class IBMProvider(Provider):
 
     def submit(
         self,
-        backend,
-        chunks,
+        backend: Any,
+        chunks: Sequence[Sequence[tuple[Any, ...]]],
         *,
-        shots,
-        execution="batch",
-        primitive="executor",
-        seed_simulator=None,
-        tags=(),
-        chunk_tags=None,
-        chunk_ids=None,
-        on_submitted=None,
-    ):
+        shots: int,
+        execution: str = "batch",
+        primitive: str = "executor",
+        seed_simulator: int | None = None,
+        tags: Sequence[str] = (),
+        chunk_tags: Sequence[Sequence[str]] | None = None,
+        chunk_ids: Sequence[int] | None = None,
+        on_submitted: Callable[[int, str], object] | None = None,
+        estimator: bool = False,
+        mitigation: Any = None,
+    ) -> list[str]:
         from qiskit_ibm_runtime import Batch, Session
 
         _check_choice(execution, "execution", EXECUTIONS)
         _check_choice(primitive, "primitive", PRIMITIVES)
         labels = _labels(chunks, chunk_tags, chunk_ids)
         context = {"batch": Batch, "session": Session}.get(execution)
+
+        def make(mode: Any) -> Any:
+            return make_primitive(primitive, mode, shots=shots, estimator=estimator, mitigation=mitigation)
+
         if context is None:
-            return self._run_chunks(make_sampler(primitive, backend), chunks, shots, tags, labels, on_submitted)
+            return self._run_chunks(make(backend), chunks, shots, tags, labels, on_submitted)
         with context(backend=backend) as mode:
-            return self._run_chunks(make_sampler(primitive, mode), chunks, shots, tags, labels, on_submitted)
+            return self._run_chunks(make(mode), chunks, shots, tags, labels, on_submitted)
 
     @staticmethod
-    def _run_chunks(sampler, chunks, shots, tags, labels, on_submitted):
+    def _run_chunks(
+        sampler: Any,
+        chunks: Sequence[Sequence[tuple[Any, ...]]],
+        shots: int,
+        tags: Sequence[str],
+        labels: list[tuple[int, list[str]]],
+        on_submitted: Callable[[int, str], object] | None,
+    ) -> list[str]:
         ids = []
         for pubs, (chunk, extra) in zip(chunks, labels):
             sampler.options.environment.job_tags = [*tags, *extra]
-            job = sampler.run(list(pubs), shots=shots)
+            job = _run(sampler, pubs, shots)
             job_id = str(job.job_id())
             ids.append(job_id)
             if on_submitted is not None:
@@ -340,19 +418,23 @@ class LocalProvider(Provider):
 
     def submit(
         self,
-        backend,
-        chunks,
+        backend: Any,
+        chunks: Sequence[Sequence[tuple[Any, ...]]],
         *,
-        shots,
-        execution="batch",
-        primitive="executor",
-        seed_simulator=None,
-        tags=(),
-        chunk_tags=None,
-        chunk_ids=None,
-        on_submitted=None,
-    ):
+        shots: int,
+        execution: str = "batch",
+        primitive: str = "executor",
+        seed_simulator: int | None = None,
+        tags: Sequence[str] = (),
+        chunk_tags: Sequence[Sequence[str]] | None = None,
+        chunk_ids: Sequence[int] | None = None,
+        on_submitted: Callable[[int, str], object] | None = None,
+        estimator: bool = False,
+        mitigation: Any = None,
+    ) -> list[str]:
         from qiskit_ibm_runtime import RuntimeEncoder
+
+        from qsa.hardware.mitigation import Mitigation
 
         _check_choice(execution, "execution", EXECUTIONS)
         _check_choice(primitive, "primitive", PRIMITIVES)
@@ -369,9 +451,17 @@ class LocalProvider(Provider):
                 "execution": execution,
                 "primitive": primitive,
                 "simulator": self.simulator,
-                "seed_simulator": None if seed_simulator is None else int(seed_simulator) + chunk,
+                # every chunk its own stream (qsa.random): seed + chunk would reuse seed + chunk + i for
+                # experiment i of the chunk
+                "seed_simulator": stream_seeds(seed_simulator, 1, (chunk,))[0],
                 "latency": self.latency,
                 "tags": [*tags, *extra],
+                "estimator": bool(estimator),
+                "mitigation": (
+                    mitigation.as_dict()
+                    if isinstance(mitigation, Mitigation)
+                    else (mitigation or Mitigation().as_dict())
+                ),
             }
             runs.write_bytes(path / "request.json", json.dumps(request, cls=RuntimeEncoder).encode())
             pending.append(path)

@@ -20,6 +20,12 @@ single-qubit rotations, and the runners compile them to :data:`qsa.circuits.to_q
 or to a device ISA: Aer 0.18 drops the bound values of parameterised *controlled* gates
 (qiskit-aer #2323/#2391/#2403), so a pass manager that brings them back is refused
 (:func:`check_bindable`).
+
+**Random streams.** A runner with a ``seed`` samples every job from its own stream,
+``qsa.random.stream(seed, key)``, and every PUB of the job (the ``mu``, ``zeta``, ``nu`` circuits)
+from an independent child of it (:func:`qsa.random.stream_seeds`). The key is the one
+:class:`~qsa.hardware.HardwareEvaluator` passes (``(purpose, step, call)`` in training, so a resumed
+run samples as the uninterrupted one), or, when none is given, the runner's own job count.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from qsa import backends as _backends
 from qsa.circuits.to_qiskit import unsafe_instructions
 from qsa.hardware import noise
 from qsa.hardware.estimators import zero_cells
+from qsa.random import stream_seeds
 
 __all__ = [
     "Compiled",
@@ -46,6 +53,7 @@ __all__ = [
     "SamplerRunner",
     "ExactRunner",
     "NoisyAerRunner",
+    "AerSamplerRunner",
     "aer_sampler_runner",
     "LazyPassManager",
     "check_bindable",
@@ -187,18 +195,28 @@ class Runner(ABC):
 
     #: shots per parameter set, ``None`` for exact probabilities
     shots: int | None
+    #: root seed of the sampling streams (``None``: unseeded, or not controllable, e.g. hardware)
+    seed: int | None = None
+    _jobs: int = 0
 
     @abstractmethod
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
         """Transpile a measured template (measurements in wire order into ``meas``) for this runner."""
 
     @abstractmethod
-    def submit(self, pubs: Sequence[Pub]) -> RunJob:
-        """Run ``pubs`` as one job."""
+    def submit(self, pubs: Sequence[Pub], *, key: Sequence[int] | None = None) -> RunJob:
+        """Run ``pubs`` as one job; ``key`` names its random stream (module docstring)."""
 
-    def run(self, pubs: Sequence[Pub]) -> list[np.ndarray]:
+    def run(self, pubs: Sequence[Pub], *, key: Sequence[int] | None = None) -> list[np.ndarray]:
         """Cell probabilities per PUB (submit and wait)."""
-        return self.submit(pubs).cells()
+        return self.submit(pubs, key=key).cells()
+
+    def job_seeds(self, n_pubs: int, key: Sequence[int] | None = None) -> list[int | None]:
+        """Integer seeds of the ``n_pubs`` independent streams of one job (all ``None`` without :attr:`seed`)."""
+        if key is None:
+            key = (self._jobs,)
+            self._jobs += 1
+        return stream_seeds(self.seed, n_pubs, key)
 
     def describe(self) -> dict[str, Any]:
         return {"runner": type(self).__name__, "shots": self.shots}
@@ -244,8 +262,10 @@ class SamplerRunner(Runner):
             evaluator = HardwareEvaluator(runner, on_job=lambda job_id, info: journal.append("submitted", job_id=job_id))
     """
 
-    def __init__(self, sampler: Any, *, shots: int, pass_manager: Any = None, backend: Any = None):
-        _backends.check_shots(shots, None)
+    def __init__(
+        self, sampler: Any, *, shots: int, pass_manager: Any = None, backend: Any = None, seed: int | None = None
+    ):
+        _backends.check_shots(shots, seed)
         if shots is None:
             raise ValueError("shots must be a positive integer for a sampler; got None")
         if not hasattr(sampler, "run"):
@@ -256,6 +276,7 @@ class SamplerRunner(Runner):
         self.shots = int(shots)
         self.pass_manager = pass_manager
         self.backend = backend
+        self.seed = seed
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
         if self.pass_manager is None:
@@ -271,8 +292,16 @@ class SamplerRunner(Runner):
             out.append((pub.compiled.circuit, values) if values.shape[1] else (pub.compiled.circuit,))
         return out
 
-    def submit(self, pubs: Sequence[Pub]) -> RunJob:
-        job = self.sampler.run(self._pubs(pubs), shots=self.shots)
+    def _seeded(self, seed: int | None) -> Any:
+        """The sampler of one job: with a seed, the runtime's local-testing simulator seed is set to it."""
+        simulator = getattr(getattr(self.sampler, "options", None), "simulator", None)
+        if seed is not None and simulator is not None and hasattr(simulator, "seed_simulator"):
+            simulator.seed_simulator = seed
+        return self.sampler
+
+    def submit(self, pubs: Sequence[Pub], *, key: Sequence[int] | None = None) -> RunJob:
+        seed = self.job_seeds(1, key)[0]  # Aer gives each parameter set of a job its own seed (seed + i)
+        job = self._seeded(seed).run(self._pubs(pubs), shots=self.shots)
         logger.info(
             "submitted job %s: %d PUBs, %d parameter sets", job.job_id(), len(pubs), sum(len(p.values) for p in pubs)
         )
@@ -304,22 +333,45 @@ def check_aer_device(device: str) -> str:
     return device
 
 
+class AerSamplerRunner(SamplerRunner):
+    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis.
+
+    Each job runs on a ``SamplerV2`` seeded from its own stream (module docstring); within a job Aer
+    gives every parameter set of every PUB its own seed (``seed + i``).
+    """
+
+    _REBUILT = ("_simulator",)  # the AerSimulator, made at the first job
+
+    def __init__(self, *, shots: int, seed: int | None = None, seed_transpiler: int = 0, device: str = "CPU"):
+        from qsa.backends.aer import pass_manager
+
+        _backends.check_shots(shots, seed)
+        self.device = check_aer_device(device) if device != "CPU" else "CPU"
+        self._simulator: Any = None
+        super().__init__(
+            _NoSampler(), shots=shots, pass_manager=LazyPassManager(pass_manager, seed_transpiler), seed=seed
+        )
+
+    def _seeded(self, seed: int | None) -> Any:
+        from qiskit_aer import AerSimulator
+        from qiskit_aer.primitives import SamplerV2
+
+        if self._simulator is None:
+            self._simulator = AerSimulator(method="statevector", device=self.device)
+        return SamplerV2.from_backend(self._simulator, seed=seed)
+
+    def describe(self) -> dict[str, Any]:
+        return {"runner": type(self).__name__, "sampler": "qiskit_aer.primitives.SamplerV2", "shots": self.shots}
+
+
 def aer_sampler_runner(
     *, shots: int, seed: int | None = None, seed_transpiler: int = 0, device: str = "CPU"
 ) -> SamplerRunner:
-    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis.
+    """Ideal Aer ``SamplerV2`` (statevector sampling) on templates compiled to the safe basis (:class:`AerSamplerRunner`).
 
     ``device="GPU"`` simulates on Aer's GPU build (``qiskit-aer-gpu``; refused where it is missing).
     """
-    from qiskit_aer.primitives import SamplerV2
-
-    from qsa.backends.aer import pass_manager
-
-    _backends.check_shots(shots, seed)
-    options = {"backend_options": {"device": check_aer_device(device)}} if device != "CPU" else None
-    return SamplerRunner(
-        SamplerV2(seed=seed, options=options), shots=shots, pass_manager=LazyPassManager(pass_manager, seed_transpiler)
-    )
+    return AerSamplerRunner(shots=shots, seed=seed, seed_transpiler=seed_transpiler, device=device)
 
 
 class _DoneJob:
@@ -348,7 +400,8 @@ class ExactRunner(Runner):
             ``seed``). For an ideal simulator with final measurements this is the distribution
             Aer's own sampling has (it samples the final statevector too), without building a
             bitstring per shot; it does not apply to noise models (see :class:`NoisyAerRunner`).
-        seed: seed of the sampling (shots only); each job draws from the next state of one generator.
+        seed: root seed of the sampling (shots only): every job and PUB draws from its own stream
+            (module docstring).
         device: ``"CPU"`` or ``"GPU"`` (Aer's GPU build, ``qiskit-aer-gpu``; refused where it is missing).
     """
 
@@ -362,7 +415,6 @@ class ExactRunner(Runner):
         self.pass_manager = LazyPassManager(pass_manager, seed_transpiler)
         self.shots = None if shots is None else int(shots)
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
         self._sim = None
 
     _REBUILT = ("_sim",)  # the AerSimulator, made at the first job
@@ -378,14 +430,17 @@ class ExactRunner(Runner):
         compiled.save_probabilities(qubits)
         return Compiled(compiled, _columns(template, compiled), n_index, n_zero, template.num_qubits)
 
-    def _cells(self, probs: np.ndarray, pub: Pub) -> np.ndarray:
+    def _cells(self, probs: np.ndarray, pub: Pub, seed: int | None) -> np.ndarray:
         if self.shots is not None:  # multinomial frequencies of the measured wires' outcomes
             probs = np.clip(probs, 0.0, None)
-            probs = self._rng.multinomial(self.shots, probs / probs.sum(-1, keepdims=True)) / self.shots
+            rng = np.random.default_rng(seed)
+            probs = rng.multinomial(self.shots, probs / probs.sum(-1, keepdims=True)) / self.shots
         return _backends.marginal_zero(probs, pub.compiled.n_index, pub.compiled.n_zero)
 
-    def submit(self, pubs: Sequence[Pub]) -> RunJob:
+    def submit(self, pubs: Sequence[Pub], *, key: Sequence[int] | None = None) -> RunJob:
         from qiskit_aer import AerSimulator
+
+        seeds = self.job_seeds(len(pubs), key) if self.shots is not None else [None] * len(pubs)
 
         if self._sim is None:
             self._sim = AerSimulator(
@@ -402,18 +457,18 @@ class ExactRunner(Runner):
             job = self._sim.run(circuits, parameter_binds=binds)
             result = job.result()
             out, e = [], 0
-            for pub in pubs:
+            for pub, seed in zip(pubs, seeds):
                 n = len(pub.values)
                 probs = np.stack([np.asarray(result.data(e + b)["probabilities"]) for b in range(n)])
                 e += n
-                out.append(self._cells(probs, pub))
+                out.append(self._cells(probs, pub, seed))
         else:  # pragma: no cover - every QSA template reads derived data angles
             out = []
-            for pub in pubs:
+            for pub, seed in zip(pubs, seeds):
                 bound = [pub.compiled.circuit] * len(pub.values)
                 result = self._sim.run(bound).result()
                 probs = np.stack([np.asarray(result.data(b)["probabilities"]) for b in range(len(bound))])
-                out.append(self._cells(probs, pub))
+                out.append(self._cells(probs, pub, seed))
             job = None
         job_id = job.job_id() if job is not None else "exact"
         return RunJob(_DoneJob(job_id, out), tuple(pubs), lambda result, p: result, self.shots)
@@ -459,10 +514,10 @@ class NoisyAerRunner(SamplerRunner):
         )
         self.seed = seed
         self.method = method
-        self._samplers: dict[tuple[int, ...], Any] = {}
+        self._simulators: dict[tuple[int, ...], Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_samplers": {}}  # noisy simulators are rebuilt per qubit set
+        return {**super().__getstate__(), "_simulators": {}}  # noisy simulators are rebuilt per qubit set
 
     def compile(self, template: QuantumCircuit, *, n_index: int, n_zero: int) -> Compiled:
         isa = self.pass_manager.run(template)
@@ -472,15 +527,14 @@ class NoisyAerRunner(SamplerRunner):
             small, _columns(template, small), n_index, n_zero, template.num_qubits, isa=isa, physical_qubits=qubits
         )
 
-    def _sampler(self, union: tuple[int, ...]):
-        if union not in self._samplers:
-            from qiskit_aer.primitives import SamplerV2
+    def _sampler(self, union: tuple[int, ...], seed: int | None):
+        from qiskit_aer.primitives import SamplerV2
 
-            sim = noise.noisy_simulator(self.backend, union, method=self.method)
-            self._samplers[union] = SamplerV2.from_backend(sim, seed=self.seed)
-        return self._samplers[union]
+        if union not in self._simulators:
+            self._simulators[union] = noise.noisy_simulator(self.backend, union, method=self.method)
+        return SamplerV2.from_backend(self._simulators[union], seed=seed)
 
-    def submit(self, pubs: Sequence[Pub]) -> RunJob:
+    def submit(self, pubs: Sequence[Pub], *, key: Sequence[int] | None = None) -> RunJob:
         union = tuple(sorted(set().union(*(p.compiled.physical_qubits for p in pubs))))
         position = {q: i for i, q in enumerate(union)}
         prepared = []
@@ -495,7 +549,7 @@ class NoisyAerRunner(SamplerRunner):
                 circuit = wide
             values = pub.compiled.values(pub.values)
             prepared.append((circuit, values) if values.shape[1] else (circuit,))
-        job = self._sampler(union).run(prepared, shots=self.shots)
+        job = self._sampler(union, self.job_seeds(1, key)[0]).run(prepared, shots=self.shots)
         shots = self.shots
         return RunJob(job, tuple(pubs), lambda result, p: decode_sampler_result(result, p, shots), shots)
 

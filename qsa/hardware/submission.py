@@ -39,12 +39,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from qsa import _validate, analytic, runs
+from qsa import _validate, runs
 from qsa.circuits import Shape
 from qsa.errors import UserError, renamed
 from qsa.hardware import noise, programs
-from qsa.hardware.estimators import FIELDS_A, FIELDS_B, estimate, zero_cells
+from qsa.hardware.estimators import FIELDS_A, FIELDS_B, cell_observables, estimate, p0_observables, zero_cells
 from qsa.hardware.journal import Journal
+from qsa.hardware.mitigation import NONE, Mitigation, cells_from_terms, z_terms
 from qsa.hardware.providers import Provider, provider_from_record
 from qsa.hardware.runners import CREG, Compiled, isa_compile
 
@@ -72,7 +73,8 @@ JOB_OVERHEAD_SECONDS = 2.0
 #: Repetition delay assumed when a backend does not state one (IBM's current default).
 DEFAULT_REP_DELAY = 250e-6
 
-DATA_SOURCES = ("random", "tfim")
+#: ``"run"``: a trained model's tokens and angles, given to :func:`make_plan` (``qsa submit --run``).
+DATA_SOURCES = ("random", "tfim", "run")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class SubmitConfig:
         [params]    seed = 1  scale = 1.0                              # or file = "params.npz" (theta_W, theta_V[, phi])
         [run]       shots = 1000  gradient = false  optimization_level = 1  seed_transpiler = 0
                     seed_simulator = 0  max_parameter_sets_per_job = 0  # 0: one job for everything
+        [mitigation] dynamical_decoupling = "XY4"  twirl_gates = true  twirl_measure = true  trex = true
+                                                                       # see qsa.hardware.mitigation.Mitigation
+
+    ``circuit.w_layers`` / ``circuit.v_layers`` set the two ansatz depths apart (default ``layers``).
     """
 
     T: int
@@ -96,6 +102,8 @@ class SubmitConfig:
     beta: float | None = None
     layers: int = 1
     phases: bool = True
+    w_layers: int | None = None
+    v_layers: int | None = None
     data_source: str = "random"
     sequences: int = 2
     data_seed: int = 0
@@ -108,6 +116,7 @@ class SubmitConfig:
     seed_transpiler: int = 0
     seed_simulator: int = 0
     max_parameter_sets_per_job: int = 0
+    mitigation: Mitigation = NONE
 
     def __post_init__(self) -> None:
         _validate.integer(self.sequences, "data.sequences", minimum=1)
@@ -124,6 +133,10 @@ class SubmitConfig:
         for name, key in (("gradient", "run.gradient"), ("phases", "circuit.phases")):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{key} must be true or false; got {getattr(self, name)!r}")
+        if not isinstance(self.mitigation, Mitigation):
+            raise TypeError(f"mitigation must be a qsa.hardware.mitigation.Mitigation; got {self.mitigation!r}")
+        if self.mitigation.estimator and self.gradient:
+            raise ValueError("run.gradient must be false with mitigation.trex (estimator cells); got true")
         with renamed({field: f"circuit.{key}" for key, field in self._SECTIONS["circuit"].items()}):
             self.shape  # validates the circuit keys  # noqa: B018
 
@@ -136,8 +149,8 @@ class SubmitConfig:
             k=self.k,
             kernel=self.kernel,
             beta=self.beta,
-            w_layers=self.layers,
-            v_layers=self.layers,
+            w_layers=self.layers if self.w_layers is None else self.w_layers,
+            v_layers=self.layers if self.v_layers is None else self.v_layers,
             phases=self.phases,
         )
 
@@ -151,6 +164,8 @@ class SubmitConfig:
             "kernel": "kernel",
             "beta": "beta",
             "layers": "layers",
+            "w_layers": "w_layers",
+            "v_layers": "v_layers",
             "phases": "phases",
         },
         "data": {"source": "data_source", "sequences": "sequences", "seed": "data_seed"},
@@ -170,8 +185,13 @@ class SubmitConfig:
         """From the nested TOML table (unknown sections or keys are errors)."""
         kwargs: dict[str, Any] = {}
         for section, value in table.items():
+            if section == "mitigation":
+                kwargs["mitigation"] = Mitigation.from_dict(value)
+                continue
             if section not in cls._SECTIONS:
-                raise ValueError(f"config sections must be among {sorted(cls._SECTIONS)}; got [{section}]")
+                raise ValueError(
+                    f"config sections must be among {sorted([*cls._SECTIONS, 'mitigation'])}; got [{section}]"
+                )
             if not isinstance(value, Mapping):
                 raise ValueError(f"{section} must be a table of keys ([{section}]); got {value!r}")
             for key, item in value.items():
@@ -205,11 +225,39 @@ class SubmitConfig:
     def replace(self, **changes: Any) -> SubmitConfig:
         return dataclasses.replace(self, **changes)
 
+    def to_toml(self) -> str:
+        """The config as TOML that :meth:`from_toml` reads back (defaults included)."""
+        fields = dataclasses.asdict(self)
+        lines = []
+        for section, keys in self._SECTIONS.items():
+            lines.append(f"[{section}]")
+            for key, attr in keys.items():
+                if key == "family" or fields[attr] is None:
+                    continue
+                lines.append(f"{key} = {_toml_value(fields[attr])}")
+            lines.append("")
+        lines.append("[mitigation]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in self.mitigation.as_dict().items()]
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
 
 def load_inputs(config: SubmitConfig) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The data ``X``, ``Y`` ``(S, T, d)`` and the parameters of ``config`` (numpy)."""
     shape = config.shape
     S, T, d = config.sequences, config.T, config.d
+    if config.data_source == "run":
+        raise ValueError(
+            "data.source 'run' takes the tokens and angles of a training run: give them to make_plan(inputs=...) "
+            "or use qsa submit --run RUN_DIR"
+        )
     if config.data_source == "random":
         from qsa.random import random_states
 
@@ -258,6 +306,13 @@ class Plan:
     reports: dict[str, noise.TranspileReport]
     chunks: list[list[tuple[str, int, int]]]
     rep_delay: float
+    observables: dict[str, list[Any]] | None = None
+    source: dict[str, Any] | None = None
+
+    @property
+    def estimator(self) -> bool:
+        """Whether the cells run on a runtime Estimator (projector observables; TREX needs it)."""
+        return self.observables is not None
 
     @property
     def shape(self) -> Shape:
@@ -281,12 +336,20 @@ class Plan:
         return t + (JOB_OVERHEAD_SECONDS * len(self.chunks) if variant is None else 0.0)
 
     def pubs(self, chunk: int) -> list[tuple]:
-        """The PUBs of job ``chunk``: ``(isa circuit, parameter array)`` per variant slice."""
-        out = []
+        """The PUBs of job ``chunk``: ``(isa circuit, parameter array)`` per variant slice.
+
+        Estimator plans: ``(isa circuit, observables (K, 1), parameter array (B, P))``, one
+        observable per Z-term of the measured wires (``evs`` of shape ``(K, B)``).
+        """
+        out: list[tuple[Any, ...]] = []
         for variant, start, stop in self.chunks[chunk]:
             compiled = self.compiled[variant]
             values = compiled.values(self.bindings[variant][start:stop])
-            out.append((compiled.isa, values) if values.shape[1] else (compiled.isa,))
+            if self.observables is not None:
+                cells = [[o] for o in self.observables[variant]]
+                out.append((compiled.isa, cells, values) if values.shape[1] else (compiled.isa, cells))
+            else:
+                out.append((compiled.isa, values) if values.shape[1] else (compiled.isa,))
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -315,6 +378,9 @@ class Plan:
             "rep_delay": self.rep_delay,
             "job_overhead_seconds": JOB_OVERHEAD_SECONDS,
             "qpu_seconds": self.qpu_seconds(),
+            "mitigation": self.config.mitigation.as_dict(),
+            "estimator": self.estimator,
+            "source": self.source,
         }
 
 
@@ -336,8 +402,28 @@ def _chunks(bindings: dict[str, np.ndarray], limit: int) -> list[list[tuple[str,
     return [[p[i] for p in pieces.values() if i < len(p)] for i in range(n)]
 
 
-def make_plan(config: SubmitConfig, backend: Any) -> Plan:
+def make_plan(
+    config: SubmitConfig,
+    backend: Any,
+    *,
+    inputs: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None = None,
+    source: dict[str, Any] | None = None,
+) -> Plan:
     """Build, check and transpile (once per circuit shape) everything ``config`` asks for on ``backend``.
+
+    Args:
+        config: the submission.
+        backend: the device (or fake backend).
+        inputs: ``(X, Y, params)`` to run instead of ``config``'s data and parameters (e.g. a
+            trained model's tokens and angles, :func:`qsa.hardware.trained.submission_inputs`):
+            ``X``, ``Y`` ``(S, T, d)`` with ``S = config.sequences``, ``params`` as
+            ``load_inputs(config)`` returns them.
+        source: what the inputs are (recorded in ``plan.json``), e.g. the training run.
+
+    With ``config.mitigation.trex`` the templates are compiled without measurements and each asks
+    the runtime Estimator for the ``2^m`` Z-strings of its measured wires
+    (:func:`qsa.hardware.mitigation.z_terms`, laid out on the ISA circuit), from which the cells and
+    their covariance are assembled (:func:`qsa.hardware.mitigation.cells_from_terms`).
 
     Raises:
         ValueError: if a circuit is wider than the backend (before transpiling), or for bad config.
@@ -352,18 +438,31 @@ def make_plan(config: SubmitConfig, backend: Any) -> Plan:
                 f"the circuit must fit the backend: {variant} of (T, d, k) = ({shape.T}, {shape.d}, {shape.k}) "
                 f"has {width} qubits; {backend.name} has {backend.num_qubits}"
             )
-    X, Y, params = load_inputs(config)
+    if inputs is None:
+        X, Y, params = load_inputs(config)
+    else:
+        X, Y, params = inputs
+        if X.shape != (config.sequences, shape.T, shape.d) or Y.shape != X.shape:
+            raise ValueError(
+                f"inputs X and Y must have shape ({config.sequences}, {shape.T}, {shape.d}); "
+                f"got {X.shape} and {Y.shape}"
+            )
     prog = programs.program(shape)
     bindings = prog.bindings(params, X, Y, gradient=config.gradient)
     pm = noise.isa_pass_manager(
         backend, optimization_level=config.optimization_level, seed_transpiler=config.seed_transpiler
     )
-    compiled, reports = {}, {}
+    estimator = config.mitigation.estimator
+    compiled, reports, observables = {}, {}, {}
     for variant, tpl in prog.templates.items():
-        compiled[variant] = isa_compile(tpl.qiskit.circuit, pm, n_index=tpl.n_index, n_zero=tpl.n_zero)
+        template = tpl.qiskit.circuit.remove_final_measurements(inplace=False) if estimator else tpl.qiskit.circuit
+        compiled[variant] = isa_compile(template, pm, n_index=tpl.n_index, n_zero=tpl.n_zero)
         reports[variant] = noise.transpile_report(
             compiled[variant].isa, backend, logical_qubits=tpl.qsa_circuit.n_qubits
         )
+        if estimator:
+            layout = (compiled[variant].isa or compiled[variant].circuit).layout
+            observables[variant] = [term.apply_layout(layout) for term in z_terms(tpl.qsa_circuit)]
     return Plan(
         config=config,
         backend_name=backend.name,
@@ -376,6 +475,8 @@ def make_plan(config: SubmitConfig, backend: Any) -> Plan:
         reports=reports,
         chunks=_chunks(bindings, config.max_parameter_sets_per_job),
         rep_delay=_rep_delay(backend),
+        observables=observables if estimator else None,
+        source=source,
     )
 
 
@@ -469,6 +570,9 @@ def submit(
             shots=plan.config.shots,
             jobs=len(plan.chunks),
             run_id=run_id,
+            estimator=plan.estimator,
+            mitigation=plan.config.mitigation.as_dict(),
+            source=plan.source,
         )
         chunks = list(range(len(plan.chunks)))
         return provider.submit(
@@ -482,6 +586,8 @@ def submit(
             chunk_tags=[[chunk_tag(c)] for c in chunks],
             chunk_ids=chunks,
             on_submitted=lambda chunk, job_id: journal.append("submitted", chunk=chunk, job_id=job_id),
+            estimator=plan.estimator,
+            mitigation=plan.config.mitigation,
         )
 
 
@@ -712,6 +818,12 @@ def resubmit(run_dir: str | os.PathLike[str], *, provider: Provider | None = Non
         missing = [c for c in range(plan["jobs"]) if c not in submitted]
         if not missing:
             return {}
+        if plan.get("estimator"):
+            raise UserError(
+                f"a run with TREX (estimator cells) must be submitted again to send missing chunks {missing}; "
+                "resending is for sampler runs",
+                key="RUN_DIR",
+            )
         pubs = [_pubs_from_files(run_dir, plan, c) for c in missing]
         backend = provider.backend(header["backend"])
         config = plan["config"]
@@ -729,6 +841,7 @@ def resubmit(run_dir: str | os.PathLike[str], *, provider: Provider | None = Non
             on_submitted=lambda chunk, job_id: journal.append(
                 "submitted", chunk=chunk, job_id=job_id, resubmitted=True
             ),
+            mitigation=header.get("mitigation"),
         )
     return dict(zip(missing, ids))
 
@@ -787,6 +900,18 @@ def fetch(
             cells = {}
             for (variant, start, stop), pub_result in zip(plan["chunks"][chunk], result):
                 info = plan["circuits"][variant]
+                if plan.get("estimator"):  # Z-term expectation values (K, B) -> cells and their covariance
+                    evs = np.asarray(pub_result.data.evs, dtype=np.float64).reshape(-1, stop - start)
+                    stds = np.asarray(pub_result.data.stds, dtype=np.float64).reshape(-1, stop - start)
+                    n_cells = 2 ** info["n_index"]
+                    c, cov = cells_from_terms(
+                        evs.T, stds.T, n_index=info["n_index"], n_zero=info["n_zero"], n_cells=n_cells
+                    )
+                    cells[f"{variant}_{start}_{stop}"] = c
+                    cells[f"{variant}_{start}_{stop}_covariance"] = cov
+                    cells[f"{variant}_{start}_{stop}_terms"] = evs.T
+                    cells[f"{variant}_{start}_{stop}_terms_stderr"] = stds.T
+                    continue
                 bits = getattr(pub_result.data, CREG)
                 if bits.num_shots != shots:
                     raise RuntimeError(
@@ -813,12 +938,19 @@ def _takes_timeout(job: Any) -> bool:
 def _results(run_dir: Path, plan: dict[str, Any], submitted: dict[int, str]) -> dict[str, Any]:
     shape = Shape.from_dict(plan["shape"])
     S, T = plan["config"]["sequences"], shape.T
+    estimator = bool(plan.get("estimator"))
     pieces: dict[str, list[tuple[int, np.ndarray]]] = {v: [] for v in shape.variants}
+    errors: dict[str, list[tuple[int, np.ndarray]]] = {v: [] for v in shape.variants}
     for chunk, job_id in sorted(submitted.items()):
         with np.load(run_dir / "jobs" / f"{job_id}.npz") as f:
             for variant, start, stop in plan["chunks"][chunk]:
                 pieces[variant].append((start, f[f"{variant}_{start}_{stop}"]))
+                if estimator:
+                    errors[variant].append((start, f[f"{variant}_{start}_{stop}_covariance"]))
     cells = {v: np.concatenate([a for _, a in sorted(p, key=lambda t: t[0])]) for v, p in pieces.items()}
+    cell_covariance = None
+    if estimator:
+        cell_covariance = {v: np.concatenate([a for _, a in sorted(p, key=lambda t: t[0])]) for v, p in errors.items()}
     shots = plan["shots_per_parameter_set"]
     gradient = plan["config"]["gradient"]
     prog = programs.program(shape)
@@ -829,12 +961,15 @@ def _results(run_dir: Path, plan: dict[str, Any], submitted: dict[int, str]) -> 
         base[v] = c[:, 0]
         if gradient:
             jac[v] = np.einsum("rp,src->scp", prog.templates[v].coefficients, c)
-    est = estimate(base, T=T, shots=shots)
+    est = estimate(base, T=T, shots=shots, covariance=cell_covariance)
     fields = FIELDS_A + ("p",) if shape.circuit == "A" else FIELDS_B
     out: dict[str, Any] = {
         "backend": plan["backend"],
         "shape": plan["shape"],
         "shots": shots,
+        "mitigation": plan.get("mitigation", NONE.as_dict()),
+        "estimator": estimator,
+        "source": plan.get("source"),
         "job_ids": [submitted[c] for c in sorted(submitted)],
         "observables": {f: np.asarray(getattr(est.value, f)).tolist() for f in fields},
         "stderr": {f: np.asarray(getattr(est.stderr, f)).tolist() for f in fields},
@@ -845,7 +980,9 @@ def _results(run_dir: Path, plan: dict[str, Any], submitted: dict[int, str]) -> 
         },
     }
     if gradient:
-        out["gradient"] = _loss_gradient(prog, base, jac, shape, S, per_sequence_phi=_phi_per_sequence(run_dir))
+        out["gradient"] = _loss_gradient(
+            prog, base, jac, shape, S, shots=shots, per_sequence_phi=_phi_per_sequence(run_dir)
+        )
     return out
 
 
@@ -854,8 +991,13 @@ def _phi_per_sequence(run_dir: Path) -> bool:
         return "param_phi" in f and f["param_phi"].ndim == 2
 
 
-def _loss_gradient(prog, base, jac, shape, S, *, per_sequence_phi: bool) -> dict[str, Any]:
-    """Gradient of the mean over sequences of ``L_B`` (circuit A) or ``-log P0`` (circuit B)."""
+def _loss_gradient(prog, base, jac, shape, S, *, shots: int, per_sequence_phi: bool) -> dict[str, Any]:
+    """Gradient of the mean over sequences of ``L_B`` (circuit A) or ``-log P0`` (circuit B).
+
+    The loss is taken under the shot tier's estimator policy (smoothed, bounded base cells:
+    :mod:`qsa.hardware.estimators`), so an empty cell gives a finite gradient; the Jacobian ``jac``
+    of the raw cell frequencies comes from the parameter shifts.
+    """
     T = shape.T
     g = np.zeros((S, prog.n_trainable))
     for s in range(S):
@@ -863,14 +1005,14 @@ def _loss_gradient(prog, base, jac, shape, S, *, per_sequence_phi: bool) -> dict
             q = torch.tensor(
                 np.concatenate([base["mu"][s, :1], base["zeta"][s, :T], base["nu"][s, :T]]), requires_grad=True
             )
-            loss = analytic.observables_from_probabilities(q[0], q[1 : T + 1], q[T + 1 :]).L_B / S
-            (a,) = torch.autograd.grad(loss, q)
-            a = a.numpy()
+            loss = cell_observables(q[0], q[1 : T + 1], q[T + 1 :], shots=shots).L_B / S
             J = np.concatenate([jac["mu"][s, :1], jac["zeta"][s, :T], jac["nu"][s, :T]])
         else:
-            a = np.array([-1.0 / base["P0"][s, 0] / S])
+            q = torch.tensor(base["P0"][s, :1], requires_grad=True)
+            loss = torch.as_tensor(p0_observables(q, shots=shots).L_half_circuit).sum() / S
             J = jac["P0"][s, :1]
-        g[s] = a @ J
+        (a,) = torch.autograd.grad(loss, q)
+        g[s] = a.numpy() @ J
     out = {"loss": "mean L_B" if shape.circuit == "A" else "mean -log P0"}
     for name, (offset, shp) in prog.layout.items():
         block = g[:, offset : offset + math.prod(shp)]

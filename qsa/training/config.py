@@ -217,8 +217,9 @@ class TrainSection:
     cross-entropy over the vocabulary, see :func:`qsa.model.objective`).
 
     ``batch_size = 0`` uses every training sequence at every step. With ``optimizer = "lbfgs"``
-    one step is one L-BFGS iteration (``torch.optim.LBFGS`` with ``max_iter=1``; its strong-Wolfe
-    line search evaluates the loss up to ``lbfgs_max_ls`` more times). ``eval_every``/``checkpoint_every``: in steps.
+    one step is one L-BFGS iteration (:class:`qsa.training.LBFGS`, ``torch.optim.LBFGS`` with
+    ``max_iter=1``; its strong-Wolfe line search evaluates the loss up to ``lbfgs_max_ls`` times;
+    on a full batch without shots a step starts from the previous search's last evaluation). ``eval_every``/``checkpoint_every``: in steps.
 
     Optimisers (:mod:`qsa.training.optimizers`): ``"adam"``, ``"adamw"`` (``weight_decay``
     decoupled; for ``"adam"`` it is an L2 term), ``"lbfgs"``, ``"spsa"`` (two loss evaluations per

@@ -11,6 +11,7 @@ A run lives in one directory (``runs/<name>-<stamp>/``)::
     metrics.jsonl     one JSON object per line, flushed as written:
                       {"kind": "train", "step": s, "loss": ...}            (the batch loss before step s)
                       {"kind": "eval", "step": s, "split": ..., "L_1": ..., "L_half": ..., "L_B": ..., "F": ...}
+                      (with shots also "loss_stderr" and "L_1_stderr", ...: standard errors of the means)
     checkpoint.pt     latest: model, optimiser, batch-order RNG, step, best, and what the other files
                       must hold: the configuration, the data fingerprint, the length, SHA-256 and a
                       compressed copy of metrics.jsonl up to that step
@@ -22,8 +23,10 @@ A run lives in one directory (``runs/<name>-<stamp>/``)::
                       of the trained model (qsa.training.cost: probabilities, shots, gates, advantage)
 
 Every random draw comes from ``config.seed`` (split into streams for the data, the model and the
-batch order), so the same configuration gives the same ``metrics.jsonl`` byte for byte (on the same
-machine, package versions and torch thread count; timings are kept out of it). Checkpoints are
+batch order; with shots, from ``model.shot_seed``: every step and evaluation samples its own
+stream ``(shot_seed, purpose, step, ...)``, :mod:`qsa.random`), so the same configuration gives the same
+``metrics.jsonl`` byte for byte (on the same machine, package versions and torch thread count;
+timings are kept out of it). Checkpoints are
 written atomically and record how long ``metrics.jsonl`` was; :func:`resume` truncates it back to
 that length and continues from the checkpoint with the restored optimiser and RNG states, so an
 interrupted run (even by SIGKILL) ends with exactly the metrics of an uninterrupted one.
@@ -49,6 +52,7 @@ import logging
 import math
 import os
 import re
+import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -67,7 +71,7 @@ from qsa.model import QSAModel, objective
 from qsa.training.config import DATA_SOURCES, ModelSection, TrainConfig, config_from_dict, config_to_dict
 from qsa.training.data import Dataset, build_dataset, select, size, to_device
 from qsa.training.families import FamilyModel, build_model, count_parameters
-from qsa.training.optimizers import SPSA, make_optimizer, make_scheduler
+from qsa.training.optimizers import LBFGS, SPSA, make_optimizer, make_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +194,25 @@ def _callbacks(callbacks: Sequence[Callback]) -> list[Callback]:
     return list(callbacks)
 
 
+def _exact(evaluator: Any) -> bool:
+    """Whether a model on ``evaluator`` gives the same loss at the same parameters every time (no sampling).
+
+    ``None`` (the families without circuits: closed forms) and the analytic and torch-simulator
+    evaluators do; any other evaluator (shots, hardware, a caller's own) is not assumed to.
+    Looks the classes up only where their modules are loaded (an instance implies its module).
+    """
+    if evaluator is None:
+        return True
+    for module, name in (
+        ("qsa.evaluators.analytic", "AnalyticEvaluator"),
+        ("qsa.evaluators.statevector", "StatevectorEvaluator"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(evaluator, getattr(loaded, name)):
+            return True
+    return False
+
+
 class BatchOrder:
     """Mini-batches of sequence indices: each epoch a fresh permutation drawn from ``rng``.
 
@@ -223,12 +246,40 @@ class BatchOrder:
         self.order, self.pos = state["order"].numpy().copy(), int(state["pos"])
 
 
+#: Keys of the sampling streams the loop gives a sampling evaluator (``evaluator.sampling_key``).
+TRAIN_STREAM, EVAL_STREAM = 0, 1
+
+
+def _sampling_key(model: QSAModel | FamilyModel, key: tuple[int, ...]) -> None:
+    """Point a sampling evaluator (shots) at the stream ``key`` of its seed, if it has streams."""
+    set_key = getattr(getattr(model, "evaluator", None), "sampling_key", None)
+    if callable(set_key):
+        set_key(key)
+
+
+def _stderr_of_mean(model: QSAModel | FamilyModel, field: str) -> float | None:
+    """The standard error of the batch mean of ``field`` from a sampling evaluator's last estimate, if any."""
+    est = getattr(getattr(model, "evaluator", None), "last_estimate", None)
+    if est is None or getattr(est, "shots", None) is None or getattr(est.stderr, field, None) is None:
+        return None
+    se = np.atleast_1d(np.asarray(getattr(est.stderr, field), dtype=np.float64))
+    return float(np.sqrt((se**2).sum()) / se.size)  # the sequences are sampled independently
+
+
 def evaluate(model: QSAModel | FamilyModel, batch: Any) -> dict[str, float]:
     """Mean ``L_1``, ``L_half``, ``L_B`` and ``F`` over ``batch``; for id windows also the next-word
-    cross-entropy ``nll`` and the next-token accuracy (argmax of ``p(l|z)``, from the closed-form ``z``)."""
+    cross-entropy ``nll`` and the next-token accuracy (argmax of ``p(l|z)``, from the closed-form ``z``).
+
+    With a sampling evaluator (shots), also the standard error of each mean (``L_1_stderr``, ...).
+    """
     with torch.no_grad():
         obs = model(batch)
-        out = {f: float(getattr(obs, f).mean()) for f in ("L_1", "L_half", "L_B", "F") if getattr(obs, f) is not None}
+        fields = [f for f in ("L_1", "L_half", "L_B", "F") if getattr(obs, f) is not None]
+        out = {f: float(getattr(obs, f).mean()) for f in fields}
+        for f in fields:
+            se = _stderr_of_mean(model, f)
+            if se is not None:
+                out[f"{f}_stderr"] = se
         if model.config.embedding == "isometric":
             out["nll"] = float(objective(obs, "nll", target_log_norm2=model.target_log_norm2(batch)))
             z = model.predictions(batch)  # (S, T, d)
@@ -426,6 +477,7 @@ class _Run:
 
     def _train_step(self, batch: Any) -> float:
         loss_name = self.config.train.loss
+        _sampling_key(self.model, (TRAIN_STREAM, self.step))  # the same draws on resume (LBFGS: per closure call)
 
         def closure() -> torch.Tensor:
             self.optimizer.zero_grad()
@@ -433,8 +485,13 @@ class _Run:
             loss.backward()
             return loss
 
-        if isinstance(self.optimizer, torch.optim.LBFGS):
-            loss = self.optimizer.step(closure)  # the loss at the parameters before the step
+        if isinstance(self.optimizer, LBFGS):
+            # The same function every step (all sequences, no sampling noise): the previous line
+            # search's last evaluation stands in for this step's first.
+            same = self.order.full and _exact(getattr(self.model, "evaluator", None))
+            loss = self.optimizer.step(closure, same_closure=same)  # the loss at the parameters before the step
+        elif isinstance(self.optimizer, torch.optim.LBFGS):
+            loss = self.optimizer.step(closure)
         elif isinstance(self.optimizer, SPSA):
             loss = self._spsa_step(batch, loss_name)
         else:
@@ -473,7 +530,8 @@ class _Run:
                     stop = bool(callback(event)) or stop
 
             def evaluation(select: bool = True) -> None:
-                for name, split in self.dataset.splits.items():
+                for index, (name, split) in enumerate(self.dataset.splits.items()):
+                    _sampling_key(self.model, (EVAL_STREAM, self.step, index))
                     record = {"kind": "eval", "step": self.step, "split": name, **evaluate(self.model, split)}
                     write(record)
                     if (
@@ -513,7 +571,11 @@ class _Run:
                     lr = self.optimizer.param_groups[0]["lr"]  # the rate of this step (before the schedule moves it)
                     loss = self._train_step(batch)
                     self.step += 1
-                    write({"kind": "train", "step": self.step, "loss": loss, "lr": lr})
+                    record = {"kind": "train", "step": self.step, "loss": loss, "lr": lr}
+                    loss_se = _stderr_of_mean(self.model, cfg.loss)
+                    if loss_se is not None:
+                        record["loss_stderr"] = loss_se
+                    write(record)
                     if not math.isfinite(loss):
                         raise FloatingPointError(f"the training loss must stay finite; got {loss} at step {self.step}")
                     last = self.step == cfg.steps

@@ -1,6 +1,10 @@
 r"""Optimisers and learning-rate schedules of the training loop (``[train]`` keys of :class:`TrainSection`).
 
-* ``"adam"``, ``"adamw"`` (decoupled weight decay), ``"lbfgs"``: ``torch.optim``'s own;
+* ``"adam"``, ``"adamw"`` (decoupled weight decay): ``torch.optim``'s own;
+* ``"lbfgs"``: :class:`LBFGS`, ``torch.optim.LBFGS`` stepped one iteration per training step; on
+  a full batch with a deterministic loss the training loop lets it reuse the line search's last
+  evaluation where the next step starts (stepping torch's own class one iteration at a time
+  evaluates that point twice), so one iteration costs about one evaluation;
 * ``"spsa"``: simultaneous perturbation stochastic approximation (Spall, IEEE Trans. Autom. Control
   37, 332 (1992)), :class:`SPSA` below: two loss evaluations per step whatever the number of
   parameters, no gradient. For shot and hardware training, where a parameter-shift gradient costs
@@ -28,7 +32,7 @@ import torch
 
 from qsa import _validate
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "SPSA", "make_optimizer", "make_scheduler"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "LBFGS", "SPSA", "make_optimizer", "make_scheduler"]
 
 #: ``train.optimizer`` values.
 OPTIMIZERS = ("adam", "adamw", "lbfgs", "spsa")
@@ -122,12 +126,103 @@ class SPSA(torch.optim.Optimizer):
         self.rng.bit_generator.state = extra["rng"]
 
 
+def _undecorated(name: str) -> Callable[..., Any]:
+    """``torch.optim.Optimizer.<name>`` without its ``torch._disable_dynamo`` wrapper (which imports torch._dynamo)."""
+    method = getattr(torch.optim.Optimizer, name)
+    return getattr(method, "__wrapped__", method)  # type: ignore[no-any-return]
+
+
+class LBFGS(torch.optim.LBFGS):
+    r"""``torch.optim.LBFGS`` that can answer a step's first evaluation from the previous step's line search.
+
+    Each ``step(closure)`` of torch's class starts by evaluating the loss and gradient at the current
+    parameters, which its previous step's line search has just evaluated: stepped with
+    ``max_iter=1`` (one training step per iteration, each checkpointed), it costs about two
+    evaluations per iteration where one call with ``max_iter = N`` costs one. This class remembers
+    the evaluations during a step and keeps the one at the point the step ends on; a step called
+    with ``same_closure=True`` (the caller's promise that its closure computes the same function of
+    the parameters as the previous step's: a full batch, no randomness) answers its first
+    evaluation from it -- the loss and a copy of every gradient, exactly as the closure computed
+    them. The iterates, the losses and ``state_dict()`` are then those of ``torch.optim.LBFGS`` bit
+    for bit (the tests pin it); only the count of closure calls changes. The remembered evaluation
+    is not part of ``state_dict()`` (and ``load_state_dict`` forgets it): after a resume the first
+    step evaluates that point again, with the same result.
+
+    It also never imports ``torch._dynamo`` (about 2.5 s of CPU at the start of a run on a 2-core
+    machine): ``Optimizer``'s ``add_param_group``, ``zero_grad``, ``state_dict`` and
+    ``load_state_dict`` are wrapped in ``torch._disable_dynamo``, which imports it on first use to
+    keep ``torch.compile`` out of them; this class, never compiled, calls the wrapped functions.
+
+    Arguments as ``torch.optim.LBFGS``'s. Source: the library (issue 19).
+    """
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        self._memo: list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]]] = []
+        self._recording: list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]]] | None = None
+        super().__init__(params, **kwargs)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _undecorated("add_param_group")(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _undecorated("zero_grad")(self, set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _undecorated("state_dict")(self)  # type: ignore[no-any-return]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._memo = []
+        _undecorated("load_state_dict")(self, state_dict)
+
+    def _point(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self._params])
+
+    def step(  # type: ignore[override]
+        self, closure: Callable[[], torch.Tensor], *, same_closure: bool = False
+    ) -> torch.Tensor:
+        """One L-BFGS step (``max_iter`` iterations) of torch's class; returns the loss before it.
+
+        ``same_closure=True``: ``closure`` computes the same function of the parameters as the
+        previous step's, so the previous step's last evaluation at the current point may stand in
+        for its first call. Raises ``ValueError`` without a closure.
+        """
+        if closure is None:
+            raise ValueError("closure must be given: L-BFGS evaluates the loss and its gradient; got None")
+        memo = self._memo if same_closure else []
+        self._memo = []
+
+        def evaluate() -> torch.Tensor:
+            nonlocal memo
+            point = self._point()
+            for x, loss, grads in memo:
+                if torch.equal(x, point):
+                    for p, g in zip(self._params, grads):
+                        p.grad = None if g is None else g.clone()
+                    memo = []
+                    return loss
+            memo = []
+            loss = closure()
+            if self._recording is not None:
+                grads = [None if p.grad is None else p.grad.detach().clone() for p in self._params]
+                self._recording.append((point, loss.detach(), grads))
+            return loss
+
+        self._recording = []
+        try:
+            loss = super().step(evaluate)  # type: ignore[no-untyped-call]
+            point = self._point()
+            self._memo = [entry for entry in self._recording if torch.equal(entry[0], point)][-1:]
+        finally:
+            self._recording = None
+        return loss  # type: ignore[no-any-return]
+
+
 def make_optimizer(
     model: torch.nn.Module, cfg: Any, *, seed: int | np.random.Generator | None = None
 ) -> torch.optim.Optimizer:
     """The optimiser ``cfg.optimizer`` names over the model's trainable parameters.
 
-    ``cfg`` is a :class:`qsa.training.TrainSection`. ``"lbfgs"`` takes one iteration per step;
+    ``cfg`` is a :class:`qsa.training.TrainSection`. ``"lbfgs"`` (:class:`LBFGS`) takes one iteration per step;
     ``"spsa"`` needs ``seed`` (its perturbations).
     """
     params = [p for p in model.parameters() if p.requires_grad]
@@ -151,7 +246,7 @@ def make_optimizer(
     search = None if cfg.lbfgs_line_search == "none" else cfg.lbfgs_line_search
     # max_eval bounds the line search too (it gets max_eval - 1 evaluations): torch's default
     # max_iter * 5 // 4 = 1 would leave it none, and a rejected first trial would end in t = 0 forever.
-    return torch.optim.LBFGS(
+    return LBFGS(
         params,
         lr=cfg.lr,
         max_iter=1,

@@ -6,16 +6,24 @@ import json
 import runpy
 from pathlib import Path
 
+import torch
+from support import TOL_GRAD, TOL_STATE
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     main = runpy.run_path(str(ROOT / "experiments" / "benchmarks" / "run.py"), run_name="benchmarks")["main"]
-    main(["--smoke", "--out", str(tmp_path)])
+    threads = torch.get_num_threads()
+    main(["--smoke", "--out", str(tmp_path), "--threads", "1"])
+    assert torch.get_num_threads() == threads  # restored
     (path,) = tmp_path.glob("benchmarks-*.json")
     record = json.loads(path.read_text())
     assert record["smoke"] is True
-    assert set(record["benchmarks"]) == {"analytic", "circuit_step", "aer_gradient", "tfim"}
+    assert record["torch_threads"] == 1 and isinstance(record["busy"], bool)
+    for result in record["benchmarks"].values():
+        assert len(result["load_average"]["before"]) == len(result["load_average"]["after"]) == 3
+    assert set(record["benchmarks"]) == {"analytic", "circuit_step", "aer_gradient", "tfim", "authors"}
     assert record["environment"]["packages"]["torch"] and record["machine_before"]["cores"] >= 1
     assert {r["benchmark"] for r in record["rows"]} >= {
         "analytic L_B fwd+bwd",
@@ -31,6 +39,9 @@ def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     assert all(a["loss_abs"] < 1e-10 for name, a in step.items() if name != "torch complex64")
     assert record["benchmarks"]["aer_gradient"]["jobs"]["batched exact+sampling"] == 1
     assert record["benchmarks"]["analytic"]["memory_bytes"][0]["fast"] > 0
+    authors = record["benchmarks"]["authors"]
+    if "skipped" not in authors:  # jax installed: the reproduction computes QSA's L_B and gradient
+        assert authors["agreement"]["loss_abs"] < TOL_STATE and authors["agreement"]["grad_abs"] < TOL_GRAD
 
 
 def test_gpu_benchmark_smoke_measures_every_device_present_and_says_when_cuda_is_missing(tmp_path, capsys):

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate
 from support import TOL_F32, TOL_GRAD, TOL_STATE, random_states, random_unitary
 
@@ -173,3 +175,100 @@ def test_chance_level_matches_random_predictions(rng):
     z, y = random_states(rng, 200_000, 8), random_states(rng, 200_000, 8)
     losses = -np.log(np.abs(np.sum(y.conj() * z, axis=1)) ** 2)
     assert abs(losses.mean() - qsa.chance_levels(8).L_1) < 4 * losses.std() / math.sqrt(len(losses))
+
+
+# --- p_j = 0 with a finite loss (issue 11, case 2) -------------------------------------------------
+
+CASE_2_X = np.array([[1, 0], [0.6, 0.8]], dtype=complex)
+CASE_2_Y = np.array([[0, 1], [0.8, -0.6j]])
+
+
+def _case_2_loss(theta: torch.Tensor, field: str = "L_half") -> torch.Tensor:
+    W, V = ansatz_unitary(theta[:6].reshape(2, 1, 3)), ansatz_unitary(theta[6:].reshape(2, 1, 3))
+    return getattr(analytic.observables(CASE_2_X, CASE_2_Y, W, V, k=1), field)
+
+
+def test_case_2_l_half_at_a_zero_step_probability_has_a_finite_gradient_equal_to_finite_differences():
+    """T = 2, d = 2, zero ansatz angles: p_0 = 0 exactly (y_0 = e_1 is orthogonal to z_0 = x_0 = e_0) and
+    L_half = 1.977163. Its gradient is finite and equals the symmetric finite differences (Richardson
+    extrapolated: the cone |A_0| makes plain central differences converge only as O(h)), i.e. the
+    gradient of -log p_1 (L_half = -2 log(sqrt(p_1) / 2))."""
+    theta = torch.zeros(12, dtype=torch.float64, requires_grad=True)
+    loss = _case_2_loss(theta)
+    assert float(loss) == pytest.approx(1.977163, abs=5e-7)
+    p = analytic.observables(CASE_2_X, CASE_2_Y, torch.eye(2), torch.eye(2)).p
+    assert float(p[0]) == 0.0
+    (grad,) = torch.autograd.grad(loss, theta)
+    assert bool(torch.isfinite(grad).all()) and float(grad.abs().max()) > 0.1
+    (reference,) = torch.autograd.grad(-torch.log(_case_2_loss(theta, "p")[1]), theta)
+    np.testing.assert_allclose(grad, reference, rtol=0, atol=TOL_GRAD)
+
+    def central(h: float) -> np.ndarray:
+        with torch.no_grad():
+            return np.array(
+                [
+                    float(_case_2_loss(theta + h * e) - _case_2_loss(theta - h * e)) / (2 * h)
+                    for e in torch.eye(12, dtype=torch.float64)
+                ]
+            )
+
+    np.testing.assert_allclose(grad, 2 * central(5e-6) - central(1e-5), rtol=0, atol=TOL_GRAD)
+    params = torch.nn.Parameter(theta.detach().clone())
+    optimizer = torch.optim.Adam([params], lr=0.1)
+    _case_2_loss(params).backward()
+    optimizer.step()  # one Adam step used to turn every angle NaN
+    assert bool(torch.isfinite(params).all())
+
+
+def test_case_2_on_the_model_evaluators_fused_path_and_torch_path():
+    """The analytic evaluator's fused NumPy node (small complex128 problems) and its torch path give the
+    same finite L_half gradient at p_0 = 0 as qsa.analytic (the fused backward used 1 / sqrt(p): NaN)."""
+    from qsa.evaluators import AnalyticEvaluator
+
+    theta = torch.zeros(12, dtype=torch.float64, requires_grad=True)
+    (want,) = torch.autograd.grad(_case_2_loss(theta), theta)
+    X, Y = (torch.as_tensor(a, dtype=torch.complex128)[None] for a in (CASE_2_X, CASE_2_Y))
+    evaluator = AnalyticEvaluator()
+    for how in ("evaluate", "_evaluate"):
+        tW, tV = (theta.detach()[i : i + 6].reshape(2, 1, 3).clone().requires_grad_(True) for i in (0, 6))
+        obs = getattr(evaluator, how)(tW, tV, X, Y, k=1, kernel="mono", beta=None, phases=None)
+        assert float(obs.p[0, 0]) == 0.0 and float(obs.L_half[0]) == pytest.approx(1.977163, abs=5e-7)
+        got = torch.cat([g.reshape(-1) for g in torch.autograd.grad(obs.L_half.sum(), [tW, tV])])
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOL_GRAD, err_msg=how)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    T=st.integers(1, 5),
+    n=st.integers(1, 2),
+    k=st.integers(1, 3),
+    kernel=st.sampled_from(["mono", "poly"]),
+    zero=st.integers(0, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_l_half_gradient_is_finite_where_a_step_probability_is_exactly_zero(T, n, k, kernel, zero, seed):
+    """Random instances with p_j = 0 exactly at one step (every key x_i, i <= j, is e_0, the target y_j
+    is e_1 and V = I, so A_j = <e_1|V z~_j> = 0): the gradient of L_half w.r.t. W, V and the tokens
+    is finite and equals that of the loss with the zero step's term left out."""
+    d = 2**n
+    rng = np.random.default_rng(seed)
+    j = zero % T
+    X = random_states(rng, T, d)
+    Y = random_states(rng, T, d)
+    X[: j + 1] = np.eye(d)[0]  # every key of step j is e_0 ...
+    Y[j] = np.eye(d)[1]  # ... and its target e_1: A_j = <e_1| V z~_j> = 0 with V = I
+    Xt, Yt = torch.tensor(X, requires_grad=True), torch.tensor(Y, requires_grad=True)
+    W = torch.tensor(random_unitary(rng, d), requires_grad=True)
+    V = torch.eye(d, dtype=torch.complex128, requires_grad=True)
+    obs = analytic.observables(Xt, Yt, W, V, k=k, kernel=kernel)
+    assert float(obs.p[j]) == 0.0
+    leaves = [Xt, Yt, W, V]
+    grads = torch.autograd.grad(obs.L_half, leaves, retain_graph=True)
+    keep = torch.arange(T) != j
+    others = -2 * torch.log(torch.sqrt(obs.p[keep]).sum() / T) if T > 1 else None
+    if others is None:  # the only step has p = 0: L_half is infinite, nothing to compare
+        return
+    reference = torch.autograd.grad(others, leaves)
+    for g, r in zip(grads, reference):
+        assert bool(torch.isfinite(g).all())
+        np.testing.assert_allclose(g.detach().resolve_conj(), r.detach().resolve_conj(), rtol=0, atol=TOL_GRAD)

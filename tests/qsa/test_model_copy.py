@@ -55,7 +55,11 @@ def _check_copies(backend: str, batch, copies: dict) -> None:
         copied = make(model)
         assert copied is not model and copied.evaluator is not model.evaluator
         with torch.no_grad():
-            assert float(copied.loss(batch)) == before, how
+            # with shots every call samples its own stream (qsa.random): a copy draws what the original draws next
+            got, want = float(copied.loss(batch)), float(model.loss(batch))
+        assert got == want, how
+        if "shots" not in BACKENDS[backend]:
+            assert got == before, how
         assert all(torch.equal(a, b) for a, b in zip(copied.state_dict().values(), model.state_dict().values()))
 
 

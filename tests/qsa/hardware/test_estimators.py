@@ -1,15 +1,19 @@
-"""Counts -> cells (bit order), multinomial covariance and delta-method error bars."""
+"""Counts -> cells (bit order), multinomial covariance, delta-method error bars and the estimator policy
+(issue 11, case 1: empty cells give finite, bounded estimates)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qiskit.primitives import BitArray
 from support import TOL_STATE
 
+import qsa
 from qsa import analytic
-from qsa.hardware.estimators import cell_covariance, estimate, zero_cells
+from qsa.hardware.estimators import cell_covariance, cell_observables, estimate, smoothed, zero_cells
 
 
 def test_zero_cells_reads_the_index_register_first():
@@ -75,22 +79,120 @@ def test_delta_method_errors_match_the_spread_of_multinomial_estimates(rng):
 
 
 def test_circuit_b_error_bars():
-    est = estimate({"P0": np.array([[0.25]])}, T=3, shots=400)
-    assert est.value.P0[0] == 0.25 and est.stderr.P0[0] == pytest.approx(np.sqrt(0.25 * 0.75 / 400))
-    assert est.stderr.L_half_circuit[0] == pytest.approx(est.stderr.P0[0] / 0.25)
+    shots = 400
+    est = estimate({"P0": np.array([[0.25]])}, T=3, shots=shots)
+    q = (0.25 * shots + 0.5) / (shots + 1)  # the Jeffreys-smoothed cell
+    assert est.value.P0[0] == pytest.approx(q, rel=1e-15)
+    assert est.stderr.P0[0] == pytest.approx(shots / (shots + 1) * np.sqrt(q * (1 - q) / shots), rel=1e-12)
+    assert est.stderr.L_half_circuit[0] == pytest.approx(est.stderr.P0[0] / q, rel=1e-12)
     assert est.value.mu is None
 
 
-def test_an_empty_cell_leaves_the_other_error_bars_finite():
-    """A zero count in one nu_j (p_j = 0, L_1 infinite) must not turn mu, F or L_B's errors into NaN."""
-    T = 3
+def test_an_empty_cell_gives_finite_values_and_error_bars():
+    """A zero count in one nu_j and one zeta_j: every field and every error bar is finite, with the
+    empty cells at their smoothed value 1/2 / (shots + 1)."""
+    T, shots = 3, 1000
     cells = {
         "mu": np.array([[0.2, 0.1]]),
-        "zeta": np.array([[0.1, 0.2, 0.1, 0.0]]),
+        "zeta": np.array([[0.1, 0.0, 0.1, 0.0]]),
         "nu": np.array([[0.05, 0.0, 0.1, 0.0]]),
     }
-    est = estimate(cells, T=T, shots=1000)
-    for field in ("mu", "zeta", "nu", "F", "L_B", "L_A"):
-        assert np.all(np.isfinite(getattr(est.stderr, field))), field
-    np.testing.assert_allclose(est.stderr.mu, np.sqrt(0.2 * 0.8 / 1000), rtol=1e-12)
-    assert np.isinf(est.value.L_1[0])  # the empty cell itself is reported honestly
+    est = estimate(cells, T=T, shots=shots)
+    for field in ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
+        assert np.all(np.isfinite(getattr(est.value, field))), field
+        assert np.all(np.isfinite(getattr(est.stderr, field))) and np.all(getattr(est.stderr, field) > 0), field
+    empty = 0.5 / (shots + 1)
+    assert est.value.p[0, 1] == pytest.approx(empty / empty, rel=1e-15)  # nu_1 = zeta_1: p_1 = 1, bounded
+    q_mu = (0.2 * shots + 0.5) / (shots + 1)
+    np.testing.assert_allclose(est.stderr.mu, shots / (shots + 1) * np.sqrt(q_mu * (1 - q_mu) / shots), rtol=1e-12)
+
+
+def test_smoothing_bias_is_the_stated_one():
+    """E[(n + 1/2) / (shots + 1)] - q = (1/2 - q) / (shots + 1) for n ~ Binomial(shots, q), summed exactly."""
+    from scipy.special import gammaln
+
+    for shots, q in ((2000, 3e-4), (2000, 0.3), (50, 0.9)):
+        n = np.arange(shots + 1)
+        pmf = np.exp(
+            gammaln(shots + 1) - gammaln(n + 1) - gammaln(shots - n + 1) + n * np.log(q) + (shots - n) * np.log1p(-q)
+        )
+        mean = float((pmf * smoothed(n / shots, shots)).sum())
+        assert mean - q == pytest.approx((0.5 - q) / (shots + 1), rel=0, abs=1e-11)  # the pmf sums to 1 +- 1e-13
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    T=st.integers(1, 5),
+    shots=st.integers(1, 5000),
+    seed=st.integers(0, 2**32 - 1),
+    empty=st.sets(st.integers(0, 10), max_size=6),
+)
+def test_every_estimate_is_finite_and_in_its_range_with_cells_forced_empty(T, shots, seed, empty):
+    """Random frequencies (nu_j > zeta_j and F > 1 allowed, as sampling gives them) with cells forced
+    empty: values finite and in range (0 < p_j <= 1, 0 < F <= 1, losses >= 0), error bars finite,
+    and the torch path's gradient finite."""
+    rng = np.random.default_rng(seed)
+    width = 2 ** max(1, (T - 1).bit_length())
+    cells = {
+        "mu": rng.uniform(0, 1, (2, 1)),
+        "zeta": rng.uniform(0, 1 / T, (2, width)),
+        "nu": rng.uniform(0, 1 / T, (2, width)),
+    }
+    names = [("mu", 0)] + [(v, j) for v in ("zeta", "nu") for j in range(T)]
+    for e in empty:
+        name, j = names[e % len(names)]
+        cells[name][:, j] = 0.0
+    cells = {k: np.round(v * shots) / shots for k, v in cells.items()}  # frequencies of a whole number of shots
+    est = estimate(cells, T=T, shots=shots)
+    v = est.value
+    for field in ("F", "L_B", "L_A", "L_half", "L_1", "p"):
+        assert np.all(np.isfinite(getattr(v, field))) and np.all(np.isfinite(getattr(est.stderr, field))), field
+    assert np.all((v.p > 0) & (v.p <= 1 + TOL_STATE)) and np.all((v.F > 0) & (v.F <= 1 + TOL_STATE))  # rounding
+    assert all(np.all(getattr(v, f) >= -TOL_STATE) for f in ("L_B", "L_A", "L_half", "L_1"))
+    q = {k: torch.tensor(c, requires_grad=True) for k, c in cells.items()}
+    obs = cell_observables(q["mu"][:, 0], q["zeta"][:, :T], q["nu"][:, :T], shots=shots)
+    grads = torch.autograd.grad((obs.L_B + obs.L_half + obs.L_1).sum(), list(q.values()))
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+
+
+# --- issue 11, case 1: an instance with exact mu = 5e-5 at 2000 shots -------------------------------
+
+MU = 5e-5
+CASE_1 = (  # T = 1, d = 2: x = e_0, W = V = I, y at angle asin(sqrt(MU)) from the prediction: mu = nu = F = MU
+    np.array([[1.0, 0.0]]),
+    np.array([[np.sqrt(MU), np.sqrt(1 - MU)]]),
+)
+
+
+def test_case_1_an_empty_mu_cell_gives_the_smoothed_value_not_infinity():
+    """At 2000 shots the mu and nu cells are empty 90 % of the time (F = 0, L_B = inf and p_0 = 0,
+    L_1 = inf before): the estimate is the smoothed cell 1/2 / 2001, every field finite with an error bar."""
+    X, Y = CASE_1
+    assert float(qsa.observables(X, Y, np.eye(2), np.eye(2)).mu) == pytest.approx(MU, rel=1e-12)
+    shots = 2000
+    est = qsa.circuit_estimate(X, Y, np.eye(2), np.eye(2), backend="torch", shots=shots, seed=0)
+    empty = 0.5 / (shots + 1)
+    assert est.value.mu == empty and est.value.nu == empty  # seed 0: both cells empty
+    zeta = est.value.zeta
+    assert est.value.L_B == pytest.approx(-np.log(empty / zeta), rel=1e-12)  # F = (T+1)/(2T) mu / zeta, T = 1
+    assert est.value.L_1 == pytest.approx(-np.log(empty / zeta), rel=1e-12)
+    for field in ("mu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
+        assert np.all(np.isfinite(getattr(est.value, field))) and np.all(getattr(est.stderr, field) > 0), field
+
+
+def test_case_1_a_zero_count_in_a_training_batch_gives_a_finite_loss_and_gradient():
+    """The hardware evaluator on the same instance with ansatz angles 0 (W = V = I): L_B, L_half and L_1
+    and their gradients finite, and an Adam step keeps every angle finite."""
+    from qsa.hardware import ExactRunner, HardwareEvaluator
+
+    X, Y = (torch.as_tensor(a, dtype=torch.complex128) for a in CASE_1)
+    params = {name: torch.zeros(1, 1, 3, dtype=torch.float64, requires_grad=True) for name in ("theta_W", "theta_V")}
+    evaluator = HardwareEvaluator(ExactRunner(shots=2000, seed=0))
+    obs = evaluator(params, X, Y, k=1)
+    assert float(obs.mu) == 0.5 / 2001  # the empty cell, smoothed
+    loss = obs.L_B + obs.L_half + obs.L_1
+    loss.backward()
+    assert bool(torch.isfinite(loss)) and all(bool(torch.isfinite(p.grad).all()) for p in params.values())
+    optimizer = torch.optim.Adam(params.values(), lr=0.1)
+    optimizer.step()
+    assert all(bool(torch.isfinite(p).all()) for p in params.values())

@@ -260,3 +260,106 @@ def test_bad_data_and_options_are_refused(exact):
         HardwareEvaluator(exact.runner, circuit="B")(params, X, Y, k=1, kernel="poly")
     with pytest.raises(TypeError, match="runner must be a qsa.hardware.runners.Runner"):
         HardwareEvaluator("aer")
+
+
+# --- gradients w.r.t. the tokens (issue 11, case 4) ------------------------------------------------
+
+
+def _normalised(A: torch.Tensor) -> torch.Tensor:
+    """A normalising map in front of the evaluator, as every embedding and projector has."""
+    return A / torch.linalg.vector_norm(A, dim=-1, keepdim=True)
+
+
+@pytest.mark.parametrize(
+    "circuit, T, d, k, kernel, phi_mode",
+    [
+        ("A", 3, 2, 1, "mono", "shared"),
+        ("B", 3, 2, 1, "mono", "per-sequence"),
+        pytest.param("A", 2, 4, 2, "poly", None, marks=pytest.mark.slow),
+        pytest.param("A", 1, 2, 2, "mono", "shared", marks=pytest.mark.slow),
+        pytest.param("B", 2, 4, 1, "mono", None, marks=pytest.mark.slow),
+    ],
+)
+def test_exact_mode_token_gradients_equal_the_analytic_ones(exact, circuit, T, d, k, kernel, phi_mode):
+    """The tokens' gradient by great-circle shifts (one job with the angles' shifts) equals autograd
+    of the analytic tier through a normalising map, for every field; the case where HardwareEvaluator
+    used to detach X and Y and return no token gradient at all."""
+    S = 2
+    X, Y, params = _instance(7 * T + d + k, S, T, d, 1, phi_mode)
+    Xr, Yr = X.clone().requires_grad_(True), Y.clone().requires_grad_(True)
+    leaves = [Xr, Yr, *params.values()]
+    rng = np.random.default_rng(1)
+    if circuit == "A":
+        got = exact(params, _normalised(Xr), _normalised(Yr), k=k, kernel=kernel, beta=None)
+        want = _analytic(params, _normalised(Xr), _normalised(Yr), k, kernel)
+        fields = [f for f in FIELDS if f not in ("mu", "zeta", "nu")]
+        weights = {f: torch.as_tensor(rng.normal(size=getattr(want, f).shape)) for f in fields}
+        g_got = torch.autograd.grad(_weighted(got, weights), leaves)
+        g_want = torch.autograd.grad(_weighted(want, weights), leaves)
+    else:
+        got = HardwareEvaluator(exact.runner, circuit="B")(params, _normalised(Xr), _normalised(Yr), k=k)
+        W, V = ansatz_unitary(params["theta_W"]), ansatz_unitary(params["theta_V"])
+        P0 = analytic.superposition_P0(_normalised(Xr), _normalised(Yr), W, V, k=k, phases=params.get("phi"))
+        g_got = torch.autograd.grad(got.L_half_circuit.sum(), leaves)
+        g_want = torch.autograd.grad(-torch.log(P0).sum(), leaves)
+    for name, a, b in zip(["X", "Y", *params], g_got, g_want):
+        # not trivially zero (W drops out at T = 1)
+        assert float(b.abs().max()) > 1e-3 or (name == "theta_W" and T == 1), name
+        np.testing.assert_allclose(a.resolve_conj(), b.resolve_conj(), rtol=0, atol=TOL_GRAD, err_msg=name)
+
+
+def _text_models(backend_overrides, seed=0):
+    from pathlib import Path
+
+    from qsa.training import load_config
+    from qsa.training.data import build_dataset
+    from qsa.training.families import build_model
+
+    smoke = Path(__file__).resolve().parents[3] / "experiments" / "classical" / "text_smoke.toml"
+    common = ["data.T=3", "model.d=2", "data.max_train=2"]
+    models = []
+    for overrides in (["model.backend=analytic"], backend_overrides):
+        config = load_config(smoke, [*common, *overrides])
+        data_seed, model_seed, _ = np.random.SeedSequence(config.seed).spawn(3)
+        dataset = build_dataset(config, np.random.default_rng(data_seed))
+        models.append(build_model(config, dataset, seed=np.random.default_rng(model_seed)))
+    batch = dataset.train
+    return models, batch
+
+
+def _gradients(model, batch):
+    model.zero_grad()
+    model.loss(batch, "nll").backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def test_a_text_model_with_a_trainable_embedding_trains_on_aer_with_the_analytic_gradient():
+    """Issue 11's acceptance, exact: backend "aer" (ExactRunner, parameter shift for the angles and
+    great-circle shifts for the tokens, one job per step) gives the analytic tier's gradient for every
+    parameter: the embedding, the output rotation and the ansatz angles."""
+    (analytic_model, aer_model), batch = _text_models(["model.backend=aer"])
+    assert "HardwareEvaluator" in repr(aer_model.evaluator)
+    want, got = _gradients(analytic_model, batch), _gradients(aer_model, batch)
+    assert set(want) == set(got) and {"embedding.embedding_raw", "embedding.rotation_raw"} <= set(got)
+    for name in want:
+        assert float(want[name].abs().max()) > 1e-4, name
+        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=TOL_GRAD, err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_text_model_with_a_trainable_embedding_on_aer_with_shots_has_gradients_within_errors():
+    """Issue 11's acceptance, shots: Aer's SamplerV2 at 4000 shots, 16 sampling seeds; the mean gradient
+    of every parameter lies within N_SIGMA standard errors of the analytic one (fixed seeds)."""
+    repeats = 16
+    runs = []
+    for seed in range(repeats):
+        (analytic_model, aer_model), batch = _text_models(
+            ["model.backend=aer", "model.shots=4000", f"model.shot_seed={seed}"]
+        )
+        runs.append(_gradients(aer_model, batch))
+    want = _gradients(analytic_model, batch)
+    for name in want:
+        samples = torch.stack([r[name] for r in runs]).numpy()  # (repeats, ...)
+        mean, se = samples.mean(0), samples.std(0, ddof=1) / np.sqrt(repeats)
+        z = (mean - want[name].numpy()) / se
+        assert np.all(np.abs(z) < N_SIGMA), (name, z)

@@ -94,3 +94,42 @@ def test_the_refusal_is_needed_aer_binds_parameter_arrays_into_cp_wrongly():
     if np.abs(got - exact).max() < 0.05:
         pytest.xfail("Aer now binds parameter arrays into cp right (qiskit-aer #2323 fixed)")
     assert np.abs(got - exact).max() > 0.1
+
+
+# --- random streams (issue 11, case 3) -------------------------------------------------------------
+
+
+def _seeded_runners():
+    from qiskit_aer import AerSimulator
+    from qiskit_ibm_runtime.executor_sampler import Sampler
+
+    from qsa.backends.aer import pass_manager
+    from qsa.hardware import ExactRunner, aer_sampler_runner
+
+    yield "exact", lambda seed: ExactRunner(shots=500, seed=seed)
+    yield "aer", lambda seed: aer_sampler_runner(shots=500, seed=seed)
+    yield (
+        "runtime",
+        lambda seed: SamplerRunner(Sampler(mode=AerSimulator()), shots=500, pass_manager=pass_manager(), seed=seed),
+    )
+
+
+@pytest.mark.parametrize("name", ["exact", "aer", "runtime"])
+def test_every_call_samples_its_own_stream_and_a_key_replays_it(name):
+    """The same (seed, key) replays a call exactly, also in a fresh evaluator (a resumed run); other keys,
+    later calls and other seeds draw other samples; mu, zeta and nu of one job get different seeds."""
+    make = dict(_seeded_runners())[name]
+    X, Y, params = _instance(S=1, T=2)
+
+    def L_B(evaluator, key=None):
+        if key is not None:
+            evaluator.sampling_key(key)
+        return float(evaluator.estimate(params, X, Y, k=1).value.L_B[0])
+
+    ev = HardwareEvaluator(make(11))
+    first, second = L_B(ev, (0, 3)), L_B(ev)
+    assert first != second  # the next call of the same key: the next stream
+    assert L_B(HardwareEvaluator(make(11)), (0, 3)) == first  # a fresh evaluator replays the step
+    assert L_B(ev, (0, 4)) != first and L_B(HardwareEvaluator(make(12)), (0, 3)) != first
+    seeds = make(11).job_seeds(3, (0, 3, 0))
+    assert len(set(seeds)) == 3

@@ -243,3 +243,28 @@ def test_dry_run_against_the_saved_account(capsys):  # pragma: no cover - needs 
     backend = IBMProvider().service.least_busy(operational=True, simulator=False)
     assert cli.main(["submit", str(SMOKE), "--backend", backend.name]) == 0
     assert "dry run: nothing was submitted" in capsys.readouterr().out
+
+
+def test_the_fetched_gradient_is_finite_and_follows_the_estimator_policy_when_cells_are_empty():
+    """Issue 11, case 1 in ``qsa jobs fetch``: an empty mu cell and an empty nu cell (F = 0, L_B = inf from
+    raw frequencies) give the gradient of the policy's L_B (smoothed, bounded cells), not NaN."""
+    from qsa.circuits import Shape
+    from qsa.hardware import programs
+    from qsa.hardware.estimators import smoothed
+
+    shape = Shape(circuit="A", T=2, d=2, k=1, kernel="mono", beta=None, w_layers=1, v_layers=1, phases=False)
+    prog = programs.program(shape)
+    rng = np.random.default_rng(0)
+    base = {"mu": np.array([[0.0]]), "zeta": np.array([[0.3, 0.2]]), "nu": np.array([[0.0, 0.1]])}
+    jac = {v: rng.normal(size=(1, c.shape[1], prog.n_trainable)) for v, c in base.items()}
+    shots = 200
+    grad = submission._loss_gradient(prog, base, jac, shape, 1, shots=shots, per_sequence_phi=False)
+    got = np.concatenate([np.ravel(grad[name]) for name in prog.layout])
+    # by hand: L_B = -log F, F = (T+1)/(2T) mu / sum(zeta) at the smoothed cells (no bound is active here)
+    s = lambda a: smoothed(a, shots)  # noqa: E731
+    factor = shots / (shots + 1)  # d smoothed / d frequency
+    dmu = -1 / s(base["mu"][0, 0]) * factor
+    dzeta = np.full(2, 1 / s(base["zeta"][0]).sum() * factor)
+    want = dmu * jac["mu"][0, 0] + dzeta @ jac["zeta"][0]
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -48,13 +48,18 @@ def analytic_states(rng, S, T, d):
 
 @pytest.mark.parametrize("kernel", ["mono", "poly"])
 def test_loss_shots_are_the_hardware_delta_method(kernel):
-    from qsa.hardware.estimators import estimate
+    from qsa.hardware.estimators import PSEUDO_COUNT, estimate
 
     rng = np.random.default_rng(0)
     cells = _random_cells(rng, 5, 6, 4, 2, kernel)
-    stderr = estimate({**cells, "mu": cells["mu"][:, None]}, T=6, shots=1).stderr
+    # The hardware's estimator policy smooths the frequencies n / N to (n + 1/2) / (N + 1): give it the
+    # frequencies whose smoothed value is the cell, and undo the smoothing's slope N / (N + 1).
+    N = 1000
+    freqs = {v: (np.asarray(c) * (N + 1) - PSEUDO_COUNT) / N for v, c in cells.items()}
+    stderr = estimate({**freqs, "mu": freqs["mu"][:, None]}, T=6, shots=N).stderr
     for loss in ("L_B", "L_1", "L_half", "nll"):
-        want = np.asarray(getattr(stderr, "L_1" if loss == "nll" else loss)) ** 2 / 0.05**2
+        per_shot = np.asarray(getattr(stderr, "L_1" if loss == "nll" else loss)) ** 2 * N * ((N + 1) / N) ** 2
+        want = per_shot / 0.05**2
         np.testing.assert_allclose(loss_shots(cells, loss=loss, rel_error=0.05), want, rtol=1e-9, atol=0)
     mu, zeta, T = cells["mu"], cells["zeta"].sum(1), 6  # the closed forms of qsa.resources.report
     np.testing.assert_allclose(loss_shots(cells, loss="L_B"), ((1 - mu) / mu + (1 - zeta) / zeta) / 0.1**2, rtol=1e-12)
