@@ -7,7 +7,7 @@ gradients reach the tokens through the load), with the operations both libraries
 ``qsa.circuits`` itself never imports torch: a torch tensor brings its own module.
 
 **Tolerance policy** (one for every tier): QSA validates its inputs once, with the tolerances of
-:mod:`qsa._validate` (unit rows and unitarity to 1e-6 in complex128, 1e-4 in complex64), and the
+``qsa._validate`` (unit rows and unitarity to 1e-6 in complex128, 1e-4 in complex64), and the
 circuit tiers then run the nearest valid input in complex128: token rows divided by their norm
 (:func:`unit_rows`), ``W`` and ``V`` projected on the nearest unitary (:func:`nearest_unitary`,
 polar decomposition). So an input QSA accepts runs on every backend, including Qiskit Aer, whose

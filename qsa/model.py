@@ -129,6 +129,7 @@ class ModelConfig(ModelOptions):
         _validate.power_of_two(self.d, "d")
         _validate.integer(self.T, "T", minimum=1)
         super().__post_init__()
+        _validate.kernel_options(self.k, self.kernel, self.beta)  # a poly beta whose coefficients overflow float64
         _validate.one_of(self.embedding, "embedding", EMBEDDINGS)
         if self.embedding == "isometric":
             if self.vocab_size is None:
@@ -300,6 +301,8 @@ class QSAModel(nn.Module):
             X, Y = batch.X, batch.Y
             if cfg.embedding == "projector":
                 X, Y = self.embedding(X), self.embedding(Y)  # (S, T, d) each
+        if X.shape[0] < 1:  # the analytic evaluator does not check tokens again: a mean over none is NaN
+            raise ValueError(f"batch must hold at least one sequence (S >= 1); got shape {tuple(X.shape)}")
         if cfg.phases == "trained" and X.shape[1] != cfg.T:
             raise ValueError(
                 f"batch must have T = {cfg.T} steps (the trained phases have one per step); got {X.shape[1]}"

@@ -252,11 +252,11 @@ def _index_qubits(T: int) -> int:
 
 
 def _check_sizes(T: Any, d: Any, k: Any) -> tuple[int, int, int]:
-    from qsa import _validate
+    from qsa.circuits import _checks  # the checks qsa._validate re-exports, without loading torch
 
-    T = _validate.integer(T, "T", minimum=1)
-    _validate.power_of_two(d, "d")
-    k = _validate.integer(k, "k", minimum=1)
+    T = _checks.integer(T, "T", minimum=1)
+    _checks.power_of_two(d, "d")
+    k = _checks.integer(k, "k", minimum=1)
     return T, int(d), k
 
 
@@ -515,7 +515,7 @@ def training_needs(config: Any, *, data_width: int | None = None) -> list[Need]:
         return needs
     batch = 1
     if m.backend == "torch":
-        from qsa.evaluators.statevector import MAX_AMPLITUDES
+        from qsa.evaluators._limits import MAX_AMPLITUDES  # without loading torch
 
         n_train = getattr(cfg, "n_train", 1) or 1
         sequences = config.train.batch_size or n_train

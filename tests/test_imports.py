@@ -59,6 +59,24 @@ def test_an_exported_function_wins_over_its_submodule_of_the_same_name():
     assert callable(sweep) and sweep is module.sweep
 
 
+def test_qsa_gates_refuses_a_grid_too_large_before_loading_torch_or_qiskit():
+    """Issue 17: ``qsa gates --T 1048576`` is refused with the estimate at once, by arithmetic on the flags."""
+    code = "from qsa.cli import main\nassert main(['gates', '--T', '1048576']) == 2"
+    assert _loaded_after(code) == set()
+
+
+def test_qsa_train_refuses_a_32_qubit_circuit_before_loading_torch(tmp_path):
+    """Issue 17: the memory preflight of a new run is arithmetic on the config, before torch is loaded."""
+    out = tmp_path / "runs"
+    code = "from qsa.cli import main\n" + "\n".join(
+        f"assert main(['train', 'experiments/classical/markov_smoke.toml', '--set', 'data.T=4096', '--set', "
+        f"'model.k=3', '--set', 'model.backend={backend}', '--out', {str(out)!r}]) == 2"
+        for backend in ("default.qubit", "lightning.qubit", "torch")
+    )
+    assert _loaded_after(code) == set()
+    assert not out.exists()
+
+
 def test_qsa_train_on_the_analytic_backend_loads_neither_pennylane_qiskit_scipy_stats_nor_torch_dynamo(tmp_path):
     """Issue 19: the reference task's path (analytic backend, L-BFGS) imports none of what it does not use."""
     code = (

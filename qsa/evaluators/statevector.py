@@ -11,12 +11,13 @@ from qsa import _validate, analytic
 from qsa.analytic import Observables
 from qsa.backends.statevector import MAX_FUSED_WIRES, compile_circuits
 from qsa.circuits import QSACircuit, Shape
+from qsa.evaluators import _limits
 from qsa.evaluators._inputs import check_memory, checked_call
 
 __all__ = ["MAX_AMPLITUDES", "StatevectorEvaluator"]
 
 #: Default bound on ``chunk x 2^n`` amplitudes held per state (2^22: 64 MiB in complex128).
-MAX_AMPLITUDES = 2**22
+MAX_AMPLITUDES = _limits.MAX_AMPLITUDES
 
 
 class StatevectorEvaluator:

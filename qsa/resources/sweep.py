@@ -23,11 +23,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from qsa.circuits import LABELS, Shape
-from qsa.resources.classical import classical_attention_cost, preprocessing_cost
 from qsa.resources.counts import DEFAULT_LAYERS, logical_counts
 from qsa.resources.counts import shape as label_shape
 from qsa.resources.fits import crossovers, fit_joint, fit_power_law
-from qsa.resources.shots import INSTANCES, advantage_threshold, reference_probabilities, shots_for_precision
 from qsa.resources.transpiled import BACKENDS, TranspileCache, transpiled_counts
 
 __all__ = [
@@ -40,10 +38,20 @@ __all__ = [
     "QSA_METRICS",
     "EVALUATION_METRICS",
     "CLASSICAL_METRICS",
-    "INSTANCES",
+    "INSTANCES",  # noqa: F822 - served by the module __getattr__ below, which loads torch on first use
 ]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """``INSTANCES``, re-exported from :mod:`qsa.resources.shots` on first use (that module loads torch)."""
+    if name == "INSTANCES":
+        from qsa.resources.shots import INSTANCES
+
+        return INSTANCES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Count columns of a row that are fitted for the QSA circuits, and the classical ones. ``evaluation_*``:
 #: one whole attention evaluation (every variant times its shots, :func:`measure`); ``evaluation_total_*``
@@ -191,6 +199,10 @@ def measure(shape: Shape, variant: str, config: SweepConfig, *, cache: Transpile
     circuits run (:func:`~qsa.resources.classical.preprocessing_cost`: ``O(T d^(k+1))`` for B);
     and ``evaluation_total_<instance>``, the two together.
     """
+    # torch is imported here, at the first measurement: a grid refused by the preflight never loads it
+    from qsa.resources.classical import classical_attention_cost, preprocessing_cost
+    from qsa.resources.shots import INSTANCES, advantage_threshold, reference_probabilities, shots_for_precision
+
     start = time.perf_counter()
     measured = variant == shape.variants[0]
     generic = logical_counts(shape, variant=variant, prune=False)

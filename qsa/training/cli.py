@@ -51,12 +51,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train or resume; every refusal is raised for the ``qsa`` error boundary (one line, exit 2)."""
-    import torch
+    """Train or resume; every refusal is raised for the ``qsa`` error boundary (one line, exit 2).
 
+    A new run's memory preflight (:func:`qsa.preflight.training_needs`) runs here before torch is
+    loaded, so a config that cannot fit (a 32-qubit circuit, data too large) is refused at once.
+    """
+    from qsa import preflight
     from qsa.errors import UserError, renamed
     from qsa.runs import check_output_root, run_name
-    from qsa.training import load_config_with_family, resume, train
+    from qsa.training import load_config_with_family
 
     if args.threads < 1:
         raise UserError(f"--threads must be >= 1; got {args.threads}", key="--threads")
@@ -71,13 +74,19 @@ def run(args: argparse.Namespace) -> int:
             f"got {' '.join(args.overrides)}",
             key="--set",
         )
-    torch.set_num_threads(args.threads)  # an entry point's choice, never the library's
     if args.resume:
+        _set_threads(args.threads)
+        from qsa.training import resume
+
         with renamed({"run_dir": "--resume"}):
             result = resume(args.resume, progress=not args.no_progress)
     else:
         config, reset = load_config_with_family(args.config, args.overrides)
         check_output_root(args.out, "--out")
+        preflight.check(preflight.training_needs(config), limit=config.train.memory_limit, key="train.memory_limit")
+        _set_threads(args.threads)
+        from qsa.training import train
+
         if reset:
             print(
                 f"qsa train: model.family = {config.model.family!r} does not use "
@@ -89,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
         result = train(config, out=args.out, progress=not args.no_progress, run_name=name)
     _report(result)
     return 0
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)  # an entry point's choice, never the library's
 
 
 def _report(result) -> None:

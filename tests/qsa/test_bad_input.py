@@ -52,6 +52,13 @@ CASES = [
     ("boolean k", dict(k=True), TypeError, "k must be an integer"),
     ("unknown kernel", dict(kernel="softmax"), ValueError, "kernel must be one of"),
     ("negative beta", dict(beta=-1.0), ValueError, "beta must be positive"),
+    ("poly beta whose coefficients overflow", dict(kernel="poly", beta=1e308), ValueError, "beta must be at most"),
+    (
+        "empty batch (S = 0)",
+        dict(X=lambda g: g["X"][None][:0], Y=lambda g: g["Y"][None][:0]),
+        ValueError,
+        "X must hold at least one sequence \\(S >= 1\\); got shape \\(0, 3, 4\\)",
+    ),
     ("phases of the wrong length", dict(phases=np.zeros(4)), ValueError, "phases must have shape \\(3,\\)"),
     ("complex phases", dict(phases=np.zeros(3, dtype=complex)), TypeError, "phases must be real"),
     ("unknown phase rule", dict(phases="random"), ValueError, "phases must be None, 'aligned'"),
@@ -101,3 +108,18 @@ def test_a_circuit_wider_than_the_backend_is_refused_before_running(backend, lim
     W = V = np.eye(64)
     with pytest.raises(ValueError, match=f"{backend} takes at most {limit} qubits here; got a circuit of 42 qubits"):
         qsa.circuit_observables(X, Y, W, V, k=4, backend=backend)
+
+
+def test_a_model_refuses_an_empty_batch_and_an_overflowing_beta():
+    """Issue 17: these reached the user as a torch reduction error and a bare OverflowError."""
+    from qsa.data import markov_sequences
+    from qsa.model import ModelConfig, QSAModel
+
+    batch = markov_sequences(2, T=4, d=4, rho=0.9, seed=0)
+    with pytest.raises(ValueError, match=r"must hold at least one sequence \(S >= 1\); got shape \(0, 4, 4\)"):
+        QSAModel(ModelConfig(d=4, T=4), seed=0).loss(batch[:0])
+    for k, beta in ((1, 1e308), (2, 1e200)):  # k = 2: beta^2 overflowed as a bare OverflowError
+        with pytest.raises(
+            ValueError, match=rf"beta must be at most .* for k = {k} .*; got {beta!r}".replace("+", "\\+")
+        ):
+            QSAModel(ModelConfig(d=4, T=4, k=k, kernel="poly", beta=beta), seed=0).loss(batch)
