@@ -26,12 +26,14 @@ from qsa.hardware.cli import register as register_hardware
 from qsa.resources.cli import register as register_gates
 from qsa.training.cli import register as register_train
 from qsa.training.report_cli import register as register_reports
+from qsa.training.sweep_cli import register as register_sweep
 
 __all__ = ["main", "build_parser", "REGISTRARS", "OneLineParser"]
 
 #: Functions ``register(subparsers)`` adding subcommands; each sets ``func(args) -> int`` as default.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_train,  # qsa train
+    register_sweep,  # qsa sweep
     register_hardware,  # qsa submit, qsa jobs
     register_gates,  # qsa gates
     register_configs,  # qsa configs

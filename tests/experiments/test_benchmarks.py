@@ -42,3 +42,20 @@ def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     authors = record["benchmarks"]["authors"]
     if "skipped" not in authors:  # jax installed: the reproduction computes QSA's L_B and gradient
         assert authors["agreement"]["loss_abs"] < TOL_STATE and authors["agreement"]["grad_abs"] < TOL_GRAD
+
+
+def test_gpu_benchmark_smoke_measures_every_device_present_and_says_when_cuda_is_missing(tmp_path, capsys):
+    import torch
+
+    main = runpy.run_path(str(ROOT / "experiments" / "benchmarks" / "gpu.py"), run_name="gpu")["main"]
+    path = main(["--smoke", "--repeats", "1", "--out", str(tmp_path)])
+    record = json.loads(path.read_text())
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    assert record["devices"] == devices
+    assert [(r.get("T", r.get("qubits")), r["device"]) for r in record["rows"]] == [
+        (size, device) for size in (16, 32, 3, 4) for device in devices
+    ]
+    assert all(r["seconds"] > 0 for r in record["rows"])
+    if not torch.cuda.is_available():
+        assert record["note"] == "no CUDA device is visible: measuring the CPU only"
+        assert "gpu.py: no CUDA device is visible" in capsys.readouterr().err

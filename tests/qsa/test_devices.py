@@ -178,3 +178,21 @@ def test_a_training_run_on_a_device_ends_with_the_cpu_run_losses(tmp_path, devic
     for split, metrics in finals["cpu"].items():
         for metric, value in metrics.items():
             np.testing.assert_allclose(finals[device][split][metric], value, rtol=0, atol=TOL_STATE, err_msg=metric)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
+def test_gpu_simulators_that_are_not_there_are_refused_with_the_install_command():
+    from qsa.evaluators.pennylane import check_gpu_simulator
+    from qsa.hardware.runners import check_aer_device
+
+    with pytest.raises(UserError, match=r"model.backend must .*; got 'lightning.gpu'") as info:
+        check_gpu_simulator("lightning.gpu")
+    assert info.value.key == "model.backend"
+    from qiskit_aer import AerSimulator
+
+    if "GPU" not in AerSimulator().available_devices():
+        with pytest.raises(UserError, match="this qiskit-aer build has no GPU support") as info:
+            check_aer_device("GPU")
+        assert info.value.key == "model.device"
+    with pytest.raises(ValueError, match="device must be 'CPU' or 'GPU'; got 'TPU'"):
+        check_aer_device("TPU")
