@@ -48,7 +48,8 @@ from qsa.data.sequences import Sequences
 from qsa.devices import resolve_device
 from qsa.embeddings import IsometricEmbedding, Projector
 from qsa.evaluators.analytic import AnalyticEvaluator as _AnalyticEvaluator  # (qsa.model.AnalyticEvaluator: moved)
-from qsa.options import EMBEDDINGS, PENNYLANE_DEVICES, PHASES, ModelOptions
+from qsa.options import EMBEDDINGS, PHASES, ModelOptions
+from qsa.options import PENNYLANE_DEVICES as _PENNYLANE_DEVICES  # the public name is a moved one (__getattr__)
 
 if TYPE_CHECKING:
     from qsa.evaluators import Evaluator
@@ -144,7 +145,7 @@ class ModelConfig(ModelOptions):
                 raise ValueError(f"input_qubits must be >= log2 d = {self.n_qubits}; got {self.input_qubits}")
         elif self.input_qubits is not None:
             raise ValueError(f"input_qubits must be None unless embedding='projector'; got {self.input_qubits!r}")
-        if self.embedding != "none" and self.train_embedding and self.backend in PENNYLANE_DEVICES:
+        if self.embedding != "none" and self.train_embedding and self.backend in _PENNYLANE_DEVICES:
             method = self.diff_method
             if method == "best":
                 method = "backprop" if self.backend == "default.qubit" else "adjoint"

@@ -761,7 +761,8 @@ def _ray_trial(
 def _tune_progress(progress: Progress | None) -> Any:  # pragma: no cover - the ray-marked tests
     from ray import tune
 
-    class _Progress(tune.Callback):  # counts trial states each step; works after Tuner.restore too
+    # counts trial states each step; works after Tuner.restore too
+    class _Progress(tune.Callback):  # type: ignore[misc,unused-ignore]  # untyped without ray
         def __init__(self) -> None:
             self.last: tuple[int, ...] | None = None
 
