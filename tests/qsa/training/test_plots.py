@@ -51,3 +51,26 @@ def test_agreement_plot_gives_each_backend_one_colour_in_both_panels():
     assert all(colours[0][name] == colours[1][name] for name in backends)
     assert len({colours[0][name] for name in curves}) == len(curves)
     assert [list(line.get_xdata()) for line in left.get_lines()] == [[0, 1, 2]] * len(curves)
+
+
+def test_a_koopman_run_draws_its_monitor_and_a_run_without_one_is_refused(tmp_path):
+    """A Koopman run records alpha, the spectral radius and the hidden-state norm at every evaluation,
+    and plot_run draws them as monitor.png next to loss.png (three panels, one curve per layer)."""
+    import matplotlib.image
+    import pytest
+
+    from qsa.training.plots import plot_monitor
+
+    overrides = ["model.family=koopman", "model.w_layers=2", "model.v_layers=2", "train.steps=3", "train.eval_every=1"]
+    config = load_config(ROOT / "experiments" / "classical" / "markov_smoke.toml", overrides)
+    result = train(config, out=tmp_path)
+    records = read_metrics(result.run_dir)
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert evals and all(len(r["spectral_radius"]) == len(r["alpha"]) >= 1 for r in evals)
+    image = matplotlib.image.imread(Path(result.run_dir) / "monitor.png")
+    assert image.shape[1] > 2 * image.shape[0]  # three panels side by side
+    # without alpha (Stage II, no attention) the first panel says so instead of failing
+    no_alpha = [{k: v for k, v in r.items() if k != "alpha"} for r in records]
+    assert plot_monitor(no_alpha, tmp_path / "no_alpha.png").exists()
+    with pytest.raises(ValueError, match="spectral_radius"):
+        plot_monitor([r for r in records if r["kind"] != "eval"], tmp_path / "none.png")
