@@ -406,13 +406,13 @@ def sweep_need(config: Any, *, names: Mapping[str, str] | None = None) -> Need:
     key.update(names or {})
     S = config.mu_samples
     worst: tuple[int, str, tuple] | None = None
-    for family in config.circuits:
+    for circuit in config.circuits:
         for T in config.T:
             for d in config.d:
                 for k in config.k:
                     c, n = _index_qubits(T), d.bit_length() - 1
                     terms = []
-                    if family == "B":
+                    if circuit == "B":
                         terms.append((2**c * BYTES_PER_INDEX_AMPLITUDE, f"{_pow2(c)} index amplitudes"))
                         terms.append((3 * S * T * T * 16, f"{S} x {T}^2 x 16 B x 3 (Gram matrices)"))
                     else:
@@ -425,15 +425,15 @@ def sweep_need(config: Any, *, names: Mapping[str, str] | None = None) -> Need:
                     terms.append((T * BYTES_PER_STEP, f"{T} steps x {BYTES_PER_STEP // 1024} KiB"))
                     terms.append((4 * S * T * d * 16, f"4 x {S} samples x {T} x {d} x 16 B (tokens)"))
                     if T in config.transpile_T and d in config.transpile_d and k in config.transpile_k:
-                        gates = 3 * 4**c + 4 * (k + 1) * T * 2**n if family != "B" else 4 * T * d ** (k + 1)
+                        gates = 3 * 4**c + 4 * (k + 1) * T * 2**n if circuit != "B" else 4 * T * d ** (k + 1)
                         terms.append((gates * BYTES_PER_QISKIT_GATE, f"~{gates:.3g} transpiled gates x 1 KiB"))
                     total = sum(t for t, _ in terms)
                     if worst is None or total > worst[0]:
                         detail = "; ".join(f"{text}: {format_size(b)}" for b, text in terms)
-                        worst = (total, detail, (family, T, d, k))
+                        worst = (total, detail, (circuit, T, d, k))
     assert worst is not None  # SweepConfig has a non-empty grid
-    total, detail, (family, T, d, k) = worst
-    what = f"the gate-count sweep at family {family}, {key['T']} {T}, {key['d']} {d}, {key['k']} {k}"
+    total, detail, (circuit, T, d, k) = worst
+    what = f"the gate-count sweep at circuit {circuit}, {key['T']} {T}, {key['d']} {d}, {key['k']} {k}"
     advice = f"reduce {key['T']} or {key['d']}"
     return Need(what, total, detail, advice, key["T"])
 

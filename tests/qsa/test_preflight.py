@@ -134,7 +134,7 @@ def test_the_sweep_at_a_million_steps_is_refused_at_once():
     try:
         need = preflight.sweep_need(config, names={"T": "--T"})
         with pytest.raises(
-            preflight.ResourceError, match=r"the gate-count sweep at family B, --T 1048576, d 4, k 1 needs"
+            preflight.ResourceError, match=r"the gate-count sweep at circuit B, --T 1048576, d 4, k 1 needs"
         ):
             preflight.check(need)
         peak = tracemalloc.get_traced_memory()[1]
