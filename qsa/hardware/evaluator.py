@@ -244,9 +244,15 @@ class HardwareEvaluator:
         shots = self.runner.shots
         if shape.circuit == "A":
             mu, zeta, nu = cells[0][:, 0], cells[1][:, :T], cells[2][:, :T]  # smoothed when sampled
-            if shots is not None:  # the rest of the estimator policy: bounded, then derived
-                mu, zeta, nu = bounded_cells(mu, zeta, nu)
             result = analytic.observables_from_probabilities(mu, zeta, nu)
+            if shots is not None:  # the rest of the policy: values of the bounded cells, gradient of the unbounded ones
+                bounded = analytic.observables_from_probabilities(*bounded_cells(mu, zeta, nu))
+                result = analytic.Observables(
+                    **{
+                        f: None if v is None else v + (getattr(bounded, f) - v).detach()
+                        for f, v in vars(result).items()
+                    }
+                )
         else:
             (P0,) = cells
             result = p0_observables(P0[:, 0], shots=None)  # already smoothed
