@@ -942,7 +942,7 @@ class ChenAttention(torch.nn.Module):
     def head_weights(self) -> torch.Tensor:
         r"""Head probabilities :math:`\pi` ``(H,)``."""
         if self.head_logits is None:
-            return torch.ones(1, dtype=torch.float64)
+            return torch.ones(1, dtype=torch.float64, device=next(self.parameters()).device)
         weights: torch.Tensor = torch.softmax(self.head_logits, 0)
         return weights
 
@@ -957,7 +957,7 @@ class ChenAttention(torch.nn.Module):
     def attention(self, X: torch.Tensor) -> torch.Tensor:
         """Attention probabilities :math:`a^h_{ji}` ``(H, ..., T, T)``: row ``j`` a distribution over keys ``i <= j``."""
         T = X.shape[-2]
-        causal = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
+        causal = torch.ones(T, T, dtype=torch.bool, device=X.device).tril()  # (T, T)
         out = []
         for W in self.W:
             logits = self.scale * analytic.scores(X, W()).real  # (..., T, T): Re <x_j|W|x_i>, query j, key i

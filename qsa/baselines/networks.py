@@ -199,7 +199,9 @@ class CausalTransformer(_RealCoordinates):
         lead = h.shape[:-2]
         h = h.reshape(-1, *h.shape[-2:])  # (B, T, w)
         T = h.shape[1]
-        mask = torch.triu(torch.full((T, T), float("-inf"), dtype=h.dtype), diagonal=1)  # (T, T): key > query hidden
+        mask = torch.triu(
+            torch.full((T, T), float("-inf"), dtype=h.dtype, device=h.device), diagonal=1
+        )  # (T, T): key > query hidden
         for block in self.blocks:
             h = block(h, src_mask=mask, is_causal=True)  # (B, T, w)
         return self._output(self.norm(h)).reshape(*lead, T, self.config.d)  # (..., T, d)

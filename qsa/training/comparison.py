@@ -78,7 +78,7 @@ __all__ = [
     "run_comparison",
 ]
 
-#: Relative neutral band of the Koopman spectra: |lambda| / |det K|^(1/d) within 1 +- SPECTRUM_TOL.
+#: Relative neutral band of the Koopman spectra: ``|lambda| / |det K|^(1/d)`` within ``1 +- SPECTRUM_TOL``.
 SPECTRUM_TOL = 1e-3
 SPLITS = ("train", "test", "heldout")
 #: Metrics recorded per split: tokens score p_j with L_1 and L_half; text adds the next-word nll and accuracy.

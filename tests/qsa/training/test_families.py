@@ -34,6 +34,7 @@ from qsa.training import (
     train,
     with_family,
 )
+from qsa.training.families import BASELINES
 
 ROOT = Path(__file__).resolve().parents[3]
 TFIM_SMOKE = ROOT / "experiments" / "tfim" / "smoke.toml"
@@ -94,6 +95,22 @@ def test_the_data_is_the_same_for_every_family():
         for f in FAMILIES
     }
     assert len(fingerprints) == 1
+
+
+@pytest.mark.parametrize("family", BASELINES)
+def test_every_baseline_makes_its_tensors_on_the_inputs_device(family):
+    # A tensor made without device= lands on torch's default device: set to "meta" here, it would mix
+    # with the CPU parameters and inputs and fail (on CUDA the same slip fails against the CPU mask).
+    config = with_family(load_config(MARKOV_SMOKE), family)
+    dataset = build_dataset(config, np.random.default_rng(0))
+    model = build_model(config, dataset, seed=np.random.default_rng(1))
+    expected = model(dataset.train).L_1.detach()
+    with torch.device("meta"):
+        obs = model(dataset.train)
+        obs.L_1.sum().backward()
+    assert obs.L_1.device.type == "cpu"
+    torch.testing.assert_close(obs.L_1.detach(), expected, rtol=0, atol=0)
+    assert all(p.grad is not None and p.grad.device.type == "cpu" for p in model.parameters() if p.requires_grad)
 
 
 def test_qsa_family_builds_the_same_model_as_before():
