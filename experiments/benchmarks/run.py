@@ -1,6 +1,6 @@
 """Every benchmark of QSA in one command: a table of ratios against baselines measured in the same run.
 
-    python experiments/benchmarks/run.py                 # the full suite (about 6 minutes on 2 cores, plus p1: 4.5 busy)
+    python experiments/benchmarks/run.py                 # the full suite (about 6 minutes on 2 cores, plus p1: 4.5 minutes at load 11-15)
     python experiments/benchmarks/run.py --smoke         # seconds: tiny sizes, run by the tests
     python experiments/benchmarks/run.py --only analytic circuit_step
     python experiments/benchmarks/run.py --threads 1      # torch threads for every benchmark but tfim
