@@ -27,6 +27,7 @@ NEEDS = {
     "runs/gate_counts-<stamp>": "python experiments/gate_counts/run.py --smoke",
     "runs/tfim-small-<stamp>": "qsa train experiments/hardware/tfim_small.toml",
     "runs/tfim-<stamp>": "qsa train experiments/tfim/smoke.toml --no-progress",
+    "runs/kernels-sweep-<stamp>": "qsa sweep experiments/kernels/config.toml --set train.steps=400 --no-progress",
 }
 
 
@@ -100,6 +101,8 @@ def test_every_readme_has_its_commands_found():
 @pytest.mark.parametrize("command", _params())
 def test_readme_command_runs(command, tmp_path):
     command = _runnable(command)
+    if "--engine ray" in command:
+        pytest.importorskip("ray", reason='--engine ray needs Ray: pip install -e ".[ray]"')
     if command == "python -m pytest":
         pytest.skip(".ci/run runs the test command itself, word for word (tests/test_packaging.py checks it)")
     for placeholder, first in NEEDS.items():

@@ -49,7 +49,7 @@ from qsa import _validate, analytic, preflight
 from qsa.circuit_tier import superposition_states
 from qsa.circuits import CIRCUITS, Shape
 from qsa.hardware import programs
-from qsa.hardware.estimators import Estimate, bounded_cells, estimate, p0_observables, smoothed
+from qsa.hardware.estimators import Estimate, estimate, p0_observables, policy_observables, smoothed
 from qsa.hardware.runners import Compiled, Pub, Runner
 
 __all__ = ["HardwareEvaluator", "ParameterShift"]
@@ -244,15 +244,10 @@ class HardwareEvaluator:
         shots = self.runner.shots
         if shape.circuit == "A":
             mu, zeta, nu = cells[0][:, 0], cells[1][:, :T], cells[2][:, :T]  # smoothed when sampled
-            result = analytic.observables_from_probabilities(mu, zeta, nu)
-            if shots is not None:  # the rest of the policy: values of the bounded cells, gradient of the unbounded ones
-                bounded = analytic.observables_from_probabilities(*bounded_cells(mu, zeta, nu))
-                result = analytic.Observables(
-                    **{
-                        f: None if v is None else v + (getattr(bounded, f) - v).detach()
-                        for f, v in vars(result).items()
-                    }
-                )
+            if shots is None:
+                result = analytic.observables_from_probabilities(mu, zeta, nu)
+            else:  # the rest of the policy: values of the bounded cells, gradient of the unbounded ones
+                result = policy_observables(mu, zeta, nu)
         else:
             (P0,) = cells
             result = p0_observables(P0[:, 0], shots=None)  # already smoothed

@@ -994,25 +994,25 @@ def _phi_per_sequence(run_dir: Path) -> bool:
 def _loss_gradient(prog, base, jac, shape, S, *, shots: int, per_sequence_phi: bool) -> dict[str, Any]:
     """Gradient of the mean over sequences of ``L_B`` (circuit A) or ``-log P0`` (circuit B).
 
-    The loss is taken under the shot tier's estimator policy (smoothed, bounded base cells:
-    :mod:`qsa.hardware.estimators`), so an empty cell gives a finite gradient; the Jacobian ``jac``
-    of the raw cell frequencies comes from the parameter shifts.
+    The loss is taken under the shot tier's estimator policy (:mod:`qsa.hardware.estimators`: smoothed
+    cells, the values of the bounded ones, the gradient of the unbounded ones), so an empty cell gives a
+    finite gradient and a sampled ``F`` at its bound 1 does not lose its gradient; the Jacobian ``jac``
+    ``(S, cells, n_trainable)`` per variant of the raw cell frequencies comes from the parameter shifts.
+    Sequences are independent: one batched backward pass gives every sequence's ``dL/dcells``.
     """
     T = shape.T
-    g = np.zeros((S, prog.n_trainable))
-    for s in range(S):
-        if shape.circuit == "A":
-            q = torch.tensor(
-                np.concatenate([base["mu"][s, :1], base["zeta"][s, :T], base["nu"][s, :T]]), requires_grad=True
-            )
-            loss = cell_observables(q[0], q[1 : T + 1], q[T + 1 :], shots=shots).L_B / S
-            J = np.concatenate([jac["mu"][s, :1], jac["zeta"][s, :T], jac["nu"][s, :T]])
-        else:
-            q = torch.tensor(base["P0"][s, :1], requires_grad=True)
-            loss = torch.as_tensor(p0_observables(q, shots=shots).L_half_circuit).sum() / S
-            J = jac["P0"][s, :1]
-        (a,) = torch.autograd.grad(loss, q)
-        g[s] = a.numpy() @ J
+    if shape.circuit == "A":
+        q = torch.tensor(
+            np.concatenate([base["mu"][:, :1], base["zeta"][:, :T], base["nu"][:, :T]], axis=1), requires_grad=True
+        )  # (S, 1 + 2T)
+        loss = torch.as_tensor(cell_observables(q[:, 0], q[:, 1 : T + 1], q[:, T + 1 :], shots=shots).L_B).sum() / S
+        J = np.concatenate([jac["mu"][:, :1], jac["zeta"][:, :T], jac["nu"][:, :T]], axis=1)  # (S, 1 + 2T, n)
+    else:
+        q = torch.tensor(base["P0"][:, :1], requires_grad=True)  # (S, 1)
+        loss = torch.as_tensor(p0_observables(q, shots=shots).L_half_circuit).sum() / S
+        J = jac["P0"][:, :1]
+    (a,) = torch.autograd.grad(loss, q)
+    g = np.einsum("sc,scp->sp", a.numpy(), J)  # (S, n_trainable)
     out = {"loss": "mean L_B" if shape.circuit == "A" else "mean -log P0"}
     for name, (offset, shp) in prog.layout.items():
         block = g[:, offset : offset + math.prod(shp)]

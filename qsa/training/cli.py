@@ -16,12 +16,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from qsa.training._cli_args import config_or_resume, run_options
+
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "train",
+        parents=[
+            run_options(
+                config="TOML configuration file (see experiments/*/config.toml)",
+                overrides="override a config key, e.g. --set train.steps=50 (repeatable)",
+                out="root of the run directories (default: runs)",
+                resume=("RUN_DIR", "continue the run in RUN_DIR from its checkpoint"),
+                threads="torch CPU threads (default 1: fastest for these small matrices; recorded in environment.json)",
+                progress="no progress bar",
+            )
+        ],
         help="train a QSA model (or a baseline: model.family) from a TOML config (or resume a run)",
         description="Train a QSA model (or a baseline family, --set model.family=kcsa) as a TOML config says, writing "
         "runs/<name>[-<overrides>]-<stamp>/ "
@@ -29,24 +41,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "file's [model] keys that F does not use are reset to their defaults (named on stderr), as "
         "qsa.training.with_family does; keys given with --set are never reset.",
     )
-    p.add_argument("config", nargs="?", help="TOML configuration file (see experiments/*/config.toml)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.steps=50 (repeatable)",
-    )
-    p.add_argument("--out", default="runs", help="root of the run directories (default: runs)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: fastest for these small matrices; recorded in environment.json)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -63,11 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise UserError(f"--threads must be >= 1; got {args.threads}", key="--threads")
-    if (args.config is None) == (args.resume is None):
-        raise UserError(
-            f"train must be given either CONFIG or --resume RUN_DIR; got {'both' if args.config else 'neither'}",
-            key="CONFIG",
-        )
+    config_or_resume(args, "train", "RUN_DIR")
     if args.resume and args.overrides:
         raise UserError(
             "--set must not be given with --resume (a resumed run continues with its own config.json); "

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from qsa.training._cli_args import run_options
+
 __all__ = ["register"]
 
 
@@ -49,20 +51,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = subparsers.add_parser(
         "diagnose",
+        parents=[
+            run_options(
+                config="TOML training configuration (its data source, k, phases)",
+                overrides="override a config key, e.g. --set model.k=2 (repeatable)",
+                out="root of the output directory (default: runs)",
+                config_required=True,
+            )
+        ],
         help="trainability: variance of the loss gradient over random initialisations vs qubits and depth",
         description="Barren-plateau check of a training config's model: the variance over random initialisations "
         "of the gradient of L_B and L_1, against the circuit's qubits (through d and T) and the ansatz depth, "
         "for the mono and poly kernels, with fitted decay rates (analytic tier), a check on QSA's torch "
         "circuit simulator at a small size, and plots. Writes runs/diagnose-<stamp>/.",
     )
-    p.add_argument("config", metavar="CONFIG", help="TOML training configuration (its data source, k, phases)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--n-qubits", type=int, nargs="+", default=None, help="token qubits log2 d (default: 1 2 3 4)")
     p.add_argument("--T", type=int, nargs="+", default=None, help="sequence lengths (default: 2 4 8 16 32)")
     p.add_argument("--layers", type=int, nargs="+", default=None, help="ansatz depths (default: 1 2 4 8 16 32)")
     p.add_argument("--kernels", nargs="+", default=None, help="kernels (default: mono poly)")
     p.add_argument("--inits", type=int, default=None, help="random initialisations per point (default: 200)")
-    p.add_argument("--out", default="runs", help="root of the output directory (default: runs)")
     p.set_defaults(func=run_diagnose)
 
 

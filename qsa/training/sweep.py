@@ -739,6 +739,7 @@ def _ray_trial(
     """The Ray Tune trainable: run one trial, handing each checkpoint to Tune and the final losses at the end."""
     from ray import tune
 
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per checkpoint on the driver's stderr
     trial = Trial(**trials[params["index"]])
     run_dir = Path(sweep_dir) / TRIALS / trial.name
     checkpoint = tune.get_checkpoint()
@@ -813,7 +814,10 @@ def _run_ray(  # pragma: no cover - the ray-marked tests (tests/qsa/training/tes
             tuner = tune.Tuner(
                 trainable,
                 param_space={"index": tune.grid_search([t.index for t in plan.trials])},
-                tune_config=tune.TuneConfig(trial_dirname_creator=_trial_dirname),
+                tune_config=tune.TuneConfig(
+                    trial_dirname_creator=_trial_dirname,
+                    reuse_actors=True,  # a worker imports torch and qsa once, not once per trial
+                ),
                 run_config=tune.RunConfig(
                     name=TUNE,
                     storage_path=str(path.resolve()),

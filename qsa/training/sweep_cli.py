@@ -14,6 +14,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from qsa.training._cli_args import config_or_resume, run_options
+
 if TYPE_CHECKING:
     from qsa.training.sweep import SweepResult
 
@@ -23,13 +25,22 @@ __all__ = ["register", "run"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "sweep",
+        parents=[
+            run_options(
+                config="TOML training config (see experiments/*/config.toml)",
+                overrides="override a config key in every trial, e.g. --set train.steps=20 (repeatable)",
+                out="root of the sweep directory (default: runs)",
+                resume=("SWEEP_DIR", "finish the interrupted sweep in SWEEP_DIR"),
+                threads="torch threads per trial (default 1, on both engines)",
+                progress="no progress lines",
+            )
+        ],
         help="run a training config over grid points x seeds (Ray Tune, or one after another here)",
         description="Run the Cartesian product of --grid values and --seeds, each trial an ordinary training run "
         "(its own run directory), on Ray Tune (--engine ray: a local Ray instance, or a cluster with --address) or "
         "in this process (--engine local). Writes <out>/<name>-sweep-<stamp>/ with trials/, trials.csv, "
         "summary.csv, summary.md (printed: median [q25, q75] over seeds per grid point) and summary.png.",
     )
-    p.add_argument("config", nargs="?", help="TOML training config (see experiments/*/config.toml)")
     p.add_argument(
         "--grid",
         action="append",
@@ -39,14 +50,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,3,7 (default 0)")
     p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key in every trial, e.g. --set train.steps=20 (repeatable)",
-    )
-    p.add_argument(
         "--engine", help="local (this process, no Ray) or ray (Ray Tune); default local (--resume: the sweep's own)"
     )
     p.add_argument("--address", help="a running Ray cluster's head, HOST:PORT (default: start Ray on this machine)")
@@ -54,10 +57,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs Ray reserves per trial (default 1)")
     p.add_argument("--gpus-per-trial", type=float, default=0, help="GPUs Ray reserves per trial (default 0)")
     p.add_argument("--max-failures", type=int, default=3, help="retries of a failed trial (default 3)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per trial (default 1, on both engines)")
-    p.add_argument("--out", default="runs", help="root of the sweep directory (default: runs)")
-    p.add_argument("--resume", metavar="SWEEP_DIR", help="finish the interrupted sweep in SWEEP_DIR")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
 
@@ -71,11 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from qsa.training.sweep import SweepFailed, plan_sweep, resume_sweep, run_sweep
 
     progress = None if args.no_progress else _progress
-    if (args.config is None) == (args.resume is None):
-        raise UserError(
-            f"sweep must be given either CONFIG or --resume SWEEP_DIR; got {'both' if args.config else 'neither'}",
-            key="CONFIG",
-        )
+    config_or_resume(args, "sweep", "SWEEP_DIR")
     try:
         if args.resume:
             for name, value, default in (

@@ -1,8 +1,9 @@
-"""Every training experiment's smoke configuration runs and writes its outputs (tfim, classical, kernels,
-circuit_in_the_loop); the last one also holds its claim: circuits in the loop give the analytic losses."""
+"""Every training experiment's smoke configuration runs and writes its outputs (tfim, classical, kernels as a
+``qsa sweep``, circuit_in_the_loop); the last one also holds its claim: circuits in the loop give the analytic losses."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 from pathlib import Path
@@ -22,8 +23,10 @@ def restore_torch_threads():
     torch.set_num_threads(threads)
 
 
-def _runner(name: str):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", ROOT / "experiments" / name / "run.py")
+def _runner(name: str, script: str = "run"):
+    spec = importlib.util.spec_from_file_location(
+        f"experiment_{name}_{script}", ROOT / "experiments" / name / f"{script}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -38,12 +41,48 @@ def test_training_smoke_configs(tmp_path, capsys, config):
     assert (run / "loss.png").stat().st_size > 20_000 and f"plot: {run / 'loss.png'}" in capsys.readouterr().out
 
 
-def test_kernels_smoke(tmp_path):
-    sweep = _runner("kernels").main(["--smoke", "--out", str(tmp_path)])
-    results = json.loads((sweep / "results.json").read_text())
-    assert [(r["kernel"], r["k"]) for r in results["rows"]] == [("mono", 1), ("mono", 2), ("poly", 1), ("poly", 2)]
-    assert all(r["test_nll"] > 0 for r in results["rows"]) and results["loss"] == "nll"
-    assert (sweep / "kernels.png").stat().st_size > 20_000
+def test_kernels_smoke_is_a_sweep_over_k_and_kernel(tmp_path, capsys):
+    """experiments/kernels runs as ``qsa sweep`` (its README's smoke command): one trial per (k, kernel)."""
+    config = ROOT / "experiments" / "kernels" / "smoke.toml"
+    argv = ["sweep", str(config), "--grid", "model.k=1,2", "--grid", "model.kernel=mono,poly", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    (sweep,) = tmp_path.iterdir()
+    with (sweep / "trials.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["model.k"], r["model.kernel"]) for r in rows] == [
+        ("1", "mono"),
+        ("1", "poly"),
+        ("2", "mono"),
+        ("2", "poly"),
+    ]
+    assert all(float(r["test_nll"]) > 0 and float(r["test_L_B"]) > 0 for r in rows)
+    table = capsys.readouterr().out
+    assert table.startswith("| model.k | model.kernel | seeds | train nll |") and "test L_B" in table
+    assert (sweep / "summary.png").stat().st_size > 20_000
+
+
+def test_kernels_figures_at_an_earlier_step_are_what_a_shorter_sweep_ends_with(tmp_path, capsys):
+    """experiments/kernels/at_step.py: step 2 of a 4-step sweep is a 2-step sweep's end (constant learning rate)."""
+    config = str(ROOT / "experiments" / "kernels" / "smoke.toml")
+    common = ["--grid", "model.kernel=mono,poly", "--set", "train.eval_every=2", "--no-progress"]
+    for steps in (2, 4):
+        assert (
+            main(["sweep", config, *common, "--set", f"train.steps={steps}", "--out", str(tmp_path / str(steps))]) == 0
+        )
+    (short,), (long,) = ((tmp_path / s).iterdir() for s in ("2", "4"))
+    at_step = _runner("kernels", "at_step")
+    keys, points = at_step.points_at(long, 2)
+    assert keys == ["model.kernel"] and list(points) == [("mono",), ("poly",)]
+    with (short / "trials.csv").open(newline="") as f:
+        ends = {(r["model.kernel"],): r for r in csv.DictReader(f)}
+    for point, (evals,) in points.items():
+        for split, metric in at_step.COLUMNS:
+            assert evals[split][metric] == float(ends[point][f"{split}_{metric}"]), (point, split, metric)
+    assert at_step.main([str(long), "--step", "4"]).count("\n") == 3  # head, rule, two points
+    with pytest.raises(ValueError, match="--step must be a step every trial evaluated"):
+        at_step.table(long, 3)
+    with pytest.raises(ValueError, match="SWEEP_DIR must be a sweep directory"):
+        at_step.table(tmp_path, 2)
 
 
 def test_circuit_in_the_loop_smoke_matches_the_analytic_losses(tmp_path):

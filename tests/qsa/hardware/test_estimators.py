@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from qiskit.primitives import BitArray
-from support import TOL_STATE
+from support import TOL_STATE, binomial_pairs
 
 import qsa
 from qsa import analytic
@@ -196,3 +196,55 @@ def test_case_1_a_zero_count_in_a_training_batch_gives_a_finite_loss_and_gradien
     optimizer = torch.optim.Adam(params.values(), lr=0.1)
     optimizer.step()
     assert all(bool(torch.isfinite(p).all()) for p in params.values())
+
+
+# --- the policy's gradient where the bound is active: p_j near 1 ---------------------------------------
+# Exact expectations over every outcome of the counts (weighted by its binomial probability, no sampling),
+# against the closed form of the smoothed, unbounded estimator's gradient. A min() that cuts the gradient
+# where the sampled nu_j exceeds zeta_j (or mu exceeds 2T/(T+1) zeta) loses a third of it here.
+
+NEAR_1 = {"shots": 40, "mu": 0.285, "zeta": 0.3, "nu": 0.27}  # T = 1: p_0 = 0.9, F = 0.95
+
+
+def _outcomes(first: str, second: str):
+    """Every pair of counts of two of the circuits at NEAR_1 (:func:`support.binomial_pairs`)."""
+    a, b, weights, inverse = binomial_pairs(NEAR_1["shots"], NEAR_1[first], NEAR_1[second])
+    return {first: a, second: b}, weights, {first: inverse["first"], second: inverse["second"]}
+
+
+def test_the_mean_shot_gradient_near_p_1_is_that_of_the_unbounded_smoothed_cells():
+    """L_1 = -log(nu / zeta) and L_B = -log(mu / zeta) at T = 1, 40 shots, p_0 = 0.9, F = 0.95: the sampled
+    nu_0 (mu) exceeds zeta_0 in a third of the draws, where the bounded value is 0. The exact mean of the
+    policy's gradient w.r.t. the frequencies is E[d L / d q] = -+ (N / (N + 1)) E[1 / tilde q]."""
+    N = NEAR_1["shots"]
+    slope = N / (N + 1)  # d tilde q / d (n / N)
+    for loss, (first, second), fixed in (("L_1", ("zeta", "nu"), "mu"), ("L_B", ("mu", "zeta"), "nu")):
+        freqs, weights, inverse = _outcomes(first, second)
+        S = len(weights)
+        q = {c: torch.tensor(f, requires_grad=True) for c, f in freqs.items()}
+        q[fixed] = torch.full((S,), round(NEAR_1[fixed] * N) / N, dtype=torch.float64, requires_grad=True)
+        obs = cell_observables(q["mu"], q["zeta"][:, None], q["nu"][:, None], shots=N)
+        value = getattr(obs, loss)
+        active = (q["nu"] > q["zeta"]) if loss == "L_1" else (q["mu"] > q["zeta"])
+        assert 0.25 < float(weights @ active.numpy()) < 0.5  # the bound is active in a third of the draws
+        assert bool((value[active] == 0).all())  # ... where the value is the bounded one
+        leaves = [q["mu"], q["zeta"], q["nu"]]
+        grads = torch.autograd.grad((torch.as_tensor(weights) * value).sum(), leaves, allow_unused=True)
+        got = dict(zip(("mu", "zeta", "nu"), (0.0 if g is None else float(g.sum()) for g in grads)))
+        want = {"mu": 0.0, "zeta": slope * inverse["zeta"], "nu": 0.0}
+        want["nu" if loss == "L_1" else "mu"] = -slope * inverse["nu" if loss == "L_1" else "mu"]
+        for c in got:
+            assert got[c] == pytest.approx(want[c], rel=TOL_STATE, abs=TOL_STATE), (loss, c)
+
+
+def test_error_bars_where_the_bound_is_active_are_those_of_the_unbounded_cells():
+    """A sampled nu_0 above zeta_0 gives p_0 = 1 (bounded) with the delta-method error of nu / zeta at the
+    smoothed cells, not 0 (a min() has derivative 0 there)."""
+    N = 40
+    cells = {"mu": np.array([[0.2]]), "zeta": np.array([[0.25, 0.0]]), "nu": np.array([[0.3, 0.0]])}
+    est = estimate(cells, T=1, shots=N)
+    z, v = smoothed(0.25, N), smoothed(0.3, N)
+    assert est.value.p[0, 0] == 1.0 and est.value.L_1[0] == 0.0
+    want = N / (N + 1) * (v / z) * np.sqrt((1 - v) / (N * v) + (1 - z) / (N * z))  # binomial cells, T = 1
+    assert est.stderr.p[0, 0] == pytest.approx(want, rel=1e-12)
+    assert est.stderr.L_1[0] == pytest.approx(want / (v / z), rel=1e-12)

@@ -11,12 +11,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from support import N_SIGMA, TOL_GRAD, TOL_STATE, random_states
+from support import N_SIGMA, TOL_GRAD, TOL_STATE, binomial_pairs, random_states
 
 from qsa import analytic
 from qsa.ansatz import ansatz_unitary
 from qsa.hardware import ExactRunner, HardwareEvaluator, SamplerRunner, aer_sampler_runner, programs
-from qsa.hardware.runners import Pub
+from qsa.hardware.runners import Pub, RunJob, Runner
 
 FIELDS = ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p")
 
@@ -363,3 +363,77 @@ def test_a_text_model_with_a_trainable_embedding_on_aer_with_shots_has_gradients
         mean, se = samples.mean(0), samples.std(0, ddof=1) / np.sqrt(repeats)
         z = (mean - want[name].numpy()) / se
         assert np.all(np.abs(z) < N_SIGMA), (name, z)
+
+
+class _Done:
+    def __init__(self, cells):
+        self.cells = cells
+
+    def job_id(self):
+        return "every-outcome"
+
+    def result(self):
+        return self.cells
+
+
+class _EveryOutcome(Runner):
+    """Exact rows (an :class:`ExactRunner`) for ``S`` copies of one sequence, with the unshifted row of the zeta
+    and nu circuits replaced, copy by copy, by given frequencies ``(S,)`` (one outcome of the counts each):
+    the evaluator's output over every outcome of its counts in one call, with exact parameter shifts."""
+
+    def __init__(self, frequencies, shots):
+        self.exact, self.frequencies, self.shots = ExactRunner(), frequencies, shots
+
+    def compile(self, template, *, n_index, n_zero):
+        return self.exact.compile(template, n_index=n_index, n_zero=n_zero)
+
+    def submit(self, pubs, *, key=None):
+        S = len(self.frequencies["nu"])
+        rows = [len(p.values) // S for p in pubs]
+        assert all(
+            np.array_equal(p.values.reshape(S, r, -1), np.broadcast_to(p.values[:r], (S, r, p.values.shape[1])))
+            for p, r in zip(pubs, rows)
+        )  # the copies are the same sequence
+        one = self.exact.run([Pub(p.compiled, p.values[:r]) for p, r in zip(pubs, rows)])
+        cells = []
+        for variant, c in zip(("mu", "zeta", "nu"), one):
+            c = np.repeat(c[None], S, axis=0)  # (S, rows, 2^c)
+            if variant in self.frequencies:
+                c[:, 0, 0] = self.frequencies[variant]
+            cells.append(c.reshape(-1, c.shape[-1]))
+        return RunJob(_Done(cells), tuple(pubs), lambda result, pubs: result, self.shots)
+
+
+def test_the_mean_shot_gradient_near_p_1_is_that_of_the_unbounded_smoothed_cells():
+    """T = 1, d = 2, y at p_0 = 0.9 from the prediction, 12 shots: the sampled nu_0 exceeds zeta_0 in about a
+    quarter of the draws (the bound makes p_0 = 1 there). The exact mean of the evaluator's L_1 gradient over
+    every outcome of the two counts (weighted by its binomial probability; exact parameter shifts) must be
+    E[-1 / tilde nu] d nu / d theta + E[1 / tilde zeta] d zeta / d theta (L_1 = -log(nu / zeta), T = 1), the
+    derivatives from the analytic tier. Before the fix the bound cut the gradient wherever it was active."""
+    rng = np.random.default_rng(0)
+    params = {n: torch.tensor(rng.normal(size=(1, 1, 3)), requires_grad=True) for n in ("theta_W", "theta_V")}
+    X = torch.as_tensor(random_states(rng, 1, 1, 2))
+    W, V = ansatz_unitary(params["theta_W"]), ansatz_unitary(params["theta_V"])
+    z = analytic.predictions(X, W, V, k=1).detach().numpy()[0, 0]
+    z = z / np.linalg.norm(z)
+    Y = torch.as_tensor((np.sqrt(0.9) * z + np.sqrt(0.1) * np.array([-z[1].conj(), z[0].conj()]))[None, None])
+    exact = analytic.observables(X, Y, W, V, k=1)
+    assert float(exact.p.detach()[0, 0]) == pytest.approx(0.9, rel=1e-12)
+    N = 12
+    zeta, nu, weights, inverse = binomial_pairs(N, float(exact.zeta.detach()[0]), float(exact.nu.detach()[0]))
+    S = len(weights)
+    assert 0.15 < weights @ (nu > zeta) < 0.5  # the bound is active in a good part of the draws
+    evaluator = HardwareEvaluator(_EveryOutcome({"zeta": zeta, "nu": nu}, N))
+    obs = evaluator(params, X.expand(S, 1, 2), Y.expand(S, 1, 2), k=1)
+    got = torch.autograd.grad((torch.as_tensor(weights) * obs.L_1).sum(), list(params.values()))
+    leaves = list(params.values())
+    slopes = [
+        [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
+        for grads in (
+            torch.autograd.grad(getattr(exact, c).sum(), leaves, retain_graph=True, allow_unused=True)
+            for c in ("nu", "zeta")
+        )
+    ]
+    for g, d_nu, d_zeta in zip(got, *slopes):
+        want = -inverse["second"] * d_nu + inverse["first"] * d_zeta
+        np.testing.assert_allclose(g.numpy(), want.numpy(), rtol=0, atol=TOL_GRAD)

@@ -78,14 +78,47 @@ def test_estimator_cells_carry_their_own_covariance():
     cells["nu"] = cells["zeta"] * 0.5
     se_mu = np.array([0.01, 0.02])
     cov = {"mu": se_mu[:, None, None] ** 2, "zeta": np.zeros((2, 4, 4)), "nu": np.zeros((2, 4, 4))}
-    est = estimate(cells, T=T, shots=None, covariance=cov)
+    est = estimate(cells, T=T, shots=1000, covariance=cov)  # cells in range: taken as they are
     np.testing.assert_allclose(est.stderr.mu, se_mu, rtol=1e-12)
     h = 1e-6
     up = estimate({**cells, "mu": cells["mu"] + h}, T=T, shots=None).value.L_B
     down = estimate({**cells, "mu": cells["mu"] - h}, T=T, shots=None).value.L_B
     np.testing.assert_allclose(est.stderr.L_B, np.abs((up - down) / (2 * h)) * se_mu, rtol=1e-6)
-    p0 = estimate({"P0": np.array([[0.4]])}, T=T, shots=None, covariance={"P0": np.array([[[0.05**2]]])})
+    p0 = estimate({"P0": np.array([[0.4]])}, T=T, shots=1000, covariance={"P0": np.array([[[0.05**2]]])})
     np.testing.assert_allclose(p0.stderr.L_half_circuit, [0.05 / 0.4], rtol=1e-12)
+    with pytest.raises(ValueError, match="shots must be the shots per parameter set when covariance is given"):
+        estimate(cells, T=T, shots=None, covariance=cov)
+
+
+def test_mitigated_cells_out_of_range_give_finite_estimates_in_range():
+    """Readout mitigation can return a cell <= 0 or > 1 (here mu = 0, zeta_1 = -0.01, nu_0 > zeta_0, P0 = -0.02
+    and 1.03): each is clipped to [1/2 / (shots + 1), 1], so every value is finite and in its range, and the
+    error bars are those of the measured covariance at the clipped cells (not 0, not NaN)."""
+    from qsa.hardware.estimators import mitigation_floor
+
+    T, shots = 2, 1000
+    floor = mitigation_floor(shots)
+    assert floor == 0.5 / (shots + 1)
+    cells = {"mu": np.array([[0.0], [0.2]]), "zeta": np.array([[0.3, -0.01], [0.2, 1.2]])}
+    cells["nu"] = np.array([[0.35, 0.0], [0.1, 0.3]])
+    se = 0.01
+    cov = {v: np.broadcast_to(se**2 * np.eye(c.shape[1]), (2, c.shape[1], c.shape[1])) for v, c in cells.items()}
+    est = estimate(cells, T=T, shots=shots, covariance=cov)
+    v, e = est.value, est.stderr
+    assert v.mu[0] == floor and v.zeta[0] == pytest.approx(0.3 + floor, rel=1e-15)
+    assert v.zeta[1] == pytest.approx(1.2, rel=1e-15)  # 0.2 + 1 (zeta_1 = 1.2 clipped to 1)
+    for field in ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1", "p"):
+        assert np.all(np.isfinite(getattr(v, field))) and np.all(getattr(e, field) > 0), field
+    assert np.all((v.p > 0) & (v.p <= 1)) and np.all((v.F > 0) & (v.F <= 1))
+    assert all(np.all(getattr(v, f) >= 0) for f in ("L_B", "L_A", "L_half", "L_1"))
+    assert v.p[0, 0] == 1.0 and v.p[0, 1] == 1.0  # nu_0 > zeta_0 bounded; nu_1 = zeta_1 = floor
+    np.testing.assert_allclose(e.mu, se, rtol=1e-12)  # the clip keeps the measured error bar
+    zeta = 0.3 + floor  # L_B = -log(mu / zeta) + const: d/d mu = -1/mu, d/d zeta_j = 1/zeta for both j
+    np.testing.assert_allclose(e.L_B[0], se * np.sqrt(1 / floor**2 + 2 / zeta**2), rtol=1e-12)
+    p0 = estimate({"P0": np.array([[-0.02], [1.03]])}, T=T, shots=shots, covariance={"P0": np.full((2, 1, 1), se**2)})
+    np.testing.assert_array_equal(p0.value.P0, [floor, 1.0])
+    np.testing.assert_allclose(p0.value.L_half_circuit, [-np.log(floor), 0.0], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(p0.stderr.L_half_circuit, [se / floor, se], rtol=1e-12)
 
 
 @pytest.mark.parametrize("n_index, n_zero", [(0, 3), (2, 2), (1, 4)])

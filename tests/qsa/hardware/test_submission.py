@@ -268,3 +268,30 @@ def test_the_fetched_gradient_is_finite_and_follows_the_estimator_policy_when_ce
     want = dmu * jac["mu"][0, 0] + dzeta @ jac["zeta"][0]
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_fetched_gradient_near_f_1_is_that_of_the_unbounded_smoothed_cells():
+    """``qsa jobs fetch``'s L_B gradient at F = 0.95 (T = 1, 40 shots): the sampled mu exceeds zeta in a third
+    of the draws (bound mu <= zeta active, L_B = 0 there). Its exact mean over every outcome of the two counts
+    (each outcome a sequence, its Jacobian weighted by the outcome's probability: no sampling) must be the
+    closed form E[dL_B/d q] J with dL_B/d mu = -(N/(N+1)) / tilde mu, dL_B/d zeta = (N/(N+1)) / tilde zeta."""
+    from support import binomial_pairs
+
+    from qsa.circuits import Shape
+    from qsa.hardware import programs
+
+    shape = Shape(circuit="A", T=1, d=2, k=1, kernel="mono", beta=None, w_layers=1, v_layers=1, phases=False)
+    prog = programs.program(shape)
+    N = 40
+    mu, zeta, weights, inverse = binomial_pairs(N, 0.285, 0.3)  # F = 0.95
+    S = len(weights)
+    base = {"mu": mu[:, None], "zeta": np.stack([zeta, np.zeros(S)], 1), "nu": np.full((S, 2), 0.1)}
+    rng = np.random.default_rng(1)
+    J = {v: rng.normal(size=(c.shape[1], prog.n_trainable)) for v, c in base.items()}  # one Jacobian per circuit
+    jac = {v: S * weights[:, None, None] * J[v] for v in base}  # the mean over sequences weighted by probability
+    grad = submission._loss_gradient(prog, base, jac, shape, S, shots=N, per_sequence_phi=False)
+    got = np.concatenate([np.ravel(grad[name]) for name in prog.layout])
+    slope = N / (N + 1)
+    assert 0.25 < weights @ (mu > zeta) < 0.5  # the bound is active in a third of the draws
+    want = -slope * inverse["first"] * J["mu"][0] + slope * inverse["second"] * J["zeta"][0]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

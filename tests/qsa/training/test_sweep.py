@@ -9,27 +9,15 @@ import csv
 import json
 import socket
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from sweep_support import FAST, TFIM_SMOKE, rows
 
 from qsa import cli
 from qsa.errors import UserError
 from qsa.training import sweep
 from qsa.training.sweep import parse_grid, parse_seeds, plan_sweep, resume_sweep, run_sweep
-
-ROOT = Path(__file__).resolve().parents[3]
-TFIM_SMOKE = ROOT / "experiments" / "tfim" / "smoke.toml"
-#: Two steps, a checkpoint after each: seconds per trial.
-FAST = ["train.steps=2", "train.eval_every=1", "train.checkpoint_every=1"]
-WALL = "wall_seconds"
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    """A CSV file's rows without the wall-time columns (the only figures that differ between runs)."""
-    with path.open(newline="") as f:
-        return [{k: v for k, v in row.items() if WALL not in k} for row in csv.DictReader(f)]
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,12 @@
 """``qsa sweep --engine ray`` on a real local Ray instance (``ray.init(num_cpus=2)``): the same numbers as the
 local engine, a killed trial worker resumed from its checkpoint, a killed driver finished by ``--resume``.
 
-Marker ``ray``: not in the default run (they start Ray, tens of seconds on an idle machine); run them
-after ``pip install -e ".[ray]"`` with ``python -m pytest -m ray -n 0``.
+Marker ``ray``: not in the default run (they start Ray: about 2.5 min on an idle 2-core machine); run them
+after ``pip install -e ".[ray]"`` with ``python -m pytest -m ray -n 0`` (``.ci/run`` step 5 does).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -15,25 +14,16 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
+from sweep_support import FAST, TFIM_SMOKE, rows  # noqa: E402
+
 from qsa.training.sweep import plan_sweep, resume_sweep, run_sweep  # noqa: E402
 
 pytestmark = pytest.mark.ray
-
-ROOT = Path(__file__).resolve().parents[3]
-TFIM_SMOKE = ROOT / "experiments" / "tfim" / "smoke.toml"
-FAST = ["train.steps=2", "train.eval_every=1", "train.checkpoint_every=1"]
-WALL = "wall_seconds"
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        return [{k: v for k, v in row.items() if WALL not in k} for row in csv.DictReader(f)]
 
 
 @pytest.fixture(scope="module")
