@@ -42,13 +42,15 @@ Source: the library (circuit layouts of METHOD.md sections 4-5 as built by :mod:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from qsa.errors import UserError
 
@@ -73,6 +75,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: The circuit backends whose memory is estimated.
 BACKENDS = ("default.qubit", "lightning.qubit", "torch", "aer")
@@ -266,20 +270,53 @@ def _names(names: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
-def circuit_qubits(family: str, T: int, d: int, k: int = 1, *, kernel: str = "mono") -> int:
+def _circuit_keyword(function: Callable[P, R]) -> Callable[P, R]:
+    """Accept the old keyword ``family=`` for ``circuit=`` with a ``DeprecationWarning`` ("family" means a model
+    family: qsa, kcsa, softmax, ...)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if "family" in kwargs:
+            if "circuit" in kwargs or args:
+                raise TypeError(f"{function.__name__}() got both circuit and its deprecated name family")
+            warnings.warn(
+                f"{function.__name__}(family=...) is deprecated: the argument is now called circuit "
+                "('family' means a model family)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            kwargs["circuit"] = kwargs.pop("family")
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+def _check_circuit(circuit: Any) -> str:
+    if circuit not in ("A", "B"):
+        raise ValueError(f"circuit must be 'A' or 'B'; got {circuit!r}")
+    return str(circuit)
+
+
+@_circuit_keyword
+def circuit_qubits(circuit: str, T: int, d: int, k: int = 1, *, kernel: str = "mono") -> int:
     """Qubits of circuit A (``2c + (k+1) log2 d``, ``+ k`` for the poly kernel) or B (``c + (k+1) log2 d``),
-    ``c = ceil(log2 T)``, without building it (the tests pin it to :mod:`qsa.circuits`)."""
+    ``c = ceil(log2 T)``, without building it (the tests pin it to :mod:`qsa.circuits`).
+
+    ``circuit`` is ``"A"`` or ``"B"`` (the keyword ``family=`` still works, with a ``DeprecationWarning``).
+
+    Raises:
+        ValueError, TypeError: for a circuit other than ``"A"``/``"B"`` or sizes that are not valid.
+    """
     T, d, k = _check_sizes(T, d, k)
     c, n = _index_qubits(T), d.bit_length() - 1
-    if family == "B":
+    if _check_circuit(circuit) == "B":
         return c + (k + 1) * n
-    if family != "A":
-        raise ValueError(f"family must be 'A' or 'B'; got {family!r}")
     return 2 * c + (k + 1) * n + (k if kernel == "poly" else 0)
 
 
+@_circuit_keyword
 def circuit_need(
-    family: str,
+    circuit: str,
     T: int,
     d: int,
     k: int = 1,
@@ -298,7 +335,8 @@ def circuit_need(
     """The memory of running one QSA circuit on ``backend``, from its sizes alone (module docstring).
 
     Args:
-        family: ``"A"`` (circuit A, :func:`qsa.circuits.circuit_a`) or ``"B"`` (circuit B).
+        circuit: ``"A"`` (circuit A, :func:`qsa.circuits.circuit_a`) or ``"B"`` (circuit B); the keyword
+            ``family=`` still works, with a ``DeprecationWarning``.
         T, d, k: steps, token width (a power of two), key copies.
         variant: ``"mu"`` (default), ``"zeta"`` or ``"nu"`` for circuit A; ``"P0"`` for B.
         kernel: ``"mono"`` or ``"poly"`` (circuit A; adds ``k`` qubits).
@@ -317,22 +355,21 @@ def circuit_need(
         ValueError, TypeError: for sizes or names that are not valid.
     """
     T, d, k = _check_sizes(T, d, k)
-    if family not in ("A", "B"):
-        raise ValueError(f"family must be 'A' or 'B'; got {family!r}")
+    circuit = _check_circuit(circuit)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
-    variants = ("mu", "zeta", "nu") if family == "A" else ("P0",)
+    variants = ("mu", "zeta", "nu") if circuit == "A" else ("P0",)
     variant = variants[0] if variant is None else variant
     if variant not in variants:
-        raise ValueError(f"variant must be one of {variants} for circuit {family}; got {variant!r}")
-    if kernel not in ("mono", "poly") or (family == "B" and kernel != "mono"):
+        raise ValueError(f"variant must be one of {variants} for circuit {circuit}; got {variant!r}")
+    if kernel not in ("mono", "poly") or (circuit == "B" and kernel != "mono"):
         raise ValueError(f"kernel must be 'mono' or 'poly' ('mono' for circuit B); got {kernel!r}")
     batch = max(1, int(batch))
     z = int(amplitude_bytes)
     key = _names(names)
     c, n = _index_qubits(T), d.bit_length() - 1
-    n_qubits = circuit_qubits(family, T, d, k, kernel=kernel)
-    if family == "A":
+    n_qubits = circuit_qubits(circuit, T, d, k, kernel=kernel)
+    if circuit == "A":
         preps = [2 * c, 2 * c] if variant == "mu" else [2 * c, c]
         loads = [(c, n)] * (k + 1) + [(c, n)] * (k + (0 if variant == "zeta" else 1))
         n_observables = 1 if variant == "mu" else T
@@ -389,10 +426,11 @@ def circuit_need(
     return Need(what, total, detail, advice, key["T"])
 
 
-def circuit_needs(family: str, T: int, d: int, k: int = 1, *, kernel: str = "mono", **options: Any) -> list[Need]:
+@_circuit_keyword
+def circuit_needs(circuit: str, T: int, d: int, k: int = 1, *, kernel: str = "mono", **options: Any) -> list[Need]:
     """:func:`circuit_need` of every variant (mu, zeta, nu of circuit A; P0 of B)."""
-    variants = ("mu", "zeta", "nu") if family == "A" else ("P0",)
-    return [circuit_need(family, T, d, k, variant=v, kernel=kernel, **options) for v in variants]
+    variants = ("mu", "zeta", "nu") if _check_circuit(circuit) == "A" else ("P0",)
+    return [circuit_need(circuit, T, d, k, variant=v, kernel=kernel, **options) for v in variants]
 
 
 def sweep_need(config: Any, *, names: Mapping[str, str] | None = None) -> Need:
