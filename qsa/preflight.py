@@ -26,8 +26,9 @@ B's superposition load):
   ``4^c x 4^c`` Householder matrix on PennyLane devices and the torch simulator), multiplexed loads
   (``default.qubit``: the block-diagonal ``2^(c+m) x 2^(c+m)`` matrix; lightning: ``T`` controlled
   ``2^m x 2^m`` blocks; torch: ``T`` blocks per sequence of the batch), the data arrays (circuit B's
-  ``psi`` rows have ``d^(k+1)`` amplitudes), and on Aer the lowered circuit (about 1 KiB per gate of
-  the CNOT + rotation lowering).
+  ``psi`` rows have ``d^(k+1)`` amplitudes), and on Aer the lowered circuit (about 5 KiB per gate of
+  the CNOT + rotation lowering, :data:`BYTES_PER_AER_GATE`: circuit B's superposition load alone is
+  ``4 T d^(k+1)`` gates, 1.25 GiB at ``T = 1, d = 16, k = 3``).
 * **gate-count sweep** (``qsa gates``): building each circuit (about :data:`BYTES_PER_INDEX_AMPLITUDE`
   bytes per amplitude of the ``4^c``-amplitude triangular state, measured) and the seeded reference
   probabilities (the tokens of every sample; circuit B's ``T x T`` Gram matrices).
@@ -58,6 +59,7 @@ __all__ = [
     "BACKENDS",
     "STATE_COPIES",
     "BYTES_PER_INDEX_AMPLITUDE",
+    "BYTES_PER_AER_GATE",
     "Need",
     "Limit",
     "ResourceError",
@@ -90,6 +92,11 @@ BYTES_PER_INDEX_AMPLITUDE = 112
 BYTES_PER_QISKIT_GATE = 1024
 #: Bytes per per-step object of a built circuit (phase gates, rows of a load).
 BYTES_PER_STEP = 1024
+#: Bytes per lowered gate of a circuit run on Aer (the QSA circuit, the Qiskit circuit, its transpiled copy and
+#: Aer's own): the growth of the peak RSS of ``qsa.circuit_observables(..., circuit="B", backend="aer")`` at
+#: T = 1 was 83 MiB for 16.5k lowered gates (d = 16, k = 2) and 311 MiB for 65.6k (d = 4, k = 6), 4.9-5.1 KiB
+#: per gate (qiskit 2.x, qiskit-aer 0.18; about 0.15 ms of CPU per gate, so 262k gates take about 40 s).
+BYTES_PER_AER_GATE = 5 * 1024
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 _UNITS.update({"ti": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12})
 _UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
@@ -414,7 +421,7 @@ def circuit_need(
         terms.append((dense, "dense index states and loads"))
     if backend == "aer":
         lowered = sum(3 * 2**w for w in preps) + sum(4 * T * 2**m for _, m in loads) + gates
-        terms.append((lowered * BYTES_PER_QISKIT_GATE, f"circuit ~{lowered:.3g} lowered gates x 1 KiB"))
+        terms.append((lowered * BYTES_PER_AER_GATE, f"circuit ~{lowered:.3g} lowered gates x 5 KiB"))
     terms.append((data, "data arrays"))
     total = sum(t for t, _ in terms)
     at = f"{key['T']} = {T}, {key['d']} = {d}, {key['k']} = {k}"
