@@ -180,8 +180,9 @@ class _CausalAmplitudes(torch.autograd.Function):
     ) -> tuple[torch.Tensor, ...]:
         g, _ = kernel_polynomial(coefficients)
         Q = X.conj() @ W  # (..., T, d): rows <x_j|W
-        S = Q @ X.transpose(-1, -2)  # (..., T, T): s_ji
-        mix = g(S).tril() @ X  # (..., T, d) (g may return S itself: never in place)
+        S = (Q @ X.transpose(-1, -2)).tril_()  # (..., T, T): s_ji, i <= j (the only scores used)
+        G = g(S) if coefficients[0] == 0 else g(S).tril()  # g(0) = c_0 above the diagonal
+        mix = G @ X  # (..., T, d) (g may return S itself: never in place)
         B = Y.conj() @ V  # (..., T, d): rows <y_j|V
         A = (B * mix).sum(-1)  # (..., T)
         z_norm2 = torch.view_as_real(mix).square().sum((-1, -2))  # (..., T)
@@ -221,12 +222,17 @@ class _CausalAmplitudes(torch.autograd.Function):
             grad_mix = grad_mix + grad_A[..., None] * B.conj()
         grad_X = grad_Y = grad_W = grad_V = None
         if need_X or need_W:
-            grad_S = ((grad_mix @ X.mH) * dg(S).conj()).tril_()  # (..., T, T)
-            grad_Q = grad_S @ X.conj()  # (..., T, d)
+            # conj(grad_S) = (conj(grad_mix) X^T) * g'(S) on the lower triangle: the conjugations stay on the
+            # (..., T, d) operands, the (..., T, T) ones are multiplied once, in place
+            grad_S_conj = (grad_mix.conj() @ X.transpose(-1, -2)).mul_(dg(S))  # (..., T, T)
+            if len(ctx.coefficients) > 1 and ctx.coefficients[1] != 0:  # g'(0) = c_1 above the diagonal
+                grad_S_conj.tril_()
+            grad_Q = (grad_S_conj @ X).conj()  # (..., T, d): grad_S conj(X)
             if need_W:
                 grad_W = X.reshape(-1, d).T @ grad_Q.reshape(-1, d)  # sum over sequences and steps
             if need_X:
-                grad_X = g(S).tril().mH @ grad_mix + grad_S.transpose(-1, -2) @ Q.conj() + (grad_Q @ W.mH).conj()
+                G = g(S) if ctx.coefficients[0] == 0 else g(S).tril()
+                grad_X = G.mH @ grad_mix + (grad_S_conj.transpose(-1, -2) @ Q).conj() + (grad_Q @ W.mH).conj()
         if (need_Y or need_V) and grad_A is not None:
             grad_B = grad_A[..., None] * mix.conj()  # (..., T, d)
             if need_V:

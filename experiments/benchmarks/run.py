@@ -43,7 +43,7 @@ from common import format_table, machine  # noqa: E402
 
 from qsa import runs  # noqa: E402
 
-BENCHMARKS = ("analytic", "circuit_step", "aer_gradient", "tfim", "authors")
+BENCHMARKS = ("analytic", "circuit_step", "aer_gradient", "tfim", "authors", "p1")
 
 
 def _module(name: str):

@@ -10,6 +10,7 @@ import torch
 from qsa import _small, _validate, analytic
 from qsa.analytic import Observables
 from qsa.ansatz import ansatz_unitaries
+from qsa.evaluators._inputs import checked_call
 
 __all__ = ["AnalyticEvaluator"]
 
@@ -24,7 +25,8 @@ class AnalyticEvaluator:
     :func:`qsa.analytic.observables_from_amplitudes`, which ends in
     :func:`qsa.analytic.observables_from_probabilities` as every evaluator does.
 
-    Calling it checks its input (the :class:`~qsa.evaluators.Evaluator` contract);
+    Calling it checks its input as every evaluator does (``qsa.evaluators._inputs.checked_call``,
+    the :class:`~qsa.evaluators.Evaluator` contract);
     :meth:`evaluate` is the same computation for callers that checked theirs once (the model's
     batches are checked when their :class:`~qsa.data.Sequences` is built).
 
@@ -63,38 +65,14 @@ class AnalyticEvaluator:
                 phases that are not real and finite, or ``phases`` other than ``None``/``"aligned"``
                 (or given together with ``params["phi"]``).
         """
-        if not isinstance(params, Mapping) or "theta_W" not in params or "theta_V" not in params:
-            raise ValueError(
-                f"params must hold 'theta_W' and 'theta_V' (and optionally 'phi'); got {type(params).__name__}"
-            )
-        unknown = sorted(set(params) - {"theta_W", "theta_V", "phi"})
-        if unknown:
-            raise ValueError(f"params must hold only 'theta_W', 'theta_V' and 'phi'; got also {unknown}")
-        X, Y = _validate.tokens(X, "X"), _validate.tokens(Y, "Y")
-        if X.shape != Y.shape:
-            raise ValueError(f"Y must have the shape of X {tuple(X.shape)}; got {tuple(Y.shape)}")
-        _validate.kernel_options(k, kernel, beta)
-        n = X.shape[-1].bit_length() - 1
-        for name in ("theta_W", "theta_V"):
-            theta = params[name]
-            if (
-                not isinstance(theta, torch.Tensor)
-                or not theta.dtype.is_floating_point
-                or theta.ndim != 3
-                or tuple(theta.shape[1:]) != (n, 3)
-            ):
-                raise ValueError(
-                    f"params[{name!r}] must be a real tensor of shape (L, {n}, 3); got {getattr(theta, 'shape', theta)!r}"
-                )
+        call = checked_call(params, X, Y, k=k, kernel=kernel, beta=beta)
         if phases is not None and (phases != "aligned" or "phi" in params):
             raise ValueError(f"phases must be None or 'aligned' (and then params must not hold 'phi'); got {phases!r}")
-        phi = params.get("phi")
-        mode: torch.Tensor | str | None = phases
-        if phi is not None:
-            if isinstance(phi, str):
-                raise TypeError(f"params['phi'] must be real phases of shape (T,) or (S, T); got {phi!r}")
-            mode = _validate.phases(phi, X.shape[:-1])
-        return self.evaluate(params["theta_W"], params["theta_V"], X, Y, k=k, kernel=kernel, beta=beta, phases=mode)
+        mode: torch.Tensor | str | None = phases if call.phi is None else call.phi
+        obs = self.evaluate(call.theta_W, call.theta_V, call.X, call.Y, k=k, kernel=kernel, beta=beta, phases=mode)
+        if call.single:
+            obs = Observables(**{f: (None if v is None else v[0]) for f, v in vars(obs).items()})
+        return obs
 
     def evaluate(
         self,

@@ -23,7 +23,7 @@ def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     assert record["torch_threads"] == 1 and isinstance(record["busy"], bool)
     for result in record["benchmarks"].values():
         assert len(result["load_average"]["before"]) == len(result["load_average"]["after"]) == 3
-    assert set(record["benchmarks"]) == {"analytic", "circuit_step", "aer_gradient", "tfim", "authors"}
+    assert set(record["benchmarks"]) == {"analytic", "circuit_step", "aer_gradient", "tfim", "authors", "p1"}
     assert record["environment"]["packages"]["torch"] and record["machine_before"]["cores"] >= 1
     assert {r["benchmark"] for r in record["rows"]} >= {
         "analytic L_B fwd+bwd",
@@ -42,6 +42,18 @@ def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     authors = record["benchmarks"]["authors"]
     if "skipped" not in authors:  # jax installed: the reproduction computes QSA's L_B and gradient
         assert authors["agreement"]["loss_abs"] < TOL_STATE and authors["agreement"]["grad_abs"] < TOL_GRAD
+    (p1,) = record["benchmarks"]["p1"]["runs"]  # smoke: one seed, one process per case
+    qsa = p1["QSA"]
+    assert qsa["reached"] and qsa["evaluations"] >= qsa["steps"] >= 1
+    assert 0 < qsa["cpu_imports"] < qsa["cpu_first_evaluation"] < qsa["cpu_end"]
+    assert set(qsa["final_losses"]) == set(p1["start_losses"])
+    if record["benchmarks"]["p1"]["jax"]:  # both start from the same data and angles
+        assert abs(p1["authors"]["initial_loss"] - qsa["initial_loss"]) < TOL_STATE
+        assert abs(p1["start_losses"]["train"] - qsa["initial_loss"]) < TOL_STATE
+        assert {r["benchmark"] for r in record["rows"]} >= {
+            "P1 whole process (CPU s)",
+            "P1b loss+gradient vs authors' JAX",
+        }
 
 
 def test_gpu_benchmark_smoke_measures_every_device_present_and_says_when_cuda_is_missing(tmp_path, capsys):

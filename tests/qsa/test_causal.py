@@ -145,7 +145,9 @@ def test_block_must_be_a_positive_integer(rng):
             analytic.key_mixtures(X, W, block=bad)
 
 
-@pytest.mark.parametrize("coefficients", [(0.0, 1.0), (0.0, 0.0, 1.0), (0.2, 0.5, 0.3), (0.0, 0.0, 0.0, 2.0)])
+@pytest.mark.parametrize(
+    "coefficients", [(0.0, 1.0), (0.0, 0.0, 1.0), (0.2, 0.5, 0.3), (0.0, 0.0, 0.0, 2.0), (0.0, 0.4, 1.5), (0.7,)]
+)
 @pytest.mark.parametrize("shape", [(7, 4), (3, 9, 2)])
 def test_fused_amplitudes_equal_the_tiled_walk_in_value_and_gradient(rng, coefficients, shape):
     """causal_amplitudes' one-tile kernel (scores kept, hand-written backward) against the tiled walk."""
