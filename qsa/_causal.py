@@ -169,8 +169,28 @@ def _amplitudes_tiled(
     return A, z_norm2
 
 
+#: Rows per block of :class:`_CausalAmplitudes`: block ``J`` of rows keeps only the scores of the keys
+#: ``i <= J1`` it can see, so ``T / ROW_BLOCK`` blocks touch about ``(1 + 1/blocks) / 2`` of the ``T x T``
+#: scores (three quarters at ``T = 256``) in each product and elementwise pass.
+_ROW_BLOCK = 128
+
+
+def _row_blocks(T: int) -> list[tuple[int, int]]:
+    """``(J0, J1)`` row blocks of :data:`_ROW_BLOCK` rows covering ``0..T`` (the last may be shorter)."""
+    return [(J0, min(J0 + _ROW_BLOCK, T)) for J0 in range(0, T, _ROW_BLOCK)]
+
+
+def _square(coefficients: tuple[float, ...]) -> bool:
+    """Whether the kernel is ``c s^2`` (the default ``k = 2`` mono kernel): ``g'(s) = 2 c s``."""
+    return len(coefficients) == 3 and coefficients[0] == 0 and coefficients[1] == 0
+
+
 class _CausalAmplitudes(torch.autograd.Function):
-    """One tile holding the whole causal triangle, its scores kept for the backward pass."""
+    """The whole causal triangle in blocks of rows, the scores kept for the backward pass.
+
+    Row block ``J0:J1`` holds the scores ``s_ji`` of its rows against the keys ``i < J1`` only (the
+    keys after it are masked anyway), lower-triangular in its last ``J1 - J0`` columns.
+    """
 
     generate_vmap_rule = True
 
@@ -180,41 +200,50 @@ class _CausalAmplitudes(torch.autograd.Function):
     ) -> tuple[torch.Tensor, ...]:
         g, _ = kernel_polynomial(coefficients)
         Q = X.conj() @ W  # (..., T, d): rows <x_j|W
-        S = (Q @ X.transpose(-1, -2)).tril_()  # (..., T, T): s_ji, i <= j (the only scores used)
-        G = g(S) if coefficients[0] == 0 else g(S).tril()  # g(0) = c_0 above the diagonal
-        mix = G @ X  # (..., T, d) (g may return S itself: never in place)
+        scores, mixes = [], []
+        for J0, J1 in _row_blocks(X.shape[-2]):
+            S = Q[..., J0:J1, :] @ X[..., :J1, :].transpose(-1, -2)  # (..., J1 - J0, J1): s_ji, i < J1
+            S[..., J0:].tril_()  # i <= j (the only scores used)
+            G = g(S)  # (g may return S itself: never in place)
+            if coefficients[0] != 0:  # g(0) = c_0 above the diagonal
+                G = G.clone() if G is S else G
+                G[..., J0:].tril_()
+            mixes.append(G @ X[..., :J1, :])  # (..., J1 - J0, d)
+            scores.append(S)
+        mix = torch.cat(mixes, -2) if len(mixes) > 1 else mixes[0]  # (..., T, d)
         B = Y.conj() @ V  # (..., T, d): rows <y_j|V
         A = (B * mix).sum(-1)  # (..., T)
         z_norm2 = torch.view_as_real(mix).square().sum((-1, -2))  # (..., T)
-        return A, z_norm2, Q, S, mix, B
+        return (A, z_norm2, Q, mix, B, *scores)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
         X, Y, W, V, coefficients, block = inputs
-        _, _, Q, S, mix, B = output
-        ctx.mark_non_differentiable(Q, S, mix, B)
+        _, _, Q, mix, B, *scores = output
+        ctx.mark_non_differentiable(Q, mix, B, *scores)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(X, Y, W, V, Q, S, mix, B)
+        ctx.save_for_backward(X, Y, W, V, Q, mix, B, *scores)
         ctx.coefficients, ctx.block = coefficients, block
 
     @staticmethod
     def backward(
         ctx: Any, grad_A: torch.Tensor | None, grad_z: torch.Tensor | None, *_intermediates: Any
     ) -> tuple[torch.Tensor | None, ...]:
-        X, Y, W, V, Q, S, mix, B = ctx.saved_tensors
+        X, Y, W, V, Q, mix, B, *scores = ctx.saved_tensors
         need_X, need_Y, need_W, need_V = ctx.needs_input_grad[:4]
         if grad_A is None and grad_z is None:
             return None, None, None, None, None, None
+        coefficients = ctx.coefficients
         if torch.is_grad_enabled():  # create_graph=True: differentiate a differentiable recomputation
             with torch.enable_grad():
-                outputs = _amplitudes_tiled(X, Y, W, V, ctx.coefficients, ctx.block)
+                outputs = _amplitudes_tiled(X, Y, W, V, coefficients, ctx.block)
                 pairs = [(o, g) for o, g in zip(outputs, (grad_A, grad_z)) if g is not None]
                 wanted = [t for t, need in zip((X, Y, W, V), ctx.needs_input_grad) if need]
                 grads = iter(
                     torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs], create_graph=True)
                 )
                 return (*(next(grads) if need else None for need in ctx.needs_input_grad[:4]), None, None)
-        g, dg = kernel_polynomial(ctx.coefficients)
+        g, dg = kernel_polynomial(coefficients)
         d = X.shape[-1]
         # holomorphic chain rule in torch's convention: grad_in = grad_out * conj(f'(in))
         grad_mix = torch.zeros_like(mix) if grad_z is None else (2 * grad_z)[..., None] * mix  # (..., T, d)
@@ -222,17 +251,35 @@ class _CausalAmplitudes(torch.autograd.Function):
             grad_mix = grad_mix + grad_A[..., None] * B.conj()
         grad_X = grad_Y = grad_W = grad_V = None
         if need_X or need_W:
+            square = _square(coefficients)
             # conj(grad_S) = (conj(grad_mix) X^T) * g'(S) on the lower triangle: the conjugations stay on the
-            # (..., T, d) operands, the (..., T, T) ones are multiplied once, in place
-            grad_S_conj = (grad_mix.conj() @ X.transpose(-1, -2)).mul_(dg(S))  # (..., T, T)
-            if len(ctx.coefficients) > 1 and ctx.coefficients[1] != 0:  # g'(0) = c_1 above the diagonal
-                grad_S_conj.tril_()
-            grad_Q = (grad_S_conj @ X).conj()  # (..., T, d): grad_S conj(X)
+            # (..., T, d) operands, the score blocks are multiplied once, in place; for g = c s^2 the factor
+            # 2 c rides on the (..., T, d) operand and the masked S zeroes the upper triangle itself
+            grad_mix_conj = grad_mix.conj() * (2 * coefficients[2]) if square else grad_mix.conj()
+            grad_Qs, grad_Xs = [], []
+            for (J0, J1), S in zip(_row_blocks(X.shape[-2]), scores):
+                H = grad_mix_conj[..., J0:J1, :] @ X[..., :J1, :].transpose(-1, -2)  # (..., J1 - J0, J1)
+                if square:
+                    H.mul_(S)
+                else:
+                    H.mul_(dg(S))
+                    if len(coefficients) > 1 and coefficients[1] != 0:  # g'(0) = c_1 above the diagonal
+                        H[..., J0:].tril_()
+                grad_Qs.append((H @ X[..., :J1, :]).conj())  # (..., J1 - J0, d): grad_S conj(X)
+                if need_X:
+                    G = g(S)
+                    if coefficients[0] != 0:
+                        G = G.clone() if G is S else G
+                        G[..., J0:].tril_()
+                    part = G.mH @ grad_mix[..., J0:J1, :] + (H.transpose(-1, -2) @ Q[..., J0:J1, :]).conj()
+                    grad_Xs.append((J1, part))  # (..., J1, d): onto the keys i < J1
+            grad_Q = torch.cat(grad_Qs, -2) if len(grad_Qs) > 1 else grad_Qs[0]  # (..., T, d)
             if need_W:
                 grad_W = X.reshape(-1, d).T @ grad_Q.reshape(-1, d)  # sum over sequences and steps
             if need_X:
-                G = g(S) if ctx.coefficients[0] == 0 else g(S).tril()
-                grad_X = G.mH @ grad_mix + (grad_S_conj.transpose(-1, -2) @ Q).conj() + (grad_Q @ W.mH).conj()
+                grad_X = (grad_Q @ W.mH).conj().resolve_conj()
+                for J1, part in grad_Xs:
+                    grad_X[..., :J1, :] += part
         if (need_Y or need_V) and grad_A is not None:
             grad_B = grad_A[..., None] * mix.conj()  # (..., T, d)
             if need_V:
@@ -256,10 +303,11 @@ def causal_amplitudes(
     ``tilde z_j = sum_{i<=j} g(<x_j|W|x_i>) x_i`` with ``g(s) = sum_p coefficients[p] s^p``
     (:func:`causal_kernel_mix` with ``Q = conj(X) W``, ``K = X``). Where the whole causal triangle
     fits in one tile (``T <= block``) and its scores in :data:`_MAX_SAVED_ENTRIES`, it runs as one
-    fused kernel with a hand-written backward that keeps the scores (a few batched products each
-    way: the small sizes are bound by the number of operations, not by arithmetic); otherwise
-    through the tiled :func:`causal_kernel_mix`. Both give the same numbers and are differentiable
-    in all four tensors (twice).
+    fused kernel with a hand-written backward that keeps the scores, in blocks of
+    :data:`_ROW_BLOCK` rows that skip the keys after them (a few batched products each way: the
+    small sizes are bound by the number of operations and memory passes, not by arithmetic);
+    otherwise through the tiled :func:`causal_kernel_mix`. Both give the same numbers and are
+    differentiable in all four tensors (twice).
 
     Args:
         X, Y: tokens and targets ``(..., T, d)``; W, V: ``(d, d)`` (batched ones take the tiled path); one

@@ -26,8 +26,9 @@ B's superposition load):
   ``4^c x 4^c`` Householder matrix on PennyLane devices and the torch simulator), multiplexed loads
   (``default.qubit``: the block-diagonal ``2^(c+m) x 2^(c+m)`` matrix; lightning: ``T`` controlled
   ``2^m x 2^m`` blocks; torch: ``T`` blocks per sequence of the batch), the data arrays (circuit B's
-  ``psi`` rows have ``d^(k+1)`` amplitudes), and on Aer the lowered circuit (about 1 KiB per gate of
-  the CNOT + rotation lowering).
+  ``psi`` rows have ``d^(k+1)`` amplitudes), and on Aer the lowered circuit (about 5 KiB per gate of
+  the CNOT + rotation lowering, :data:`BYTES_PER_AER_GATE`: circuit B's superposition load alone is
+  ``4 T d^(k+1)`` gates, 1.25 GiB at ``T = 1, d = 16, k = 3``).
 * **gate-count sweep** (``qsa gates``): building each circuit (about :data:`BYTES_PER_INDEX_AMPLITUDE`
   bytes per amplitude of the ``4^c``-amplitude triangular state, measured) and the seeded reference
   probabilities (the tokens of every sample; circuit B's ``T x T`` Gram matrices).
@@ -42,13 +43,15 @@ Source: the library (circuit layouts of METHOD.md sections 4-5 as built by :mod:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from qsa.errors import UserError
 
@@ -56,6 +59,7 @@ __all__ = [
     "BACKENDS",
     "STATE_COPIES",
     "BYTES_PER_INDEX_AMPLITUDE",
+    "BYTES_PER_AER_GATE",
     "Need",
     "Limit",
     "ResourceError",
@@ -73,6 +77,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: The circuit backends whose memory is estimated.
 BACKENDS = ("default.qubit", "lightning.qubit", "torch", "aer")
@@ -86,6 +92,11 @@ BYTES_PER_INDEX_AMPLITUDE = 112
 BYTES_PER_QISKIT_GATE = 1024
 #: Bytes per per-step object of a built circuit (phase gates, rows of a load).
 BYTES_PER_STEP = 1024
+#: Bytes per lowered gate of a circuit run on Aer (the QSA circuit, the Qiskit circuit, its transpiled copy and
+#: Aer's own): the growth of the peak RSS of ``qsa.circuit_observables(..., circuit="B", backend="aer")`` at
+#: T = 1 was 83 MiB for 16.5k lowered gates (d = 16, k = 2) and 311 MiB for 65.6k (d = 4, k = 6), 4.9-5.1 KiB
+#: per gate (qiskit 2.x, qiskit-aer 0.18; about 0.15 ms of CPU per gate, so 262k gates take about 40 s).
+BYTES_PER_AER_GATE = 5 * 1024
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 _UNITS.update({"ti": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12})
 _UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
@@ -266,20 +277,53 @@ def _names(names: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
-def circuit_qubits(family: str, T: int, d: int, k: int = 1, *, kernel: str = "mono") -> int:
+def _circuit_keyword(function: Callable[P, R]) -> Callable[P, R]:
+    """Accept the old keyword ``family=`` for ``circuit=`` with a ``DeprecationWarning`` ("family" means a model
+    family: qsa, kcsa, softmax, ...)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if "family" in kwargs:
+            if "circuit" in kwargs or args:
+                raise TypeError(f"{function.__name__}() got both circuit and its deprecated name family")
+            warnings.warn(
+                f"{function.__name__}(family=...) is deprecated: the argument is now called circuit "
+                "('family' means a model family)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            kwargs["circuit"] = kwargs.pop("family")
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+def _check_circuit(circuit: Any) -> str:
+    if circuit not in ("A", "B"):
+        raise ValueError(f"circuit must be 'A' or 'B'; got {circuit!r}")
+    return str(circuit)
+
+
+@_circuit_keyword
+def circuit_qubits(circuit: str, T: int, d: int, k: int = 1, *, kernel: str = "mono") -> int:
     """Qubits of circuit A (``2c + (k+1) log2 d``, ``+ k`` for the poly kernel) or B (``c + (k+1) log2 d``),
-    ``c = ceil(log2 T)``, without building it (the tests pin it to :mod:`qsa.circuits`)."""
+    ``c = ceil(log2 T)``, without building it (the tests pin it to :mod:`qsa.circuits`).
+
+    ``circuit`` is ``"A"`` or ``"B"`` (the keyword ``family=`` still works, with a ``DeprecationWarning``).
+
+    Raises:
+        ValueError, TypeError: for a circuit other than ``"A"``/``"B"`` or sizes that are not valid.
+    """
     T, d, k = _check_sizes(T, d, k)
     c, n = _index_qubits(T), d.bit_length() - 1
-    if family == "B":
+    if _check_circuit(circuit) == "B":
         return c + (k + 1) * n
-    if family != "A":
-        raise ValueError(f"family must be 'A' or 'B'; got {family!r}")
     return 2 * c + (k + 1) * n + (k if kernel == "poly" else 0)
 
 
+@_circuit_keyword
 def circuit_need(
-    family: str,
+    circuit: str,
     T: int,
     d: int,
     k: int = 1,
@@ -298,7 +342,8 @@ def circuit_need(
     """The memory of running one QSA circuit on ``backend``, from its sizes alone (module docstring).
 
     Args:
-        family: ``"A"`` (circuit A, :func:`qsa.circuits.circuit_a`) or ``"B"`` (circuit B).
+        circuit: ``"A"`` (circuit A, :func:`qsa.circuits.circuit_a`) or ``"B"`` (circuit B); the keyword
+            ``family=`` still works, with a ``DeprecationWarning``.
         T, d, k: steps, token width (a power of two), key copies.
         variant: ``"mu"`` (default), ``"zeta"`` or ``"nu"`` for circuit A; ``"P0"`` for B.
         kernel: ``"mono"`` or ``"poly"`` (circuit A; adds ``k`` qubits).
@@ -317,22 +362,21 @@ def circuit_need(
         ValueError, TypeError: for sizes or names that are not valid.
     """
     T, d, k = _check_sizes(T, d, k)
-    if family not in ("A", "B"):
-        raise ValueError(f"family must be 'A' or 'B'; got {family!r}")
+    circuit = _check_circuit(circuit)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
-    variants = ("mu", "zeta", "nu") if family == "A" else ("P0",)
+    variants = ("mu", "zeta", "nu") if circuit == "A" else ("P0",)
     variant = variants[0] if variant is None else variant
     if variant not in variants:
-        raise ValueError(f"variant must be one of {variants} for circuit {family}; got {variant!r}")
-    if kernel not in ("mono", "poly") or (family == "B" and kernel != "mono"):
+        raise ValueError(f"variant must be one of {variants} for circuit {circuit}; got {variant!r}")
+    if kernel not in ("mono", "poly") or (circuit == "B" and kernel != "mono"):
         raise ValueError(f"kernel must be 'mono' or 'poly' ('mono' for circuit B); got {kernel!r}")
     batch = max(1, int(batch))
     z = int(amplitude_bytes)
     key = _names(names)
     c, n = _index_qubits(T), d.bit_length() - 1
-    n_qubits = circuit_qubits(family, T, d, k, kernel=kernel)
-    if family == "A":
+    n_qubits = circuit_qubits(circuit, T, d, k, kernel=kernel)
+    if circuit == "A":
         preps = [2 * c, 2 * c] if variant == "mu" else [2 * c, c]
         loads = [(c, n)] * (k + 1) + [(c, n)] * (k + (0 if variant == "zeta" else 1))
         n_observables = 1 if variant == "mu" else T
@@ -377,7 +421,7 @@ def circuit_need(
         terms.append((dense, "dense index states and loads"))
     if backend == "aer":
         lowered = sum(3 * 2**w for w in preps) + sum(4 * T * 2**m for _, m in loads) + gates
-        terms.append((lowered * BYTES_PER_QISKIT_GATE, f"circuit ~{lowered:.3g} lowered gates x 1 KiB"))
+        terms.append((lowered * BYTES_PER_AER_GATE, f"circuit ~{lowered:.3g} lowered gates x 5 KiB"))
     terms.append((data, "data arrays"))
     total = sum(t for t, _ in terms)
     at = f"{key['T']} = {T}, {key['d']} = {d}, {key['k']} = {k}"
@@ -389,10 +433,11 @@ def circuit_need(
     return Need(what, total, detail, advice, key["T"])
 
 
-def circuit_needs(family: str, T: int, d: int, k: int = 1, *, kernel: str = "mono", **options: Any) -> list[Need]:
+@_circuit_keyword
+def circuit_needs(circuit: str, T: int, d: int, k: int = 1, *, kernel: str = "mono", **options: Any) -> list[Need]:
     """:func:`circuit_need` of every variant (mu, zeta, nu of circuit A; P0 of B)."""
-    variants = ("mu", "zeta", "nu") if family == "A" else ("P0",)
-    return [circuit_need(family, T, d, k, variant=v, kernel=kernel, **options) for v in variants]
+    variants = ("mu", "zeta", "nu") if _check_circuit(circuit) == "A" else ("P0",)
+    return [circuit_need(circuit, T, d, k, variant=v, kernel=kernel, **options) for v in variants]
 
 
 def sweep_need(config: Any, *, names: Mapping[str, str] | None = None) -> Need:

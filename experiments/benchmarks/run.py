@@ -1,6 +1,6 @@
 """Every benchmark of QSA in one command: a table of ratios against baselines measured in the same run.
 
-    python experiments/benchmarks/run.py                 # the full suite (about 6 minutes on 2 cores)
+    python experiments/benchmarks/run.py                 # the full suite (about 6 minutes on 2 cores, plus p1: 4.5 minutes at load 11-15)
     python experiments/benchmarks/run.py --smoke         # seconds: tiny sizes, run by the tests
     python experiments/benchmarks/run.py --only analytic circuit_step
     python experiments/benchmarks/run.py --threads 1      # torch threads for every benchmark but tfim
@@ -16,7 +16,12 @@ Benchmarks (see each module's docstring):
 * ``tfim``          time to reach training L_1 < 0.1 on the tfim reference task, analytic path;
 * ``authors``       P1b: one steady-state loss + gradient (T = 256, d = 16, k = 2, 4 sequences)
                     against the paper authors' algorithm (JAX, jitted, complex128) reproduced in
-                    ``bench_authors.py``; skipped without ``jax`` (goal: ratio >= 1).
+                    ``authors.py``; skipped without ``jax`` (goal: ratio >= 1);
+* ``p1``            P1: whole process to training L_1 < 0.1 on the tfim reference task (seeds
+                    0-4, one process per case and seed, CPU seconds), QSA's ``train`` against
+                    ``authors.py`` (JAX + SciPy L-BFGS-B) on identical data and starting angles;
+                    also without imports and JIT, and start-up to the first evaluation (goals
+                    10x and 2x); only QSA's figures without ``jax``.
 
 Every ratio pairs the baseline and the fast path timed in the same repeat (cases interleaved,
 order rotating), so load from other jobs affects both; the table gives the median over repeats

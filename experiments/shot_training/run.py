@@ -1,6 +1,6 @@
 """Train circuit A through the batched shot-based parameter-shift gradient, next to the exact run.
 
-    python experiments/shot_training/run.py                                        # config.toml, about a minute
+    python experiments/shot_training/run.py                                        # config.toml, about 4 CPU minutes
     python experiments/shot_training/run.py experiments/shot_training/smoke.toml   # seconds (tests)
 
 Two runs of the project's training loop (``qsa.training.train``) from the same seed:

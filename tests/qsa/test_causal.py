@@ -149,25 +149,28 @@ def test_block_must_be_a_positive_integer(rng):
     "coefficients", [(0.0, 1.0), (0.0, 0.0, 1.0), (0.2, 0.5, 0.3), (0.0, 0.0, 0.0, 2.0), (0.0, 0.4, 1.5), (0.7,)]
 )
 @pytest.mark.parametrize("shape", [(7, 4), (3, 9, 2)])
-def test_fused_amplitudes_equal_the_tiled_walk_in_value_and_gradient(rng, coefficients, shape):
+@pytest.mark.parametrize("row_block", [2, 128])  # several blocks of rows (the last one shorter), or one
+def test_fused_amplitudes_equal_the_tiled_walk_in_value_and_gradient(rng, coefficients, shape, row_block, monkeypatch):
     """causal_amplitudes' one-tile kernel (scores kept, hand-written backward) against the tiled walk."""
+    monkeypatch.setattr(_causal, "_ROW_BLOCK", row_block)
     X, Y = (torch.tensor(random_states(rng, *shape), requires_grad=True) for _ in range(2))
     d = shape[-1]
     W, V = (torch.tensor(random_unitary(rng, d), requires_grad=True) for _ in range(2))
-    fused = _causal.causal_amplitudes(X, Y, W, V, coefficients)
-    tiled = _causal._amplitudes_tiled(X, Y, W, V, coefficients, 3)
-    w_A, w_z = (torch.tensor(rng.normal(size=fused[0].shape)) for _ in range(2))
-    grads = []
-    for A, z in (fused, tiled):
-        torch.testing.assert_close(A, tiled[0], rtol=0, atol=TOL_STATE)
-        torch.testing.assert_close(z, tiled[1], rtol=0, atol=TOL_STATE)
-        loss = (w_A * A.real + w_A.flip(-1) * A.imag + w_z * z).sum()
-        grads.append(torch.autograd.grad(loss, (X, Y, W, V)))
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, rtol=0, atol=TOL_GRAD)
+    w_A, w_z = (torch.tensor(rng.normal(size=shape[:-1])) for _ in range(2))
+    for inputs in ((X, Y, W, V), (X.detach(), Y.detach(), W, V)):  # every gradient; the unitaries' only (training)
+        fused = _causal.causal_amplitudes(*inputs, coefficients)
+        tiled = _causal._amplitudes_tiled(*inputs, coefficients, 3)
+        grads = []
+        for A, z in (fused, tiled):
+            torch.testing.assert_close(A, tiled[0], rtol=0, atol=TOL_STATE)
+            torch.testing.assert_close(z, tiled[1], rtol=0, atol=TOL_STATE)
+            loss = (w_A * A.real + w_A.flip(-1) * A.imag + w_z * z).sum()
+            grads.append(torch.autograd.grad(loss, [t for t in inputs if t.requires_grad]))
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, rtol=0, atol=TOL_GRAD)
 
 
-def test_fused_amplitudes_double_backward_and_torch_func(rng):
+def test_fused_amplitudes_double_backward_and_torch_func(rng, monkeypatch):
     X, Y = (torch.tensor(random_states(rng, 2, 4, 2), requires_grad=True) for _ in range(2))
     W, V = (torch.tensor(random_unitary(rng, 2), requires_grad=True) for _ in range(2))
 
@@ -176,6 +179,8 @@ def test_fused_amplitudes_double_backward_and_torch_func(rng):
         return A.real, A.imag, z
 
     assert torch.autograd.gradgradcheck(f, (X, Y, W, V), atol=1e-7, rtol=1e-5)
+
+    monkeypatch.setattr(_causal, "_ROW_BLOCK", 3)  # torch.func through two blocks of rows
 
     def g(W):
         return _causal.causal_amplitudes(X.detach(), Y.detach(), W, V.detach(), (0.0, 0.0, 1.0))[1].sum()

@@ -36,7 +36,7 @@ def test_sizes_format():
 
 
 @pytest.mark.parametrize(
-    "family, T, d, k, kernel",
+    "circuit, T, d, k, kernel",
     [
         ("A", 8, 4, 1, "mono"),
         ("A", 5, 2, 2, "poly"),
@@ -45,12 +45,26 @@ def test_sizes_format():
         ("B", 3, 2, 1, "mono"),
     ],
 )
-def test_qubit_counts_match_the_builders(family, T, d, k, kernel):
-    built = circuit_a(T, d, k, kernel=kernel) if family == "A" else circuit_b(T, d, k)
-    assert preflight.circuit_qubits(family, T, d, k, kernel=kernel) == built.n_qubits
-    need = preflight.circuit_need(family, T, d, k, kernel=kernel, backend="aer")
+def test_qubit_counts_match_the_builders(circuit, T, d, k, kernel):
+    built = circuit_a(T, d, k, kernel=kernel) if circuit == "A" else circuit_b(T, d, k)
+    assert preflight.circuit_qubits(circuit, T, d, k, kernel=kernel) == built.n_qubits
+    need = preflight.circuit_need(circuit, T, d, k, kernel=kernel, backend="aer")
     assert f"({built.n_qubits} qubits)" in need.what
     assert f"statevector 2^{built.n_qubits} amplitudes x 16 B:" in need.detail
+
+
+def test_the_circuit_keyword_and_its_deprecated_name_family():
+    """``circuit=`` names circuit A or B ("family" means a model family); ``family=`` still works, with a
+    DeprecationWarning, and gives the same result; both at once, or another circuit, are refused."""
+    assert preflight.circuit_qubits(circuit="B", T=1, d=16, k=3) == 16
+    for function in (preflight.circuit_qubits, preflight.circuit_need, preflight.circuit_needs):
+        with pytest.warns(DeprecationWarning, match=rf"{function.__name__}\(family=...\) is deprecated"):
+            old = function(family="B", T=2, d=4, k=1)
+        assert old == function(circuit="B", T=2, d=4, k=1)
+        with pytest.raises(TypeError, match="got both circuit and its deprecated name family"):
+            function("B", family="B", T=2, d=4, k=1)
+        with pytest.raises(ValueError, match="circuit must be 'A' or 'B'; got 'qsa'"):
+            function("qsa", 2, 4, 1)
 
 
 def test_the_statevector_term_is_amplitudes_times_bytes_times_copies():

@@ -129,6 +129,22 @@ def test_case_7_circuit_b_at_d16_k3_is_refused_before_anything_is_built(small_ma
         qsa.circuit_observables(x, y, W, W, k=3, circuit="B", backend=backend)
 
 
+def test_case_7_on_aer_the_lowered_circuit_is_counted_and_refused_where_it_cannot_fit(small_machine, monkeypatch):
+    """On Aer, circuit B's superposition load lowers to 4 T d^(k+1) = 262144 gates at T = 1, d = 16, k = 3, about
+    5 KiB each (measured; it ran for minutes): 1.25 GiB, which 8 GiB holds and 1 GiB does not, where it is
+    refused before anything is built."""
+    need = max(preflight.circuit_needs("B", 1, 16, 3, backend="aer"), key=lambda n: n.nbytes)
+    assert "~2.63e+05 lowered gates x 5 KiB: 1.25 GiB" in need.detail
+    assert need.nbytes < 8 * 2**30
+    monkeypatch.setattr(preflight, "available_memory", lambda: (2**30, "a test's machine"))
+    x, y = random_states(1, 16, seed=0), random_states(1, 16, seed=1)
+    W = random_unitary(16, seed=2)
+    with pytest.raises(
+        preflight.ResourceError, match=r"needs 1.25 GiB .*lowered gates.*this machine has 1 GiB available"
+    ):
+        qsa.circuit_observables(x, y, W, W, k=3, circuit="B", backend="aer")
+
+
 def test_every_evaluator_checks_memory_before_building(monkeypatch):
     """The model's evaluators (torch simulator, PennyLane, Aer) refuse a call that cannot fit, before any
     circuit is built (1 MiB available; circuit A at T = 4, d = 16, k = 2 needs more on each)."""
