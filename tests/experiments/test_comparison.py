@@ -160,6 +160,34 @@ def test_the_shipped_plan_reads():
     assert plan.family_overrides == {"transformer": ("model.layers=2", "model.heads=2"), "chen": ("model.heads=2",)}
 
 
+@pytest.mark.parametrize("plan_file", ["smoke.toml", "config.toml"])
+def test_every_run_of_the_plan_is_a_qsa_sweep_trial(plan_file):
+    """The README's claim: per task, ``qsa sweep TASK --grid model.family=...`` over the families without
+    sizes of their own, plus one sweep per family of ``[family_overrides]`` with those as ``--set``, plans
+    exactly the configs of the comparison's runs (only the run names differ)."""
+    from qsa.training import config_to_dict
+    from qsa.training.comparison import task_config
+    from qsa.training.sweep import plan_sweep
+
+    plan = read_plan(ROOT / "experiments" / "comparison" / plan_file)
+    plain = [f for f in plan.families if f not in plan.family_overrides]
+    for task in plan.tasks:
+        base = task.load()
+        sweeps = [plan_sweep(task.config, [f"model.family={','.join(plain)}"], "0,3")]
+        sweeps += [
+            plan_sweep(task.config, [f"model.family={f}"], "0,3", overrides=list(o))
+            for f, o in plan.family_overrides.items()
+        ]
+        trials = [t for sweep in sweeps for t in sweep.trials]
+        assert sorted(t.point["model.family"] for t in trials) == sorted(list(plan.families) * 2)
+        for trial in trials:
+            family = trial.point["model.family"]
+            expected = config_to_dict(
+                task_config(base, task.name, family, trial.seed, plan.family_overrides.get(family, ()))
+            )
+            assert {**trial.config, "name": ""} == {**expected, "name": ""}, (task.name, family, trial.seed)
+
+
 def _part(seeds, values):
     baselines = [
         {"seed": s, "fingerprint": "x", "chance": {"L_1": 2.0}, "baselines": {"copy_last": {"test_L_1": 0.5 + s}}}

@@ -85,6 +85,34 @@ def test_kernels_figures_at_an_earlier_step_are_what_a_shorter_sweep_ends_with(t
         at_step.table(tmp_path, 2)
 
 
+def kernels_readme_rows(sweep_dir) -> list[str]:
+    """The rows of experiments/kernels/README.md's tables that quote the first command's sweep (test nll, test L_B)."""
+    with (Path(sweep_dir) / "summary.csv").open(newline="") as f:
+        points = {(int(p["model.k"]), p["model.kernel"]): p for p in csv.DictReader(f)}
+    rows = []
+    for metric in ("nll", "L_B"):
+        for kernel in ("mono", "poly"):
+            cells = []
+            for k in (1, 2, 3, 4):
+                p = points[(k, kernel)]
+                median, q25, q75 = (float(p[f"test_{metric}_{q}"]) for q in ("median", "q25", "q75"))
+                cells.append(f"{median:.4f} [{q25:.4f}, {q75:.4f}]")
+            rows.append(f"| 1000 steps, lr 0.05 (config.toml) | {kernel} | " + " | ".join(cells) + " |")
+    return rows
+
+
+@pytest.mark.slow
+def test_kernels_readme_tables_are_what_its_command_produces(tmp_path):
+    """experiments/kernels/README.md quotes its sweep's medians and quartiles: they must be today's (24 trials)."""
+    config = str(ROOT / "experiments" / "kernels" / "config.toml")
+    grid = ["--grid", "model.k=1,2,3,4", "--grid", "model.kernel=mono,poly", "--seeds", "0-2", "--no-progress"]
+    assert main(["sweep", config, *grid, "--out", str(tmp_path)]) == 0
+    (sweep,) = tmp_path.iterdir()
+    text = (ROOT / "experiments" / "kernels" / "README.md").read_text(encoding="utf-8")
+    for row in kernels_readme_rows(sweep):
+        assert row in text, row
+
+
 def test_circuit_in_the_loop_smoke_matches_the_analytic_losses(tmp_path):
     results = _runner("circuit_in_the_loop").main(["--smoke", "--out", str(tmp_path)])
     assert [r["backend"] for r in results["rows"]] == ["analytic", "torch", "default.qubit", "lightning.qubit"]
