@@ -353,6 +353,7 @@ class HardwareEvaluator:
         ``({variant: (S, rows, 2 dim - 1, 2^c)}, directions (S, rows, 2 dim - 1, dim))``."""
         program = programs.program(shape)
         X, Y = arrays["x"], arrays["y"]
+        _check_bindings(program, shape, X.shape[0], gradient=gradient, data=data)
         bindings = program.bindings(params, X, Y, gradient=gradient, data=data, psi=arrays.get("psi"))
         pubs = [Pub(self.compiled(shape, v), bindings[v]) for v in shape.variants]
         job = self.runner.submit(pubs, key=self._key + (self._calls,))
@@ -400,6 +401,28 @@ class HardwareEvaluator:
                 data_jacobians.setdefault(name, ({}, directions[name]))[0][variant] = per_row
         self.last_estimate = estimate(raw, T=shape.T, shots=shots)
         return base, jacobians, data_jacobians
+
+
+#: Copies of a job's parameter arrays alive at once: the per-sequence blocks, their concatenation, and the
+#: runner's column-selected copy of each PUB.
+BINDING_COPIES = 3
+
+
+def _check_bindings(program: programs.Program, shape: Shape, S: int, *, gradient: bool, data: tuple[str, ...]) -> None:
+    """Refuse a job whose parameter arrays cannot fit, before they are allocated (:mod:`qsa.preflight`).
+
+    With token gradients they grow as ``4 T (2 dim - 1)`` rows times the parameters per sequence and load, both
+    ``~ dim``: circuit B's superposition load has ``dim = d^(k+1)`` and ``~2 dim`` angles, so at ``d = 16,
+    k = 3`` one sequence needs ``2^19`` rows x ``2^17`` parameters x 8 B = 512 GiB.
+    """
+    nbytes = BINDING_COPIES * program.binding_bytes(S, gradient=gradient, data=data)
+    what = (
+        f"one job's parameter arrays (circuit {shape.circuit}, T = {shape.T}, d = {shape.d}, k = {shape.k}, "
+        f"{S} sequences{', gradient' if gradient else ''}{', token gradients of ' + '/'.join(data) if data else ''})"
+    )
+    detail = f"float64 rows x parameters per variant x {BINDING_COPIES} copies"
+    advice = "evaluate fewer sequences per call, reduce d or k, or train the embedding on the analytic backend"
+    preflight.check(preflight.Need(what, nbytes, detail, advice, key="model.train_embedding" if data else None))
 
 
 def _superposition(X: torch.Tensor, k: int) -> torch.Tensor:

@@ -381,6 +381,19 @@ class Program:
     def rows_per_sequence(self, variant: str, *, gradient: bool) -> int:
         return self.templates[variant].rows_per_sequence if gradient else 1
 
+    def binding_bytes(self, S: int, *, gradient: bool, data: tuple[str, ...] = ()) -> int:
+        """Bytes of the float64 parameter arrays :meth:`bindings` returns for ``S`` sequences (one copy),
+        from the templates' row and parameter counts, before anything is allocated.
+
+        Rows per sequence and variant: the unshifted one, with ``gradient`` the angles' shifted ones, and per
+        data array of ``data`` 4 per tangent direction (``2 dim - 1``), row and load (:meth:`Template.data_rows`).
+        """
+        total = 0
+        for variant, tpl in self.templates.items():
+            rows = self.rows_per_sequence(variant, gradient=gradient) + sum(tpl.data_rows(name) for name in data)
+            total += S * rows * tpl.qiskit.circuit.num_parameters * 8
+        return total
+
 
 def _superposition(x: np.ndarray, k: int) -> np.ndarray:
     from qsa.circuit_tier import superposition_states
