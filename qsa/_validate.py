@@ -85,6 +85,16 @@ def tokens(X: Any, name: str = "X") -> torch.Tensor:
     return t
 
 
+def model_tokens(X: Any, d: int, name: str = "X") -> torch.Tensor:
+    """:func:`tokens`, then complex128 and the model's token width ``d`` (the comparator models' inputs)."""
+    t = tokens(X, name)
+    if t.dtype != torch.complex128:
+        raise TypeError(f"{name} must be complex128 (or float64); got {t.dtype}")
+    if t.shape[-1] != d:
+        raise ValueError(f"{name} must have token width d = {d} (the model's); got shape {tuple(t.shape)}")
+    return t
+
+
 def unitary(U: Any, d: int, name: str, dtype: torch.dtype) -> torch.Tensor:
     """``U`` as a ``(d, d)`` unitary tensor of ``dtype``."""
     t = _to_tensor(U, name)

@@ -73,6 +73,7 @@ __all__ = [
     "SoftmaxAttention",
     "LinearAttention",
     "prediction_observables",
+    "probability_observables",
     "count_parameters",
 ]
 
@@ -157,7 +158,14 @@ def prediction_observables(Z: torch.Tensor, Y: torch.Tensor) -> Observables:
 
     The circuit fields (``mu`` .. ``L_A``) are ``None``: they are defined by QSA's kernel.
     """
-    p = analytic.step_probabilities(Z, Y)  # (..., T)
+    return probability_observables(analytic.step_probabilities(Z, Y))
+
+
+def probability_observables(p: torch.Tensor) -> Observables:
+    r"""The losses ``L_1``, ``L_half`` of step probabilities ``p`` ``(..., T)``, with ``p`` itself.
+
+    The circuit fields (``mu`` .. ``L_A``) are ``None``: they are defined by QSA's kernel.
+    """
     return Observables(
         mu=None,
         zeta=None,
@@ -178,17 +186,8 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def _tokens(X, d: int) -> torch.Tensor:
-    X = _validate.tokens(X, "X")
-    if X.dtype != torch.complex128:
-        raise TypeError(f"X must be complex128 (or float64); got {X.dtype}")
-    if X.shape[-1] != d:
-        raise ValueError(f"X must have token width d = {d} (the model's); got shape {tuple(X.shape)}")
-    return X
-
-
 def _pair(X, Y, d: int) -> tuple[torch.Tensor, torch.Tensor]:
-    X = _tokens(X, d)
+    X = _validate.model_tokens(X, d)
     Y = _validate.tokens(Y, "Y")
     if Y.shape != X.shape or Y.dtype != X.dtype:
         raise ValueError(
@@ -252,7 +251,7 @@ class KCSA(nn.Module):
 
     def forward(self, X) -> torch.Tensor:
         """Predictions ``Z`` ``(..., T, d)``."""
-        X = _tokens(X, self.d)
+        X = _validate.model_tokens(X, self.d)
         W, V = self.unitaries()
         return analytic.predictions(X, W, V, k=self.k, kernel=self.kernel, beta=self._beta())  # (..., T, d)
 
@@ -311,7 +310,7 @@ class SoftmaxAttention(nn.Module):
 
     def forward(self, X) -> torch.Tensor:
         """Predictions ``Z`` ``(..., T, d)``."""
-        X = _tokens(X, self.d)
+        X = _validate.model_tokens(X, self.d)
         A = self.weights(X).to(X.dtype)  # (..., T, T)
         return A @ (X @ self.V().transpose(-1, -2))  # (..., T, d)
 
@@ -361,7 +360,7 @@ class LinearAttention(nn.Module):
 
     def forward(self, X) -> torch.Tensor:
         """Predictions ``Z`` ``(..., T, d)``."""
-        X = _tokens(X, self.d)
+        X = _validate.model_tokens(X, self.d)
         w = self.weights(X)  # (..., T, T)
         Z = w.to(X.dtype) @ (X @ self.V().transpose(-1, -2))  # (..., T, d)
         return Z / w.sum(-1, keepdim=True)  # (..., T, d)

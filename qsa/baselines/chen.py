@@ -72,7 +72,7 @@ import numpy as np
 import torch
 
 from qsa import _validate, analytic
-from qsa.baselines.attention import FreeMatrix, FreeUnitary
+from qsa.baselines.attention import FreeMatrix, FreeUnitary, probability_observables
 
 __all__ = [
     "MAX_BRANCHES",
@@ -946,14 +946,6 @@ class ChenAttention(torch.nn.Module):
         weights: torch.Tensor = torch.softmax(self.head_logits, 0)
         return weights
 
-    def _tokens(self, X: Any) -> torch.Tensor:
-        t = _validate.tokens(X, "X")
-        if t.dtype != torch.complex128:
-            raise TypeError(f"X must be complex128 (or float64); got {t.dtype}")
-        if t.shape[-1] != self.d:
-            raise ValueError(f"X must have token width d = {self.d} (the model's); got shape {tuple(t.shape)}")
-        return t
-
     def attention(self, X: torch.Tensor) -> torch.Tensor:
         """Attention probabilities :math:`a^h_{ji}` ``(H, ..., T, T)``: row ``j`` a distribution over keys ``i <= j``."""
         T = X.shape[-2]
@@ -970,7 +962,7 @@ class ChenAttention(torch.nn.Module):
 
     def density(self, X) -> torch.Tensor:
         """The emitted states :math:`\rho_j` ``(..., T, d, d)`` (unit trace)."""
-        X = self._tokens(X)
+        X = _validate.model_tokens(X, self.d)
         a, v = self.attention(X), self.values(X)  # (H, ..., T, T), (H, ..., T, d)
         rho = torch.einsum("h...ji,h...ic,h...ie->h...jce", a.to(v.dtype), v, v.conj())  # (H, ..., T, d, d)
         return torch.einsum("h,h...->...", self.head_weights().to(v.dtype), rho)
@@ -979,7 +971,7 @@ class ChenAttention(torch.nn.Module):
 
     def probabilities(self, X, Y) -> torch.Tensor:
         r""":math:`p_j=\langle y_j|\rho_j|y_j\rangle` ``(..., T)`` for tokens ``X`` and unit targets ``Y``."""
-        X, Y = self._tokens(X), self._tokens(Y)
+        X, Y = _validate.model_tokens(X, self.d, "X"), _validate.model_tokens(Y, self.d, "Y")
         if X.shape != Y.shape:
             raise ValueError(f"Y must have the shape of X {tuple(X.shape)}; got {tuple(Y.shape)}")
         a, v = self.attention(X), self.values(X)  # (H, ..., T, T), (H, ..., T, d)
@@ -989,23 +981,12 @@ class ChenAttention(torch.nn.Module):
 
     def observables(self, X: Any, Y: Any) -> analytic.Observables:
         """``p``, ``L_1``, ``L_half`` (:class:`qsa.analytic.Observables`; circuit fields ``None``)."""
-        p = self.probabilities(X, Y)
-        return analytic.Observables(
-            mu=None,
-            zeta=None,
-            nu=None,
-            F=None,
-            L_B=None,
-            L_A=None,
-            L_half=analytic.loss_L_half(p),
-            L_1=analytic.loss_L1(p),
-            p=p,
-        )
+        return probability_observables(self.probabilities(X, Y))
 
     def next_token_probabilities(self, X, F: torch.Tensor) -> torch.Tensor:
         r""":math:`p(l\mid\rho_t)=\langle f_l|\rho_t|f_l\rangle` ``(..., T, M)`` for output-embedding rows ``F`` ``(M, d)``
         (a Parseval frame, so each row sums to 1)."""
-        X = self._tokens(X)
+        X = _validate.model_tokens(X, self.d)
         a, v = self.attention(X), self.values(X)  # (H, ..., T, T), (H, ..., T, d)
         amp = v @ F.to(v.dtype).conj().T  # (H, ..., T, M): <f_l|V_h x_i>
         p = a @ (amp.real**2 + amp.imag**2)  # (H, ..., T, M)

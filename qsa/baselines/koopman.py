@@ -296,7 +296,7 @@ class KoopmanAttention(torch.nn.Module):
 
     def hidden_states(self, X) -> list[torch.Tensor]:
         """``[h^(0), ..., h^(L)]``, each of the shape of ``X`` (``h^(0) = X``, ``h^(L)`` the prediction)."""
-        h = _tokens(X, "X", self.config.d)
+        h = _validate.model_tokens(X, self.config.d)
         K = self.koopman()  # (L, d, d)
         states = [h]
         if self.config.attention:
@@ -487,18 +487,9 @@ def plot_spectrum(spectrum, path: str | os.PathLike, *, tol: float = 1e-6, title
     return path
 
 
-def _tokens(X: Any, name: str, d: int) -> torch.Tensor:
-    t = _validate.tokens(X, name)
-    if t.dtype != torch.complex128:
-        raise TypeError(f"{name} must be complex128 (or float64); got {t.dtype}")
-    if t.shape[-1] != d:
-        raise ValueError(f"{name} must have token width d = {d} (the model's); got shape {tuple(t.shape)}")
-    return t
-
-
 def _pair(X: Any, Y: Any, model: KoopmanAttention) -> tuple[torch.Tensor, torch.Tensor]:
     d = model.config.d
-    X, Y = _tokens(X, "X", d), _tokens(Y, "Y", d)
+    X, Y = _validate.model_tokens(X, d, "X"), _validate.model_tokens(Y, d, "Y")
     if X.shape != Y.shape:
         raise ValueError(f"Y must have the shape of X {tuple(X.shape)}; got {tuple(Y.shape)}")
     return X, Y

@@ -112,15 +112,6 @@ def _initialise(module: nn.Module, seed: int) -> None:
             p.zero_()
 
 
-def _tokens(X: Any, d: int) -> torch.Tensor:
-    t = _validate.tokens(X, "X")
-    if t.dtype != torch.complex128:
-        raise TypeError(f"X must be complex128 (or float64); got {t.dtype}")
-    if t.shape[-1] != d:
-        raise ValueError(f"X must have token width d = {d} (the model's); got shape {tuple(t.shape)}")
-    return t
-
-
 def causal_dft(T: int, *, dtype: torch.dtype = torch.complex128) -> torch.Tensor:
     r"""The causally masked unitary DFT matrix ``(T, T)``: :math:`e^{-2\pi i ts/T}/\sqrt T` for ``s <= t``, else 0."""
     T = _validate.integer(T, "T", minimum=1)
@@ -142,7 +133,7 @@ class _RealCoordinates(nn.Module):
         self.unembed = nn.Linear(w, 2 * config.d, dtype=torch.float64)
 
     def _input(self, X: Any) -> torch.Tensor:
-        X = _tokens(X, self.config.d)
+        X = _validate.model_tokens(X, self.config.d)
         if X.shape[-2] > self.config.T:
             raise ValueError(f"X must have at most T = {self.config.T} steps (the model's); got {X.shape[-2]}")
         h: torch.Tensor = self.embed(torch.cat([X.real, X.imag], dim=-1))  # (..., T, w)
