@@ -22,14 +22,14 @@ Schedules (``train.schedule``) are ``torch.optim.lr_scheduler``'s, stepped once 
 after an optional linear warm-up (``train.warmup_steps``); they scale the learning rate of every
 optimiser (SPSA's ``a_k`` too).
 
-None of these optimisers imports ``torch._dynamo`` (about 2.5 s of CPU on a 2-core machine; a run
+None of these optimisers imports ``torch._dynamo`` (1.4-2.5 s of CPU on a 2-core machine; a run
 never compiles its optimiser). In torch 2.13, ``torch.optim.Optimizer``'s ``add_param_group``
 (called by every ``__init__``), ``zero_grad``, ``state_dict`` and ``load_state_dict`` are wrapped in
 ``torch._disable_dynamo`` (``torch/optim/optimizer.py``), which imports it on first call
 (``torch/_compile.py``), and Adam's ``step`` in ``_use_grad_for_differentiable``, which imports it
-on every call to place two ``torch._dynamo.graph_break()`` (no-ops outside ``torch.compile``)
+when called, to place two ``torch._dynamo.graph_break()`` (no-ops outside ``torch.compile``)
 around the step. No constructor option (``foreach``, ``fused``, ``capturable``, ``differentiable``)
-avoids either. The classes here call the wrapped functions themselves, and Adam's step under
+avoids either. The classes here call the functions inside those wrappers, and Adam's step under
 ``torch.set_grad_enabled(differentiable)`` as the wrapper does: the same code, so the same iterates
 bit for bit (the tests pin it against ``torch.optim``'s classes).
 """
@@ -85,7 +85,7 @@ class Adam(_Eager, torch.optim.Adam):
 
     ``step`` runs torch's step body under ``torch.set_grad_enabled(differentiable)``, as torch's
     wrapper does, without the wrapper's ``torch._dynamo.graph_break()`` calls (no-ops outside
-    ``torch.compile``, but importing ``torch._dynamo`` costs about 2.5 s of CPU). Arguments as
+    ``torch.compile``, but importing ``torch._dynamo`` costs 1.4-2.5 s of CPU). Arguments as
     ``torch.optim.Adam``'s. Source: the library (issue 19).
     """
 
