@@ -99,6 +99,21 @@ class Observables:
         """The fields that were computed (``None`` fields left out)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
+    def sequence(self, index: int) -> Observables:
+        """The observables of sequence ``index`` of a batch: every computed field indexed along its first axis.
+
+        Scalar fields go from shape ``(S,)`` to ``()``, ``p`` from ``(S, T)`` to ``(T,)``; ``None``
+        fields stay ``None``. Torch fields keep their autograd graph (indexing is differentiable).
+        Raises ``IndexError`` when ``index`` is outside ``[-S, S)``.
+
+        >>> obs = Observables(*(np.array([0.1, 0.2]),) * 8, p=np.ones((2, 3)))
+        >>> obs.sequence(1).mu, obs.sequence(1).p.shape
+        (np.float64(0.2), (3,))
+        """
+        return Observables(
+            **{f.name: (None if (v := getattr(self, f.name)) is None else v[index]) for f in fields(self)}
+        )
+
 
 class ChanceLevels(NamedTuple):
     """Expected losses of a uniformly random unit prediction in ``C^d`` (or ``R^d``)."""

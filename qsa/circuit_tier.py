@@ -210,9 +210,5 @@ def circuit_estimate(
     }
     est = estimators.estimate(probs, T=T, shots=shots)
     if single:
-        est = Estimate(_first(est.value), _first(est.stderr), est.shots)
+        est = Estimate(est.value.sequence(0), est.stderr.sequence(0), est.shots)
     return est
-
-
-def _first(obs: analytic.Observables) -> analytic.Observables:
-    return analytic.Observables(**{name: (None if v is None else v[0]) for name, v in vars(obs).items()})

@@ -71,7 +71,7 @@ class AnalyticEvaluator:
         mode: torch.Tensor | str | None = phases if call.phi is None else call.phi
         obs = self.evaluate(call.theta_W, call.theta_V, call.X, call.Y, k=k, kernel=kernel, beta=beta, phases=mode)
         if call.single:
-            obs = Observables(**{f: (None if v is None else v[0]) for f, v in vars(obs).items()})
+            obs = obs.sequence(0)
         return obs
 
     def evaluate(

@@ -189,7 +189,7 @@ class PennyLaneEvaluator:
                 values[variant] = torch.stack(rows)  # (S, T) or (S, 1)
         obs = analytic.observables_from_probabilities(values["mu"][:, 0], values["zeta"], values["nu"])
         if call.single:
-            obs = Observables(**{f: (None if v is None else v[0]) for f, v in vars(obs).items()})
+            obs = obs.sequence(0)
         return obs
 
     def __repr__(self) -> str:

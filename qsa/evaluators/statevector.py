@@ -124,7 +124,7 @@ class StatevectorEvaluator:
         real = torch.float64 if self.dtype == torch.complex128 else torch.float32
         obs = analytic.observables_from_probabilities(mu[:, 0].to(real), zeta[:, :T].to(real), nu[:, :T].to(real))
         if call.single:
-            obs = Observables(**{f: (None if v is None else v[0]) for f, v in vars(obs).items()})
+            obs = obs.sequence(0)
         return obs
 
     def __repr__(self) -> str:

@@ -252,7 +252,7 @@ class HardwareEvaluator:
             (P0,) = cells
             result = p0_observables(P0[:, 0], shots=None)  # already smoothed
         if single:
-            result = analytic.Observables(**{n: (None if v is None else v[0]) for n, v in vars(result).items()})
+            result = result.sequence(0)
         return result
 
     def estimate(

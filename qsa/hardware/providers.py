@@ -176,7 +176,6 @@ class Provider(ABC):
     def backend(self, name: str) -> Any:
         """The backend called ``name``; ``ValueError`` naming the available ones if unknown."""
 
-    @abstractmethod
     def submit(
         self,
         backend: Any,
@@ -201,6 +200,40 @@ class Provider(ABC):
         ``estimator``: the PUBs are estimator PUBs (circuit, observables, values); ``mitigation``: a
         :class:`qsa.hardware.mitigation.Mitigation` (or its ``as_dict()``) set on the primitive.
         """
+        _check_choice(execution, "execution", EXECUTIONS)
+        _check_choice(primitive, "primitive", PRIMITIVES)
+        labels = _labels(chunks, chunk_tags, chunk_ids)
+        return self._submit(
+            backend,
+            chunks,
+            labels,
+            shots=shots,
+            execution=execution,
+            primitive=primitive,
+            seed_simulator=seed_simulator,
+            tags=tags,
+            on_submitted=on_submitted,
+            estimator=estimator,
+            mitigation=mitigation,
+        )
+
+    @abstractmethod
+    def _submit(
+        self,
+        backend: Any,
+        chunks: Sequence[Sequence[tuple[Any, ...]]],
+        labels: list[tuple[int, list[str]]],
+        *,
+        shots: int,
+        execution: str,
+        primitive: str,
+        seed_simulator: int | None,
+        tags: Sequence[str],
+        on_submitted: Callable[[int, str], object] | None,
+        estimator: bool,
+        mitigation: Any,
+    ) -> list[str]:
+        """:meth:`submit` after its checks; ``labels[i]`` is chunk ``i``'s ``(chunk number, extra tags)``."""
 
     @abstractmethod
     def job(self, job_id: str) -> Any:
@@ -273,27 +306,23 @@ class IBMProvider(Provider):
             available = sorted(b.name for b in self.service.backends())
             raise ValueError(f"backend must be one of the backends of this account {available}; got {name!r}") from None
 
-    def submit(
+    def _submit(
         self,
         backend: Any,
         chunks: Sequence[Sequence[tuple[Any, ...]]],
+        labels: list[tuple[int, list[str]]],
         *,
         shots: int,
-        execution: str = "batch",
-        primitive: str = "executor",
-        seed_simulator: int | None = None,
-        tags: Sequence[str] = (),
-        chunk_tags: Sequence[Sequence[str]] | None = None,
-        chunk_ids: Sequence[int] | None = None,
-        on_submitted: Callable[[int, str], object] | None = None,
-        estimator: bool = False,
-        mitigation: Any = None,
+        execution: str,
+        primitive: str,
+        seed_simulator: int | None,
+        tags: Sequence[str],
+        on_submitted: Callable[[int, str], object] | None,
+        estimator: bool,
+        mitigation: Any,
     ) -> list[str]:
         from qiskit_ibm_runtime import Batch, Session
 
-        _check_choice(execution, "execution", EXECUTIONS)
-        _check_choice(primitive, "primitive", PRIMITIVES)
-        labels = _labels(chunks, chunk_tags, chunk_ids)
         context = {"batch": Batch, "session": Session}.get(execution)
 
         def make(mode: Any) -> Any:
@@ -416,29 +445,25 @@ class LocalProvider(Provider):
 
         return fake_backend(name)
 
-    def submit(
+    def _submit(
         self,
         backend: Any,
         chunks: Sequence[Sequence[tuple[Any, ...]]],
+        labels: list[tuple[int, list[str]]],
         *,
         shots: int,
-        execution: str = "batch",
-        primitive: str = "executor",
-        seed_simulator: int | None = None,
-        tags: Sequence[str] = (),
-        chunk_tags: Sequence[Sequence[str]] | None = None,
-        chunk_ids: Sequence[int] | None = None,
-        on_submitted: Callable[[int, str], object] | None = None,
-        estimator: bool = False,
-        mitigation: Any = None,
+        execution: str,
+        primitive: str,
+        seed_simulator: int | None,
+        tags: Sequence[str],
+        on_submitted: Callable[[int, str], object] | None,
+        estimator: bool,
+        mitigation: Any,
     ) -> list[str]:
         from qiskit_ibm_runtime import RuntimeEncoder
 
         from qsa.hardware.mitigation import Mitigation
 
-        _check_choice(execution, "execution", EXECUTIONS)
-        _check_choice(primitive, "primitive", PRIMITIVES)
-        labels = _labels(chunks, chunk_tags, chunk_ids)
         self.store.mkdir(parents=True, exist_ok=True)
         pending = []
         for pubs, (chunk, extra) in zip(chunks, labels):

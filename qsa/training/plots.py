@@ -27,6 +27,11 @@ def _save(fig, path: Path) -> None:
     runs.write_png(path, fig)
 
 
+def _legend_below(ax) -> None:
+    """The axes' legend under it, in two columns: inside, it hid the curves it names (late steps)."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+
+
 def _yscale(ax, values: list[float]) -> None:
     """Log scale when the values span more than a factor 20 (plain tick labels), else linear."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
@@ -81,7 +86,7 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
     }
     labels = {"copy_last": "copy last", "unigram": "unigram", "bigram": "bigram"}
     styles = {"copy_last": "-.", "unigram": (0, (5, 1)), "bigram": (0, (3, 1, 1, 1, 1, 1))}
-    fig = Figure(figsize=(5.2 * (3 if text else 2), 4.2))
+    fig = Figure(figsize=(5.2 * (3 if text else 2), 5.0))
     axes = fig.subplots(1, 3 if text else 2)
 
     ax = axes[0]
@@ -108,7 +113,7 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
             drawn.append(values[loss])
     ax.set(xlabel="step", ylabel=loss, title=f"objective {loss}")
     _yscale(ax, [r["loss"] for r in train] + [r[loss] for r in evals if loss in r] + drawn)
-    ax.legend(fontsize=8)
+    _legend_below(ax)
 
     ax = axes[1]  # every loss on the held-out split, with the chance levels and baselines of L_1 and L_half
     rows = [r for r in evals if r["split"] == held]
@@ -128,7 +133,7 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
                 )
     ax.set(xlabel="step", ylabel="loss", title=f"every loss on '{held}'")
     _yscale(ax, [r[name] for r in rows for name in ("L_1", "L_half", "L_B", "nll") if name in r])
-    ax.legend(fontsize=8)
+    _legend_below(ax)
 
     if text:
         ax = axes[2]
@@ -161,11 +166,11 @@ def plot_losses(records: list[dict], info: dict, path: str | os.PathLike, *, tit
                 label=f"uniform 1/M = {1 / info['vocabulary_size']:.3f}",
             )
         ax.set(xlabel="step", ylabel="next-token accuracy", title="next-token accuracy", ylim=(0, 1))
-        ax.legend(fontsize=8)
+        _legend_below(ax)
     if title:
         fig.suptitle(title)
     fig.subplots_adjust(
-        left=0.07 if text else 0.08, right=0.98, bottom=0.12, top=0.84, wspace=0.25
+        left=0.07 if text else 0.08, right=0.98, bottom=0.28, top=0.86, wspace=0.25
     )  # tight_layout costs ~0.5 s
     path = Path(path)
     _save(fig, path)
@@ -190,13 +195,13 @@ def plot_monitor(records: list[dict[str, Any]], path: str | os.PathLike[str], *,
     first = evals[0]["split"]
     rows = [r for r in evals if r["split"] == first]  # the parameters are the same on every split
     steps = [r["step"] for r in rows]
-    fig = Figure(figsize=(15.6, 4.2))
+    fig = Figure(figsize=(15.6, 5.0))
     axes = fig.subplots(1, 3)
     ax = axes[0]
     if "alpha" in rows[0]:
         for ell in range(len(rows[0]["alpha"])):
             ax.plot(steps, [r["alpha"][ell] for r in rows], marker="o", ms=3, label=f"layer {ell + 1}")
-        ax.legend(fontsize=8)
+        _legend_below(ax)
     else:
         ax.text(0.5, 0.5, "no attention: no alpha", ha="center", va="center", transform=ax.transAxes)
     ax.set(xlabel="step", ylabel="alpha", title="measurement strength alpha per layer")
@@ -205,7 +210,7 @@ def plot_monitor(records: list[dict[str, Any]], path: str | os.PathLike[str], *,
         ax.plot(steps, [r["spectral_radius"][ell] for r in rows], marker="o", ms=3, label=f"layer {ell + 1}")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="unit circle")
     ax.set(xlabel="step", ylabel="max |lambda(K)|", title="spectral radius of K per layer")
-    ax.legend(fontsize=8)
+    _legend_below(ax)
     ax = axes[2]
     for i, split in enumerate(dict.fromkeys(r["split"] for r in evals)):
         part = [r for r in evals if r["split"] == split]
@@ -214,10 +219,10 @@ def plot_monitor(records: list[dict[str, Any]], path: str | os.PathLike[str], *,
         ax.plot(x, [r["hidden_norm_max"] for r in part], ls=":", color=f"C{i}", label=f"{split} max")
     ax.set(xlabel="step", ylabel="||h^(L)||", title="final hidden-state norm")
     _yscale(ax, [r[k] for r in evals for k in ("hidden_norm_mean", "hidden_norm_max")])
-    ax.legend(fontsize=8)
+    _legend_below(ax)
     if title:
         fig.suptitle(title)
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.12, top=0.84, wspace=0.25)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.28, top=0.86, wspace=0.25)
     path = Path(path)
     _save(fig, path)
     return path

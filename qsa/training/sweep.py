@@ -8,8 +8,9 @@ model.family=F`` does), trained by :func:`qsa.training.loop.train` into its own 
 environment, metrics, checkpoints, plot, summary). Two engines run the same trials:
 
 - ``"ray"``: one Ray Tune trial per (point, seed) (``ray.tune.Tuner`` over a grid search of
-  the trial indices, resources ``cpus_per_trial`` / ``gpus_per_trial`` per trial). Every
-  checkpoint the run writes is handed to Tune (``tune.report(..., checkpoint=...)``), a failed
+  the trial indices, resources ``cpus_per_trial`` / ``gpus_per_trial`` per trial). The run's
+  checkpoints are handed to Tune (``tune.report(..., checkpoint=...)``; the first, then at most one
+  every :data:`TUNE_CHECKPOINT_SECONDS`, while the run directory keeps each one), a failed
   trial is retried up to ``max_failures`` times (``FailureConfig``) and resumed from its last
   checkpoint (:func:`qsa.training.loop.resume`: it ends with the metrics of an uninterrupted run), and
   :func:`resume_sweep` finishes an interrupted sweep with ``Tuner.restore`` without rerunning
@@ -733,6 +734,30 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial-{trial.config['index']:05d}"
 
 
+#: Least seconds between two checkpoints a trial hands to Ray Tune (the run directory keeps every one).
+#: Tune snapshots its experiment state on its own every 10 s or more; with ``CheckpointConfig(num_to_keep=2)``
+#: it also forces a snapshot when a trial hands it two checkpoints between snapshots, so handing one at
+#: most every 30 s forces none (handing each of a run's checkpoints forced one per checkpoint: Tune's
+#: "snapshotting ... may become a bottleneck" warning, hundreds of times per sweep).
+TUNE_CHECKPOINT_SECONDS = 30.0
+
+
+def _every(
+    seconds: float, hook: Callable[[int, Path], None], clock: Callable[[], float] = time.monotonic
+) -> Callable[[int, Path], None]:
+    """``hook`` called for the first checkpoint and then at most once every ``seconds`` (later ones are skipped)."""
+    last = -math.inf
+
+    def throttled(step: int, path: Path) -> None:
+        nonlocal last
+        now = clock()
+        if now - last >= seconds:
+            last = now
+            hook(step, path)
+
+    return throttled
+
+
 def _ray_trial(
     params: dict[str, Any], *, trials: list[dict[str, Any]], sweep_dir: str, threads: int
 ) -> None:  # pragma: no cover - the ray-marked tests
@@ -744,10 +769,12 @@ def _ray_trial(
     run_dir = Path(sweep_dir) / TRIALS / trial.name
     checkpoint = tune.get_checkpoint()
 
-    def report(step: int, checkpoint_pt: Path) -> None:
+    def hand_to_tune(step: int, checkpoint_pt: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copy2(checkpoint_pt, Path(tmp) / checkpoint_pt.name)
             tune.report({"step": step}, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    report = _every(TUNE_CHECKPOINT_SECONDS, hand_to_tune)
 
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
@@ -822,7 +849,7 @@ def _run_ray(  # pragma: no cover - the ray-marked tests (tests/qsa/training/tes
                     name=TUNE,
                     storage_path=str(path.resolve()),
                     failure_config=tune.FailureConfig(max_failures=options["max_failures"]),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # see TUNE_CHECKPOINT_SECONDS
                     verbose=0,
                     callbacks=[_tune_progress(progress)],
                 ),

@@ -91,6 +91,24 @@ def test_batch_equals_loop(rng):
             torch.testing.assert_close(getattr(batch, name)[s], value, rtol=0, atol=TOL_STATE)
 
 
+def test_sequence_of_a_batch_is_that_sequence_evaluated_alone(rng):
+    X, Y = random_states(rng, 3, 5, 4), random_states(rng, 3, 5, 4)
+    W = torch.tensor(random_unitary(rng, 4), requires_grad=True)
+    V = random_unitary(rng, 4)
+    batch = qsa.observables(X, Y, W, V, k=2, kernel="poly")
+    for s in (0, 2, -1):
+        one = qsa.observables(X[s], Y[s], W, V, k=2, kernel="poly")
+        got = batch.sequence(s)
+        assert set(got.as_dict()) == set(one.as_dict())  # P0, L_half_circuit stay None
+        for name, value in one.as_dict().items():
+            assert getattr(got, name).shape == value.shape
+            torch.testing.assert_close(getattr(got, name), value, rtol=0, atol=TOL_STATE)
+    (grad,) = torch.autograd.grad(batch.sequence(1).L_B, W)  # indexing keeps the graph
+    assert torch.count_nonzero(grad) > 0
+    with pytest.raises(IndexError):
+        batch.sequence(3)
+
+
 def test_aligned_phases_maximise_mu(rng):
     X, Y = random_states(rng, 6, 4), random_states(rng, 6, 4)
     W, V = random_unitary(rng, 4), random_unitary(rng, 4)

@@ -8,6 +8,7 @@ after ``pip install -e ".[ray]"`` with ``python -m pytest -m ray -n 0`` (``.ci/r
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -42,9 +43,26 @@ def _wait_for(predicate, what: str, timeout: float = 300) -> None:
         time.sleep(0.2)
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def test_a_four_trial_sweep_on_ray_equals_the_local_engine_number_for_number(local_ray, tmp_path):
     plan = plan_sweep(TFIM_SMOKE, ["model.k=1,2"], "0-1", overrides=FAST)
-    on_ray = run_sweep(plan, sweep_dir=tmp_path / "ray", engine="ray")
+    tune_log, records = logging.getLogger("ray.tune"), _Records()
+    tune_log.addHandler(records)
+    try:
+        on_ray = run_sweep(plan, sweep_dir=tmp_path / "ray", engine="ray")
+    finally:
+        tune_log.removeHandler(records)
+    # each trial checkpoints after every step; handing Tune every checkpoint (num_to_keep=1) forced a snapshot
+    # per checkpoint: 8 "Experiment state snapshotting ... may become a bottleneck" warnings in this sweep
+    assert not [m for m in records.messages if "snapshotting" in m]
     here = run_sweep(plan, sweep_dir=tmp_path / "local", engine="local")
     assert len(on_ray.trials) == 4 and not on_ray.failed
     for name in ("trials.csv", "summary.csv"):
