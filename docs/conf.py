@@ -107,7 +107,7 @@ nitpick_ignore_regex = [
     # modules and helpers that are private or command-line glue, not API
     (
         r"py:(mod|class|func|data)",
-        r"qsa\.(_causal|hardware\.local_worker|hardware\.cli|backends\.statevector\._Program|baselines\.networks\._RealCoordinates|errors\.user_message)",
+        r"qsa\.(_causal|hardware\.local_worker|hardware\.cli|backends\.statevector\._Program|baselines\.networks\._RealCoordinates|errors\.user_message|training\.optimizers\._Eager)",
     ),
 ]
 

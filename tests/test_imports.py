@@ -78,14 +78,25 @@ def test_qsa_train_refuses_a_32_qubit_circuit_before_loading_torch(tmp_path):
 
 
 def test_qsa_train_on_the_analytic_backend_loads_neither_pennylane_qiskit_scipy_stats_nor_torch_dynamo(tmp_path):
-    """Issue 19: the reference task's path (analytic backend, L-BFGS) imports none of what it does not use."""
+    """Issue 19: the reference task's path (analytic backend) imports none of what it does not use, with
+    every optimiser the config offers: created, stepped (3 steps, checkpoints) and restored by ``resume``."""
+    from qsa.training.optimizers import OPTIMIZERS
+
     code = (
-        "import sys\nfrom qsa.cli import main\n"
-        f"main(['train', 'experiments/tfim/smoke.toml', '--set', 'train.steps=2', '--out', {str(tmp_path)!r}, "
-        "'--no-progress'])\n"
-        "import json\n"
-        "print(json.dumps(sorted(m for m in ('pennylane', 'qiskit', 'scipy.stats', 'torch._dynamo') if m in sys.modules)))"
+        "import json, sys\nfrom pathlib import Path\nfrom qsa.cli import main\nfrom qsa.training import resume\n"
+        "unwanted = ('pennylane', 'qiskit', 'scipy.stats', 'torch._dynamo')\nloaded = {}\n"
+        f"for name in {OPTIMIZERS!r}:\n"
+        f"    out = Path({str(tmp_path)!r}) / name\n"
+        "    assert main(['train', 'experiments/tfim/smoke.toml', '--set', 'train.steps=3', '--set', "
+        "'train.checkpoint_every=2', '--set', f'train.optimizer={name}', '--set', 'train.lr=0.05', "
+        "'--out', str(out), '--no-progress']) == 0\n"
+        "    (run_dir,) = out.iterdir()\n"
+        "    resume(run_dir, plots=False)\n"
+        "    loaded[name] = sorted(m for m in unwanted if m in sys.modules)\n"
+        "print(json.dumps(loaded))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.splitlines()[-1]) == []
+    loaded = json.loads(out.stdout.splitlines()[-1])
+    assert list(loaded) == list(OPTIMIZERS) and len(OPTIMIZERS) >= 4
+    assert loaded == {name: [] for name in OPTIMIZERS}  # cumulative: the first name with a module brought it

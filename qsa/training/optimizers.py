@@ -1,6 +1,7 @@
 r"""Optimisers and learning-rate schedules of the training loop (``[train]`` keys of :class:`TrainSection`).
 
-* ``"adam"``, ``"adamw"`` (decoupled weight decay): ``torch.optim``'s own;
+* ``"adam"``, ``"adamw"`` (decoupled weight decay): ``torch.optim``'s own arithmetic, through
+  :class:`Adam` and :class:`AdamW`, which only skip torch's ``torch.compile`` wrappers (see below);
 * ``"lbfgs"``: :class:`LBFGS`, ``torch.optim.LBFGS`` stepped one iteration per training step; on
   a full batch with a deterministic loss the training loop lets it reuse the line search's last
   evaluation where the next step starts (stepping torch's own class one iteration at a time
@@ -20,10 +21,22 @@ qiskit-algorithms, whose QNSPSA took a fidelity primitive, is archived.
 Schedules (``train.schedule``) are ``torch.optim.lr_scheduler``'s, stepped once per training step,
 after an optional linear warm-up (``train.warmup_steps``); they scale the learning rate of every
 optimiser (SPSA's ``a_k`` too).
+
+None of these optimisers imports ``torch._dynamo`` (1.4-2.5 s of CPU on a 2-core machine; a run
+never compiles its optimiser). In torch 2.13, ``torch.optim.Optimizer``'s ``add_param_group``
+(called by every ``__init__``), ``zero_grad``, ``state_dict`` and ``load_state_dict`` are wrapped in
+``torch._disable_dynamo`` (``torch/optim/optimizer.py``), which imports it on first call
+(``torch/_compile.py``), and Adam's ``step`` in ``_use_grad_for_differentiable``, which imports it
+when called, to place two ``torch._dynamo.graph_break()`` (no-ops outside ``torch.compile``)
+around the step. No constructor option (``foreach``, ``fused``, ``capturable``, ``differentiable``)
+avoids either. The classes here call the functions inside those wrappers, and Adam's step under
+``torch.set_grad_enabled(differentiable)`` as the wrapper does: the same code, so the same iterates
+bit for bit (the tests pin it against ``torch.optim``'s classes).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,7 +45,7 @@ import torch
 
 from qsa import _validate
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "LBFGS", "SPSA", "make_optimizer", "make_scheduler"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Adam", "AdamW", "LBFGS", "SPSA", "make_optimizer", "make_scheduler"]
 
 #: ``train.optimizer`` values.
 OPTIMIZERS = ("adam", "adamw", "lbfgs", "spsa")
@@ -40,7 +53,56 @@ OPTIMIZERS = ("adam", "adamw", "lbfgs", "spsa")
 SCHEDULES = ("constant", "cosine", "linear", "step", "exponential")
 
 
-class SPSA(torch.optim.Optimizer):
+def _undecorated(name: str) -> Callable[..., Any]:
+    """``torch.optim.Optimizer.<name>`` without its ``torch._disable_dynamo`` wrapper (which imports torch._dynamo)."""
+    method = getattr(torch.optim.Optimizer, name)
+    return getattr(method, "__wrapped__", method)  # type: ignore[no-any-return]
+
+
+class _Eager(torch.optim.Optimizer):
+    """``Optimizer``'s methods without their ``torch._disable_dynamo`` wrappers (see the module's docstring)."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        _undecorated("add_param_group")(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _undecorated("zero_grad")(self, set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _undecorated("state_dict")(self)  # type: ignore[no-any-return]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        _undecorated("load_state_dict")(self, state_dict)
+
+
+#: ``torch.optim.Adam.step``'s body, inside its ``_use_grad_for_differentiable`` wrapper (and the
+#: profiling hook every ``Optimizer`` subclass's ``step`` gets once an instance exists).
+_ADAM_STEP: Callable[..., Any] = inspect.unwrap(torch.optim.Adam.step)
+
+
+class Adam(_Eager, torch.optim.Adam):
+    """``torch.optim.Adam`` that never imports ``torch._dynamo``; the same arithmetic, bit for bit.
+
+    ``step`` runs torch's step body under ``torch.set_grad_enabled(differentiable)``, as torch's
+    wrapper does, without the wrapper's ``torch._dynamo.graph_break()`` calls (no-ops outside
+    ``torch.compile``, but importing ``torch._dynamo`` costs 1.4-2.5 s of CPU). Arguments as
+    ``torch.optim.Adam``'s. Source: the library (issue 19).
+    """
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        with torch.set_grad_enabled(self.defaults["differentiable"]):
+            return _ADAM_STEP(self, closure)  # type: ignore[no-any-return]
+
+
+class AdamW(_Eager, torch.optim.AdamW):
+    """``torch.optim.AdamW`` (decoupled weight decay) that never imports ``torch._dynamo``; see :class:`Adam`."""
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        with torch.set_grad_enabled(self.defaults["differentiable"]):
+            return _ADAM_STEP(self, closure)  # type: ignore[no-any-return]
+
+
+class SPSA(_Eager):
     r"""Simultaneous perturbation stochastic approximation, as a ``torch.optim.Optimizer``.
 
     Step ``k = 1, 2, ...`` draws ``Delta`` with independent entries ``+-1`` (from ``seed``, never a
@@ -126,13 +188,7 @@ class SPSA(torch.optim.Optimizer):
         self.rng.bit_generator.state = extra["rng"]
 
 
-def _undecorated(name: str) -> Callable[..., Any]:
-    """``torch.optim.Optimizer.<name>`` without its ``torch._disable_dynamo`` wrapper (which imports torch._dynamo)."""
-    method = getattr(torch.optim.Optimizer, name)
-    return getattr(method, "__wrapped__", method)  # type: ignore[no-any-return]
-
-
-class LBFGS(torch.optim.LBFGS):
+class LBFGS(_Eager, torch.optim.LBFGS):
     r"""``torch.optim.LBFGS`` that can answer a step's first evaluation from the previous step's line search.
 
     Each ``step(closure)`` of torch's class starts by evaluating the loss and gradient at the current
@@ -148,10 +204,7 @@ class LBFGS(torch.optim.LBFGS):
     is not part of ``state_dict()`` (and ``load_state_dict`` forgets it): after a resume the first
     step evaluates that point again, with the same result.
 
-    It also never imports ``torch._dynamo`` (about 2.5 s of CPU at the start of a run on a 2-core
-    machine): ``Optimizer``'s ``add_param_group``, ``zero_grad``, ``state_dict`` and
-    ``load_state_dict`` are wrapped in ``torch._disable_dynamo``, which imports it on first use to
-    keep ``torch.compile`` out of them; this class, never compiled, calls the wrapped functions.
+    It also never imports ``torch._dynamo`` (see the module's docstring).
 
     Arguments as ``torch.optim.LBFGS``'s. Source: the library (issue 19).
     """
@@ -161,18 +214,9 @@ class LBFGS(torch.optim.LBFGS):
         self._recording: list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]]] | None = None
         super().__init__(params, **kwargs)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        _undecorated("add_param_group")(self, param_group)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        _undecorated("zero_grad")(self, set_to_none)
-
-    def state_dict(self) -> dict[str, Any]:
-        return _undecorated("state_dict")(self)  # type: ignore[no-any-return]
-
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._memo = []
-        _undecorated("load_state_dict")(self, state_dict)
+        super().load_state_dict(state_dict)
 
     def _point(self) -> torch.Tensor:
         return torch.cat([p.detach().reshape(-1) for p in self._params])
@@ -227,9 +271,9 @@ def make_optimizer(
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "spsa":
         if seed is None:
             raise ValueError("seed must be given for optimizer 'spsa' (its perturbations); got None")

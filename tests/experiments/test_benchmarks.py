@@ -47,11 +47,19 @@ def test_benchmark_suite_smoke_writes_every_ratio(tmp_path):
     assert qsa["reached"] and qsa["evaluations"] >= qsa["steps"] >= 1
     assert 0 < qsa["cpu_imports"] < qsa["cpu_first_evaluation"] < qsa["cpu_end"]
     assert set(qsa["final_losses"]) == set(p1["start_losses"])
+    floors = p1["floors"]  # fresh processes that only import: the floor of the whole-process goal
+    assert set(floors) == {"NumPy + SciPy", "torch", "interpreter"}
+    assert 0 < floors["interpreter"] < min(floors["NumPy + SciPy"], floors["torch"])
+    assert all(qsa[f"fixed {name}"] > 0 for name in ("environment record", "data", "evaluations", "checkpoints"))
+    assert sum(qsa[f"fixed {name}"] for name in ("environment record", "data", "evaluations")) < qsa["training_cpu"]
     if record["benchmarks"]["p1"]["jax"]:  # both start from the same data and angles
         assert abs(p1["authors"]["initial_loss"] - qsa["initial_loss"]) < TOL_STATE
         assert abs(p1["start_losses"]["train"] - qsa["initial_loss"]) < TOL_STATE
         assert {r["benchmark"] for r in record["rows"]} >= {
             "P1 whole process (CPU s)",
+            "P1 floor: NumPy + SciPy (CPU s)",
+            "P1 floor: torch (CPU s)",
+            "P1 floor: train()'s fixed costs (CPU s)",
             "P1b loss+gradient vs authors' JAX",
         }
 

@@ -17,6 +17,7 @@ from support import TOL_STATE
 from qsa import runs
 from qsa.cli import main
 from qsa.training import SPSA, ConfigError, TrainEvent, load_config, make_scheduler, read_metrics, resume, train
+from qsa.training import optimizers as optimizers_module
 
 ROOT = Path(__file__).resolve().parents[3]
 MARKOV_SMOKE = ROOT / "experiments" / "classical" / "markov_smoke.toml"
@@ -67,6 +68,70 @@ def test_spsa_minimises_and_resumes_exactly_from_its_state_dict():
     halfway = run(30)
     resumed, _ = run(30, halfway)
     assert torch.equal(resumed, final)
+
+
+def _adam_run(optimizer_class, options, state=None, steps=12):
+    a = torch.nn.Parameter(torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64))
+    b = torch.nn.Parameter(torch.tensor([[0.3, 0.1], [0.2, -0.4]], dtype=torch.float64))
+    opt = optimizer_class([a, b], lr=0.05, **options)
+    if state is not None:
+        opt.load_state_dict(state)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((a - 0.3) ** 2).sum() + ((b.sin() * a[:2]).sum() - 0.1) ** 2
+        loss.backward()
+        return loss
+
+    losses = []
+    for step in range(steps):  # with and without a closure, as the training loop and users call it
+        if step % 2:
+            losses.append(opt.step(closure))
+        else:
+            closure()
+            opt.step()
+    return [a.detach().clone(), b.detach().clone()], losses, opt.state_dict()
+
+
+def _assert_same_state(ours, theirs):
+    assert ours["param_groups"] == theirs["param_groups"]
+    assert ours["state"].keys() == theirs["state"].keys()
+    for key, entries in ours["state"].items():
+        assert entries.keys() == theirs["state"][key].keys()
+        assert all(torch.equal(value, theirs["state"][key][name]) for name, value in entries.items())
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.1, "amsgrad": True}])
+def test_adam_and_adamw_are_torchs_bit_for_bit(name, options):
+    """Issue 19: qsa's Adam/AdamW skip torch's torch.compile wrappers only; iterates, losses and state are torch's."""
+    ours_class, torch_class = getattr(optimizers_module, name), getattr(torch.optim, name)
+    assert issubclass(ours_class, torch_class)
+    params, losses, state = _adam_run(ours_class, options)
+    params_torch, losses_torch, state_torch = _adam_run(torch_class, options)
+    assert all(torch.equal(x, y) for x, y in zip(params, params_torch))
+    assert all(torch.equal(x, y) for x, y in zip(losses, losses_torch))
+    _assert_same_state(state, state_torch)
+    assert not torch.equal(params[0], torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64))
+    # a state saved by either class continues the same way in the other
+    _, _, resumed = _adam_run(ours_class, options, state=state_torch, steps=3)
+    _, _, resumed_torch = _adam_run(torch_class, options, state=state, steps=3)
+    _assert_same_state(resumed, resumed_torch)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_training_with_adam_and_adamw_trains_torchs_parameters(tmp_path, monkeypatch, optimizer):
+    """The tfim smoke run, a few steps: the same losses and trained parameters as with torch.optim's class."""
+    config = load_config(TFIM_SMOKE, [f"train.optimizer={optimizer}", "train.lr=0.05", "train.steps=4"])
+    ours = train(config, run_dir=tmp_path / "ours", plots=False)
+    name = {"adam": "Adam", "adamw": "AdamW"}[optimizer]
+    monkeypatch.setattr(optimizers_module, name, getattr(torch.optim, name))
+    theirs = train(config, run_dir=tmp_path / "torch", plots=False)
+    losses = [[r["loss"] for r in read_metrics(run.run_dir) if r.get("kind") == "train"] for run in (ours, theirs)]
+    assert len(losses[0]) == 4 and losses[0] == losses[1]
+    trained = [dict(run.model.named_parameters()) for run in (ours, theirs)]
+    assert trained[0].keys() == trained[1].keys()
+    assert all(torch.equal(trained[0][key], trained[1][key]) for key in trained[0])
 
 
 def _lrs(schedule, **keys):
