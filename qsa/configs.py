@@ -8,7 +8,7 @@ The TOML files of the repository's ``experiments/<study>/`` folders ship as pack
     qsa train my-configs/tfim/config.toml
 
 Names are ``"<study>/<file>.toml"`` (``"tfim/config.toml"``), as under ``experiments/`` in the
-repository. Copies keep that layout, so the comparison configs, which name other studies' configs
+repository. Copies keep that layout, so the sweep plans, which name other studies' configs
 by relative path (``"../tfim/config.toml"``), still find them. Source: this library.
 """
 
@@ -25,13 +25,13 @@ from typing import Literal
 
 __all__ = ["BundledConfig", "Kind", "KINDS", "list_configs", "config_path", "copy_configs"]
 
-Kind = Literal["train", "submit", "gates", "comparison"]
+Kind = Literal["train", "submit", "gates", "sweep"]
 #: What runs a config of each kind (``FILE`` stands for its path).
 KINDS: dict[str, str] = {
     "train": "qsa train FILE",
     "submit": "qsa submit FILE --backend NAME",
     "gates": "python experiments/gate_counts/run.py --config FILE (repository)",
-    "comparison": "python experiments/comparison/run.py FILE (repository)",
+    "sweep": "qsa sweep FILE",
 }
 
 
@@ -42,7 +42,8 @@ class BundledConfig:
     Attributes:
         name: ``"<study>/<file>.toml"``.
         kind: ``"train"`` (a :class:`qsa.training.TrainConfig`), ``"submit"`` (a hardware
-            submission), ``"gates"`` (a gate-count sweep) or ``"comparison"`` (every model family).
+            submission), ``"gates"`` (a gate-count sweep) or ``"sweep"`` (a sweep plan: several training
+            configs in one ``qsa sweep``, e.g. the comparison of every model family).
         summary: the file's first comment line.
         path: where it is installed (read-only for a system install: copy it to change it).
     """
@@ -64,12 +65,12 @@ def _root() -> Path:
 
 def _kind(text: str) -> Kind:
     tables = tomllib.loads(text)
+    if isinstance(tables.get("tasks"), dict):
+        return "sweep"
     if "sweep" in tables:
         return "gates"
     if "circuit" in tables:
         return "submit"
-    if "tasks" in tables:
-        return "comparison"
     return "train"
 
 

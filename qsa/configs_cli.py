@@ -14,7 +14,7 @@ import sys
 __all__ = ["register", "run"]
 
 #: Short name of what runs each kind of config (qsa.configs.KINDS has the full commands).
-RUNNERS = {"train": "qsa train", "submit": "qsa submit", "gates": "gate_counts", "comparison": "comparison"}
+RUNNERS = {"train": "qsa train", "submit": "qsa submit", "gates": "gate_counts", "sweep": "qsa sweep"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 READMES = [ROOT / "README.md", *sorted((ROOT / "experiments").glob("*/README.md"))]
 #: Commands that read what an earlier command of the same README wrote: placeholder -> that command.
 NEEDS = {
-    "RUN_DIR": "python experiments/comparison/run.py --smoke",
+    "runs/comparison-smoke-sweep-<stamp>": "qsa sweep experiments/comparison/smoke.toml --no-progress",
     "runs/gate_counts-<stamp>": "python experiments/gate_counts/run.py --smoke",
     "runs/tfim-small-<stamp>": "qsa train experiments/hardware/tfim_small.toml",
     "runs/tfim-<stamp>": "qsa train experiments/tfim/smoke.toml --no-progress",

@@ -1,10 +1,9 @@
-r"""Every model family on the same tasks, data, losses and budget: the comparison as library code.
+r"""Every model family on the same tasks, data, losses and budget: the comparison's statistics, from a sweep.
 
-A comparison *plan* (a TOML file, ``experiments/comparison/config.toml``) names families, seeds and
-tasks; a task is a training config (with overrides). Each (task, family, seed) is one ordinary
-training run (:func:`qsa.training.train`) of ``with_family(task config, family)`` at that seed, so
-the same seed gives every family the same data and the same embedding. From the runs this module
-builds:
+The comparison's runs are the trials of one ``qsa sweep`` of a sweep plan
+(``experiments/comparison/sweep.toml``: a ``task`` axis of training configs and a ``model.family``
+axis, :func:`qsa.training.sweep.plan_sweep`), so the same seed gives every family the same data
+and the same embedding. :func:`sweep_results` reads the finished sweep directory and builds:
 
 - a *row* per run (:func:`run_row`): the final losses on the training, test and held-out splits,
   parameter count, seconds;
@@ -15,55 +14,51 @@ builds:
   median, minimum and maximum of every metric, and *paired differences* between two families at
   the same seeds (:func:`paired`);
 - the *tables* (:func:`markdown`), the Koopman spectra (:func:`koopman_spectrum`) and, for text
-  tasks, a generated sample per family (:func:`text_sample`).
+  tasks, a generated sample per family (:func:`text_sample`), from the trained models read back
+  from the trials' run directories (:func:`qsa.training.load.load_run`).
 
 Why mean and spread, not one number: runs driven by L-BFGS amplify rounding differences between
 machines (a different BLAS or summation order gives another trajectory from the same seed), so a
 single seed's figure, or a median that falls in a gap between seeds, does not reproduce on another
 machine; the mean over enough seeds and its spread do, and a claim should rest on them.
 
-:func:`run_comparison` runs a plan in this process, one run after another; a sweep engine (Ray
-Tune, ``qsa sweep``) can instead run :func:`task_config` per trial and hand the rows to
-:func:`aggregate` and :func:`markdown`.
+Example:
+    >>> import tempfile
+    >>> from qsa.configs import config_path
+    >>> from qsa.training.sweep import plan_sweep, run_sweep
+    >>> plan = plan_sweep(config_path("tfim/smoke.toml"), ["model.family=qsa,kcsa"], "0-1", overrides=["train.steps=2"])
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     sweep = run_sweep(plan, out=out, engine="local")
+    ...     results = sweep_results(sweep.sweep_dir)
+    >>> [(a["family"], a["n_seeds"]) for a in results["aggregates"]]
+    [('qsa', 2), ('kcsa', 2)]
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
-import time
-import tomllib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from qsa import _validate
-from qsa.training.config import (
-    FAMILIES,
-    TrainConfig,
-    apply_overrides,
-    config_from_dict,
-    config_to_dict,
-    load_config,
-    with_family,
-)
+from qsa.errors import UserError
+from qsa.model import QSAModel
+from qsa.training.config import TrainConfig
 from qsa.training.families import FamilyModel
-from qsa.training.loop import TrainResult, run_dataset, train
+from qsa.training.loop import run_dataset
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "SPECTRUM_TOL",
-    "Task",
-    "Plan",
-    "read_plan",
+    "FAMILY",
     "task_metrics",
-    "task_config",
     "run_row",
     "task_baselines",
     "aggregate",
@@ -75,7 +70,7 @@ __all__ = [
     "merge_results",
     "koopman_spectrum",
     "text_sample",
-    "run_comparison",
+    "sweep_results",
 ]
 
 #: Relative neutral band of the Koopman spectra: ``|lambda| / |det K|^(1/d)`` within ``1 +- SPECTRUM_TOL``.
@@ -84,101 +79,13 @@ SPLITS = ("train", "test", "heldout")
 #: Metrics recorded per split: tokens score p_j with L_1 and L_half; text adds the next-word nll and accuracy.
 TOKEN_METRICS = ("L_1", "L_half")
 TEXT_METRICS = ("nll", "next_token_accuracy", "L_1")
-
-
-@dataclass(frozen=True)
-class Task:
-    """One task of a plan: a training config file and overrides applied to it."""
-
-    name: str
-    config: Path
-    overrides: tuple[str, ...] = ()
-
-    def load(self, extra: Sequence[str] = ()) -> TrainConfig:
-        """The task's training config with its overrides, then ``extra`` (e.g. a runner's ``--set``)."""
-        return load_config(self.config, [*self.overrides, *extra])
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A comparison: ``name`` (of the output folder), families, seeds, tasks, and per-family
-    overrides (``{family: ("model.heads=2", ...)}``, applied after :func:`with_family` in every task:
-    the sizes of a baseline that the tasks' QSA configs cannot name)."""
-
-    name: str
-    families: tuple[str, ...]
-    seeds: tuple[int, ...]
-    tasks: tuple[Task, ...]
-    family_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-def read_plan(path: str | Path) -> Plan:
-    """Read a comparison plan: keys ``name``, ``families``, ``seeds``, ``[[tasks]]`` (``name``,
-    ``config`` relative to the plan's folder, ``overrides``) and ``[family_overrides]`` (family =
-    list of ``"model.key=value"``); every family, task config and override checked."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"plan must name an existing TOML file; got {str(path)!r}")
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    unknown = set(raw) - {"name", "families", "seeds", "tasks", "family_overrides"}
-    if unknown:
-        raise ValueError(
-            f"{path} must have only the keys name, families, seeds, tasks, family_overrides; got {sorted(unknown)}"
-        )
-    extra = raw.get("family_overrides", {})
-    if not isinstance(extra, dict) or any(
-        f not in FAMILIES or not isinstance(v, list) or not all(isinstance(o, str) for o in v) for f, v in extra.items()
-    ):
-        raise ValueError(f"family_overrides must map families to lists of KEY=VALUE strings; got {extra!r}")
-    families = raw.get("families", list(FAMILIES))
-    if not isinstance(families, list) or not families or any(f not in FAMILIES for f in families):
-        raise ValueError(f"families must be a non-empty list of {FAMILIES}; got {families!r}")
-    seeds = raw.get("seeds", [0])
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)
-    ):
-        raise ValueError(f"seeds must be a non-empty list of integers >= 0; got {seeds!r}")
-    tasks = raw.get("tasks", [])
-    if (
-        not isinstance(tasks, list)
-        or not tasks
-        or any(
-            not isinstance(t, dict) or set(t) - {"name", "config", "overrides"} or "name" not in t or "config" not in t
-            for t in tasks
-        )
-    ):
-        raise ValueError(f"tasks must be a non-empty list of tables with name, config (and overrides); got {tasks!r}")
-    plan = Plan(
-        name=str(raw.get("name", "comparison")),
-        families=tuple(families),
-        seeds=tuple(seeds),
-        tasks=tuple(
-            Task(t["name"], (path.parent / t["config"]).resolve(), tuple(t.get("overrides", []))) for t in tasks
-        ),
-        family_overrides={f: tuple(v) for f, v in extra.items()},
-    )
-    for task in plan.tasks:  # a config that does not load is an error now, not after an hour of runs
-        base = task.load()
-        for family in plan.families:
-            task_config(base, task.name, family, 0, plan.family_overrides.get(family, ()))
-    return plan
+#: The grid axis of a comparison sweep: the model families.
+FAMILY = "model.family"
 
 
 def task_metrics(config: TrainConfig) -> tuple[str, ...]:
     """The metrics a task records per split: ``L_1``, ``L_half`` for tokens; ``nll``, accuracy, ``L_1`` for text."""
     return TEXT_METRICS if config.data.source == "text" else TOKEN_METRICS
-
-
-def task_config(base: TrainConfig, task: str, family: str, seed: int, overrides: Sequence[str] = ()) -> TrainConfig:
-    """The training config of one run: ``base`` moved to ``family`` (:func:`with_family`), then the
-    family's ``overrides`` (e.g. ``"model.heads=2"``), at ``seed``, named ``<task>-<family>-seed<seed>``."""
-    _validate.integer(seed, "seed", minimum=0)
-    config = with_family(base, family)
-    if overrides:
-        config = config_from_dict(apply_overrides(config_to_dict(config), overrides))
-    return replace(config, name=f"{task}-{family}-seed{seed}", seed=seed)
 
 
 def _split_values(final: dict[str, dict[str, float]], metrics: Sequence[str]) -> dict[str, float | None]:
@@ -191,27 +98,20 @@ def _split_values(final: dict[str, dict[str, float]], metrics: Sequence[str]) ->
     return row
 
 
-def run_row(result: TrainResult, task: str, metrics: Sequence[str]) -> dict[str, Any]:
-    """One run's row: task, family, seed, parameters, seconds, steps and ``<split>_<metric>`` of the
-    final evaluation (``heldout``: the mean over the held-out Hamiltonians, ``None`` without any)."""
-    s = result.summary
-    config = json_config(result)
+def run_row(summary: dict[str, Any], task: str, seed: int, metrics: Sequence[str]) -> dict[str, Any]:
+    """One run's row from its ``summary.json``: task, family, seed, parameters, seconds, steps and
+    ``<split>_<metric>`` of the final evaluation (``heldout``: the mean over the held-out
+    Hamiltonians, ``None`` without any)."""
     return {
         "task": task,
-        "family": s["family"],
-        "seed": config["seed"],
-        "parameters": s["parameters"],
-        "seconds": s["wall_seconds"],
-        "cpu_seconds": s.get("cpu_seconds"),
-        "steps": s["steps"],
-        **_split_values(s["final"], metrics),
+        "family": summary["family"],
+        "seed": seed,
+        "parameters": summary["parameters"],
+        "seconds": summary["wall_seconds"],
+        "cpu_seconds": summary.get("cpu_seconds"),
+        "steps": summary["steps"],
+        **_split_values(summary["final"], metrics),
     }
-
-
-def json_config(result: TrainResult) -> dict[str, Any]:
-    """The resolved config of a run, as written to its ``config.json``."""
-    config: dict[str, Any] = json.loads((Path(result.run_dir) / "config.json").read_text(encoding="utf-8"))
-    return config
 
 
 _BASELINE_METRIC = {"accuracy": "next_token_accuracy"}
@@ -414,7 +314,9 @@ def koopman_spectrum(model: FamilyModel) -> dict[str, Any]:
     return {"alpha": alpha, "layers": layers}
 
 
-def text_sample(result: TrainResult, config: TrainConfig, *, n_tokens: int = 16, seed: int = 0) -> dict[str, Any]:
+def text_sample(
+    model: QSAModel | FamilyModel, config: TrainConfig, *, n_tokens: int = 16, seed: int = 0
+) -> dict[str, Any]:
     """A sample of a trained text model: ``n_tokens`` words drawn after the first three words of the
     first test window (:func:`qsa.training.generate.generate`, temperature 1, ``seed``)."""
     from qsa.training.generate import generate
@@ -424,7 +326,7 @@ def text_sample(result: TrainResult, config: TrainConfig, *, n_tokens: int = 16,
     if not isinstance(test, torch.Tensor) or vocabulary is None:
         raise ValueError(f"config must be a text task (data.source = 'text'); got {config.data.source!r}")
     prompt = test[0, :3].tolist()
-    sample = generate(result.model, vocabulary, prompt, n_tokens, seed=seed)
+    sample = generate(model, vocabulary, prompt, n_tokens, seed=seed)
     return {
         "prompt": " ".join(vocabulary.decode(prompt)),
         "text": sample.text,
@@ -449,7 +351,7 @@ def baseline_statistics(per_seed: dict[str, list[dict[str, Any]]]) -> dict[str, 
 
 
 def merge_results(parts: Sequence[dict[str, Any]], *, replace_rows: bool = False) -> dict[str, Any]:
-    """One result from several :func:`run_comparison` results (a comparison run in pieces, e.g.
+    """One result from several :func:`sweep_results` results (a comparison run in pieces, e.g.
     over disjoint seeds): rows, spectra, samples and per-seed baselines joined, statistics recomputed.
 
     Args:
@@ -515,81 +417,112 @@ def merge_results(parts: Sequence[dict[str, Any]], *, replace_rows: bool = False
     }
 
 
-def run_comparison(
-    plan: Plan,
-    out_dir: str | Path,
-    *,
-    families: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    tasks: Sequence[str] | None = None,
-    overrides: Sequence[str] = (),
-    progress: bool = False,
-    run_plots: bool = True,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Run ``plan`` (or the subsets named) in this process, one training run after another, under ``out_dir``.
+def _base(config: dict[str, Any]) -> dict[str, Any]:
+    """What every family of a task shares: its data and its ``[train]`` section (the budget)."""
+    return {"data": config["data"], "train": config["train"]}
 
-    Each run lives in ``out_dir/<task>/<family>-seed<seed>/`` (with ``run_plots``, ``loss.png``, and
-    for the Koopman families ``monitor.png`` and ``spectrum.png`` of the first layer, at the first seed). ``on_row`` is called with each row
-    as it is done.
+
+def sweep_results(sweep_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The comparison's results from a finished ``qsa sweep`` whose axes are ``task`` and ``model.family``.
+
+    Each trial is a (task, family, seed) run; its row comes from its ``summary.json``, the Koopman
+    spectra and the text samples from its trained model (the last checkpoint, i.e. the final
+    weights), and the untrained baselines from each seed's data, checked against the trials' data
+    fingerprints. A sweep of one training config (no ``task`` axis) is one task named after the sweep.
+
+    Args:
+        sweep_dir: a sweep directory of :func:`qsa.training.sweep.run_sweep` (``sweep.json``, ``trials/``).
 
     Returns:
-        ``{"families", "seeds", "tasks", "metrics", "base_configs", "rows", "aggregates",
-        "baselines", "spectra", "samples", "wall_seconds"}`` (JSON-friendly): ``baselines[task]``
-        holds the chance levels and the untrained baselines (mean ± spread over the seeds' data
-        draws), ``spectra`` the Koopman spectra per run, ``samples`` a generated text per text run
-        at the first seed.
+        ``{"families", "seeds", "tasks", "metrics", "base_configs", "family_overrides", "rows",
+        "aggregates", "baselines", "baselines_per_seed", "spectra", "samples", "spectrum_tol",
+        "wall_seconds", "plan"}`` (JSON-friendly): rows in the order task, seed, family;
+        ``baselines[task]`` holds the chance levels and the untrained baselines (mean ± spread over
+        the seeds' data draws), ``spectra`` the Koopman spectra per run, ``samples`` a generated
+        text per text run at the first seed, ``wall_seconds`` the trials' wall seconds summed.
+
+    Raises:
+        UserError: ``sweep_dir`` is not a sweep directory, has axes other than ``task`` and
+            ``model.family``, or has unfinished trials (``qsa sweep --resume`` finishes them).
     """
-    out_dir = Path(out_dir)
-    families = tuple(plan.families if families is None else families)
-    seeds = tuple(plan.seeds if seeds is None else seeds)
-    chosen = [t for t in plan.tasks if tasks is None or t.name in tasks]
-    if any(f not in FAMILIES for f in families) or not families:
-        raise ValueError(f"families must be a non-empty list of {FAMILIES}; got {list(families)}")
-    if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers >= 0; got {list(seeds)}")
-    if not chosen:
-        raise ValueError(f"tasks must name tasks of the plan {[t.name for t in plan.tasks]}; got {list(tasks or [])}")
-    started = time.perf_counter()
-    bases = {t.name: t.load(overrides) for t in chosen}  # every config checked before the first run
+    from qsa.training.load import load_run
+    from qsa.training.sweep import PLAN, TASK, TRIALS, SweepPlan, _assignment, _finished
+
+    path = Path(sweep_dir)
+    try:
+        plan = SweepPlan.from_dict(json.loads((path / PLAN).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(
+            f"sweep_dir must be a qsa sweep directory (with a readable {PLAN}); got {str(path)!r}", key="SWEEP_DIR"
+        ) from None
+    labels = dict(plan.labels())
+    if FAMILY not in labels or set(labels) - {TASK, FAMILY}:
+        raise UserError(
+            f"sweep_dir must hold a sweep over {FAMILY} (and task) only; got the axes {list(labels)} in {str(path)!r}",
+            key="SWEEP_DIR",
+        )
+    unfinished = [t.name for t in plan.trials if _finished(path / TRIALS / t.name, t.train_config()) is None]
+    if unfinished:
+        raise UserError(
+            f"sweep_dir must hold a finished sweep; got {len(unfinished)} unfinished trials of "
+            f"{len(plan.trials)} ({unfinished[0]}, ...): qsa sweep --resume {path} finishes them",
+            key="SWEEP_DIR",
+        )
+    families, seeds = [str(f) for f in labels[FAMILY]], list(plan.seeds)
+    tasks = [str(t) for t in labels.get(TASK, [plan.name])]
+    trials = {(t.point.get(TASK, plan.name), t.point[FAMILY], t.seed): t for t in plan.trials}
     rows: list[dict[str, Any]] = []
     spectra: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
     baselines_per_seed: dict[str, list[dict[str, Any]]] = {}
-    for task in chosen:
-        base, metrics = bases[task.name], task_metrics(bases[task.name])
+    metrics: dict[str, list[str]] = {}
+    bases: dict[str, dict[str, Any]] = {}
+    for task in tasks:
         per_seed = []
         for seed in seeds:
             for family in families:
-                cfg = task_config(base, task.name, family, seed, plan.family_overrides.get(family, ()))
-                run_dir = out_dir / task.name / f"{family}-seed{seed}"
-                result = train(cfg, run_dir=run_dir, progress=progress, plots=run_plots and seed == seeds[0])
-                row = {**run_row(result, task.name, metrics), "run_dir": f"{task.name}/{family}-seed{seed}"}
-                rows.append(row)
-                if family.startswith("koopman") and isinstance(result.model, FamilyModel):
-                    spectra.append(
-                        {"task": task.name, "family": family, "seed": seed, **koopman_spectrum(result.model)}
-                    )
-                if seed == seeds[0] and cfg.data.source == "text":
-                    samples.append({"task": task.name, "family": family, "seed": seed, **text_sample(result, cfg)})
-                if on_row is not None:
-                    on_row(row)
-            reference = task_baselines(cfg)  # the data of this seed, as every family saw it
-            recorded = json.loads((Path(result.run_dir) / "data.json").read_text(encoding="utf-8"))["fingerprint"]
+                trial = trials[task, family, seed]
+                run_dir = path / TRIALS / trial.name
+                config = trial.train_config()
+                metrics.setdefault(task, list(task_metrics(config)))
+                bases.setdefault(task, _base(trial.config))
+                summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+                rows.append(
+                    {**run_row(summary, task, seed, metrics[task]), "run_dir": f"{path.name}/{TRIALS}/{trial.name}"}
+                )
+                koopman = family.startswith("koopman")
+                sample = seed == seeds[0] and config.data.source == "text"
+                if koopman or sample:
+                    model = load_run(run_dir, checkpoint="last").model
+                    if koopman and isinstance(model, FamilyModel):
+                        spectra.append({"task": task, "family": family, "seed": seed, **koopman_spectrum(model)})
+                    if sample:
+                        samples.append({"task": task, "family": family, "seed": seed, **text_sample(model, config)})
+            reference = task_baselines(config)  # the data of this seed, as every family saw it
+            recorded = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))["fingerprint"]
             if reference["fingerprint"] != recorded:
                 raise RuntimeError(
                     f"the baselines must be scored on the runs' very data (fingerprint {recorded}); "
                     f"got {reference['fingerprint']}"
                 )
             per_seed.append({"seed": seed, **reference})
-        baselines_per_seed[task.name] = per_seed
+        baselines_per_seed[task] = per_seed
+    overrides = {
+        str(v[FAMILY]): [_assignment(k, x) for k, x in v.items() if k != FAMILY]
+        for key, values in plan.grid
+        if key == FAMILY
+        for v in values
+        if isinstance(v, dict)
+    }
     return {
-        "families": list(families),
-        "seeds": list(seeds),
-        "tasks": [{"name": t.name, "config": str(t.config), "overrides": list(t.overrides)} for t in chosen],
-        "metrics": {t.name: list(task_metrics(bases[t.name])) for t in chosen},
-        "base_configs": {name: config_to_dict(c) for name, c in bases.items()},
-        "family_overrides": {f: list(v) for f, v in plan.family_overrides.items() if f in families},
+        "families": families,
+        "seeds": seeds,
+        "tasks": [
+            {"name": t, "config": plan.tasks.get(t, plan.source), "overrides": list(plan.overrides)} for t in tasks
+        ],
+        "metrics": metrics,
+        "base_configs": bases,
+        "family_overrides": overrides,
         "rows": rows,
         "aggregates": aggregate(rows),
         "baselines": baseline_statistics(baselines_per_seed),
@@ -597,5 +530,6 @@ def run_comparison(
         "spectra": spectra,
         "samples": samples,
         "spectrum_tol": SPECTRUM_TOL,
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds": sum(r["seconds"] for r in rows),
+        "plan": {"name": plan.name, "source": plan.source, "sweep_dir": path.name},
     }

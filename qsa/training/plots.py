@@ -27,7 +27,7 @@ def _save(fig, path: Path) -> None:
     runs.write_png(path, fig)
 
 
-def _legend_below(ax) -> None:
+def _legend_below(ax: Any) -> None:
     """The axes' legend under it, in two columns: inside, it hid the curves it names (late steps)."""
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
 

@@ -64,6 +64,7 @@ import socket
 import statistics
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,14 +239,18 @@ class SweepPlan:
     """What a sweep runs: the grid, the seeds and every trial's configuration (checked).
 
     Attributes:
-        name: the sweep's name (the config's ``name``).
-        source: the training config file as given.
+        name: the sweep's name (the config's ``name``, or a sweep plan's).
+        source: the training config file or sweep plan file as given.
         overrides: the ``--set`` overrides applied to every trial.
-        grid: ``[(key, [values...]), ...]`` in the order given; the first key is the plot's x axis.
+        grid: ``[(key, [values...]), ...]`` in the order given; the first key other than ``task`` is
+            the plot's x axis. A value may be a *bundle*: a dict of settings that includes ``key``
+            (``{"model.family": "chen", "model.heads": 2}``); the grid point shows its ``key`` value.
         seeds: the seeds, innermost.
         trials: every (point, seed), points in grid order.
         loss: the training objective (``train.loss`` of the first trial): the headline metric.
         reset: keys of the file reset by a ``model.family`` grid value, per family (for the record).
+        tasks: a sweep plan's tasks, ``{task: training config path}`` (the values of its ``task``
+            axis); empty for a sweep of one training config.
     """
 
     name: str
@@ -256,12 +261,14 @@ class SweepPlan:
     trials: tuple[Trial, ...]
     loss: str
     reset: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "source": self.source,
             "overrides": list(self.overrides),
+            "tasks": self.tasks,
             "grid": [[key, list(values)] for key, values in self.grid],
             "seeds": list(self.seeds),
             "loss": self.loss,
@@ -283,7 +290,12 @@ class SweepPlan:
             trials=tuple(Trial(**t) for t in raw["trials"]),
             loss=raw["loss"],
             reset=dict(raw.get("reset", {})),
+            tasks=dict(raw.get("tasks", {})),
         )
+
+    def labels(self) -> list[tuple[str, list[Any]]]:
+        """The grid with each bundle replaced by its value of the axis key: the values grid points show."""
+        return [(key, [_label(key, v) for v in values]) for key, values in self.grid]
 
 
 def _assignment(key: str, value: Any) -> str:
@@ -293,55 +305,254 @@ def _assignment(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value)}" if not isinstance(value, bool) else f"{key}={str(value).lower()}"
 
 
+def _label(key: str, value: Any) -> Any:
+    """What a grid point shows for ``value`` on the axis ``key``: a bundle's own ``key`` value."""
+    return value[key] if isinstance(value, dict) else value
+
+
+def _settings(key: str, value: Any) -> dict[str, Any]:
+    """The config keys a grid value sets: ``{key: value}``, or the bundle itself."""
+    return dict(value) if isinstance(value, dict) else {key: value}
+
+
+def _flatten(table: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"model": {"family": x}, "train.lr": y}`` -> ``{"model.family": x, "train.lr": y}`` (TOML's dotted keys)."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            for inner, v in value.items():
+                out[f"{key}.{inner}"] = v
+        else:
+            out[key] = value
+    return out
+
+
+def _check_key(key: str, where: str) -> None:
+    path = key.split(".")
+    if not key or not all(path) or len(path) != 2:
+        raise UserError(f"{where} key must be 'section.key' (e.g. model.k); got {key!r}", key=where)
+    if key in _NOT_GRID:
+        raise UserError(f"{where} key must not be {key!r} (the sweep sets it); got it", key=where)
+
+
+def _check_axis(key: str, values: Sequence[Any], where: str) -> list[Any]:
+    """Check one grid axis whose values may be bundles (dicts of settings that include ``key``)."""
+    _check_key(key, where)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise UserError(f"{where} {key} must be a non-empty list of values; got {values!r}", key=where)
+    checked = []
+    for value in values:
+        if isinstance(value, Mapping):
+            bundle = _flatten(value)
+            if key not in bundle:
+                raise UserError(
+                    f"{where} {key}: a table of settings must set {key} itself (its value names the grid point); "
+                    f"got {dict(value)!r}",
+                    key=where,
+                )
+            for k in bundle:
+                _check_key(k, where)
+            value = bundle
+        checked.append(value)
+    labels = [json.dumps(_label(key, v), sort_keys=True) for v in checked]
+    if len(set(labels)) != len(labels):
+        raise UserError(
+            f"{where} {key} must list each value once; got {[_label(key, v) for v in checked]!r}", key=where
+        )
+    return checked
+
+
+#: The axis of a sweep plan that chooses the training config; its values are the plan's task names.
+TASK = "task"
+#: Top-level keys of a sweep plan file.
+_PLAN_KEYS = ("name", "seeds", "tasks", "grid")
+
+
+@dataclass(frozen=True)
+class _PlanFile:
+    name: str
+    tasks: dict[str, Path]
+    grid: list[tuple[str, list[Any]]]
+    seeds: list[int]
+
+
+def _read_toml(path: Path) -> dict[str, Any] | None:
+    """The TOML table of ``path``; ``None`` if it is not a readable TOML file (``load_config`` says why)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+
+
+def is_sweep_plan(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a sweep plan (a TOML file with a ``[tasks]`` table) rather than a training config."""
+    raw = _read_toml(Path(path))
+    return raw is not None and isinstance(raw.get("tasks"), dict)
+
+
+def read_sweep_plan(path: str | os.PathLike[str]) -> _PlanFile:
+    """Read and check a sweep plan file (format: :func:`plan_sweep`); every path relative to the file's folder.
+
+    Raises:
+        UserError: an unknown key, a task whose training config does not exist, an empty task list
+            or grid axis, a malformed seed list or grid value.
+    """
+    path = Path(path)
+    raw = _read_toml(path)
+    if raw is None or not isinstance(raw.get("tasks"), dict):
+        raise UserError(f"sweep plan must be a TOML file with a [tasks] table; got {str(path)!r}", key="CONFIG")
+    unknown = sorted(set(raw) - set(_PLAN_KEYS))
+    if unknown:
+        raise UserError(f"sweep plan keys must be among {', '.join(_PLAN_KEYS)}; got {unknown} in {path}", key="CONFIG")
+    tasks: dict[str, Path] = {}
+    if not raw["tasks"]:
+        raise UserError(f"tasks must name at least one training config; got an empty [tasks] in {path}", key="tasks")
+    for task, file in raw["tasks"].items():
+        target = path.parent / file if isinstance(file, str) else None
+        if target is None or not target.is_file():
+            raise UserError(
+                f"tasks.{task} must be the path of a training config relative to the plan; got {file!r} "
+                f"(no such file next to {path})",
+                key="tasks",
+            )
+        tasks[task] = target
+    grid_table = raw.get("grid", {})
+    if not isinstance(grid_table, dict):
+        raise UserError(f"grid must be a table of KEY = [values]; got {grid_table!r}", key="grid")
+    grid = [(key, _check_axis(key, values, "grid")) for key, values in _flatten(grid_table).items()]
+    if any(key == TASK for key, _ in grid):
+        raise UserError("grid key must not be 'task' (the [tasks] table is that axis); got it", key="grid")
+    seeds = raw.get("seeds", "0")
+    try:
+        seed_list = parse_seeds(
+            seeds if isinstance(seeds, str) else list(seeds) if isinstance(seeds, list) else [seeds]
+        )
+    except UserError as exc:
+        raise UserError(str(exc).replace("--seeds", "seeds", 1), key="seeds") from None
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise UserError(f"name must be a non-empty string; got {name!r}", key="name")
+    return _PlanFile(name, tasks, grid, seed_list)
+
+
+def _select(axis: tuple[str, list[Any]], wanted: list[Any]) -> tuple[str, list[Any]]:
+    """The plan axis ``axis`` cut to the values ``wanted`` (``--grid KEY=...`` on a sweep plan), in that order."""
+    key, values = axis
+    by_label = {json.dumps(_label(key, v), sort_keys=True): v for v in values}
+    chosen = []
+    for w in wanted:
+        text = json.dumps(w, sort_keys=True)
+        if text not in by_label:
+            raise UserError(
+                f"--grid {key} must list values of the plan's {key} axis ({', '.join(str(_label(key, v)) for v in values)}); "
+                f"got {w!r}",
+                key="--grid",
+            )
+        chosen.append(by_label[text])
+    return key, chosen
+
+
 def plan_sweep(
     config: str | os.PathLike[str],
-    grid: Sequence[str] | Sequence[tuple[str, Sequence[Any]]],
-    seeds: str | Sequence[int],
+    grid: Sequence[str] | Sequence[tuple[str, Sequence[Any]]] = (),
+    seeds: str | Sequence[int] | None = None,
     *,
     overrides: Sequence[str] = (),
 ) -> SweepPlan:
-    """Check and resolve every trial of a sweep of the training config file ``config``.
+    """Check and resolve every trial of a sweep of a training config file, or of a sweep plan file.
+
+    A *sweep plan* (``experiments/comparison/sweep.toml``) runs several training configs in one
+    sweep, and grid values that are bundles of settings (Ray Tune's grid search over dicts)::
+
+        name = "comparison"
+        seeds = "0-9"                               # as --seeds
+        [tasks]                                     # the task axis: task = training config (relative to this file)
+        tfim = "../tfim/config.toml"
+        markov = "../classical/markov.toml"
+        [grid]                                      # further axes, as --grid; a value may be a table of settings
+        model.family = ["qsa", "kcsa", { model.family = "chen", model.heads = 2 }]
+
+    Its trials are the product task x grid points x seeds, task outermost; a trial's point holds
+    ``task`` and, for a bundle, the value of the axis key (``model.family = "chen"``) while its
+    config gets every setting of the bundle. On a plan, ``grid`` items naming a plan axis
+    (``task=tfim``, ``model.family=qsa,chen``) keep only those values; other keys add an axis;
+    ``seeds`` replaces the plan's.
 
     Args:
-        config: a training config (TOML; ``experiments/*/config.toml``).
+        config: a training config (TOML; ``experiments/*/config.toml``) or a sweep plan.
         grid: ``["model.k=1,2,3", ...]`` (as ``--grid``) or ``[("model.k", [1, 2, 3]), ...]``; may be empty
             (one point: the config itself).
-        seeds: ``"0-4"``, ``"0,3"`` or a list of ints (:func:`parse_seeds`).
+        seeds: ``"0-4"``, ``"0,3"`` or a list of ints (:func:`parse_seeds`); ``None``: the plan's, or 0.
         overrides: ``--set`` overrides applied to every trial (before the grid point and seed).
 
     Returns:
         the :class:`SweepPlan`; every trial's configuration has been checked as ``qsa train`` checks one.
 
     Raises:
-        UserError: for a malformed grid or seed list, a key that is not a config key, a value a key
+        UserError: for a malformed plan, grid or seed list, a key that is not a config key, a value a key
             does not take, a grid key also given in ``overrides``: before anything runs.
     """
-    if grid and isinstance(next(iter(grid)), str):
-        parsed = parse_grid(grid)  # type: ignore[arg-type]
+    path = Path(config)
+    plan_file = read_sweep_plan(path) if is_sweep_plan(path) else None
+    items = list(grid)
+    task_items = [i for i in items if isinstance(i, str) and i.split("=", 1)[0].strip() == TASK]
+    if task_items and plan_file is None:
+        raise UserError(f"--grid task must only be given with a sweep plan (a [tasks] table); got {task_items[0]!r}")
+    items = [i for i in items if i not in task_items]
+    if items and isinstance(items[0], str):
+        parsed = parse_grid(items)  # type: ignore[arg-type]
     else:
-        parsed = [(key, list(values)) for key, values in grid]  # type: ignore[misc,str-unpack,unused-ignore]
-        parse_grid([f"{key}={','.join(json.dumps(v) for v in values)}" for key, values in parsed])  # same checks
-    seed_list = parse_seeds(seeds)
+        parsed = [(key, list(values)) for key, values in items]  # type: ignore[misc,str-unpack,unused-ignore]
+        parsed = [(key, _check_axis(key, values, "--grid")) for key, values in parsed]
+    tasks: dict[str, Path] = {}
+    if plan_file is not None:
+        tasks = plan_file.tasks
+        axes: list[tuple[str, list[Any]]] = [(TASK, list(tasks)), *plan_file.grid]
+        for item in task_items:
+            names = _split_values(item.split("=", 1)[1])
+            if not all(names):
+                raise UserError(f"--grid task must list task names, separated by commas; got {item!r}", key="--grid")
+            axes[0] = _select(axes[0], names)
+        keys = [k for k, _ in axes]
+        for key, values in parsed:
+            if key in keys:
+                axes[keys.index(key)] = _select(axes[keys.index(key)], values)
+            else:
+                axes.append((key, values))
+        seed_list = parse_seeds(seeds) if seeds is not None else plan_file.seeds
+    else:
+        axes = parsed
+        seed_list = parse_seeds("0" if seeds is None else seeds)
     overrides = list(overrides)
-    given = {".".join(path) for path, _ in parse_overrides(overrides)}
-    for key, _ in parsed:
-        if key in given:
-            raise UserError(f"--grid {key} must not also be given with --set; got both", key="--grid")
+    given = {".".join(p) for p, _ in parse_overrides(overrides)}
+    set_by: dict[str, str] = {}
+    for key, values in axes:
+        for value in values:
+            for k in _settings(key, value) if key != TASK else ():
+                if k in given:
+                    raise UserError(f"--grid {k} must not also be given with --set; got both", key="--grid")
+                if set_by.setdefault(k, key) != key:
+                    raise UserError(
+                        f"grid key {k} must be set by one axis; got it in {set_by[k]} and {key}", key="--grid"
+                    )
     if "seed" in given:
         raise UserError("--set seed must not be given to a sweep (use --seeds); got it", key="--set")
-    path = Path(config)
     trials: list[Trial] = []
     resets: dict[str, dict[str, Any]] = {}
-    keys = [key for key, _ in parsed]
-    for values in itertools.product(*(v for _, v in parsed)):
-        point = dict(zip(keys, values))
-        assignments = [_assignment(k, v) for k, v in point.items()]
+    keys = [key for key, _ in axes]
+    for combination in itertools.product(*(v for _, v in axes)):
+        point = {k: _label(k, v) for k, v in zip(keys, combination)}
+        settings = [
+            _assignment(k2, v2) for k, v in zip(keys, combination) if k != TASK for k2, v2 in _settings(k, v).items()
+        ]
+        shown = [_assignment(k, point[k]) for k in keys if k != TASK]
+        source = tasks[point[TASK]] if tasks else path
         for seed in seed_list:
-            loaded = load_config_with_family(path, [*overrides, *assignments, f"seed={seed}"])
+            loaded = load_config_with_family(source, [*overrides, *settings, f"seed={seed}"])
             if loaded.reset:
                 resets[str(loaded.config.model.family)] = loaded.reset
             base = loaded.config
-            name = runs.run_name(base.name, [*assignments, f"seed={seed}"])
+            name = runs.run_name(point[TASK] if tasks else base.name, [*shown, f"seed={seed}"])
             trials.append(Trial(len(trials), point, seed, name, config_to_dict(base)))
     names = [t.name for t in trials]
     if len(set(names)) != len(names):  # run_name shortens long names with a hash: a clash is a real duplicate
@@ -349,14 +560,15 @@ def plan_sweep(
             f"--grid must give every trial its own run directory; got {len(names) - len(set(names))} clashes"
         )
     return SweepPlan(
-        name=str(trials[0].config["name"]),
+        name=plan_file.name if plan_file is not None else str(trials[0].config["name"]),
         source=str(config),
         overrides=tuple(overrides),
-        grid=tuple((k, tuple(v)) for k, v in parsed),
+        grid=tuple((k, tuple(v)) for k, v in axes),
         seeds=tuple(seed_list),
         trials=tuple(trials),
         loss=str(trials[0].config["train"]["loss"]),
         reset=resets,
+        tasks={task: str(p) for task, p in tasks.items()},
     )
 
 
@@ -867,7 +1079,8 @@ def _run_ray(  # pragma: no cover - the ray-marked tests (tests/qsa/training/tes
 
 
 def _metrics(plan: SweepPlan) -> list[str]:
-    return list(dict.fromkeys([plan.loss, "L_1", "L_half", "L_B"]))
+    losses = [str(t.config["train"]["loss"]) for t in plan.trials]
+    return list(dict.fromkeys([plan.loss, *losses, "L_1", "L_half", "L_B"]))
 
 
 def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
@@ -890,9 +1103,10 @@ def summarise(plan: SweepPlan, sweep_dir: str | os.PathLike[str]) -> tuple[list[
         summary = _finished(path / TRIALS / trial.name, trial.train_config())
         if summary is not None:
             rows.append(_row(trial, summary, metrics))
-    keys = [key for key, _ in plan.grid]
+    labels = plan.labels()
+    keys = [key for key, _ in labels]
     points = []
-    for values in itertools.product(*(v for _, v in plan.grid)):
+    for values in itertools.product(*(v for _, v in labels)):
         point = dict(zip(keys, values))
         group = [r for r in rows if all(r[k] == v for k, v in point.items())]
         if not group:
@@ -921,11 +1135,6 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _headline(plan: SweepPlan, points: list[dict[str, Any]]) -> str:
-    """The plotted metric: the training objective on the test split (held-out Hamiltonians when only they exist)."""
-    return f"test_{plan.loss}" if any(f"test_{plan.loss}_median" in p for p in points) else f"train_{plan.loss}"
-
-
 def markdown(plan: SweepPlan, points: list[dict[str, Any]]) -> str:
     """The per-point table: median [q25, q75] over seeds of each split's metrics, chance level, wall seconds."""
     keys = [key for key, _ in plan.grid]
@@ -951,19 +1160,13 @@ def markdown(plan: SweepPlan, points: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot_summary(plan: SweepPlan, points: list[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """``summary.png``: the headline metric (median, IQR bars) against the first grid key, one line per other key values."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    headline = _headline(plan, points)
-    keys = [key for key, _ in plan.grid]
-    fig = Figure(figsize=(6.4, 4.4))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
+def _plot_panel(ax: Any, grid: list[tuple[str, list[Any]]], points: list[dict[str, Any]], loss: str) -> None:
+    """One panel of ``summary.png``: ``loss``'s headline against the first key of ``grid`` (labels), a line per other values."""
+    headline = f"test_{loss}" if any(f"test_{loss}_median" in p for p in points) else f"train_{loss}"
+    keys = [key for key, _ in grid]
     if keys:
         first, rest = keys[0], keys[1:]
-        xs = list(plan.grid[0][1])
+        xs = list(grid[0][1])
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
         positions = xs if numeric else list(range(len(xs)))
         groups = list(dict.fromkeys(tuple(p[k] for k in rest) for p in points))
@@ -982,18 +1185,46 @@ def plot_summary(plan: SweepPlan, points: list[dict[str, Any]], path: str | os.P
                 [c[1][f"{headline}_q75"] - m for m, c in zip(mid, chosen)],
             ]
             label = ", ".join(f"{k}={v}" for k, v in zip(rest, group)) or headline
-            ax.errorbar(x, mid, yerr=err, marker="o", capsize=3, label=label)
-        ax.set_xticks(positions, [str(v) for v in xs])
+            # categories (families, kernels) are not joined by lines: no order between them
+            ax.errorbar(x, mid, yerr=err, marker="o", capsize=3, label=label, ls="-" if numeric else "none")
+        if numeric:
+            ax.set_xticks(positions, [str(v) for v in xs])
+        else:
+            ax.set_xticks(positions, [str(v) for v in xs], rotation=40, ha="right")
         ax.set_xlabel(first)
     else:
         ax.errorbar([0], [points[0][f"{headline}_median"]], marker="o")
     chance = [p.get("chance_L_1_median") for p in points if p.get("chance_L_1_median") is not None]
-    if plan.loss in ("L_1", "L_half") and chance:
-        column = "chance_L_1_median" if plan.loss == "L_1" else "chance_L_half_median"
+    if loss in ("L_1", "L_half") and chance:
+        column = "chance_L_1_median" if loss == "L_1" else "chance_L_half_median"
         ax.axhline(points[0][column], color="k", ls="--", lw=1, label=f"chance {points[0][column]:.3f}")
     n = max(p["n_seeds"] for p in points)
-    ax.set(ylabel=f"{headline.replace('_', ' ')} (median, IQR over {n} seed{'s' if n > 1 else ''})", title=plan.name)
+    ax.set(ylabel=f"{headline.replace('_', ' ')} (median, IQR over {n} seed{'s' if n > 1 else ''})")
     ax.legend(fontsize=8)
+
+
+def plot_summary(plan: SweepPlan, points: list[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """``summary.png``: the headline metric (median, IQR bars) against the first grid key, one line per other
+    key values; a sweep plan with several tasks gets a panel per task (each with its own training objective)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels = plan.labels()
+    grid = [(k, v) for k, v in labels if k != TASK]
+    tasks = dict(labels).get(TASK, [None])
+    panels = [(task, [p for p in points if task is None or p[TASK] == task]) for task in tasks]
+    panels = [(task, chosen) for task, chosen in panels if chosen]
+    fig = Figure(figsize=(6.4 * len(panels), 4.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (task, chosen) in zip(axes, panels):
+        loss = (
+            plan.loss
+            if task is None
+            else next(str(t.config["train"]["loss"]) for t in plan.trials if t.point[TASK] == task)
+        )
+        _plot_panel(ax, grid, chosen, loss)
+        ax.set_title(plan.name if task is None else f"{plan.name}: {task}")
     fig.tight_layout()
     out = Path(path)
     runs.write_png(out, fig)

@@ -3,6 +3,7 @@
 qsa sweep experiments/kernels/config.toml --grid model.k=1,2,3,4 --grid model.kernel=mono,poly --seeds 0-4
 qsa sweep experiments/kernels/config.toml --grid model.k=1,2 --seeds 0-2 --engine ray --cpus-per-trial 1
 qsa sweep experiments/kernels/config.toml ... --engine ray --address 10.0.0.1:6379   # a running cluster
+qsa sweep experiments/comparison/sweep.toml --engine ray                 # a sweep plan: several training configs
 qsa sweep --resume runs/kernels-sweep-20261201-120000
 
 See :mod:`qsa.training.sweep` for the sweep directory and what each engine does.
@@ -27,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "sweep",
         parents=[
             run_options(
-                config="TOML training config (see experiments/*/config.toml)",
+                config="TOML training config (see experiments/*/config.toml), or a sweep plan of several "
+                "(a [tasks] table: experiments/comparison/sweep.toml)",
                 overrides="override a config key in every trial, e.g. --set train.steps=20 (repeatable)",
                 out="root of the sweep directory (default: runs)",
                 resume=("SWEEP_DIR", "finish the interrupted sweep in SWEEP_DIR"),
@@ -46,9 +48,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         metavar="KEY=V1,V2,...",
-        help="a config key and its values, e.g. --grid model.k=1,2,3 (repeatable: the Cartesian product)",
+        help="a config key and its values, e.g. --grid model.k=1,2,3 (repeatable: the Cartesian product); on a "
+        "sweep plan, an axis of the plan (task=tfim, model.family=qsa,chen) keeps only the values listed",
     )
-    p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,3,7 (default 0)")
+    p.add_argument("--seeds", help="seeds, e.g. 0-4 or 0,3,7 (default: a sweep plan's, else 0)")
     p.add_argument(
         "--engine", help="local (this process, no Ray) or ray (Ray Tune); default local (--resume: the sweep's own)"
     )
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             for name, value, default in (
                 ("--grid", args.grid, []),
                 ("--set", args.overrides, []),
-                ("--seeds", args.seeds, "0"),
+                ("--seeds", args.seeds, None),
             ):
                 if value != default:
                     raise UserError(f"{name} must not be given with --resume (the sweep keeps its plan); got {value!r}")

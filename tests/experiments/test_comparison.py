@@ -1,5 +1,6 @@
-"""experiments/comparison and qsa.training.comparison: every family on three tasks in one command; statistics over
-seeds, baselines, paired differences, spectra, samples, plots."""
+"""experiments/comparison and qsa.training.comparison: the comparison is one ``qsa sweep`` of a sweep plan, its
+tables are built from the finished sweep directory; statistics over seeds, baselines, paired differences, spectra,
+samples, plots."""
 
 from __future__ import annotations
 
@@ -11,82 +12,212 @@ from pathlib import Path
 import pytest
 import torch
 
+from qsa import cli
 from qsa.training import FAMILIES
-from qsa.training.comparison import aggregate, beats_baseline, paired, read_plan, strongest_baseline
+from qsa.training.comparison import aggregate, beats_baseline, paired, strongest_baseline
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = ROOT / "experiments" / "comparison"
 TASKS = ("tfim", "markov", "text")
+#: What the old runner's smoke command produced (``python experiments/comparison/run.py --smoke`` at 96def9b, the
+#: last commit with its own training loop), reduced by :func:`_numbers`.
+OLD_SMOKE = Path(__file__).parent / "data" / "comparison_smoke_96def9b.json"
+#: The plan every README table of the comparison was measured with (the old config.toml / smoke.toml): task configs,
+#: families in order, and the sizes set after moving a task's config to a family.
+MEASURED_TASKS = {
+    "sweep.toml": {"tfim": "tfim/config.toml", "markov": "classical/markov.toml", "text": "classical/text.toml"},
+    "smoke.toml": {
+        "tfim": "tfim/smoke.toml",
+        "markov": "classical/markov_smoke.toml",
+        "text": "classical/text_smoke.toml",
+    },
+}
+MEASURED_OVERRIDES = {"transformer": ("model.layers=2", "model.heads=2"), "chen": ("model.heads=2",)}
 
 
 @pytest.fixture(autouse=True)
 def restore_torch_threads():
-    threads = torch.get_num_threads()  # the entry point sets one thread
+    threads = torch.get_num_threads()  # the table builder sets one thread
     yield
     torch.set_num_threads(threads)
 
 
-def _runner():
-    spec = importlib.util.spec_from_file_location(
-        "experiment_comparison", ROOT / "experiments" / "comparison" / "run.py"
-    )
+def _builder():
+    spec = importlib.util.spec_from_file_location("experiment_comparison", HERE / "run.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_comparison_smoke_trains_every_family_on_three_tasks_and_writes_tables_samples_and_plots(tmp_path, capsys):
-    results = _runner().main(["--smoke", "--out", str(tmp_path)])
-    sweep = results["sweep"]
+#: What differs between two runs of the same trial (time) or names where it ran (directories).
+_NOT_NUMBERS = {"seconds", "cpu_seconds", "run_dir"}
+
+
+def _numbers(results: dict) -> dict:
+    """Every result of the comparison that does not depend on the machine's load or paths: rows, statistics,
+    baselines, paired differences, spectra, samples (``family_overrides`` as sets: the order of settings is no result)."""
+    keep = ("families", "seeds", "metrics", "baselines", "baselines_per_seed", "spectra", "samples", "paired")
+    out = {key: results[key] for key in keep}
+    out["tasks"] = [t["name"] for t in results["tasks"]]
+    out["family_overrides"] = {f: sorted(v) for f, v in results["family_overrides"].items()}
+    out["rows"] = [{k: v for k, v in r.items() if k not in _NOT_NUMBERS} for r in results["rows"]]
+    out["aggregates"] = [{k: v for k, v in a.items() if k not in _NOT_NUMBERS} for a in results["aggregates"]]
+    return out
+
+
+def test_the_smoke_sweep_and_table_builder_give_the_old_runners_results_number_for_number(tmp_path, capsys):
+    """``qsa sweep smoke.toml`` then ``run.py SWEEP_DIR`` equals, number for number, what the runner with its own
+    training loop produced on the same plan (every row, statistic, baseline, paired difference, spectrum and sample)."""
+    assert cli.main(["sweep", str(HERE / "smoke.toml"), "--out", str(tmp_path), "--no-progress"]) == 0
+    (sweep,) = tmp_path.iterdir()
+    capsys.readouterr()
+    results = _builder().main([str(sweep)])
+    expected = json.loads(OLD_SMOKE.read_text(encoding="utf-8"))
+    got = _numbers(results)
+    assert got.keys() == expected.keys()
+    for key in expected:  # one key at a time: a failure names the part that differs
+        assert got[key] == expected[key], key
     rows = results["rows"]
     assert [(r["task"], r["family"]) for r in rows] == [(t, f) for t in TASKS for f in FAMILIES]
-    for r in rows:  # each a complete run directory of qsa train
-        summary = json.loads((sweep / r["run_dir"] / "summary.json").read_text())
+    for r in rows:  # each a complete run directory of qsa train: a trial of the sweep
+        summary = json.loads((tmp_path / r["run_dir"] / "summary.json").read_text())
         main = "nll" if r["task"] == "text" else "L_1"
         assert summary["family"] == r["family"] and summary["final"]["test"][main] == r[f"test_{main}"]
-        assert r["parameters"] == summary["parameters"] > 0
-    baselines = results["baselines"]
-    assert (
-        abs(baselines["tfim"]["chance"]["L_1"] - 2.5929) < 1e-4
-        and abs(baselines["markov"]["chance"]["L_1"] - 1.8333) < 1e-4
-    )
-    assert set(baselines["tfim"]["baselines"]) == {"copy_last", "unigram"}
-    assert set(baselines["text"]["baselines"]) == {"copy_last", "unigram", "bigram"}
-    params = {(r["task"], r["family"]): r["parameters"] for r in rows}
-    assert params["tfim", "kcsa"] == 2 * 8**2 and params["markov", "softmax_general"] == 4 * 4**2
-    assert params["markov", "chen"] == 2 * 3 * 4**2 + 2 and params["tfim", "koopman_no_attention"] == 2 * 8**2
     # the same data for every family of a task
     fingerprints = {r["task"]: set() for r in rows}
     for r in rows:
-        fingerprints[r["task"]].add(json.loads((sweep / r["run_dir"] / "data.json").read_text())["fingerprint"])
+        fingerprints[r["task"]].add(json.loads((tmp_path / r["run_dir"] / "data.json").read_text())["fingerprint"])
     assert all(len(f) == 1 for f in fingerprints.values())
-    # tables printed and written; CSV one line per run
+    # tables printed and written into the sweep directory; CSV one line per run; plots drawn
     out = capsys.readouterr().out
     table = results["table"]
     assert table in out and (sweep / "table.md").read_text() == table
-    for family in FAMILIES:
-        assert f"| {family} |" in table
-    assert "| chance (random direction) | 2.593 |" in table and "| copy last token (z_j = x_j, untrained) |" in table
-    assert "| bigram counts (untrained) |" in table and "| uniform guess (log M) |" in table
+    assert "| chance (random direction) | 2.593 |" in table and "| uniform guess (log M) |" in table
     assert "| tfim | koopman | koopman_unitary | test L_1 |" in table and "| text | qsa | kcsa | test nll |" in table
     with open(sweep / "results.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     assert json.loads((sweep / "results.json").read_text())["aggregates"] == results["aggregates"]
-    # Koopman spectra: the unitary variant all neutral; no alpha without attention
-    spectra = {(s["task"], s["family"]): s for s in results["spectra"]}
-    koopmans = ("koopman_no_attention", "koopman", "koopman_unitary")
-    assert set(spectra) == {(t, f) for t in TASKS for f in koopmans}
-    for task, d in (("tfim", 8), ("markov", 4), ("text", 4)):
-        unitary = spectra[task, "koopman_unitary"]["layers"][0]
-        assert (
-            unitary["relative_counts"] == {"decay": 0, "neutral": d, "growth": 0} and abs(unitary["net_rate"]) < 1e-10
-        )
-        assert spectra[task, "koopman_no_attention"]["alpha"] is None and len(spectra[task, "koopman"]["alpha"]) == 1
-    # a generated text per family for the text task
-    assert [s["family"] for s in results["samples"]] == list(FAMILIES)
-    assert all(s["text"].lower().startswith(s["prompt"].split()[0].lower()) for s in results["samples"])
     assert "**chen**" in (sweep / "samples.md").read_text()
     for name in ("losses.png", "spectra.png"):
         assert (sweep / name).stat().st_size > 30_000
+    # the sweep's own summary: one panel per task, a line per family in summary.md
+    summary_md = (sweep / "summary.md").read_text()
+    assert summary_md.startswith("| task | model.family | seeds |") and "| text | chen | 1 |" in summary_md
+
+
+@pytest.mark.parametrize("plan_file", ["smoke.toml", "sweep.toml"])
+def test_the_sweep_plans_trials_are_exactly_the_runs_the_readme_tables_were_measured_with(plan_file):
+    """The README's tables came from the old runner: per (task, family, seed), the task's config moved to the family
+    (``with_family``), then the family's sizes, at the seed. The sweep plan's trials are exactly those configs (only
+    the run names differ), so the tables stay valid for the sweep (runs are deterministic)."""
+    from qsa.training import config_to_dict
+    from qsa.training.config import apply_overrides, config_from_dict, load_config, with_family
+    from qsa.training.sweep import plan_sweep
+
+    plan = plan_sweep(HERE / plan_file, seeds="0,3")
+    assert plan.tasks.keys() == MEASURED_TASKS[plan_file].keys()
+    trials = {(t.point["task"], t.point["model.family"], t.seed): t for t in plan.trials}
+    assert sorted(trials) == sorted(
+        (task, f, s) for task in MEASURED_TASKS[plan_file] for f in FAMILIES for s in (0, 3)
+    )
+    assert [t.point["model.family"] for t in plan.trials[:: len(plan.seeds)]][: len(FAMILIES)] == list(FAMILIES)
+    for (task, family, seed), trial in trials.items():
+        config = with_family(load_config(ROOT / "experiments" / MEASURED_TASKS[plan_file][task]), family)
+        config = config_from_dict(apply_overrides(config_to_dict(config), MEASURED_OVERRIDES.get(family, ())))
+        expected = {**config_to_dict(config), "seed": seed, "name": ""}
+        assert {**trial.config, "name": ""} == expected, (task, family, seed)
+
+
+def test_a_subset_of_the_plan_is_chosen_with_grid_and_seeds():
+    from qsa.training.sweep import plan_sweep
+
+    plan = plan_sweep(HERE / "smoke.toml", ["task=markov,tfim", "model.family=chen,qsa"], "1-2")
+    assert [(t.point["task"], t.point["model.family"], t.seed) for t in plan.trials] == [
+        (task, family, seed) for task in ("markov", "tfim") for family in ("chen", "qsa") for seed in (1, 2)
+    ]
+    assert {t.config["model"]["heads"] for t in plan.trials if t.point["model.family"] == "chen"} == {2}
+    assert plan.trials[0].name == "markov-model.family=chen-seed=1" and plan.seeds == (1, 2)
+    # a key that is no axis of the plan adds one; the seeds default to the plan's
+    wider = plan_sweep(HERE / "smoke.toml", ["task=text", "model.family=qsa", "train.lr=0.01,0.02"])
+    assert [(t.point, t.seed, t.config["train"]["lr"]) for t in wider.trials] == [
+        ({"task": "text", "model.family": "qsa", "train.lr": lr}, 0, lr) for lr in (0.01, 0.02)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, extra, message",
+    [
+        ('tasks = { t = "../tfim/smoke.toml" }\nfamilies = ["qsa"]', [], "sweep plan keys must be among"),
+        ('tasks = { t = "../tfim/nothere.toml" }', [], "tasks.t must be the path of a training config"),
+        ("tasks = {}", [], "tasks must name at least one training config"),
+        (
+            'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = []',
+            [],
+            "grid model.family must be a non-empty",
+        ),
+        (
+            'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = [{ model.heads = 2 }]',
+            [],
+            "a table of settings must set model.family itself",
+        ),
+        (
+            'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = [{ model.family = "chen", model.layers = 2 }]',
+            [],
+            "model.layers must be left at its default 1 for model.family = 'chen'",
+        ),
+        (
+            'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = [{ model.family = "chen", model.nope = 2 }]',
+            [],
+            "nope",
+        ),
+        ('tasks = { t = "../tfim/smoke.toml" }\nseeds = "3-1"', [], "seeds ranges must read LOW-HIGH"),
+        ('tasks = { t = "../tfim/smoke.toml" }\ngrid = 3', [], "grid must be a table of KEY = [values]"),
+        ('tasks = { t = "../tfim/smoke.toml" }\nname = ""', [], "name must be a non-empty string"),
+        (
+            'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = ["qsa", "qsa"]',
+            [],
+            "must list each value once",
+        ),
+        ('tasks = { t = "../tfim/smoke.toml" }\n[grid]\ntask = ["a"]', [], "grid key must be 'section.key'"),
+        (
+            'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = [{ model.family = "chen", model.heads = 2 }]\n'
+            "model.heads = [1, 2]",
+            [],
+            "grid key model.heads must be set by one axis",
+        ),
+        (
+            'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = [{ model.family = "chen", model.heads = 2 }]',
+            ["--set", "model.heads=3"],
+            "--grid model.heads must not also be given with --set",
+        ),
+        ('tasks = { t = "../tfim/smoke.toml" }', ["--grid", "task=x"], "--grid task must list values of the plan"),
+    ],
+)
+def test_a_bad_sweep_plan_is_one_line_before_anything_is_written(tmp_path, capsys, text, extra, message):
+    (tmp_path / "plans").mkdir()
+    plan = tmp_path / "plans" / "plan.toml"
+    plan.write_text(text.replace("../tfim/", str(ROOT / "experiments" / "tfim") + "/"))
+    status = cli.main(["sweep", str(plan), "--out", str(tmp_path / "runs"), *extra])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and line.startswith("qsa sweep: ") and message in line, line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_table_builder_refuses_an_unfinished_sweep_or_another_grid(tmp_path):
+    from qsa.errors import UserError
+    from qsa.training.comparison import sweep_results
+    from qsa.training.sweep import plan_sweep, run_sweep
+
+    with pytest.raises(UserError, match="sweep_dir must be a qsa sweep directory"):
+        sweep_results(tmp_path)
+    smoke = ROOT / "experiments" / "tfim" / "smoke.toml"
+    run_sweep(plan_sweep(smoke, ["model.k=1"], overrides=["train.steps=1"]), sweep_dir=tmp_path / "k")
+    with pytest.raises(UserError, match=r"must hold a sweep over model.family \(and task\) only"):
+        sweep_results(tmp_path / "k")
+    done = run_sweep(plan_sweep(smoke, ["model.family=qsa"], overrides=["train.steps=1"]), sweep_dir=tmp_path / "f")
+    (done.sweep_dir / "trials" / done.trials[0]["run"] / "summary.json").unlink()
+    with pytest.raises(UserError, match="must hold a finished sweep; got 1 unfinished trials"):
+        sweep_results(tmp_path / "f")
 
 
 def _rows(values_a, values_b, key="test_L_1"):
@@ -123,69 +254,6 @@ def test_families_are_counted_against_the_strongest_baseline_seed_by_seed():
     rows = _rows([0.5, 2.0, 4.0], [1.5, 1.0, 6.0])  # a: below at seeds 0 and 2; b: never below (a tie is no win)
     assert beats_baseline(rows, per_seed, "t", "a", "copy_last", "test_L_1") == (2, 3)
     assert beats_baseline(rows, per_seed, "t", "b", "copy_last", "test_L_1") == (0, 3)
-
-
-@pytest.mark.parametrize(
-    "text, match",
-    [
-        (
-            'families = ["gpt"]\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"',
-            "families must be a non-empty list",
-        ),
-        ('seeds = [-1]\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"', "seeds must be a non-empty list"),
-        ("seeds = [0]", "tasks must be a non-empty list"),
-        ('extra = 1\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"', "must have only the keys"),
-        (
-            'family_overrides = { gpt = ["model.heads=2"] }\n[[tasks]]\nname = "x"\nconfig = "../tfim/smoke.toml"',
-            "family_overrides must map families",
-        ),
-        (
-            'families = ["chen"]\nfamily_overrides = { chen = ["model.layers=2"] }\n[[tasks]]\nname = "x"\n'
-            f"config = {str(ROOT / 'experiments' / 'tfim' / 'smoke.toml')!r}",
-            "model.layers must be left at its default 1 for model.family = 'chen'",
-        ),
-    ],
-)
-def test_bad_plans_are_refused(tmp_path, text, match):
-    (tmp_path / "plans").mkdir()
-    path = tmp_path / "plans" / "plan.toml"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=match):
-        read_plan(path)
-
-
-def test_the_shipped_plan_reads():
-    plan = read_plan(ROOT / "experiments" / "comparison" / "config.toml")
-    assert [t.name for t in plan.tasks] == list(TASKS) and set(plan.families) == set(FAMILIES)
-    assert plan.family_overrides == {"transformer": ("model.layers=2", "model.heads=2"), "chen": ("model.heads=2",)}
-
-
-@pytest.mark.parametrize("plan_file", ["smoke.toml", "config.toml"])
-def test_every_run_of_the_plan_is_a_qsa_sweep_trial(plan_file):
-    """The README's claim: per task, ``qsa sweep TASK --grid model.family=...`` over the families without
-    sizes of their own, plus one sweep per family of ``[family_overrides]`` with those as ``--set``, plans
-    exactly the configs of the comparison's runs (only the run names differ)."""
-    from qsa.training import config_to_dict
-    from qsa.training.comparison import task_config
-    from qsa.training.sweep import plan_sweep
-
-    plan = read_plan(ROOT / "experiments" / "comparison" / plan_file)
-    plain = [f for f in plan.families if f not in plan.family_overrides]
-    for task in plan.tasks:
-        base = task.load()
-        sweeps = [plan_sweep(task.config, [f"model.family={','.join(plain)}"], "0,3")]
-        sweeps += [
-            plan_sweep(task.config, [f"model.family={f}"], "0,3", overrides=list(o))
-            for f, o in plan.family_overrides.items()
-        ]
-        trials = [t for sweep in sweeps for t in sweep.trials]
-        assert sorted(t.point["model.family"] for t in trials) == sorted(list(plan.families) * 2)
-        for trial in trials:
-            family = trial.point["model.family"]
-            expected = config_to_dict(
-                task_config(base, task.name, family, trial.seed, plan.family_overrides.get(family, ()))
-            )
-            assert {**trial.config, "name": ""} == {**expected, "name": ""}, (task.name, family, trial.seed)
 
 
 def _part(seeds, values):

@@ -20,7 +20,7 @@ def test_every_experiment_config_is_installed_and_the_train_ones_load():
     )
     kinds = {c.name: c.kind for c in configs}
     assert kinds["tfim/config.toml"] == "train" and kinds["hardware/smoke.toml"] == "submit"
-    assert kinds["gate_counts/full.toml"] == "gates" and kinds["comparison/config.toml"] == "comparison"
+    assert kinds["gate_counts/full.toml"] == "gates" and kinds["comparison/sweep.toml"] == "sweep"
     for c in configs:
         assert c.path.read_bytes() == (ROOT / "experiments" / c.name).read_bytes()
         assert c.summary and c.command == KINDS[c.kind].replace("FILE", c.name)
@@ -29,9 +29,9 @@ def test_every_experiment_config_is_installed_and_the_train_ones_load():
 
 
 def test_copy_keeps_the_layout_and_refuses_to_overwrite(tmp_path):
-    written = copy_configs(tmp_path, ["tfim", "comparison/config.toml"])
+    written = copy_configs(tmp_path, ["tfim", "comparison/sweep.toml"])
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
-        "comparison/config.toml",
+        "comparison/sweep.toml",
         "tfim/config.toml",
         "tfim/random_couplings.toml",
         "tfim/smoke.toml",

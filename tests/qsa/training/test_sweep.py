@@ -165,6 +165,7 @@ BAD = [
     (["--gpus-per-trial", "1"], "--gpus-per-trial must not be given with --engine local"),
     (["--cpus-per-trial", "0", "--engine", "ray"], "--cpus-per-trial must be > 0"),
     (["--set", "model.device=cuda:9"], "model.device must be an available torch device"),
+    (["--grid", "task=tfim"], "--grid task must only be given with a sweep plan"),
 ]
 
 
