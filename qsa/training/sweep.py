@@ -52,6 +52,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -65,7 +66,7 @@ import statistics
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1018,6 +1019,25 @@ def _tune_progress(progress: Progress | None) -> Any:  # pragma: no cover - the 
     return _Progress()
 
 
+#: Ray's documented switch between Tune's output engines ("RAY_AIR_NEW_OUTPUT=0": the legacy one).
+_TUNE_OUTPUT_ENGINE = "RAY_AIR_NEW_OUTPUT"
+
+
+@contextlib.contextmanager
+def _quiet_tune_output() -> Iterator[None]:
+    """Tune's legacy output engine while a sweep runs, unless the user chose one: at ``verbose=0`` it prints
+    nothing, while the new engine still prints its "Configuration for experiment" box and "View detailed
+    results here" lines on stdout before ``qsa sweep``'s own table (our progress lines are a Tune callback)."""
+    if _TUNE_OUTPUT_ENGINE in os.environ:
+        yield
+        return
+    os.environ[_TUNE_OUTPUT_ENGINE] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop(_TUNE_OUTPUT_ENGINE, None)
+
+
 def _run_ray(  # pragma: no cover - the ray-marked tests (tests/qsa/training/test_sweep_ray.py)
     plan: SweepPlan, path: Path, options: Mapping[str, Any], progress: Progress | None, *, restore: bool
 ) -> list[str]:
@@ -1066,7 +1086,8 @@ def _run_ray(  # pragma: no cover - the ray-marked tests (tests/qsa/training/tes
                     callbacks=[_tune_progress(progress)],
                 ),
             )
-        results = tuner.fit()
+        with _quiet_tune_output():
+            results = tuner.fit()
         errored = [results[i] for i in range(len(results)) if results[i].error is not None]
         failed = [plan.trials[(r.config or {})["index"]].name for r in errored]
     finally:

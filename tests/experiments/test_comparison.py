@@ -300,3 +300,36 @@ def test_results_of_disjoint_seeds_merge_into_one():
     other["base_configs"] = {"t": {"seed": 1}}
     with pytest.raises(ValueError, match="same base configs"):
         merge_results([_part([0], [1.0]), other])
+
+
+def test_sweeps_over_other_seeds_are_one_result_and_replace_takes_a_later_sweeps_repeat(tmp_path, capsys):
+    from qsa.training.sweep import plan_sweep, run_sweep
+
+    smoke = ROOT / "experiments" / "tfim" / "smoke.toml"
+    fast = ["train.steps=1"]
+
+    def sweep(name, seeds, steps=fast):
+        plan = plan_sweep(smoke, ["model.family=qsa,koopman"], seeds, overrides=steps)
+        return str(run_sweep(plan, sweep_dir=tmp_path / name).sweep_dir)
+
+    first, second = sweep("a", "0"), sweep("b", "1")
+    merged = _builder().main([first, second, "--out", str(tmp_path / "merged")])
+    assert [(r["seed"], r["family"]) for r in merged["rows"]] == [
+        (0, "qsa"),
+        (0, "koopman"),
+        (1, "qsa"),
+        (1, "koopman"),
+    ]
+    assert merged["sweep"].parent == tmp_path / "merged" and (merged["sweep"] / "table.md").is_file()
+    assert [a["n_seeds"] for a in merged["aggregates"]] == [2, 2] and len(merged["spectra"]) == 2
+    with pytest.raises(ValueError, match="must not repeat"):
+        _builder().main([first, first, "--out", str(tmp_path / "merged")])
+    redo = sweep("c", "0", ["train.steps=1", "train.lr=0.5"])  # another budget: refused as another comparison
+    with pytest.raises(ValueError, match="same base configs"):
+        _builder().main([first, redo, "--replace", "--out", str(tmp_path / "merged")])
+    again = sweep("d", "0")
+    replaced = _builder().main([first, again, "--replace", "--out", str(tmp_path / "merged")])
+    assert replaced["replaced"] == [["tfim-smoke", "koopman", 0], ["tfim-smoke", "qsa", 0]]
+    with pytest.raises(SystemExit):
+        _builder().main([first, "--replace"])
+    assert "--replace must come with several SWEEP_DIRs" in capsys.readouterr().err

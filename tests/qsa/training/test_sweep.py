@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import socket
 import sys
 
@@ -209,3 +210,15 @@ def test_ray_trials_hand_tune_their_first_checkpoint_then_at_most_one_per_period
         now[0] = t
         hook(step, None)
     assert handed == [0, 3, 6, 7]
+
+
+def test_tune_runs_with_its_legacy_output_engine_unless_the_user_chose_one(monkeypatch):
+    """Ray Tune's documented RAY_AIR_NEW_OUTPUT=0 while a sweep runs (silent at verbose=0); a user's choice is kept."""
+    monkeypatch.delenv("RAY_AIR_NEW_OUTPUT", raising=False)
+    with sweep._quiet_tune_output():
+        assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0"
+    assert "RAY_AIR_NEW_OUTPUT" not in os.environ
+    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "1")
+    with sweep._quiet_tune_output():
+        assert os.environ["RAY_AIR_NEW_OUTPUT"] == "1"
+    assert os.environ["RAY_AIR_NEW_OUTPUT"] == "1"

@@ -52,7 +52,7 @@ class _Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_a_four_trial_sweep_on_ray_equals_the_local_engine_number_for_number(local_ray, tmp_path):
+def test_a_four_trial_sweep_on_ray_equals_the_local_engine_number_for_number(local_ray, tmp_path, capsys):
     plan = plan_sweep(TFIM_SMOKE, ["model.k=1,2"], "0-1", overrides=FAST)
     tune_log, records = logging.getLogger("ray.tune"), _Records()
     tune_log.addHandler(records)
@@ -63,11 +63,33 @@ def test_a_four_trial_sweep_on_ray_equals_the_local_engine_number_for_number(loc
     # each trial checkpoints after every step; handing Tune every checkpoint (num_to_keep=1) forced a snapshot
     # per checkpoint: 8 "Experiment state snapshotting ... may become a bottleneck" warnings in this sweep
     assert not [m for m in records.messages if "snapshotting" in m]
+    out = capsys.readouterr().out  # Tune's new output engine printed its experiment box before our table
+    assert "Configuration for experiment" not in out and "View detailed results" not in out, out
     here = run_sweep(plan, sweep_dir=tmp_path / "local", engine="local")
     assert len(on_ray.trials) == 4 and not on_ray.failed
     for name in ("trials.csv", "summary.csv"):
         assert rows(on_ray.sweep_dir / name) == rows(here.sweep_dir / name)
     assert (tmp_path / "ray" / "tune").is_dir()  # Tune's experiment state, what Tuner.restore reads
+
+
+def test_a_sweep_plan_on_ray_gives_the_local_engines_trials_and_comparison(local_ray, tmp_path):
+    """Two tasks x a plain family and one with settings of its own (the comparison's smoke plan, cut down)."""
+    from qsa.training.comparison import sweep_results
+
+    plan = plan_sweep(
+        TFIM_SMOKE.parents[1] / "comparison" / "smoke.toml", ["task=tfim,markov", "model.family=qsa,chen"]
+    )
+    on_ray = run_sweep(plan, sweep_dir=tmp_path / "ray", engine="ray")
+    here = run_sweep(plan, sweep_dir=tmp_path / "local", engine="local")
+    assert len(on_ray.trials) == 4 and not on_ray.failed
+    for name in ("trials.csv", "summary.csv"):
+        assert rows(on_ray.sweep_dir / name) == rows(here.sweep_dir / name)
+    timing = ("seconds", "cpu_seconds", "run_dir")
+    a, b = sweep_results(on_ray.sweep_dir), sweep_results(here.sweep_dir)
+    assert [{k: v for k, v in r.items() if k not in timing} for r in a["rows"]] == [
+        {k: v for k, v in r.items() if k not in timing} for r in b["rows"]
+    ]
+    assert a["baselines_per_seed"] == b["baselines_per_seed"]
 
 
 def test_a_killed_trial_worker_is_retried_from_its_checkpoint_and_ends_as_an_uninterrupted_run(local_ray, tmp_path):
