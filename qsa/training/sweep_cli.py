@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run a training config over grid points x seeds (Ray Tune, or one after another here)",
         description="Run the Cartesian product of --grid values and --seeds, each trial an ordinary training run "
         "(its own run directory), on Ray Tune (--engine ray: a local Ray instance, or a cluster with --address) or "
-        "in this process (--engine local). Writes <out>/<name>-sweep-<stamp>/ with trials/, trials.csv, "
+        "in this process (--engine local). CONFIG may be a sweep plan: several training configs (a [tasks] "
+        "table, the task axis) and grid values with settings of their own (experiments/comparison/sweep.toml). "
+        "Writes <out>/<name>-sweep-<stamp>/ with trials/, trials.csv, "
         "summary.csv, summary.md (printed: median [q25, q75] over seeds per grid point) and summary.png.",
     )
     p.add_argument(
