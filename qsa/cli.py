@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 
 import qsa
 from qsa.configs_cli import register as register_configs
-from qsa.errors import EXIT_INTERNAL, EXIT_USER, user_message
+from qsa.errors import EXIT_USER, run_command
 from qsa.hardware.cli import register as register_hardware
 from qsa.resources.cli import register as register_gates
 from qsa.training.cli import register as register_train
@@ -70,23 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "qsa " + " ".join(
         part for part in (args.command, getattr(args, "jobs_command", None)) if part
     )  # e.g. "qsa jobs fetch"
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print(f"{command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - the one error boundary of every subcommand
-        message = user_message(exc)
-        if message is not None:
-            print(f"{command}: {message}", file=sys.stderr)
-            return EXIT_USER
-        traceback.print_exc()
-        print(
-            f"{command}: internal error ({type(exc).__name__}): this is a bug in qsa, not a mistake in the input; "
-            "please report it with the traceback above",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+    return run_command(command, lambda: args.func(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

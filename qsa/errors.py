@@ -21,10 +21,12 @@ import contextlib
 import dis
 import os
 import re
-from collections.abc import Iterator, Mapping
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["UserError", "EXIT_USER", "EXIT_INTERNAL", "keyed", "renamed", "user_message", "is_ours"]
+__all__ = ["UserError", "EXIT_USER", "EXIT_INTERNAL", "keyed", "renamed", "user_message", "is_ours", "run_command"]
 
 #: Exit status of a refused input (argparse's too).
 EXIT_USER = 2
@@ -32,7 +34,12 @@ EXIT_USER = 2
 EXIT_INTERNAL = 70
 
 _PACKAGE_DIRS = tuple(
-    str(p) + os.sep for p in (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "circuits")
+    str(p) + os.sep
+    for p in (
+        Path(__file__).resolve().parent,
+        Path(__file__).resolve().parent.parent / "circuits",
+        Path(__file__).resolve().parent.parent / "experiments",  # the experiments' scripts (editable install)
+    )
 )
 
 
@@ -128,3 +135,38 @@ def user_message(exc: BaseException) -> str | None:
     if isinstance(exc, (ValueError, TypeError)) and is_ours(exc):
         return _one_line(str(exc))
     return None
+
+
+def run_command(command: str, call: Callable[[], object]) -> int:
+    """``call()`` behind the command line's one error boundary; the exit status to leave with.
+
+    ``0`` when ``call`` returns something other than an ``int`` (an ``int`` is the status itself);
+    a user mistake (:func:`user_message`) prints ``"<command>: <message>"`` on stderr, one line,
+    and gives :data:`EXIT_USER`; Ctrl-C prints ``"<command>: interrupted"`` and gives 130; any
+    other exception keeps its traceback, says that it is a bug and gives :data:`EXIT_INTERNAL`.
+    Used by every ``qsa`` subcommand (``command`` e.g. ``"qsa train"``) and the experiments'
+    scripts (``"experiments/comparison/run.py"``).
+
+    An experiment's script ends with::
+
+        if __name__ == "__main__":
+            sys.exit(run_command("experiments/kernels/at_step.py", lambda: main(sys.argv[1:])))
+    """
+    try:
+        result = call()
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one error boundary of every command
+        message = user_message(exc)
+        if message is not None:
+            print(f"{command}: {message}", file=sys.stderr)
+            return EXIT_USER
+        traceback.print_exc()
+        print(
+            f"{command}: internal error ({type(exc).__name__}): this is a bug in qsa, not a mistake in the input; "
+            "please report it with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0

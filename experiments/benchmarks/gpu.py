@@ -45,6 +45,7 @@ import qsa
 from qsa.ansatz import ansatz_unitary
 from qsa.backends.statevector import simulate
 from qsa.circuits.builders import ansatz
+from qsa.errors import run_command
 from qsa.preflight import available_memory
 from qsa.random import random_states
 
@@ -209,4 +210,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("experiments/benchmarks/gpu.py", main))

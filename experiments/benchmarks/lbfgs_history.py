@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from qsa.errors import run_command
 from qsa.model import QSAModel
 from qsa.training import load_config, train
 
@@ -148,4 +149,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_command("experiments/benchmarks/lbfgs_history.py", lambda: main(sys.argv[1:])))

@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 TORCH = time.process_time()
+from qsa.errors import run_command  # noqa: E402
 from qsa.training import load_config, train  # noqa: E402
 
 IMPORTS = time.process_time()
@@ -140,4 +141,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("experiments/benchmarks/profile_tfim.py", main))

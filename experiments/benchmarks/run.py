@@ -47,6 +47,7 @@ import torch  # noqa: E402
 from common import format_table, machine  # noqa: E402
 
 from qsa import runs  # noqa: E402
+from qsa.errors import run_command  # noqa: E402
 
 BENCHMARKS = ("analytic", "circuit_step", "aer_gradient", "tfim", "authors", "p1")
 
@@ -143,4 +144,4 @@ def _run(args: argparse.Namespace) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("experiments/benchmarks/run.py", main))

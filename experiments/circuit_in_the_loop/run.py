@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from qsa import runs
+from qsa.errors import run_command
 from qsa.training import config_to_dict, load_config, read_metrics, train
 from qsa.training.loop import run_environment
 from qsa.training.plots import training_curve
@@ -128,6 +129,5 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
-if __name__ == "__main__":
-    results = main(sys.argv[1:])
-    sys.exit(0 if results["agree"] else 1)
+if __name__ == "__main__":  # exit status 1 when the tiers disagree
+    sys.exit(run_command("experiments/circuit_in_the_loop/run.py", lambda: 0 if main(sys.argv[1:])["agree"] else 1))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qsa import runs
+from qsa.errors import UserError, run_command
 
 SPLITS = {"test": "test (new sequences)", "heldout": "held-out Hamiltonians"}
 CLASSES = (("decay", "tab:blue"), ("neutral", "tab:green"), ("growth", "tab:red"))
@@ -167,8 +168,12 @@ def plot_all(sweep: str | Path) -> list[Path]:
     return [p for p in written if p is not None]
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python experiments/comparison/plot.py RUN_DIR")
-    for written in plot_all(sys.argv[1]):
+def _main(argv: list[str]) -> None:
+    if len(argv) != 1:
+        raise UserError(f"arguments must be one RUN_DIR (with results.json); got {argv}")
+    for written in plot_all(argv[0]):
         print(f"wrote {written}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_command("experiments/comparison/plot.py", lambda: _main(sys.argv[1:])))

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from qsa import runs
+from qsa.errors import run_command
 from qsa.training.comparison import markdown, merge_results, paired, sweep_results
 from qsa.training.loop import run_environment
 
@@ -134,4 +135,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_command("experiments/comparison/run.py", lambda: main(sys.argv[1:])))

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 
 from qsa import runs
+from qsa.errors import UserError, run_command
 
 COLORS = {"A-mono": "tab:blue", "A-poly": "tab:orange", "B": "tab:green"}
 QSA_LINES = [  # column, label, style
@@ -213,7 +214,13 @@ def plot_all(record: dict, run_dir: Path) -> list[Path]:
     return paths
 
 
-if __name__ == "__main__":
-    results = Path(sys.argv[1])
+def _main(argv: list[str]) -> None:
+    if len(argv) != 1:
+        raise UserError(f"arguments must be one results.json of experiments/gate_counts/run.py; got {argv}")
+    results = Path(argv[0])
     for p in plot_all(json.loads(results.read_text()), results.parent):
         print(f"wrote {p}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_command("experiments/gate_counts/plot.py", lambda: _main(sys.argv[1:])))

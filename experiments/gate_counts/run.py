@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 import plot  # noqa: E402
 
 from qsa import runs  # noqa: E402
+from qsa.errors import run_command  # noqa: E402
 from qsa.resources import SweepConfig, TranspileCache, rows_to_csv, summarize  # noqa: E402
 from qsa.resources.sweep import EVALUATION_METRICS, QSA_METRICS, measure  # noqa: E402
 from qsa.resources.sweep import grid as circuit_grid  # noqa: E402
@@ -248,4 +249,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("experiments/gate_counts/run.py", main))

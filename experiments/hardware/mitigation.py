@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from qsa import runs
+from qsa.errors import run_command
 from qsa.hardware import submission
 from qsa.hardware.mitigation import Mitigation
 from qsa.hardware.providers import LocalProvider
@@ -116,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("experiments/hardware/mitigation.py", main))

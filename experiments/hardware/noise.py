@@ -18,6 +18,7 @@ Writes ``<out>/hardware-noise-<stamp>/results.json`` and ``noise_shift.png``.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -30,6 +31,7 @@ import torch
 from qsa import analytic, runs
 from qsa.ansatz import ansatz_unitary
 from qsa.circuits import Shape
+from qsa.errors import run_command
 from qsa.hardware import HardwareEvaluator, NoisyAerRunner, aer_sampler_runner, noise, programs
 from qsa.hardware.runners import isa_compile
 from qsa.random import random_states
@@ -189,4 +191,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("experiments/hardware/noise.py", main))

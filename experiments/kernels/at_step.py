@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qsa.errors import run_command
 from qsa.training.sweep import PLAN, TRIALS, SweepPlan
 
 #: The columns: (split, metric) of the evaluations.
@@ -90,4 +91,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_command("experiments/kernels/at_step.py", lambda: main(sys.argv[1:])))

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qsa.errors import run_command
+
 HERE = Path(__file__).resolve().parent
 FIELDS = ("L_B", "L_half", "L_1")
 
@@ -100,4 +102,4 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_command("experiments/shot_training/bias.py", lambda: main(sys.argv[1:])))

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from qsa import runs
+from qsa.errors import run_command
 from qsa.evaluators import AnalyticEvaluator, make_evaluator
 from qsa.training import load_config, read_metrics, train
 
@@ -163,4 +164,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_command("experiments/shot_training/run.py", lambda: main(sys.argv[1:])))

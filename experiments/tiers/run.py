@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 import qsa
 from qsa import analytic, backends, runs
 from qsa.circuit_tier import build_circuits
+from qsa.errors import run_command
 from qsa.random import random_states, random_unitary
 
 FIELDS_A = ("mu", "zeta", "nu", "F", "L_B", "L_A", "L_half", "L_1")
@@ -118,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("experiments/tiers/run.py", main))
