@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(script: Path, *args: str, monkeypatch) -> None:
     monkeypatch.setattr(sys, "argv", [str(script), *args])
-    runpy.run_path(str(script), run_name="__main__")
+    with pytest.raises(SystemExit) as done:  # the script exits with run_command's status
+        runpy.run_path(str(script), run_name="__main__")
+    assert done.value.code == 0
 
 
 def test_noise_smoke(tmp_path, monkeypatch):
