@@ -433,6 +433,10 @@ def read_sweep_plan(path: str | os.PathLike[str]) -> _PlanFile:
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not name:
         raise UserError(f"name must be a non-empty string; got {name!r}", key="name")
+    if any(c in name for c in "/\\") or name.startswith("."):  # it names the sweep directory under --out
+        raise UserError(
+            f"name must be a non-empty directory name (no slashes, not starting with '.'); got {name!r}", key="name"
+        )
     return _PlanFile(name, tasks, grid, seed_list)
 
 

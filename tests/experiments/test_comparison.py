@@ -173,6 +173,8 @@ def test_a_subset_of_the_plan_is_chosen_with_grid_and_seeds():
         ('tasks = { t = "../tfim/smoke.toml" }\nseeds = "3-1"', [], "seeds ranges must read LOW-HIGH"),
         ('tasks = { t = "../tfim/smoke.toml" }\ngrid = 3', [], "grid must be a table of KEY = [values]"),
         ('tasks = { t = "../tfim/smoke.toml" }\nname = ""', [], "name must be a non-empty string"),
+        ('tasks = { t = "../tfim/smoke.toml" }\nname = "../x"', [], "name must be a non-empty directory name"),
+        ('tasks = { t = "../tfim/smoke.toml" }\nname = "a/b"', [], "name must be a non-empty directory name"),
         (
             'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = ["qsa", "qsa"]',
             [],
