@@ -1094,6 +1094,10 @@ def _run_ray(  # pragma: no cover - the ray-marked tests (tests/qsa/training/tes
             results = tuner.fit()
         errored = [results[i] for i in range(len(results)) if results[i].error is not None]
         failed = [plan.trials[(r.config or {})["index"]].name for r in errored]
+        if any(  # Tune's fit returns on Ctrl-C (its state saved) with trials neither finished nor failed
+            t.name not in failed and _finished(path / TRIALS / t.name, t.train_config()) is None for t in plan.trials
+        ):
+            raise KeyboardInterrupt  # as the local engine: interrupted, no summary; --resume finishes the sweep
     finally:
         if started_here:
             ray.shutdown()

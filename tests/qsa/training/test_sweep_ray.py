@@ -1,5 +1,6 @@
 """``qsa sweep --engine ray`` on a real local Ray instance (``ray.init(num_cpus=2)``): the same numbers as the
-local engine, a killed trial worker resumed from its checkpoint, a killed driver finished by ``--resume``.
+local engine, a killed trial worker resumed from its checkpoint, a killed driver finished by ``--resume``, Ctrl-C
+an interruption as on the local engine.
 
 Marker ``ray``: not in the default run (they start Ray: about 2.5 min on an idle 2-core machine); run them
 after ``pip install -e ".[ray]"`` with ``python -m pytest -m ray -n 0`` (``.ci/run`` step 5 does).
@@ -136,3 +137,24 @@ def test_a_killed_driver_is_finished_by_resume_without_rerunning_finished_trials
     uninterrupted = run_sweep(plan, sweep_dir=tmp_path / "local", engine="local")
     for name in ("trials.csv", "summary.csv"):
         assert rows(result.sweep_dir / name) == rows(uninterrupted.sweep_dir / name)
+
+
+def test_ctrl_c_of_a_ray_sweep_is_an_interruption_as_on_the_local_engine(tmp_path):
+    """Tune's fit returns normally on SIGINT (its state saved): the sweep must still end as interrupted, status
+    130 and no summary of the trials that happened to finish, not as a finished sweep (status 0 and a summary)."""
+    argv = ["sweep", str(TFIM_SMOKE), "--grid", "model.k=1,2", "--seeds", "0-1", "--engine", "ray", "--num-cpus", "1"]
+    argv += ["--set", "train.steps=200", "--out", str(tmp_path / "runs"), "--no-progress"]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "qsa.cli", *argv], start_new_session=True, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(lambda: list((tmp_path / "runs").glob("*/trials/*/metrics.jsonl")), "the first trial")
+        driver.send_signal(signal.SIGINT)  # Ctrl-C: the driver only, as a terminal's process group would hold
+        _, err = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    (sweep_dir,) = (tmp_path / "runs").iterdir()
+    assert driver.returncode == 130 and "qsa sweep: interrupted" in err, err
+    assert not (sweep_dir / "summary.csv").exists()
