@@ -391,6 +391,14 @@ def is_sweep_plan(path: str | os.PathLike[str]) -> bool:
     return raw is not None and isinstance(raw.get("tasks"), dict)
 
 
+def _check_dir_name(what: str, name: str) -> None:
+    """Refuse ``name`` unless it is a directory name of its own (as a training config's ``name``)."""
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise UserError(
+            f"{what} must be a non-empty directory name (no slashes, not starting with '.'); got {name!r}", key=what
+        )
+
+
 def read_sweep_plan(path: str | os.PathLike[str]) -> _PlanFile:
     """Read and check a sweep plan file (format: :func:`plan_sweep`); every path relative to the file's folder.
 
@@ -409,6 +417,7 @@ def read_sweep_plan(path: str | os.PathLike[str]) -> _PlanFile:
     if not raw["tasks"]:
         raise UserError(f"tasks must name at least one training config; got an empty [tasks] in {path}", key="tasks")
     for task, file in raw["tasks"].items():
+        _check_dir_name(f"tasks key {task!r}", task)  # it starts its trials' run directory names under trials/
         target = path.parent / file if isinstance(file, str) else None
         if target is None or not target.is_file():
             raise UserError(
@@ -433,10 +442,7 @@ def read_sweep_plan(path: str | os.PathLike[str]) -> _PlanFile:
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not name:
         raise UserError(f"name must be a non-empty string; got {name!r}", key="name")
-    if any(c in name for c in "/\\") or name.startswith("."):  # it names the sweep directory under --out
-        raise UserError(
-            f"name must be a non-empty directory name (no slashes, not starting with '.'); got {name!r}", key="name"
-        )
+    _check_dir_name("name", name)  # it names the sweep directory under --out
     return _PlanFile(name, tasks, grid, seed_list)
 
 

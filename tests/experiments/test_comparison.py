@@ -175,6 +175,8 @@ def test_a_subset_of_the_plan_is_chosen_with_grid_and_seeds():
         ('tasks = { t = "../tfim/smoke.toml" }\nname = ""', [], "name must be a non-empty string"),
         ('tasks = { t = "../tfim/smoke.toml" }\nname = "../x"', [], "name must be a non-empty directory name"),
         ('tasks = { t = "../tfim/smoke.toml" }\nname = "a/b"', [], "name must be a non-empty directory name"),
+        ('tasks = { "../../x" = "../tfim/smoke.toml" }', [], "tasks key '../../x' must be a non-empty directory name"),
+        ('tasks = { "a/b" = "../tfim/smoke.toml" }', [], "tasks key 'a/b' must be a non-empty directory name"),
         (
             'tasks = { t = "../tfim/smoke.toml" }\n[grid]\nmodel.family = ["qsa", "qsa"]',
             [],
