@@ -748,6 +748,21 @@ def _check_devices(plan: SweepPlan, engine: str, gpus_per_trial: float) -> None:
             )
 
 
+def _check_local_gpus(gpus_per_trial: float) -> None:
+    """A Ray instance started here has the GPUs torch sees here: a trial asking for more never starts (Ray
+    waits for resources that never come), so it is refused before anything is written. A cluster joined
+    by ``--address`` may autoscale and is not checked."""
+    import torch
+
+    available = torch.cuda.device_count()
+    if gpus_per_trial > available:
+        raise UserError(
+            f"--gpus-per-trial must be at most the GPUs of the Ray instance started on this machine ({available}); "
+            f"got {gpus_per_trial!r}",
+            key="--gpus-per-trial",
+        )
+
+
 class SweepFailed(RuntimeError):
     """Trials failed after their retries; ``result`` holds the summary of the others (already written)."""
 
@@ -914,6 +929,8 @@ def _prepare_engine(plan: SweepPlan, options: Mapping[str, Any]) -> None:
         if options["address"] is not None:
             _check_address(options["address"])
     _check_devices(plan, options["engine"], options["gpus_per_trial"])
+    if options["engine"] == "ray" and options["address"] is None:
+        _check_local_gpus(options["gpus_per_trial"])
 
 
 def _execute(

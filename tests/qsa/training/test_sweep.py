@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from sweep_support import FAST, TFIM_SMOKE, rows
 
 from qsa import cli
@@ -194,6 +195,17 @@ def test_an_unreachable_or_malformed_address_is_refused_before_ray_starts(tmp_pa
     with pytest.raises(UserError, match="--address must be") as info:
         run_sweep(plan, out=tmp_path / "runs", engine="ray", address=address.format(port=_closed_port()))
     assert info.value.key == "--address"
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_gpus_per_trial_beyond_this_machines_gpus_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    """Ray started here with no GPU would wait for one forever; the sweep is refused before anything is written."""
+    monkeypatch.setattr(sweep, "check_ray", lambda: None)
+    plan = plan_sweep(TFIM_SMOKE, [], "0", overrides=FAST)
+    with pytest.raises(UserError, match=r"--gpus-per-trial must be at most the GPUs .* \(0\); got 1") as info:
+        run_sweep(plan, out=tmp_path / "runs", engine="ray", gpus_per_trial=1)
+    assert info.value.key == "--gpus-per-trial"
     assert not (tmp_path / "runs").exists()
 
 
