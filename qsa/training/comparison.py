@@ -375,7 +375,9 @@ def merge_results(parts: Sequence[dict[str, Any]], *, replace_rows: bool = False
         for r in part["rows"]:
             key = (r["task"], r["family"], r["seed"])
             if key in latest and not replace_rows:
-                raise ValueError(f"parts must not repeat a (task, family, seed) without replace_rows; got {key} again")
+                raise ValueError(
+                    f"parts must not repeat a (task, family, seed) without replace_rows (run.py: --replace); got {key} again"
+                )
             latest[key] = i
 
     def kept(i: int, item: dict[str, Any]) -> bool:

@@ -900,7 +900,7 @@ def resume_sweep(
     path = Path(sweep_dir)
     try:
         raw = json.loads((path / PLAN).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there, or a file (e.g. the plan's TOML)
         raise UserError(
             f"--resume must name a sweep directory (with {PLAN}); got {str(path)!r}", key="--resume"
         ) from None

@@ -209,9 +209,12 @@ def test_gpus_per_trial_beyond_this_machines_gpus_is_refused_before_ray_starts(t
     assert not (tmp_path / "runs").exists()
 
 
-def test_resume_refuses_a_directory_that_is_not_a_sweep(tmp_path, capsys):
-    assert cli.main(["sweep", "--resume", str(tmp_path)]) == 2
-    assert "--resume must name a sweep directory (with sweep.json)" in capsys.readouterr().err
+@pytest.mark.parametrize("where", ["empty directory", "missing", "a plan file"])
+def test_resume_refuses_a_directory_that_is_not_a_sweep(tmp_path, capsys, where):
+    target = {"empty directory": tmp_path, "missing": tmp_path / "missing", "a plan file": TFIM_SMOKE}[where]
+    assert cli.main(["sweep", "--resume", str(target)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("qsa sweep: --resume must name a sweep directory (with sweep.json); got "), line
 
 
 def test_ray_trials_hand_tune_their_first_checkpoint_then_at_most_one_per_period():
