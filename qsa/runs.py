@@ -154,6 +154,11 @@ _TMP_SUFFIX = ".tmp"
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>\.tmp)?$")
 
 
+def is_directory_name(name: str) -> bool:
+    """Whether ``name`` names one directory inside its parent: non-empty, no slash, not starting with ``.``."""
+    return bool(name) and not any(c in name for c in "/\\") and not name.startswith(".")
+
+
 def run_name(name: str, overrides: Sequence[str] = ()) -> str:
     """``name`` followed by the ``--set`` overrides, as a directory name: ``tfim-model.k=3-train.steps=50``.
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Union
 
+from qsa import runs
 from qsa.errors import UserError
 from qsa.options import ModelOptions
 from qsa.preflight import parse_size
@@ -447,7 +448,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
         if key not in top:
             raise _unknown(key, top, "the configuration")
     name = _coerce(raw.get("name", "run"), str, "name")
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
+    if not runs.is_directory_name(name):
         raise ConfigError(f"name must be a non-empty directory name (no slashes, not starting with '.'); got {name!r}")
     seed = _coerce(raw.get("seed", 0), int, "seed")
     if seed < 0:

@@ -393,7 +393,7 @@ def is_sweep_plan(path: str | os.PathLike[str]) -> bool:
 
 def _check_dir_name(what: str, name: str) -> None:
     """Refuse ``name`` unless it is a directory name of its own (as a training config's ``name``)."""
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
+    if not runs.is_directory_name(name):
         raise UserError(
             f"{what} must be a non-empty directory name (no slashes, not starting with '.'); got {name!r}", key=what
         )
@@ -429,9 +429,8 @@ def read_sweep_plan(path: str | os.PathLike[str]) -> _PlanFile:
     grid_table = raw.get("grid", {})
     if not isinstance(grid_table, dict):
         raise UserError(f"grid must be a table of KEY = [values]; got {grid_table!r}", key="grid")
+    # a 'task' key is refused there too: it is not a section.key
     grid = [(key, _check_axis(key, values, "grid")) for key, values in _flatten(grid_table).items()]
-    if any(key == TASK for key, _ in grid):
-        raise UserError("grid key must not be 'task' (the [tasks] table is that axis); got it", key="grid")
     seeds = raw.get("seeds", "0")
     try:
         seed_list = parse_seeds(
